@@ -1,0 +1,8 @@
+"""ccm-batch: a batch éditique engine.
+
+Pipeline, one package per stage::
+
+    records (read extracts) → compose (layout → pages) → spool → mail (plan pieces)
+        → render (PDF, AFP) → archive (indexes) + report
+"""
+__version__ = "0.1.0"
