@@ -1,0 +1,28 @@
+# ccm-batch: `make demo` runs the bundled sample jobs, `make test` runs the test suite.
+# Both create the virtual environment (.venv) and install the package first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+OUT    ?= demo-out
+
+.PHONY: demo test bench clean venv
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+demo: venv
+	$(BIN)/python -m ccm_batch.demo --out $(OUT)
+
+test: venv
+	$(BIN)/python -m pytest
+
+bench: venv
+	$(BIN)/python bench/run_bench.py
+
+clean:
+	rm -rf $(OUT) build *.egg-info
