@@ -1,0 +1,235 @@
+"""Command line: thin click commands over the library (run, validate, samples, preview, inspect, index, reprint).
+
+Exit codes follow the mainframe convention: 0 all good, 4 completed with warnings or rejects under the
+limit, 8 completed but reject limit exceeded or output incomplete, 12 job/layout/configuration error,
+16 I/O or internal failure. A user error is one line (message id, cause, what to do), never a traceback.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import EXIT_CONFIG, EXIT_FAILURE, CcmError
+from .log import OperatorLog
+
+
+def _log(ctx) -> OperatorLog:
+    return ctx.obj
+
+
+def _fail(log: OperatorLog, exc: Exception) -> None:
+    if isinstance(exc, CcmError):
+        log.message(exc.msgid, str(exc), force=True)
+        sys.exit(exc.exit_code)
+    log.message("CCM0999S", f"internal error: {type(exc).__name__}: {exc}. Please report it with the job "
+                            "file; rerun with --debug for the traceback.", force=True)
+    sys.exit(EXIT_FAILURE)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="ccm-batch")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors and the final summary line.")
+@click.option("-v", "--verbose", is_flag=True, help="Every warning, not just the first 20.")
+@click.option("--debug", is_flag=True, hidden=True, help="Show Python tracebacks.")
+@click.pass_context
+def cli(ctx, quiet, verbose, debug):
+    """ccm-batch — a batch éditique engine.
+
+    Reads XML/CSV extracts, merges every record with a layout, and writes print-ready PDF and AFP files,
+    archive indexes, rejects and a run report.
+
+    \b
+    Typical use:
+      ccm-batch samples --records 100 --out data/   # make sample extracts
+      ccm-batch validate samples/invoice.toml       # check a job without producing anything
+      ccm-batch run samples/invoice.toml            # run it; see OUTPUT/report.txt
+      ccm-batch inspect out/invoice_main_001.afp    # list an AFP file's structured fields
+
+    Exit codes: 0 ok, 4 warnings or rejects under the limit, 8 reject limit exceeded or output
+    incomplete, 12 job/layout/configuration error, 16 I/O or internal failure.
+    """
+    ctx.obj = OperatorLog(verbosity=0 if quiet else (2 if verbose else 1))
+    ctx.obj.debug = debug
+
+
+def _guard(fn):
+    """Run a command body, turning errors into one-line messages and exit codes."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        ctx = click.get_current_context()
+        log = ctx.obj
+        try:
+            return fn(*args, **kwargs)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except KeyboardInterrupt:
+            log.message("CCM0998E", "interrupted; rerun with --restart to finish the run", force=True)
+            sys.exit(EXIT_FAILURE)
+        except Exception as exc:    # noqa: BLE001 - one line, not a traceback
+            if getattr(log, "debug", False):
+                raise
+            _fail(log, exc)
+    return wrapper
+
+
+def _overrides(**kw) -> dict:
+    return {k: v for k, v in kw.items() if v not in (None, ())}
+
+
+@cli.command()
+@click.argument("job_file", type=click.Path(dir_okay=False))
+@click.option("-i", "--input", "input_path", type=click.Path(dir_okay=False), help="Extract to read (overrides [input] path).")
+@click.option("-o", "--output", "output_dir", type=click.Path(file_okay=False), help="Output directory (overrides [output] dir).")
+@click.option("--date", help="Job date YYYY-MM-DD (overrides [job] date); every date and id in the outputs derives from it.")
+@click.option("-f", "--format", "formats", multiple=True, type=click.Choice(["pdf", "afp", "debug"]),
+              help="Output format; repeat for several (overrides [output] formats).")
+@click.option("-w", "--workers", type=int, help="Compose workers (0 = one per core; default from the job, else 1).")
+@click.option("--max-rejects", type=int, help="Stop the run when more records than this are rejected.")
+@click.option("--max-reject-rate", type=float, help="Stop the run when more than this fraction is rejected.")
+@click.option("--work-dir", type=click.Path(file_okay=False), help="Work directory (spool, journal).")
+@click.option("--restart", is_flag=True, help="Finish an interrupted run from its work directory.")
+@click.pass_context
+@_guard
+def run(ctx, job_file, input_path, output_dir, date, formats, workers, max_rejects, max_reject_rate,
+        work_dir, restart):
+    """Run JOB_FILE: read, compose, plan, render, index and report.
+
+    Outputs go to the job's output directory once the whole run has succeeded: print files, archive
+    indexes, rejects (NAME.rejects.xml|csv + NAME.reasons.csv), mail production files and
+    report.txt / report.json. The exit code tells the scheduler how it went.
+    """
+    from .job import load_job
+    from .run import run_job
+    job = load_job(job_file, _overrides(input=input_path, output_dir=output_dir, date=date,
+                                        formats=formats or None, workers=workers, max_rejects=max_rejects,
+                                        max_reject_rate=max_reject_rate, work_dir=work_dir))
+    report = run_job(job, _log(ctx), restart=restart)
+    sys.exit(report.exit_code)
+
+
+@cli.command()
+@click.argument("job_file", type=click.Path(dir_okay=False))
+@click.option("-n", "--records", default=50, show_default=True, help="Records of the input to try.")
+@click.pass_context
+@_guard
+def validate(ctx, job_file, records):
+    """Check JOB_FILE, its layout and the first records of its input, producing nothing.
+
+    Exit 0 when all is well, 4 when some sampled records would be rejected, 12 when the job or layout
+    is wrong.
+    """
+    from .job import load_job
+    from .validate import validate_job
+    job = load_job(job_file)
+    result = validate_job(job, records)
+    for line in result.lines:
+        click.echo(line)
+    sys.exit(result.exit_code)
+
+
+@cli.command()
+@click.option("-n", "--records", default=20, show_default=True, help="Records per extract.")
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Directory to write into.")
+@click.option("--seed", default=42, show_default=True, help="Random seed: the same seed gives the same files.")
+@click.option("--bad", default=0, show_default=True, help="Invalid records to mix in (to try rejects).")
+@click.pass_context
+@_guard
+def samples(ctx, records, out_dir, seed, bad):
+    """Write deterministic, realistic sample extracts (invoices, statements, letters, US statements)."""
+    from .samples import write_samples
+    for path in write_samples(Path(out_dir), records, seed=seed, bad=bad):
+        click.echo(str(path))
+
+
+@cli.command()
+@click.argument("layout_file", type=click.Path(dir_okay=False))
+@click.option("--data", required=True, type=click.Path(dir_okay=False), help="Extract to take records from.")
+@click.option("--record", "record_element", help="Record element (XML) — default: the layout's, else the job's.")
+@click.option("--records", "record_range", default="1-3", show_default=True, help="Records to compose, e.g. 1-3 or 5.")
+@click.option("--png", "png_dir", type=click.Path(file_okay=False), help="Also write PNG pages here (needs pdftoppm).")
+@click.option("-o", "--out", "out_pdf", type=click.Path(dir_okay=False), default="preview.pdf", show_default=True)
+@click.pass_context
+@_guard
+def preview(ctx, layout_file, data, record_element, record_range, png_dir, out_pdf):
+    """Compose a few records of DATA with LAYOUT_FILE into a PDF (and PNG pages) to look at."""
+    from .preview import preview_layout
+    for line in preview_layout(Path(layout_file), Path(data), record_element, record_range,
+                               Path(out_pdf), Path(png_dir) if png_dir else None):
+        click.echo(line)
+
+
+@cli.command()
+@click.argument("afp_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--text", is_flag=True, help="Print each page's text with its positions.")
+@click.option("--check", is_flag=True, help="Validate the file; exit 8 with the byte offset of the first problem.")
+@click.pass_context
+@_guard
+def inspect(ctx, afp_file, text, check):
+    """List the structured fields of an AFP (MO:DCA) file, with nesting, TLEs and page counts."""
+    from .afp import inspect as afp_inspect
+    if check:
+        problems = list(afp_inspect.check(afp_file))
+        for p in problems:
+            click.echo(f"{afp_file}: offset {p.offset} (X'{p.offset:X}'): {p.message}")
+        if problems:
+            sys.exit(8)
+        click.echo(f"{afp_file}: OK")
+        return
+    lines = afp_inspect.page_texts(afp_file) if text else afp_inspect.list_fields(afp_file)
+    for line in lines:
+        click.echo(line)
+
+
+@cli.group()
+def index():
+    """Archive index tools."""
+
+
+@index.command("verify")
+@click.argument("index_file", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+@_guard
+def index_verify(ctx, index_file):
+    """Open every entry of INDEX_FILE in its print file and check it is that document (exit 8 if not)."""
+    from .archive.verify import verify
+    result = verify(index_file)
+    for line in result.lines:
+        click.echo(line)
+    sys.exit(0 if result.ok else 8)
+
+
+@cli.command()
+@click.option("--run", "run_dir", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Output directory of the run to reprint from.")
+@click.option("--result", "result_csv", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The inserter's result file (piece id, status OK/DAMAGED/MISSING).")
+@click.option("-o", "--out", "out_dir", type=click.Path(file_okay=False), help="Where to write the reprint run.")
+@click.pass_context
+@_guard
+def reprint(ctx, run_dir, result_csv, out_dir):
+    """Reprint exactly the damaged and missing pieces of a run, with new sequence numbers."""
+    from .reprint import reprint_run
+    report = reprint_run(Path(run_dir), Path(result_csv), Path(out_dir) if out_dir else None, _log(ctx))
+    sys.exit(report.exit_code)
+
+
+def main() -> None:
+    """Console-script entry point: usage errors exit 12 (a configuration error), not click's 2."""
+    try:
+        rc = cli(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("CCM0998E interrupted", err=True)
+        sys.exit(EXIT_FAILURE)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(EXIT_CONFIG if isinstance(exc, click.UsageError) else EXIT_FAILURE)
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""Job definition: the TOML job file (input, layout, outputs, indexes, reject limits, job date) and overrides.
+
+A job file names everything a run needs; relative paths resolve against the job file's directory.
+Command-line options override the file through :func:`load_job`'s ``overrides``. Every date or id a
+run writes comes from ``job.date`` so that runs are reproducible.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+FORMATS = ("pdf", "afp", "debug")
+INDEX_FORMATS = ("csv", "jsonl", "cmod")
+
+_SECTIONS = {"job", "input", "layout", "output", "index", "rejects", "mail", "fields", "run"}
+_KEYS = {
+    "job": {"name", "date", "title"},
+    "layout": {"path"},
+    "output": {"dir", "formats", "name", "work_dir"},
+    "index": {"formats", "archive_pdf", "archive_name"},
+    "rejects": {"max_rejects", "max_reject_rate", "min_records_for_rate"},
+    "run": {"workers", "chunk_size"},
+}
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """Everything a run needs, resolved and checked. Built by :func:`load_job`."""
+    path: Path
+    name: str
+    date: str
+    title: str
+    input: Any                       # ccm_batch.records.config.InputConfig
+    layout: Path
+    output_dir: Path
+    formats: tuple[str, ...] = ("pdf",)
+    file_name: str = "{job}_{stream}_{seq:03d}"
+    work_dir: Path | None = None
+    index_formats: tuple[str, ...] = ("csv",)
+    archive_pdf: bool = False
+    archive_name: str = "{customer_id}_{doc_type}_{date}_{doc_id}"
+    max_rejects: int | None = None
+    max_reject_rate: float | None = None
+    min_records_for_rate: int = 100
+    fields: tuple = ()               # extra FieldSpec from the job's [fields]
+    mail: dict | None = None         # raw [mail] table, read by ccm_batch.mail.MailConfig
+    workers: int = 1
+    chunk_size: int = 200
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def run_dir(self) -> Path:
+        """The run's work directory (spool, journal): kept until the run succeeds."""
+        return self.work_dir or (self.output_dir / f".ccm-work-{self.name}")
+
+
+def _where(path: Path, section: str, key: str | None = None) -> str:
+    return f"{path}: [{section}]" + (f" {key}" if key else "")
+
+
+def _check_keys(path: Path, section: str, table: dict) -> None:
+    allowed = _KEYS.get(section)
+    if allowed is None:
+        return
+    for key in table:
+        if key not in allowed:
+            raise ConfigError(f"{_where(path, section, key)}: unknown key "
+                              f"(expected one of: {', '.join(sorted(allowed))})")
+
+
+def _resolve(base: Path, value: str) -> Path:
+    p = Path(os.path.expanduser(value))
+    return p if p.is_absolute() else (base / p)
+
+
+def _tuple_of(path: Path, section: str, key: str, value, allowed) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{_where(path, section, key)}: expected a list of names")
+    for v in value:
+        if v not in allowed:
+            raise ConfigError(f"{_where(path, section, key)}: unknown format {v!r} "
+                              f"(expected: {', '.join(allowed)})")
+    return tuple(dict.fromkeys(value))
+
+
+def _parse_date(path: Path, value) -> str:
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    try:
+        return _dt.date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise ConfigError(f"{_where(path, 'job', 'date')}: {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _field_specs(path: Path, table: dict) -> tuple:
+    from .records.validate import FieldSpec
+    specs = []
+    for name, spec in table.items():
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{_where(path, 'fields', name)}: expected a table "
+                              "like {{ path = \"amount\", type = \"amount\" }}")
+        try:
+            specs.append(FieldSpec(name=name, path=spec.get("path", name),
+                                   type=spec.get("type", "string"),
+                                   required=spec.get("required", True),
+                                   values=tuple(spec.get("values", ())),
+                                   pattern=spec.get("pattern"),
+                                   max_length=spec.get("max_length")))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{_where(path, 'fields', name)}: {exc}") from None
+    return tuple(specs)
+
+
+def load_job(path: str | Path, overrides: dict | None = None) -> JobConfig:
+    """Read and check a job file; ``overrides`` (from the command line) win over the file.
+
+    Override keys: ``input`` (path), ``output_dir``, ``date``, ``formats``, ``workers``,
+    ``max_rejects``, ``max_reject_rate``, ``work_dir``, ``index_formats``.
+    """
+    path = Path(path).resolve() if path else None
+    overrides = {k: v for k, v in (overrides or {}).items() if v not in (None, (), [])}
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: job file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not a valid TOML file: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the job file: {exc.strerror}") from None
+    base = path.parent
+    for section in data:
+        if section not in _SECTIONS:
+            raise ConfigError(f"{path}: unknown section [{section}] "
+                              f"(expected: {', '.join(sorted(_SECTIONS))})")
+    for section, table in data.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: {section} must be a [{section}] table")
+        _check_keys(path, section, table)
+
+    job = data.get("job", {})
+    name = str(job.get("name") or path.stem)
+    if not name.replace("-", "").replace("_", "").isalnum():
+        raise ConfigError(f"{_where(path, 'job', 'name')}: {name!r} may only hold letters, digits, - and _")
+    if "date" not in job and "date" not in overrides:
+        raise ConfigError(f"{_where(path, 'job', 'date')}: missing; every run needs a job date "
+                          "(used for all dates and ids in the outputs), e.g. date = \"2026-11-23\"")
+    date = _parse_date(path, overrides.get("date", job.get("date")))
+
+    from .records.config import InputConfig
+    if "input" not in data:
+        raise ConfigError(f"{path}: missing [input] section (path, format, record)")
+    input_table = dict(data["input"])
+    if "input" in overrides:
+        input_table["path"] = str(Path(overrides["input"]).resolve())
+    input_cfg = InputConfig.from_dict(input_table, base)
+
+    layout = data.get("layout", {}).get("path")
+    if not layout:
+        raise ConfigError(f"{_where(path, 'layout', 'path')}: missing (the layout definition to use)")
+    layout_path = _resolve(base, layout)
+    if not layout_path.is_file():
+        raise ConfigError(f"{_where(path, 'layout', 'path')}: {layout_path} does not exist")
+
+    output = data.get("output", {})
+    out_dir = Path(overrides["output_dir"]).resolve() if "output_dir" in overrides \
+        else _resolve(base, output.get("dir", "out"))
+    formats = _tuple_of(path, "output", "formats", overrides.get("formats", output.get("formats", ["pdf"])),
+                        FORMATS)
+    file_name = output.get("name", "{job}_{stream}_{seq:03d}")
+    try:
+        file_name.format(job="j", stream="s", seq=1, date=date)
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigError(f"{_where(path, 'output', 'name')}: bad file name template {file_name!r}: "
+                          f"use {{job}}, {{stream}}, {{seq:03d}}, {{date}} ({exc})") from None
+    work_dir = overrides.get("work_dir") or output.get("work_dir")
+    work_dir = _resolve(base, work_dir) if work_dir else None
+
+    index = data.get("index", {})
+    index_formats = _tuple_of(path, "index", "formats",
+                              overrides.get("index_formats", index.get("formats", ["csv"])), INDEX_FORMATS)
+
+    rejects = data.get("rejects", {})
+    max_rejects = overrides.get("max_rejects", rejects.get("max_rejects"))
+    max_rate = overrides.get("max_reject_rate", rejects.get("max_reject_rate"))
+    if max_rejects is not None and (not isinstance(max_rejects, int) or max_rejects < 0):
+        raise ConfigError(f"{_where(path, 'rejects', 'max_rejects')}: expected a whole number ≥ 0")
+    if max_rate is not None and not (isinstance(max_rate, (int, float)) and 0 <= max_rate <= 1):
+        raise ConfigError(f"{_where(path, 'rejects', 'max_reject_rate')}: expected a fraction between 0 and 1")
+
+    run = data.get("run", {})
+    workers = overrides.get("workers", run.get("workers", 1))
+    if workers in (0, "auto"):
+        workers = os.cpu_count() or 1
+    chunk = run.get("chunk_size", 200)
+    if not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"{_where(path, 'run', 'workers')}: expected a whole number ≥ 1")
+    if not isinstance(chunk, int) or chunk < 1:
+        raise ConfigError(f"{_where(path, 'run', 'chunk_size')}: expected a whole number ≥ 1")
+
+    return JobConfig(
+        path=path, name=name, date=date, title=str(job.get("title", name)), input=input_cfg,
+        layout=layout_path, output_dir=out_dir, formats=formats, file_name=file_name, work_dir=work_dir,
+        index_formats=index_formats, archive_pdf=bool(index.get("archive_pdf", False)),
+        archive_name=index.get("archive_name", "{customer_id}_{doc_type}_{date}_{doc_id}"),
+        max_rejects=max_rejects, max_reject_rate=max_rate,
+        min_records_for_rate=int(rejects.get("min_records_for_rate", 100)),
+        fields=_field_specs(path, data.get("fields", {})), mail=data.get("mail"),
+        workers=workers, chunk_size=chunk, raw=data)
+
+
+def with_overrides(job: JobConfig, **changes) -> JobConfig:
+    """A copy of ``job`` with some fields replaced (used by tests and reprints)."""
+    return replace(job, **changes)

@@ -1,0 +1,278 @@
+"""Run orchestration: one job end to end — read, compose, spool, plan, render, index, report.
+
+The run's work directory holds the spool, the work database and a staging directory. Outputs are made
+in staging and moved to the output directory only when everything succeeded, so a failed run never
+leaves a print file that looks finished. The work directory is the restart journal: after a crash,
+``run_job(job, restart=True)`` keeps the committed chunks and rendered files and finishes the rest;
+the result is byte-identical to an uninterrupted run. A restart whose inputs, layout or job changed is
+refused.
+"""
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import os
+import resource
+import shutil
+import time
+from pathlib import Path
+
+from ..errors import CcmError, ConfigError, InputError, OutputError
+from ..log import OperatorLog
+from ..report import RunReport
+from ..spool import open_db, spool_size
+from .compose_phase import compose_all, done_chunks, load_chunk
+from .render_phase import render_all
+
+FINGERPRINT_FILE = "fingerprint.json"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _layout_files(layout, layout_path: Path) -> list[Path]:
+    files = list(getattr(layout, "files", ()) or ())
+    return sorted({Path(p) for p in files} | {layout_path})
+
+
+def _fingerprint(job, layout, input_sha: str) -> dict:
+    layout_sha = hashlib.sha256()
+    for p in _layout_files(layout, job.layout):
+        layout_sha.update(str(p).encode() + b"\0" + Path(p).read_bytes())
+    job_repr = json.dumps({"raw": job.raw, "date": job.date, "formats": job.formats,
+                           "input": str(job.input.path), "index": job.index_formats,
+                           "max_rejects": job.max_rejects, "rate": job.max_reject_rate,
+                           "chunk": job.chunk_size, "archive_pdf": job.archive_pdf},
+                          sort_keys=True, default=str)
+    return {"input_sha256": input_sha, "layout_sha256": layout_sha.hexdigest(),
+            "job_sha256": hashlib.sha256(job_repr.encode()).hexdigest()}
+
+
+def _peak_memory_mb() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024
+
+
+def _prepare_output(job) -> None:
+    try:
+        job.output_dir.mkdir(parents=True, exist_ok=True)
+        probe = job.output_dir / f".ccm-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise OutputError(f"output directory {job.output_dir} is not writable: {exc.strerror}. "
+                          "Check the path and its permissions, or pass --output DIR.") from None
+
+
+def _prepare_work_dir(job, fingerprint: dict, restart: bool, log: OperatorLog) -> Path:
+    run_dir = job.run_dir
+    fp_path = run_dir / FINGERPRINT_FILE
+    if restart:
+        if not fp_path.exists():
+            raise ConfigError(f"cannot restart job {job.name}: no interrupted run in {run_dir} "
+                              "(run it without --restart)")
+        old = json.loads(fp_path.read_text())
+        changed = [k.replace("_sha256", "") for k in fingerprint if old.get(k) != fingerprint[k]]
+        if changed:
+            raise ConfigError(f"restart refused: the {', '.join(changed)} changed since the interrupted run "
+                              f"(work directory {run_dir}). Run again without --restart to start afresh.")
+        log.message("CCM0102I", f"restarting job {job.name} from {run_dir}")
+        return run_dir
+    try:
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        (run_dir / "spool").mkdir(parents=True)
+        (run_dir / "staging").mkdir()
+        fp_path.write_text(json.dumps(fingerprint, indent=1))
+    except OSError as exc:
+        raise OutputError(f"cannot create the work directory {run_dir}: {exc.strerror}") from None
+    return run_dir
+
+
+def run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunReport:
+    """Run ``job`` (a :class:`ccm_batch.job.JobConfig`) and return its report (also written to disk).
+
+    Raises :class:`ccm_batch.errors.CcmError` for errors found before anything was produced (a bad
+    layout: exit 12; an unwritable output directory: exit 16). Problems found later are in the report.
+    """
+    from ..layout import load_layout
+
+    log = log or OperatorLog()
+    started = time.monotonic()
+    report = RunReport(job=job.name, job_file=str(job.path), job_date=job.date, layout=str(job.layout),
+                       workers=job.workers, restarted=restart)
+    layout = load_layout(job.layout)
+    specs = list(getattr(layout, "field_specs", ())) + list(job.fields)
+    _prepare_output(job)
+    input_path = Path(job.input.path)
+    if not input_path.is_file():
+        raise ConfigError(f"input file {input_path} does not exist")
+    input_sha = sha256_file(input_path)
+    report.inputs.append({"path": str(input_path), "sha256": input_sha, "size": input_path.stat().st_size})
+    run_dir = _prepare_work_dir(job, _fingerprint(job, layout, input_sha), restart, log)
+    spool_dir, staging = run_dir / "spool", run_dir / "staging"
+    log.message("CCM0101I", f"job {job.name} ({job.date}): {input_path.name} with layout {job.layout.name}, "
+                            f"{job.workers} worker(s)")
+
+    # -- compose ------------------------------------------------------------------------------
+    bar = log.progress(input_path.stat().st_size, "compose", "B")
+    seen = [0]
+
+    def compose_progress(records, nbytes):
+        if nbytes > seen[0]:
+            bar.update(nbytes - seen[0])
+            seen[0] = nbytes
+    statuses = compose_all(job, layout, specs, spool_dir, compose_progress)
+    bar.close()
+    internal = [s["error"] for s in statuses if s["error"] and s["error"]["kind"] in ("internal", "ccm")]
+    if internal:
+        err = internal[0]
+        if err["kind"] == "internal":
+            (run_dir / "internal-error.txt").write_text(err.get("traceback", ""))
+            raise CcmError(f"internal failure while composing: {err['message']} "
+                           f"(traceback in {run_dir / 'internal-error.txt'})")
+        exc = CcmError(err["message"])
+        exc.exit_code = err.get("exit", 16)
+        raise exc
+    input_error = next((s["error"]["message"] for s in statuses if s["error"]), None)
+
+    db = open_db(run_dir / "work.db")
+    try:
+        return _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_error, started)
+    finally:
+        db.close()
+
+
+def _collect(job, report, db, spool_dir, statuses, input_error):
+    """Load committed chunks in record order; apply the reject limit; returns the rejects list."""
+    chunks = sorted(done_chunks(spool_dir))
+    total = max((s["records"] for s in statuses), default=0)
+    stopped = any(s.get("stopped") for s in statuses)
+    rejects, expected, rejected = [], 0, 0
+    db.execute("DELETE FROM documents")
+    for c in chunks:
+        if c != expected:
+            break                         # a gap: later chunks were composed but are not reached
+        expected += 1
+        result = load_chunk(spool_dir, c)
+        for number, key, source, line, raw, problems in result.rejects:
+            rejected += 1
+            rejects.append((number, key, source, line, raw, problems))
+        db.executemany(f"INSERT INTO documents VALUES ({','.join('?' * 24)})", result.rows)
+        for number, key, message in result.warnings:
+            report.warnings += 1
+            report.warning_kinds[message.split(":")[0][:60]] += 1
+        report.records_read = result.last
+        if _over_limit(job, rejected, result.last):
+            stopped = True
+            break
+    db.commit()
+    if not stopped and not input_error and report.records_read != total:
+        report.output_incomplete = (f"{total} records in the extract but only {report.records_read} "
+                                    "composed (a compose worker stopped early)")
+    return rejects, stopped
+
+
+def _over_limit(job, rejected: int, records: int) -> bool:
+    if job.max_rejects is not None and rejected > job.max_rejects:
+        return True
+    return (job.max_reject_rate is not None and records >= job.min_records_for_rate
+            and rejected > job.max_reject_rate * records)
+
+
+def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_error, started):
+    from .. import mail
+    from ..records.rejects import RejectWriter
+
+    rejects, stopped = _collect(job, report, db, spool_dir, statuses, input_error)
+    row = db.execute("SELECT COUNT(*), COALESCE(SUM(pages), 0), COALESCE(SUM(sheets), 0) FROM documents"
+                     ).fetchone()
+    report.documents = row[0]
+    report.rejected = len(rejects)
+    for *_, problems in rejects:
+        field, message = problems[0]
+        report.reject_reasons[f"{field}: {_reason_kind(message)}"] += 1
+
+    # rejects are always delivered, even when the run stops
+    writer = RejectWriter(staging, job.name, job.input.format, getattr(job.input, "encoding", None))
+    for number, key, source, line, raw, problems in rejects:
+        writer.add_raw(number, key, source, line, raw, problems)
+    writer.commit()
+
+    if input_error:
+        report.output_incomplete = (f"{input_error}; {report.records_read} records read before the error. "
+                                    "No print file was produced: fix the extract and run again")
+        log.message("CCM0301E", input_error)
+    elif stopped:
+        limit = (f"max_rejects={job.max_rejects}" if job.max_rejects is not None else "") + \
+                (f" max_reject_rate={job.max_reject_rate}" if job.max_reject_rate is not None else "")
+        report.limit_exceeded = (f"{report.rejected} records rejected out of {report.records_read} read "
+                                 f"(limit {limit.strip()}); the run stopped and no print file was produced")
+        log.message("CCM0302E", report.limit_exceeded)
+    else:
+        mail_config = mail.MailConfig.from_dict(job.mail, job.path.parent)
+        summary = mail.plan_mail(db, mail_config, job=job.name, job_date=job.date)
+        bar = log.progress(report.documents, "render", "doc")
+        render_all(job, db, spool_dir, staging, mail_config, lambda d, p: bar.update(d))
+        bar.close()
+        mail.write_production_files(db, staging, job.name, mail_config)
+        report.mail = summary.as_dict() if hasattr(summary, "as_dict") else dict(getattr(summary, "__dict__", {}))
+        row = db.execute("SELECT COALESCE(SUM(pages),0), COALESCE(SUM(sheets),0) FROM rendered").fetchone()
+        report.pages, report.sheets = row
+
+    # -- commit: move staged outputs to the output directory ---------------------------------
+    report.spool_bytes = spool_size(spool_dir)
+    for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+        rel = path.relative_to(staging)
+        dest = job.output_dir / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, dest)
+        report.files.append({"path": str(rel), "size": dest.stat().st_size})
+    _describe_files(db, report)
+    for number, key, message in _first_warnings(spool_dir):
+        log.message("CCM0203W", f"record {number}{f' ({key})' if key else ''}: {message}")
+    report.duration_s = time.monotonic() - started
+    report.peak_memory_mb = _peak_memory_mb()
+    report.write(job.output_dir)
+    if report.exit_code in (0, 4):
+        shutil.rmtree(run_dir, ignore_errors=True)
+    log.message("CCM0900I" if report.exit_code < 8 else "CCM0901E",
+                f"{report.reconciliation_line()} — exit code {report.exit_code}; report in "
+                f"{job.output_dir / 'report.txt'}", force=True)
+    return report
+
+
+def _reason_kind(message: str) -> str:
+    """Group reject messages by their wording, without the values."""
+    import re
+    return re.sub(r"'[^']*'|\"[^\"]*\"|\d+([.,]\d+)?", "…", message)[:80]
+
+
+def _describe_files(db, report) -> None:
+    facts = {}
+    try:
+        for (files,) in db.execute("SELECT files FROM rendered"):
+            for f in json.loads(files):
+                facts[f["name"]] = f
+    except Exception:   # noqa: BLE001 - no render journal when the run stopped early
+        return
+    for entry in report.files:
+        f = facts.get(entry["path"])
+        if f:
+            entry["pages"], entry["documents"] = f["pages"], f["documents"]
+
+
+def _first_warnings(spool_dir: Path, limit: int = 10_000):
+    out = []
+    for c in sorted(done_chunks(spool_dir)):
+        out.extend(load_chunk(spool_dir, c).warnings)
+        if len(out) >= limit:
+            break
+    return out[:limit]

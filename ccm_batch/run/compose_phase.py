@@ -1,0 +1,176 @@
+"""Run orchestration, compose phase: records → validation → composition → spool, in chunks, on N workers.
+
+Records are numbered 1… in extract order and cut into chunks of ``chunk_size``. Worker ``w`` of ``W``
+composes the chunks ``c`` with ``c % W == w``: every worker streams the extract itself (parsing is
+cheap next to composing), skips the records of other workers' chunks, and commits each of its chunks as
+two files in the spool — the documents, then the chunk's rows file, renamed into place last. A chunk
+whose rows file exists is done: a restarted run skips it. The result does not depend on the number of
+workers. Workers are forked processes (the loaded layout is inherited, never pickled).
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import CcmError, InputError, RecordError
+from ..spool import PICKLE_PROTOCOL, ChunkWriter, document_row, write_atomic
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk produced: document rows, rejects and warnings, all in record order."""
+    chunk: int
+    first: int
+    last: int
+    rows: list
+    rejects: list        # (number, key, source, line, raw bytes, [(field, message)])
+    warnings: list       # (number, key, message)
+
+
+def rows_path(spool_dir: Path, chunk: int) -> Path:
+    return spool_dir / f"chunk-{chunk:06d}.rows"
+
+
+def done_chunks(spool_dir: Path) -> set[int]:
+    """Chunks committed by an earlier (interrupted) attempt."""
+    return {int(p.name[6:12]) for p in spool_dir.glob("chunk-*.rows")}
+
+
+def load_chunk(spool_dir: Path, chunk: int) -> ChunkResult:
+    with open(rows_path(spool_dir, chunk), "rb") as f:
+        return pickle.load(f)
+
+
+class _Limit:
+    """Shared progress and reject counters, so any worker can stop the run at the reject limit."""
+
+    def __init__(self, ctx, max_rejects, max_rate, min_records):
+        self.rejects = ctx.Value("q", 0)
+        self.records = ctx.Value("q", 0)
+        self.bytes = ctx.Value("q", 0)
+        self.stop = ctx.Value("b", 0)
+        self.max_rejects, self.max_rate, self.min_records = max_rejects, max_rate, min_records
+
+    def exceeded(self, rejects: int, records: int) -> bool:
+        if self.max_rejects is not None and rejects > self.max_rejects:
+            return True
+        if self.max_rate is not None and records >= self.min_records and rejects > self.max_rate * records:
+            return True
+        return False
+
+
+def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: int, skip: set,
+                    limit: _Limit, status_dir: Path) -> None:
+    """Body of one worker: compose this worker's chunks; write ``worker-N.status`` at the end."""
+    from ..compose import compose_document
+    from ..records import open_records
+    from ..records.validate import validate_record
+
+    size = job.chunk_size
+    status = {"records": 0, "error": None, "stopped": False}
+    current, writer, result = None, None, None
+
+    def commit():
+        writer.close()
+        write_atomic(rows_path(spool_dir, result.chunk), pickle.dumps(result, PICKLE_PROTOCOL))
+
+    try:
+        for record in open_records(job.input):
+            status["records"] = record.number
+            chunk = (record.number - 1) // size
+            if chunk != current:
+                if writer is not None:
+                    commit()
+                    writer = None
+                current = chunk
+                if limit.stop.value:
+                    status["stopped"] = True
+                    break
+                if chunk % workers == worker and chunk not in skip:
+                    writer = ChunkWriter(spool_dir, chunk)
+                    result = ChunkResult(chunk, record.number, record.number, [], [], [])
+            if worker == 0:
+                with limit.records.get_lock():
+                    limit.records.value = record.number
+                limit.bytes.value = record.offset + len(record.raw)
+            if writer is None:
+                continue
+            result.last = record.number
+            problems = validate_record(record, specs)
+            if not problems:
+                try:
+                    composed = compose_document(layout, record, job=job.name, job_date=job.date)
+                except RecordError as exc:
+                    problems = [(exc.field or "layout", exc.message
+                                 + (f" (page {exc.page})" if exc.page else ""))]
+            if problems:
+                result.rejects.append((record.number, record.key, record.source, record.line, record.raw,
+                                       [(getattr(p, "field", p[0] if isinstance(p, tuple) else ""),
+                                         getattr(p, "message", p[1] if isinstance(p, tuple) else str(p)))
+                                        for p in problems]))
+                with limit.rejects.get_lock():
+                    limit.rejects.value += 1
+                    if limit.exceeded(limit.rejects.value, max(limit.records.value, record.number)):
+                        limit.stop.value = 1
+                continue
+            for message in composed.warnings:
+                result.warnings.append((record.number, record.key, message))
+            name, offset, length = writer.add(composed.document)
+            result.rows.append(document_row(composed.document, record.number, name, offset, length))
+        else:
+            if writer is not None:
+                commit()
+                writer = None
+    except InputError as exc:
+        status["error"] = {"kind": "input", "message": str(exc)}
+        if writer is not None:        # the records before the error are complete: keep them
+            commit()
+    except CcmError as exc:
+        status["error"] = {"kind": "ccm", "message": str(exc), "exit": exc.exit_code}
+    except Exception as exc:          # noqa: BLE001 - reported as an internal failure by the runner
+        status["error"] = {"kind": "internal", "message": f"{type(exc).__name__}: {exc}",
+                           "traceback": traceback.format_exc()}
+    write_atomic(status_dir / f"worker-{worker}.status", pickle.dumps(status, PICKLE_PROTOCOL))
+
+
+def compose_all(job, layout, specs, spool_dir: Path, progress) -> list[dict]:
+    """Run the compose phase with ``job.workers`` workers; returns each worker's status dict.
+
+    ``progress`` is called with (records_so_far, bytes_so_far) while workers run.
+    """
+    skip = done_chunks(spool_dir)
+    status_dir = spool_dir
+    for old in status_dir.glob("worker-*.status"):
+        old.unlink()
+    ctx = multiprocessing.get_context("fork")
+    limit = _Limit(ctx, job.max_rejects, job.max_reject_rate, job.min_records_for_rate)
+    if job.workers == 1:
+        _compose_worker(job, layout, specs, spool_dir, 0, 1, skip, limit, status_dir)
+    else:
+        procs = [ctx.Process(target=_compose_worker,
+                             args=(job, layout, specs, spool_dir, w, job.workers, skip, limit, status_dir),
+                             name=f"ccm-compose-{w}") for w in range(job.workers)]
+        for p in procs:
+            p.start()
+        try:
+            while any(p.is_alive() for p in procs):
+                procs[0].join(timeout=0.25)
+                progress(limit.records.value, limit.bytes.value)
+        finally:
+            for p in procs:
+                p.join()
+    progress(limit.records.value, limit.bytes.value)
+    statuses = []
+    for w in range(job.workers):
+        path = status_dir / f"worker-{w}.status"
+        if path.exists():
+            with open(path, "rb") as f:
+                statuses.append(pickle.load(f))
+        else:
+            statuses.append({"records": 0, "error": {"kind": "internal",
+                                                     "message": f"compose worker {w} died"}})
+    return statuses

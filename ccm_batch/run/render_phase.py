@@ -1,0 +1,131 @@
+"""Run orchestration, render phase: planned print files → PDF/AFP/debug backends → archive indexes.
+
+Each print file of the plan is rendered once, feeding every asked format from one read of the spool,
+into the run's staging directory. Its archive indexes are written beside it. When a print file and its
+indexes are complete, a journal row marks it done, so a restarted run skips it. Nothing reaches the
+output directory until the whole run has succeeded (see :mod:`ccm_batch.run`).
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+from ..render.base import PieceInfo, StreamInfo
+from ..spool import SpoolReader
+
+JOURNAL_DDL = """CREATE TABLE IF NOT EXISTS rendered (
+  name TEXT PRIMARY KEY, files TEXT, pages INTEGER, documents INTEGER, sheets INTEGER)"""
+
+
+def make_renderer(fmt: str, job):
+    """The backend for one output format, with options from the job."""
+    if fmt == "pdf":
+        from ..render.pdf import PdfOptions, PdfRenderer
+        return PdfRenderer(PdfOptions(title=job.title, author="ccm-batch", creation_date=job.date))
+    if fmt == "afp":
+        from ..render.afp import AfpOptions, AfpRenderer
+        return AfpRenderer(AfpOptions(job_date=job.date))
+    from ..render.debug import DebugRenderer
+    return DebugRenderer()
+
+
+def extension(fmt: str) -> str:
+    return "jsonl" if fmt == "debug" else fmt
+
+
+def _doc_ref(db: sqlite3.Connection, seq: int):
+    return db.execute("SELECT spool_file, spool_offset, spool_length FROM documents WHERE seq = ?",
+                      (seq,)).fetchone()
+
+
+def render_all(job, db: sqlite3.Connection, spool_dir: Path, staging: Path, mail_config, progress) -> None:
+    """Render every planned print file not yet journalled as done."""
+    from .. import mail
+    from ..archive import write_indexes
+
+    db.execute(JOURNAL_DDL)
+    db.commit()
+    done = {row[0] for row in db.execute("SELECT name FROM rendered")}
+    reader = SpoolReader(spool_dir)
+    archive = None
+    if job.archive_pdf:
+        from ..archive import ArchivePdfWriter
+        archive_dir = staging / "archive"
+        archive_dir.mkdir(exist_ok=True)
+        archive = ArchivePdfWriter(archive_dir, job.archive_name, job_date=job.date)
+    try:
+        for plan in mail.iter_print_files(db):
+            stem = job.file_name.format(job=job.name, stream=plan.stream, seq=plan.seq, date=job.date,
+                                        **{k: v for k, v in (plan.name_vars or {}).items()
+                                           if k not in ("job", "stream", "seq", "date")})
+            if stem in done:
+                for _ in plan.pieces:
+                    pass
+                continue
+            _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archive, progress,
+                         write_indexes)
+    finally:
+        reader.close()
+
+
+def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archive, progress,
+                 write_indexes) -> None:
+    stream = StreamInfo(job=job.name, stream=plan.stream, seq=plan.seq, title=job.title, job_date=job.date)
+    outputs = []
+    for fmt in job.formats:
+        name = f"{stem}.{extension(fmt)}"
+        renderer = make_renderer(fmt, job)
+        renderer.start_file(str(staging / name), stream)
+        indexes = write_indexes(job.index_formats, staging, f"{stem}.{extension(fmt)}") \
+            if fmt != "debug" else []
+        outputs.append((fmt, name, renderer, indexes))
+    pages = docs = sheets = 0
+    positions = []
+    for piece in plan.pieces:
+        info = PieceInfo(piece_id=piece.piece_id, seq=piece.seq, doc_ids=tuple(piece.doc_seqs),
+                         sheets=piece.sheets, duplex=bool(piece.duplex))
+        documents = [reader.read(*_doc_ref(db, seq)) for seq in piece.doc_seqs]
+        all_pages = [p for d in documents for p in d.pages]
+        marked = mail.mark_pages(piece, all_pages, mail_config)
+        extra = len(marked) - len(all_pages)       # banner / separator pages put before the piece
+        first_page = pages + 1
+        for fmt, name, renderer, indexes in outputs:
+            renderer.start_piece(info)
+        cursor = 0
+        for fmt, name, renderer, indexes in outputs:
+            cursor = 0
+            if extra > 0:
+                raise NotImplementedError("banner pages are rendered as separate documents")
+            for doc in documents:
+                renderer.start_document(doc.meta)
+                for page in marked[cursor:cursor + len(doc.pages)]:
+                    renderer.page(page)
+                cursor += len(doc.pages)
+                facts = renderer.end_document()
+                for index in indexes:
+                    index.add(doc.meta, facts, name, fmt)
+            renderer.end_piece()
+        if archive is not None:
+            cursor = 0
+            for doc in documents:
+                archive.write_document(doc.meta, marked[cursor:cursor + len(doc.pages)])
+                cursor += len(doc.pages)
+        docs += len(documents)
+        pages += len(marked)
+        sheets += piece.sheets
+        positions.append((piece.piece_id, first_page))
+        progress(len(documents), len(marked))
+    files = []
+    for fmt, name, renderer, indexes in outputs:
+        facts = renderer.end_file()
+        for index in indexes:
+            index.commit()
+        files.append({"format": fmt, "name": name, "size": facts.size, "pages": facts.pages,
+                      "documents": facts.documents})
+    print_name = f"{stem}.{extension(job.formats[0])}"
+    for piece_id, first_page in positions:
+        mail.record_piece_position(db, piece_id, print_name, first_page)
+    db.execute("INSERT OR REPLACE INTO rendered VALUES (?, ?, ?, ?, ?)",
+               (stem, json.dumps(files), pages, docs, sheets))
+    db.commit()

@@ -1,0 +1,63 @@
+"""Job check (``ccm-batch validate``): the job file, its layout and a sample of its input, producing nothing."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import EXIT_OK, EXIT_WARNING, InputError, RecordError
+
+
+@dataclass
+class ValidationResult:
+    """Lines to show the operator and the exit code (0 fine, 4 some sampled records would be rejected)."""
+    lines: list = field(default_factory=list)
+    exit_code: int = EXIT_OK
+
+
+def validate_job(job, sample: int = 50) -> ValidationResult:
+    """Load the layout, then read, validate and compose the first ``sample`` records (nothing is written).
+
+    A job or layout error raises :class:`ccm_batch.errors.ConfigError` (exit 12).
+    """
+    from .compose import compose_document
+    from .layout import load_layout
+    from .records import open_records
+    from .records.validate import validate_record
+
+    result = ValidationResult()
+    out = result.lines
+    layout = load_layout(job.layout)
+    specs = list(getattr(layout, "field_specs", ())) + list(job.fields)
+    out.append(f"job       {job.path}: OK (job {job.name}, date {job.date})")
+    out.append(f"layout    {job.layout}: OK ({len(specs)} declared fields)")
+    input_path = Path(job.input.path)
+    if not input_path.is_file():
+        from .errors import ConfigError
+        raise ConfigError(f"input file {input_path} does not exist")
+    read = bad = pages = 0
+    try:
+        for record in open_records(job.input):
+            if record.number > sample:
+                break
+            read += 1
+            problems = [(p.field, p.message) for p in validate_record(record, specs)]
+            if not problems:
+                try:
+                    composed = compose_document(layout, record, job=job.name, job_date=job.date)
+                    pages += composed.document.page_count
+                    for w in composed.warnings:
+                        out.append(f"  warning record {record.number}: {w}")
+                except RecordError as exc:
+                    problems = [(exc.field or "layout", exc.message)]
+            for fld, message in problems:
+                bad += 1
+                out.append(f"  reject  record {record.number} ({record.source}:{record.line}) "
+                           f"field {fld}: {message}")
+    except InputError as exc:
+        out.append(f"input     {exc}")
+        result.exit_code = 8
+        return result
+    out.append(f"input     {input_path}: {read} records sampled, {bad} problems, {pages} pages composed")
+    if bad:
+        result.exit_code = EXIT_WARNING
+    return result
