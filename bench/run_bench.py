@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Benchmark (``make bench``): ccm-batch against Apache FOP on the reference invoice workload.
+
+Generates the reference data (bench/fop-reference/gen_data.py, seed 42) at N=1,000 and N=10,000
+(and N=100,000 with BENCH_LARGE=1), runs ccm-batch (PDF and AFP, mail plan and indexes on) and
+Apache FOP (run-fop.sh; installed with apt-get when missing and running as root) on the same data,
+each under /usr/bin/time -v, and prints pages/s, documents/s, peak memory, output size and the ratio
+to FOP for each format. The table is also written to bench/work/results.md.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REF = HERE / "fop-reference"
+WORK = HERE / "work"
+ROOT = HERE.parent
+CCM = [str(Path(sys.executable).parent / "ccm-batch")]
+
+
+def ensure_tools() -> bool:
+    """Install FOP and GNU time with apt-get when missing (root only). True when FOP is usable."""
+    missing = [pkg for tool, pkg in (("fop", "fop"), ("/usr/bin/time", "time"))
+               if not shutil.which(tool) and not Path(tool).exists()]
+    if missing and os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "update", "-qq"], check=False)
+        subprocess.run(["apt-get", "install", "-y", "-qq", *missing, "default-jre-headless"],
+                       check=False, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    return bool(shutil.which("fop")) and Path("/usr/bin/time").exists()
+
+
+def timed(cmd: list[str], env=None) -> tuple[float, float, int]:
+    """Run ``cmd`` under /usr/bin/time -v: (seconds, peak RSS MB, exit code)."""
+    start = time.monotonic()
+    proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, env=env)
+    elapsed = time.monotonic() - start
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    rss = int(m.group(1)) / 1024 if m else 0.0
+    if proc.returncode not in (0, 4):
+        sys.stderr.write(proc.stderr[-3000:])
+    return elapsed, rss, proc.returncode
+
+
+def pdf_pages(path: Path) -> int:
+    out = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True).stdout
+    m = re.search(r"Pages:\s+(\d+)", out)
+    return int(m.group(1)) if m else 0
+
+
+def afp_pages(path: Path) -> int:
+    """Count BPG (Begin Page, X'D3A8AF') structured fields, walking the X'5A' framing."""
+    count = 0
+    with open(path, "rb") as f:
+        while True:
+            head = f.read(9)
+            if len(head) < 9 or head[0] != 0x5A:
+                return count
+            length = int.from_bytes(head[1:3], "big")
+            if head[3:6] == b"\xd3\xa8\xaf":
+                count += 1
+            f.seek(length - 8, 1)
+
+
+def run_ccm(n: int, data: Path, fmt: str, out: Path) -> dict:
+    job = HERE / "bench-invoice.toml"
+    shutil.rmtree(out, ignore_errors=True)
+    secs, rss, rc = timed([*CCM, "-q", "run", str(job), "--input", str(data), "--output", str(out),
+                           "--format", fmt, "--workers", "0"])
+    files = sorted(out.glob(f"*.{fmt}"))
+    pages = sum(pdf_pages(f) if fmt == "pdf" else afp_pages(f) for f in files)
+    return {"secs": secs, "rss": rss, "rc": rc, "pages": pages, "size": sum(f.stat().st_size for f in files)}
+
+
+def run_fop(data: Path, fmt: str, out: Path) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / f"fop.{fmt}"
+    secs, rss, rc = timed(["sh", str(REF / "run-fop.sh"), str(data), str(target)])
+    pages = (pdf_pages(target) if fmt == "pdf" else afp_pages(target)) if target.exists() else 0
+    return {"secs": secs, "rss": rss, "rc": rc, "pages": pages,
+            "size": target.stat().st_size if target.exists() else 0}
+
+
+def main() -> int:
+    sizes = [1000, 10000] + ([100000] if os.environ.get("BENCH_LARGE") else [])
+    if os.environ.get("BENCH_SIZES"):
+        sizes = [int(x) for x in os.environ["BENCH_SIZES"].split(",")]
+    have_fop = ensure_tools()
+    WORK.mkdir(exist_ok=True)
+    rows = []
+    for n in sizes:
+        data = WORK / f"invoices-{n}.xml"
+        if not data.exists():
+            subprocess.run([sys.executable, str(REF / "gen_data.py"), str(n), str(data), "42"], check=True)
+        for fmt in ("pdf", "afp"):
+            ccm = run_ccm(n, data, fmt, WORK / f"ccm-{n}-{fmt}")
+            fop = run_fop(data, fmt, WORK / f"fop-{n}") if have_fop else None
+            rows.append((n, fmt, ccm, fop))
+            print_row(n, fmt, ccm, fop, flush=True)
+    table = render_table(rows)
+    (WORK / "results.md").write_text(table)
+    print()
+    print(table)
+    return 0
+
+
+def _rate(r, n):
+    return (r["pages"] / r["secs"], n / r["secs"]) if r and r["secs"] else (0.0, 0.0)
+
+
+def print_row(n, fmt, ccm, fop, flush=False):
+    cp, _ = _rate(ccm, n)
+    fp, _ = _rate(fop, n)
+    ratio = f"{cp / fp:.1f}x" if fp else "n/a"
+    print(f"N={n} {fmt}: ccm-batch {cp:.0f} pages/s ({ccm['pages']} pages, {ccm['rss']:.0f} MB); "
+          f"FOP {fp:.0f} pages/s; ratio {ratio}", flush=flush)
+
+
+def render_table(rows) -> str:
+    head = ("| N | format | engine | pages | seconds | pages/s | docs/s | peak MB | output MB | ratio to FOP |\n"
+            "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+    lines = []
+    for n, fmt, ccm, fop in rows:
+        cp, cd = _rate(ccm, n)
+        fp, fd = _rate(fop, n)
+        for name, r, p, d in (("ccm-batch", ccm, cp, cd), ("Apache FOP", fop, fp, fd)):
+            if r is None:
+                continue
+            ratio = f"{p / fp:.1f}×" if fp and name == "ccm-batch" else ("1.0×" if fp else "n/a")
+            lines.append(f"| {n:,} | {fmt} | {name} | {r['pages']:,} | {r['secs']:.1f} | {p:.0f} | {d:.0f} | "
+                         f"{r['rss']:.0f} | {r['size'] / 1e6:.1f} | {ratio} |")
+    machine = f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"
+    return f"Machine: {machine}\n\n" + head + "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
