@@ -1,0 +1,626 @@
+"""Compose stage: paragraph composition — styled spans broken into lines and placed as page Text.
+
+Device independent: widths come from :mod:`ccm_batch.fonts` in page units (1/1440 in) under the
+fonts module's width/kerning contract, so a renderer that draws ``Text.text`` with the font's
+advances plus ``Text.kerns`` plus ``Text.word_space`` lands exactly where composition measured.
+
+Line breaking (:func:`break_lines`) is first-fit (greedy), the éditique norm: predictable, and
+stable when a record's data changes elsewhere in the paragraph. Break opportunities:
+
+* at runs of breaking white space (U+0020, tab, U+2000–U+2006, U+2008–U+200A, U+3000); the
+  white space at a line end is dropped and not measured; U+00A0, U+2007 and U+202F never break;
+* after a hyphen (``-`` or U+2010) between two word characters ("Jean-|Pierre", not "-|12,00");
+* at a soft hyphen U+00AD (drawn as ``-`` only when the line breaks there) and at U+200B;
+* at hyphenation points when ``hyphenate`` is set (a callable, or a language code using the
+  optional ``pyphen`` package; ``True`` means French);
+* an explicit ``\\n`` (also ``\\r\\n``/``\\r``) forces a break; a trailing one adds no empty line;
+* a word wider than the line is broken between characters (at least one character per line), so
+  no line ever overflows — except a single character wider than the whole line.
+
+White space at the start of the paragraph or after a ``\\n`` is kept (indentation in data);
+after a soft break it is dropped. Text is NFC-normalised (decomposed accents from extracts become
+the precomposed glyphs the fonts carry). A soft hyphen whose added ``-`` would overflow the line
+is taken back to the previous break opportunity; if there is none the line breaks there without
+the ``-`` (rare: a syllable as wide as the line).
+
+:meth:`Line.place` turns a line into :class:`ccm_batch.pages.Text` items, one per run of the same
+style (font, size, colour, underline), and a :class:`ccm_batch.pages.Rule` under each underlined
+run. Justification spreads the slack over the U+0020 spaces with ``Text.word_space``; the
+remainder (fewer units than spaces) goes one unit each to the first spaces through
+``Text.kerns``, so a justified line ends exactly at the right margin.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Callable, Iterable, NamedTuple
+
+from .. import fonts
+from ..pages import BLACK, Rule, Text
+
+__all__ = ["Span", "Fragment", "Line", "break_lines", "line_height", "missing_glyphs",
+           "place_lines", "place_text", "text_width", "ALIGNS"]
+
+ALIGNS = ("left", "right", "center", "justify")
+_ALIGN_ALIASES = {"left": "left", "start": "left", "right": "right", "end": "right",
+                  "center": "center", "centre": "center", "middle": "center",
+                  "justify": "justify", "justified": "justify", "block": "justify"}
+
+_BREAK_SPACES = " \t\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2008\u2009\u200a\u3000"
+_TOKEN = re.compile(r"\n|[%s]+|\u200b|\u00ad|[^\n%s\u200b\u00ad]+" % (_BREAK_SPACES, _BREAK_SPACES))
+_HYPHEN_SPLIT = re.compile(r"(?<=\w)[-\u2010](?=\w)")
+_LETTERS = re.compile(r"[^\W\d_]{5,}")
+
+
+class Span(NamedTuple):
+    """A piece of paragraph text in one style: ``font`` is a font id, ``size`` in page units."""
+    text: str
+    font: str
+    size: int
+    color: tuple = BLACK
+    underline: bool = False
+
+
+class Fragment(NamedTuple):
+    """A run of one style within a line, as it will be drawn.
+
+    ``text`` is final (soft hyphens removed, ``-`` added at a hyphenation break); ``span`` is the
+    :class:`Span` it comes from (its style); ``width`` the natural width in page units (kerning
+    included when the paragraph was broken with ``kern=True``); ``kerns`` the ``Text.kerns``
+    value; ``spaces`` the number of U+0020 in ``text``.
+    """
+    text: str
+    span: Span
+    width: int
+    kerns: tuple
+    spaces: int
+
+
+class Line(NamedTuple):
+    """One composed line: ``fragments`` in order, natural ``width`` (trailing spaces excluded),
+    ``ascent``/``descent``/``height`` (page units, the largest of its fonts; ``height`` is the
+    natural line distance), ``indent`` (from the left edge), ``hard`` (ends the paragraph or a ``\\n``: never justified)."""
+    fragments: tuple
+    width: int
+    ascent: int
+    descent: int
+    height: int = 0
+    indent: int = 0
+    hard: bool = False
+
+    @property
+    def text(self) -> str:
+        """The line's text as drawn."""
+        return "".join(f.text for f in self.fragments)
+
+    def place(self, x: int, baseline_y: int, width: int, align: str = "left",
+              last: bool = False) -> list:
+        """Items drawing this line in the box starting at ``x`` of ``width``, on ``baseline_y``.
+
+        Returns :class:`~ccm_batch.pages.Text` items (one per style run) followed by a
+        :class:`~ccm_batch.pages.Rule` per underlined run. ``align`` is left, right, center or
+        justify; justify left-aligns a ``last`` or ``hard`` line and a line without spaces.
+        """
+        align = _align(align)
+        frags = [f for f in self.fragments if f.text]
+        avail = width - self.indent
+        slack = avail - self.width
+        start = x + self.indent
+        word_space, extra = 0, 0
+        if align == "right":
+            start += slack
+        elif align == "center":
+            start += slack // 2
+        elif align == "justify" and not (last or self.hard) and slack > 0:
+            spaces = sum(f.spaces for f in frags)
+            if spaces:
+                word_space, extra = divmod(slack, spaces)
+        items: list = []
+        rules: list = []
+        pos = start
+        for frag in frags:
+            span = frag.span
+            kerns = frag.kerns
+            width_here = frag.width + word_space * frag.spaces
+            if extra and frag.spaces:
+                kerns, used = _spread(frag.text, kerns, extra)
+                extra -= used
+                width_here += used
+            items.append(Text(pos, baseline_y, span.font, span.size, frag.text, span.color,
+                              word_space if frag.spaces else 0, kerns))
+            if span.underline:
+                offset, thick = fonts.get_font(span.font).underline(span.size)
+                rules.append(Rule(pos, baseline_y + offset, max(0, width_here), thick, "h",
+                                  span.color))
+            pos += width_here
+        return items + rules
+
+
+def _spread(text: str, kerns: tuple, extra: int) -> tuple[tuple, int]:
+    """Add one unit after each of the first ``extra`` spaces of ``text`` to ``kerns``."""
+    add: dict[int, int] = {}
+    idx = -1
+    while len(add) < extra:
+        idx = text.find(" ", idx + 1)
+        if idx < 0:
+            break
+        add[idx] = 1
+    merged = dict(kerns)
+    for i, d in add.items():
+        merged[i] = merged.get(i, 0) + d
+    return tuple(sorted((i, d) for i, d in merged.items() if d)), len(add)
+
+
+def _align(align: str) -> str:
+    try:
+        return _ALIGN_ALIASES[align.lower()]
+    except (KeyError, AttributeError):
+        raise ValueError(f"unknown alignment {align!r} (use one of {', '.join(ALIGNS)})") from None
+
+
+# -- styles and the measurement cache ----------------------------------------------------------
+
+class _Style:
+    """Per (font, size) measurement state shared by every paragraph of the process."""
+    __slots__ = ("fm", "size", "upem", "adv", "pairs", "words", "ascent", "descent",
+                 "line_height", "hyphen")
+
+    def __init__(self, font: str, size: int):
+        fm = fonts.get_font(font)
+        self.fm = fm
+        self.size = size
+        self.upem = fm.units_per_em
+        self.adv = fm._adv
+        self.pairs = fm._kern_table(size) if fm.has_kerning else {}
+        self.words: dict[str, tuple[int, int]] = {}
+        self.ascent = fm.ascent(size)
+        self.descent = fm.descent(size)
+        self.line_height = fm.line_height(size)
+        self.hyphen = self.measure("-")
+
+    def measure(self, text: str) -> tuple[int, int]:
+        """``(advance font units, kerning page units)`` of ``text`` (cached)."""
+        m = self.words.get(text)
+        if m is None:
+            if len(self.words) > 50_000:
+                self.words.clear()
+            m = self.words[text] = (sum(map(self.adv.__getitem__, text)),
+                                    self.fm.kern_total(text, self.size) if self.pairs else 0)
+        return m
+
+
+_styles: dict[tuple[str, int], _Style] = {}
+
+
+def _style(font: str, size: int) -> _Style:
+    st = _styles.get((font, size))
+    if st is None:
+        st = _styles[(font, size)] = _Style(font, size)
+    return st
+
+
+def text_width(text: str, font: str, size: int, kern: bool = True) -> int:
+    """Width of a single-line ``text`` in page units (same numbers :func:`break_lines` uses)."""
+    text = _nfc(text)
+    st = _style(font, size)
+    adv, k = st.measure(text)
+    return round(adv * size / st.upem) + (k if kern else 0)
+
+
+def place_text(x: int, y: int, text: str, font: str, size: int, color: tuple = BLACK,
+               align: str = "left", kern: bool = True) -> Text:
+    """One Text item for a single line anchored at ``x`` on baseline ``y``.
+
+    ``align`` says which end of the text ``x`` is: left (start), right (end) or center.
+    """
+    text = _nfc(text)
+    st = _style(font, size)
+    adv, k = st.measure(text)
+    width = round(adv * size / st.upem) + (k if kern else 0)
+    align = _align(align)
+    if align == "right":
+        x -= width
+    elif align == "center":
+        x -= width // 2
+    kerns = st.fm.kerns(text, size) if kern else ()
+    return Text(x, y, font, size, text, color, 0, kerns)
+
+
+def _nfc(text: str) -> str:
+    if text.isascii():
+        return text
+    return unicodedata.normalize("NFC", text)
+
+
+# -- tokenising into words ---------------------------------------------------------------------
+
+class _Word:
+    """An unbreakable sequence of ``(style id, text)`` parts and the break after it.
+
+    ``after``: ``glue`` (white space follows, in ``glue`` parts), ``break`` (zero-width break
+    opportunity), ``soft`` (soft hyphen), ``newline``, ``end``. ``style`` is the style id at the
+    break (gives an empty line its height).
+    """
+    __slots__ = ("parts", "after", "glue", "style")
+
+    def __init__(self, parts: list, after: str, style: int, glue: list | None = None):
+        self.parts = parts
+        self.after = after
+        self.style = style
+        self.glue = glue if glue is not None else []
+
+
+def _words(spans: Iterable[Span], style_of: Callable[[Span], int]) -> list[_Word]:
+    words: list[_Word] = []
+    parts: list = []
+    sid = 0
+    for span in spans:
+        text = span.text
+        if not text:
+            continue
+        if "\r" in text:
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        text = _nfc(text)
+        sid = style_of(span)
+        for tok in _TOKEN.findall(text):
+            c = tok[0]
+            if c == "\n":
+                words.append(_Word(parts, "newline", sid))
+                parts = []
+            elif c in _BREAK_SPACES:
+                tok = tok.replace("\t", " ")
+                if parts:
+                    words.append(_Word(parts, "glue", sid, [(sid, tok)]))
+                    parts = []
+                elif not words or words[-1].after == "newline":
+                    parts.append((sid, tok))            # indentation in data: kept
+                else:
+                    last = words[-1]
+                    if last.after != "glue":
+                        last.after = "glue"
+                    last.glue.append((sid, tok))
+            elif tok == "\u200b" or tok == "\u00ad":
+                if parts:
+                    words.append(_Word(parts, "break" if c == "\u200b" else "soft", sid))
+                    parts = []
+            elif "-" in tok or "\u2010" in tok:
+                start = 0
+                for m in _HYPHEN_SPLIT.finditer(tok):
+                    parts.append((sid, tok[start:m.end()]))
+                    words.append(_Word(parts, "break", sid))
+                    parts = []
+                    start = m.end()
+                parts.append((sid, tok[start:]))
+            else:
+                parts.append((sid, tok))
+    words.append(_Word(parts, "end", sid))
+    return words
+
+
+# -- the line builder --------------------------------------------------------------------------
+
+class _Builder:
+    """The line being filled: runs of ``(style id, text, advance units, kerning page units)``.
+
+    Only the last run ever changes, so a snapshot is ``(run count, last run, closed width)``.
+    """
+    __slots__ = ("styles", "kern", "runs", "closed")
+
+    def __init__(self, styles: list[_Style], kern: bool):
+        self.styles = styles
+        self.kern = kern
+        self.runs: list[tuple] = []
+        self.closed = 0          # width of every run but the last
+
+    def width(self) -> int:
+        if not self.runs:
+            return 0
+        sid, _, adv, k = self.runs[-1]
+        st = self.styles[sid]
+        return self.closed + round(adv * st.size / st.upem) + k
+
+    def _fold(self, parts, sid, text, adv, k, closed):
+        styles = self.styles
+        kern = self.kern
+        for psid, ptext in parts:
+            if not ptext:
+                continue
+            st = styles[psid]
+            padv, pk = st.measure(ptext)
+            if not kern:
+                pk = 0
+            if psid == sid:
+                if kern and st.pairs:
+                    pk += st.pairs.get(text[-1] + ptext[0], 0)
+                text = ptext          # only its last character matters from here on
+                adv += padv
+                k += pk
+            else:
+                if sid is not None:
+                    cst = styles[sid]
+                    closed += round(adv * cst.size / cst.upem) + k
+                sid, text, adv, k = psid, ptext, padv, pk
+        return sid, text, adv, k, closed
+
+    def trial(self, parts: list) -> int:
+        """Width of the line if ``parts`` were appended (nothing changes)."""
+        if self.runs:
+            sid, text, adv, k = self.runs[-1]
+        else:
+            sid, text, adv, k = None, "", 0, 0
+        sid, text, adv, k, closed = self._fold(parts, sid, text, adv, k, self.closed)
+        if sid is None:
+            return closed
+        st = self.styles[sid]
+        return closed + round(adv * st.size / st.upem) + k
+
+    def append(self, parts: list) -> None:
+        """Append ``(style id, text)`` parts to the line."""
+        runs = self.runs
+        styles = self.styles
+        kern = self.kern
+        for psid, ptext in parts:
+            if not ptext:
+                continue
+            st = styles[psid]
+            padv, pk = st.measure(ptext)
+            if not kern:
+                pk = 0
+            if runs and runs[-1][0] == psid:
+                sid, text, adv, k = runs[-1]
+                if kern and st.pairs:
+                    pk += st.pairs.get(text[-1] + ptext[0], 0)
+                runs[-1] = (sid, text + ptext, adv + padv, k + pk)
+            else:
+                if runs:
+                    sid, _, adv, k = runs[-1]
+                    cst = styles[sid]
+                    self.closed += round(adv * cst.size / cst.upem) + k
+                runs.append((psid, ptext, padv, pk))
+
+    def snapshot(self) -> tuple:
+        return len(self.runs), (self.runs[-1] if self.runs else None), self.closed
+
+    def restore(self, snap: tuple) -> None:
+        n, last, closed = snap
+        del self.runs[n:]
+        if n:
+            self.runs[-1] = last
+        self.closed = closed
+
+    @property
+    def empty(self) -> bool:
+        return not self.runs
+
+
+def _make_line(b: _Builder, styles: list[_Style], style_spans: list[Span], line_style: int,
+               indent: int, hard: bool, kern: bool) -> Line:
+    frags = []
+    ascent = descent = height = 0
+    sids = set()
+    for sid, text, adv, k in b.runs:
+        st = styles[sid]
+        sids.add(sid)
+        kerns = st.fm.kerns(text, st.size) if kern and st.pairs else ()
+        frags.append(Fragment(text, style_spans[sid], round(adv * st.size / st.upem) + k, kerns,
+                              text.count(" ")))
+    if not sids:
+        sids.add(line_style)
+    for sid in sids:
+        st = styles[sid]
+        ascent = max(ascent, st.ascent)
+        descent = max(descent, st.descent)
+        height = max(height, st.line_height)
+    return Line(tuple(frags), b.width(), ascent, descent, height, indent, hard)
+
+
+# -- hyphenation -------------------------------------------------------------------------------
+
+_pyphen_dicts: dict[str, Callable] = {}
+
+
+def _hyphenator(hyphenate) -> Callable[[str], Iterable[int]] | None:
+    if not hyphenate:
+        return None
+    if callable(hyphenate):
+        return hyphenate
+    lang = "fr" if hyphenate is True else str(hyphenate)
+    fn = _pyphen_dicts.get(lang)
+    if fn is None:
+        try:
+            import pyphen
+        except ImportError:
+            raise ImportError("hyphenate=%r needs the optional 'pyphen' package; pass a "
+                              "callable or hyphenate=False" % (hyphenate,)) from None
+        fn = _pyphen_dicts[lang] = pyphen.Pyphen(lang=lang, left=2, right=3).positions
+    return fn
+
+
+def _hyphen_points(word: "_Word", hyph) -> tuple[int, str, list[int]] | None:
+    """``(style id, text, positions)`` for a single-part word with a hyphenable core."""
+    if len(word.parts) != 1:
+        return None
+    sid, text = word.parts[0]
+    m = _LETTERS.search(text)
+    if m is None:
+        return None
+    core = m.group()
+    points = sorted({m.start() + p for p in hyph(core) if 0 < p < len(core)}, reverse=True)
+    return (sid, text, points) if points else None
+
+
+# -- breaking ----------------------------------------------------------------------------------
+
+def break_lines(spans: Iterable[Span], width: int, *, first_indent: int = 0, indent: int = 0,
+                kern: bool = True, hyphenate=False) -> list[Line]:
+    """Break styled ``spans`` into lines no wider than ``width`` page units.
+
+    ``first_indent`` applies to the first line, ``indent`` to the others (both from the left
+    edge, reducing the available width). ``kern`` applies the fonts' pair kerning to widths and
+    to the resulting ``Text.kerns``. ``hyphenate``: False, a callable ``word -> iterable of
+    split offsets``, a pyphen language code (``"fr"``, ``"de_DE"``…), or True (French).
+    Returns at least one line (an empty paragraph gives one empty line with the first span's
+    height); the last line is ``hard``. See the module docstring for the break rules.
+    """
+    spans = list(spans)
+    style_ids: dict[tuple, int] = {}
+    style_spans: list[Span] = []
+    styles: list[_Style] = []
+
+    def style_of(span: Span) -> int:
+        key = (span.font, span.size, span.color, span.underline)
+        sid = style_ids.get(key)
+        if sid is None:
+            sid = style_ids[key] = len(styles)
+            style_spans.append(span)
+            styles.append(_style(span.font, span.size))
+        return sid
+
+    if not spans:
+        raise ValueError("break_lines needs at least one span (it gives the paragraph's style)")
+    style_of(spans[0])
+    words = _words(spans, style_of)
+    hyph = _hyphenator(hyphenate)
+
+    lines: list[Line] = []
+    b = _Builder(styles, kern)
+    cands: list[tuple] = []      # (next word index, snapshot, kind, style id) after each word
+    line_style = 0
+    cur_indent = first_indent
+    avail = width - first_indent
+
+    def emit(hard: bool, hyphen_style: int | None = None) -> None:
+        nonlocal b, cands, cur_indent, avail
+        if hyphen_style is not None:
+            b.append([(hyphen_style, "-")])
+        lines.append(_make_line(b, styles, style_spans, line_style, cur_indent, hard, kern))
+        b = _Builder(styles, kern)
+        cands = []
+        cur_indent = indent
+        avail = width - indent
+
+    def try_hyphenate(glue: list, w: _Word) -> _Word | None:
+        """Put the longest hyphenated head of ``w`` that fits on the line; return the tail."""
+        found = _hyphen_points(w, hyph)
+        if found is None:
+            return None
+        sid, text, points = found
+        for p in points:
+            head = [(sid, text[:p] + "-")]
+            if b.trial(glue + head) <= avail:
+                b.append(glue + head)
+                return _Word([(sid, text[p:])], w.after, w.style, w.glue)
+        return None
+
+    def split_chars(w: _Word) -> _Word:
+        """Fill the (empty) line with the leading characters of ``w``; return the rest."""
+        parts = w.parts
+        for pi, (sid, text) in enumerate(parts):
+            for ci, ch in enumerate(text):
+                if not b.empty and b.trial([(sid, ch)]) > avail:
+                    rest = [(sid, text[ci:])] + parts[pi + 1:]
+                    return _Word(rest, w.after, w.style, w.glue)
+                b.append([(sid, ch)])
+        return _Word([], w.after, w.style, w.glue)      # not reached: the word did not fit
+
+    i = 0
+    n = len(words)
+    while i < n:
+        w = words[i]
+        if not w.parts:                      # a bare newline, or the end of the paragraph
+            i += 1
+            if w.after == "newline":
+                if b.empty:
+                    line_style = w.style
+                emit(True)
+            elif not b.empty or not lines:
+                emit(True)
+            continue
+        if b.empty:
+            line_style = w.parts[0][0]
+            glue: list = []
+        else:
+            prev = words[i - 1]
+            glue = prev.glue if prev.after == "glue" else []
+        if b.trial(glue + w.parts) <= avail:
+            b.append(glue + w.parts)
+            i += 1
+            if w.after in ("newline", "end"):
+                emit(True)
+            else:
+                cands.append((i, b.snapshot(), w.after, w.parts[-1][0]))
+            continue
+        if hyph is not None:
+            tail = try_hyphenate(glue, w)
+            if tail is not None:
+                words[i] = tail
+                emit(False)
+                continue
+        if b.empty:                          # a word wider than the whole line
+            words[i] = split_chars(w)
+            emit(False)
+            continue
+        while True:                          # break at the last opportunity on the line
+            nxt, snap, kind, sid = cands[-1]
+            b.restore(snap)
+            if kind == "soft" and b.trial([(sid, "-")]) > avail:
+                if len(cands) > 1:
+                    cands.pop()
+                    continue
+                emit(False)
+            else:
+                emit(False, sid if kind == "soft" else None)
+            i = nxt
+            break
+    if not b.empty:
+        emit(True)
+    if not lines:
+        emit(True)
+    if not lines[-1].hard:
+        lines[-1] = lines[-1]._replace(hard=True)
+    return lines
+
+
+# -- vertical placement ------------------------------------------------------------------------
+
+def line_height(spans: Iterable[Span], leading: int | None = None,
+                factor: float | None = None) -> int:
+    """Baseline-to-baseline distance for lines of ``spans``.
+
+    ``leading`` (page units) wins when given; else ``factor`` × the largest span size; else the
+    largest natural line height (ascent + descent + line gap) of the spans' fonts.
+    """
+    if leading is not None:
+        return int(leading)
+    spans = list(spans)
+    if not spans:
+        raise ValueError("line_height needs at least one span")
+    if factor is not None:
+        return round(factor * max(s.size for s in spans))
+    return max(_style(s.font, s.size).line_height for s in spans)
+
+
+def place_lines(lines: list[Line], x: int, top: int, width: int, align: str = "left",
+                leading: int | None = None) -> tuple[list, int]:
+    """Place ``lines`` top-down in a box from ``top``; returns ``(items, height used)``.
+
+    Each line takes ``leading`` (or its own natural ``height``) and its baseline sits at
+    half-leading: ``top + (L - ascent - descent) // 2 + ascent`` of its line box.
+    """
+    items: list = []
+    y = top
+    for line in lines:
+        lead = leading if leading is not None else line.height
+        baseline = y + (lead - line.ascent - line.descent) // 2 + line.ascent
+        items.extend(line.place(x, baseline, width, align))
+        y += lead
+    return items, y - top
+
+
+def missing_glyphs(spans: Iterable[Span]) -> str:
+    """Distinct characters of ``spans`` that their font cannot draw, in order of appearance."""
+    out: dict[str, None] = {}
+    for span in spans:
+        for ch in fonts.get_font(span.font).missing(_nfc(span.text)):
+            out[ch] = None
+    return "".join(out)
