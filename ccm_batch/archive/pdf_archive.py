@@ -101,7 +101,7 @@ def default_renderer_factory(meta: DocumentMeta, job_date: str):
     """A PDF/A-2b ``PdfRenderer`` for one archived document (options the PDF backend knows)."""
     from ..render.pdf import PdfOptions, PdfRenderer
     wanted = {"pdfa": True, "title": f"{meta.doc_type} {meta.doc_id}".strip(), "author": "ccm-batch",
-              "creation_date": job_date or None}
+              "creation_date": job_date or ""}
     if dataclasses.is_dataclass(PdfOptions):
         known = {f.name for f in dataclasses.fields(PdfOptions)}
     else:
