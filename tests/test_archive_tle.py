@@ -46,3 +46,19 @@ def test_bad_tle_names_are_config_errors(name):
 def test_parse_tle_rejects_broken_triplet_length():
     with pytest.raises(ValueError):
         parse_tle(bytes((0x20, 0x02, 0x0B, 0x00)) + b"\xC1")
+
+
+def test_tles_decode_with_the_independent_pyafp_parser(tmp_path):
+    """PyAFP (afp.md §12.1) reads our TLE bytes back as the same names and values."""
+    afp = pytest.importorskip("afp")
+    from test_archive_support import build_afp, meta
+    doc = meta(1, index=(("Nom client", "Élodie Müller"),))
+    data, _ = build_afp([(doc, 1)], page_tle=False)
+    (tmp_path / "t.afp").write_bytes(data)
+    with open(tmp_path / "t.afp", "rb") as f:
+        fields = afp.load(f, allow_unknown_fields=True, allow_unknown_triplets=True,
+                          allow_unknown_functions=True, strict=True)
+    tles = [f["Triplets"] for f in fields if f["SFTypeID"] == 0xD3A090]
+    decoded = [(t[0]["FQName"], t[1]["AttVal"]) for t in tles]
+    assert decoded == tle_values(doc)
+    assert decoded[-1] == ("Nom client", "Élodie Müller")

@@ -208,3 +208,15 @@ def test_pdf_archive_files_checked(tmp_path):
     (tmp_path / names[0]).write_bytes(with_xmp(build_pdf([(meta(9), 2)])[0]))
     problem = verify(paths["cmod"]).problem
     assert problem.line == 3 and "page 1 of DOC0001.pdf does not contain 'DOC0001'" in problem.message
+
+
+def test_cmod_pdf_without_archive_twins_checks_the_commented_page_ranges(tmp_path):
+    paths, _ = make_pdf_run(tmp_path, formats=("cmod",))
+    assert verify(paths["cmod"]).ok
+    text = open(paths["cmod"], encoding="latin-1").read()
+    assert "COMMENT:document DOC0002 is pages 3-3 of RUN.pdf (no per-document PDF)\n" in text
+    open(paths["cmod"], "w", encoding="latin-1").write(text.replace("is pages 3-3", "is pages 3-4"))
+    problem = verify(paths["cmod"]).problem
+    assert problem.doc_id == "DOC0002"
+    assert problem.message == ("page_count 2 ends the document at page 4, but the next document DOC0003 "
+                               "(line 36) starts at page 4")

@@ -5,7 +5,9 @@ first line when the name says nothing (``CODEPAGE:`` → CMOD, ``{`` → JSONL, 
 :class:`~ccm_batch.archive.index.IndexEntry` objects one at a time with their line numbers. A malformed
 line raises :class:`IndexFormatError` carrying the line number; entries before it have been yielded.
 
-CMOD groups carry no page numbers: their entries have ``first_page = page_count = sheet_count = 0``,
+CMOD groups carry no page numbers: their entries have ``first_page = page_count = sheet_count = 0``
+(except a PDF group written without a per-document file, whose ``COMMENT:document … is pages a-b of …``
+line gives ``first_page``/``page_count``),
 ``fmt = ""`` (the verifier sniffs the file), ``offset``/``length`` from ``GROUP_OFFSET``/
 ``GROUP_LENGTH``, ``print_file`` from ``GROUP_FILENAME`` (a blank one repeats the previous group's, as
 OnDemand does), and ``verify_text`` from the field named in the ``COMMENT:ccm-batch … verify_field=``
@@ -16,11 +18,14 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from typing import Iterator
 
 from ..errors import InputError
 from .index import (CMOD_CODECS, CMOD_COMMENT, INDEX_PREFIX, TRAILING_COLUMNS, IndexEntry)
 from .tle import FIXED_FIELDS, merge_fields
+
+_PAGE_RANGE = re.compile(r"COMMENT:document .* is pages (\d+)-(\d+) of ")
 
 
 class IndexFormatError(InputError):
@@ -177,6 +182,7 @@ def _read_cmod(path: str) -> Iterator[IndexEntry]:
     pending_name: str | None = None
     offset = length = None
     start = 0
+    pages = (0, 0)           # (first page, page count) from a "COMMENT:document … is pages a-b of …" line
     previous_file = ""
     with open(path, encoding=codec, newline="") as f:
         for line, text in enumerate(f, 1):
@@ -190,6 +196,8 @@ def _read_cmod(path: str) -> Iterator[IndexEntry]:
             if key == "COMMENT":
                 if text.startswith(CMOD_COMMENT):
                     verify_field = value.rpartition("verify_field=")[2].strip() or "doc_id"
+                elif (match := _PAGE_RANGE.match(text)):
+                    pages = (int(match.group(1)), int(match.group(2)) - int(match.group(1)) + 1)
                 continue
             if not start:
                 start = line
@@ -212,9 +220,9 @@ def _read_cmod(path: str) -> Iterator[IndexEntry]:
                     raise IndexFormatError(path, line, "GROUP_FILENAME is empty and no previous group names one")
                 if pending_name is not None:
                     raise IndexFormatError(path, line, f"GROUP_FIELD_NAME {pending_name!r} has no value")
-                yield _cmod_entry(path, start, group, offset, length, filename, verify_field)
+                yield _cmod_entry(path, start, group, offset, length, filename, verify_field, pages)
                 previous_file = filename
-                group, offset, length, start = [], None, None, 0
+                group, offset, length, start, pages = [], None, None, 0, (0, 0)
             else:
                 raise IndexFormatError(path, line, f"unknown generic indexer parameter {key}:")
     if start:
@@ -222,7 +230,7 @@ def _read_cmod(path: str) -> Iterator[IndexEntry]:
 
 
 def _cmod_entry(path: str, line: int, group: list, offset, length, filename: str,
-                verify_field: str) -> IndexEntry:
+                verify_field: str, pages: tuple[int, int]) -> IndexEntry:
     values = {}
     for name, value in group:
         values.setdefault(name.casefold(), value)
@@ -233,6 +241,6 @@ def _cmod_entry(path: str, line: int, group: list, offset, length, filename: str
     return IndexEntry(
         doc_id=values["doc_id"], customer_id=values["customer_id"], doc_type=values["doc_type"],
         date=values["date"], fields=fields, print_file=filename, fmt="",
-        first_page=0, page_count=0, sheet_count=0,
+        first_page=pages[0], page_count=pages[1], sheet_count=0,
         offset=0 if offset is None else offset, length=0 if length is None else length,
         archive_file="", verify_text=values.get(verify_field.casefold()) or values["doc_id"], line=line)

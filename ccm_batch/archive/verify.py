@@ -32,7 +32,8 @@ PDF (CSV/JSONL ``format = pdf``)
       and its XMP metadata declares PDF/A-2 (``pdfaid:part`` 2, conformance B).
 
 PDF (CMOD, one document per ``GROUP_FILENAME`` with offset/length 0/0)
-    the file's first page contains ``verify_text``. Sheet counts are not checked (a PDF does not say
+    the file's first page contains ``verify_text``; a group naming a multi-document print file (no
+    archive PDF; its ``COMMENT:`` line gives the page range) gets the page-range checks above. Sheet counts are not checked (a PDF does not say
     whether it is printed duplex).
 """
 from __future__ import annotations
