@@ -220,3 +220,27 @@ def test_cmod_pdf_without_archive_twins_checks_the_commented_page_ranges(tmp_pat
     assert problem.doc_id == "DOC0002"
     assert problem.message == ("page_count 2 ends the document at page 4, but the next document DOC0003 "
                                "(line 36) starts at page 4")
+
+
+def test_end_to_end_with_the_afp_backend(tmp_path):
+    """Once ``ccm_batch.render.afp`` is there: its page groups and TLEs must satisfy the verifier."""
+    afp_backend = pytest.importorskip("ccm_batch.render.afp")
+    from ccm_batch.render.base import PieceInfo, StreamInfo
+    from test_archive_support import text_page
+    from ccm_batch.archive import tle_values
+    renderer = afp_backend.AfpRenderer(afp_backend.AfpOptions(tle_values=tle_values))
+    indexes = write_indexes(("csv", "cmod"), tmp_path, "RUN.afp")
+    renderer.start_file(str(tmp_path / "RUN.afp"), StreamInfo("JOB", "MAIN", job_date="2025-01-31"))
+    for seq, (m, pages) in enumerate(DOCS, 1):
+        renderer.start_piece(PieceInfo(f"P{seq}", seq, (m.doc_id,)))
+        renderer.start_document(m)
+        for k in range(pages):
+            renderer.page(text_page(f"Invoice {m.doc_id}", f"page {k + 1}"))
+        indexes.add(m, renderer.end_document(), "RUN.afp", "afp")
+        renderer.end_piece()
+    renderer.end_file()
+    paths = indexes.commit()
+    for fmt in ("csv", "cmod"):
+        result = verify(paths[fmt])
+        assert result.ok, str(result)
+        assert result.checked == 3

@@ -204,7 +204,7 @@ class _Verifier:
         self.base = base_dir if base_dir is not None else os.path.dirname(os.path.abspath(self.index))
         self.checked = 0
         self._afp: _AfpWalker | None = None
-        self._pdf: tuple[str, object] | None = None
+        self._pdf: tuple | None = None        # (path, PdfReader, file) of the print PDF being read
         self._done_files: set[str] = set()
         self._ends: tuple[str, int] | None = None     # (print file, last page) of the previous PDF entry
 
@@ -230,6 +230,7 @@ class _Verifier:
         finally:
             if self._afp is not None:
                 self._afp.close()
+            self._close_pdf()
 
     def _check(self, entry: IndexEntry, following: IndexEntry | None) -> str | None:
         path = self._path(entry.print_file)
@@ -289,9 +290,17 @@ class _Verifier:
     # -- PDF -------------------------------------------------------------------------------------
 
     def _reader(self, path: str):
+        """A pypdf reader on an open file (a path would make pypdf load the whole file in memory)."""
         if self._pdf is None or self._pdf[0] != path:
-            self._pdf = (path, PdfReader(path))
+            self._close_pdf()
+            handle = open(path, "rb")
+            self._pdf = (path, PdfReader(handle), handle)
         return self._pdf[1]
+
+    def _close_pdf(self) -> None:
+        if self._pdf is not None:
+            self._pdf[2].close()
+            self._pdf = None
 
     def _check_pdf_text(self, path: str, page: int, text: str, name: str) -> str | None:
         reader = self._reader(path)
@@ -343,7 +352,10 @@ class _Verifier:
         path = self._path(entry.archive_file)
         if not os.path.isfile(path):
             return f"archive PDF {entry.archive_file} not found (looked for {path})"
-        reader = PdfReader(path)
+        with open(path, "rb") as handle:
+            return self._check_archive_reader(entry, PdfReader(handle))
+
+    def _check_archive_reader(self, entry: IndexEntry, reader) -> str | None:
         if len(reader.pages) != entry.page_count:
             return (f"archive PDF {entry.archive_file} has {len(reader.pages)} page(s), "
                     f"the index says page_count {entry.page_count}")
