@@ -9,7 +9,6 @@ from ccm_batch.archive import read_index, write_indexes
 from ccm_batch.archive.index import CmodIndexWriter, CsvIndexWriter, JsonlIndexWriter
 from ccm_batch.archive.reader import IndexFormatError
 from ccm_batch.errors import ConfigError
-from ccm_batch.pages import DocumentMeta
 from ccm_batch.render.base import DocumentFacts
 
 from test_archive_support import meta
