@@ -145,7 +145,7 @@ def test_bcoca_qr_and_datamatrix_special_functions():
         bcoca.barcode_object("Q", "qr", "https://x.fr/é", 100, 100, 25 * 10, 25 * 10, 10, (("ecc", "Q"),)))}
     assert qr["BDD"][12:14] == b"\x20\x02"
     assert qr["BDA"][5:14] == bytes((0x40, 0, 2, 2, 0, 0, 0, 0, 0))   # version 2 (25 modules), ECC Q
-    assert qr["BDA"][14:] == "https://x.fr/é".encode("latin-1")
+    assert qr["BDA"][14:] == "https://x.fr/é".encode("utf-8")
     dm = {f.abbr: f.data for f in R.read_fields(
         bcoca.barcode_object("D", "datamatrix", "ARLAPOSTE;01", 100, 100, 160, 160, 10))}
     assert dm["BDD"][12:14] == b"\x1c\x00"

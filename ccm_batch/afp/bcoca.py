@@ -10,7 +10,8 @@ code128     X'11'  X'02'     EBCDIC (cp500; Code 128 code page 1303 agrees on le
 datamatrix  X'1C'  X'00'     10 bytes (escape handling off, row size / rows from the composed
                              symbol when they are valid, auto encodation) + ISO 8859-1 data
 qr          X'20'  X'02'     9 bytes (escape handling off, version from the composed symbol,
-                             ECC level from ``options["ecc"]`` L/M/Q/H, default M) + data
+                             ECC level from ``options["ecc"]`` L/M/Q/H, default M) + UTF-8
+                             data without ECI (as :mod:`ccm_batch.barcodes` encodes it)
 imb         X'22'  X'00'     USPS Intelligent Mail 4-state: the 20-digit tracking code plus a
                              0/5/9/11-digit routing code, as EBCDIC digits (other characters
                              such as '-' are dropped)
@@ -21,6 +22,11 @@ modules for Code 128, 4 for QR, 1 for Data Matrix, 1/8 in for IMb), clipped at t
 symbol origin (BDA X/Y offsets, ≥ 1) lands exactly on the composed top-left corner. Human-readable
 interpretation is suppressed (composition prints its own text). Module width is given in mils
 (1/1000 in, rounded from L-units); for IMb the printer's USPS defaults are used (X'FF').
+
+The printer, not :mod:`ccm_batch.barcodes`, encodes the symbol: QR/Data Matrix keep the composed
+size (version / rows × columns are requested), but a Code 128 may come out a few modules wider or
+narrower if the printer picks other code sets. Where exact geometry matters, render bar codes with
+``AfpOptions(barcode_mode="rules")`` (rectangles from :func:`ccm_batch.barcodes.rectangles`).
 """
 from __future__ import annotations
 
@@ -57,7 +63,7 @@ def symbol_data(symbology: str, data: str, width: int, height: int, module: int,
         return data.encode("cp500", "replace")
     if symbology == "imb":
         return "".join(ch for ch in data if ch.isdigit()).encode("cp500")
-    payload = _latin1_or_utf8(data)
+    payload = data.encode("utf-8") if symbology == "qr" else _latin1_or_utf8(data)
     modules_x = round(width / module) if module else 0
     modules_y = round(height / module) if module else 0
     if symbology == "datamatrix":

@@ -309,16 +309,16 @@ class _Walker:
                 rg = data[0] or 30
                 for pos in range(4, len(data) - 20 + 1, rg):
                     page.lids[data[pos]] = codec_for(R.ebcdic(data[pos + 12:pos + 20]))
-        elif abbr in ("PGD", "PTD") and top.abbr == "BAG" and self._page is not None and len(data) >= 12:
-            units = (data[2] << 8) | data[3]
-            base = 10 if data[0] == 0 else 10 / 2.54
-            if abbr == "PGD":
-                self._page["width"], self._page["height"] = R.u3(data, 6), R.u3(data, 9)
-            self._page["upi"] = units / base if units else 1440.0
-            if abbr == "PTD":
-                page = self._page_frame(stack)
-                if page is not None:
-                    page.has_ptd = True
+        elif abbr in ("PGD", "PTD", "PTD-1") and top.abbr == "BAG":
+            page = self._page_frame(stack)
+            if abbr != "PGD" and page is not None:
+                page.has_ptd = True
+            if self._page is not None and page is not None and page.abbr == "BPG" and len(data) >= 12:
+                units = (data[2] << 8) | data[3]
+                base = 10 if data[0] == 0 else 10 / 2.54
+                if abbr == "PGD":
+                    self._page["width"], self._page["height"] = R.u3(data, 6), R.u3(data, 9)
+                self._page["upi"] = units / base if units else 1440.0
         elif abbr == "BPT":
             page = self._page_frame(stack)
             if page is not None and top.abbr in ("BPG", "BMO") and not page.has_ptd:
