@@ -1,0 +1,413 @@
+"""Mail stage, plan: documents rows → mail pieces in print order, per stream and print file.
+
+:func:`plan_mail` reads the ``documents`` table of the run's work database and writes (dropping any
+previous plan, so a restarted run re-plans identically)::
+
+    mail_run(key, value)                          job, job_date, rule pack versions, options
+    mail_doc(...)                                 working copy of documents (zone, keys)
+    mail_piece(piece_no, piece_id, stream, ..., seq, file_seq, price, ...)   one row per envelope
+    mail_piece_doc(piece_no, pos, doc_seq)        documents of each piece, address carrier first
+    mail_stream(name, rank, kind, ...)            one row per output stream (= mailing)
+    mail_tray(stream, tray_no, level, dest, ...)  containers in preparation order
+    mail_file(stream, seq, name, ...)             print files
+
+Streams: one per (carrier, product, envelope, shape) for domestic mail (``laposte-li-dl``,
+``usps-fcm-us9x12``), ``intl-ENV`` for foreign addresses, ``oversize`` (fits no envelope) and
+``invalid`` (address check failed or no rule pack): exception streams, printed but not mailed.
+With ``[mail]`` absent or disabled: one stream ``main``, one piece per document in input order.
+
+Piece ids are 8-digit numbers in print order over the whole job (streams by kind then name, then
+sequence number). Print files break at ``max_pieces_per_file`` / ``max_sheets_per_file``, at a tray
+boundary when the tray fits in a file. :func:`iter_print_files` streams the plan back for rendering.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Iterator, NamedTuple
+
+from ..errors import ConfigError
+from .control import imb_fields
+from .household import build_pieces, load_documents
+from .presort import Mailing, assign_sequence
+from .rules import load_rulebook
+
+BATCH = 2000
+KIND_RANK = {"main": 0, "presort": 0, "single": 1, "international": 2, "oversize": 3, "invalid": 4}
+
+DDL = [
+    "CREATE TABLE mail_run (key TEXT PRIMARY KEY, value TEXT)",
+    """CREATE TABLE mail_piece (
+      piece_no INTEGER PRIMARY KEY, piece_id TEXT, stream TEXT, zone TEXT, pack_id TEXT, carrier TEXT,
+      product TEXT, shape TEXT, envelope TEXT, household INTEGER, part INTEGER DEFAULT 1,
+      parts INTEGER DEFAULT 1, documents INTEGER, sheets INTEGER, duplex INTEGER, weight_g REAL,
+      thickness_mm REAL, inserts TEXT, feeders TEXT, country TEXT, pc TEXT, sort_key TEXT, reason TEXT,
+      level TEXT, rate_level TEXT, rolled INTEGER DEFAULT 0, dest TEXT, tray_no INTEGER, bundle_no INTEGER,
+      seq INTEGER, file_seq INTEGER, sheet_offset INTEGER, index_in_file INTEGER, file_break INTEGER,
+      tray_break INTEGER, bundle_break INTEGER, near_step INTEGER DEFAULT 0, price REAL,
+      single_price REAL, alone_price REAL, currency TEXT, imb_tracking TEXT, imb_routing TEXT,
+      print_file TEXT, first_page INTEGER)""",
+    "CREATE TABLE mail_piece_doc (piece_no INTEGER, pos INTEGER, doc_seq INTEGER, PRIMARY KEY (piece_no, pos))",
+    """CREATE TABLE mail_stream (
+      name TEXT PRIMARY KEY, rank INTEGER, kind TEXT, zone TEXT, pack_id TEXT, pack_version TEXT,
+      carrier TEXT, product TEXT, shape TEXT, envelope TEXT, currency TEXT, policy TEXT, costs TEXT,
+      note TEXT, pieces INTEGER, documents INTEGER, sheets INTEGER, postage REAL, single_postage REAL,
+      alone_postage REAL, trays INTEGER, files INTEGER)""",
+    """CREATE TABLE mail_tray (
+      stream TEXT, tray_no INTEGER, level TEXT, dest TEXT, size TEXT, overflow INTEGER, pieces INTEGER,
+      length_mm REAL, label TEXT, first_seq INTEGER, last_seq INTEGER, PRIMARY KEY (stream, tray_no))""",
+    """CREATE TABLE mail_file (
+      stream TEXT, seq INTEGER, name TEXT, rank INTEGER, pieces INTEGER, documents INTEGER, sheets INTEGER,
+      PRIMARY KEY (stream, seq))""",
+]
+TABLES = ("mail_run", "mail_doc", "mail_piece", "mail_piece_doc", "mail_stream", "mail_tray", "mail_file")
+
+
+class PlannedPiece(NamedTuple):
+    """One envelope as the renderer and :func:`~ccm_batch.mail.control.mark_pages` see it.
+
+    ``doc_seqs`` are ``documents.seq`` values, address carrier first. ``sheet_offset`` counts the
+    sheets of the same print file before this piece; ``file_break``/``tray_break``/``bundle_break``
+    flag the first piece of a file, tray or bundle. ``tray``/``bundle`` are None outside presort.
+    """
+    piece_id: str
+    seq: int
+    doc_seqs: tuple
+    sheets: int
+    duplex: bool
+    weight_g: float
+    envelope: str
+    level: str
+    tray: int | None
+    bundle: int | None = None
+    stream: str = ""
+    file_seq: int = 1
+    shape: str = ""
+    part: int = 1
+    parts: int = 1
+    feeders: tuple = ()
+    inserts: tuple = ()
+    sheet_offset: int = 0
+    index_in_file: int = 1
+    file_break: bool = False
+    tray_break: bool = False
+    bundle_break: bool = False
+    rate_level: str = ""
+    price: float = 0.0
+    currency: str = ""
+    country: str = ""
+    postcode: str = ""
+    tray_label: str = ""
+    imb_tracking: str = ""
+    imb_routing: str = ""
+    job: str = ""
+    zone: str = ""
+
+
+class PrintFilePlan(NamedTuple):
+    """One print file: its stream, sequence number in the stream, file-name variables and pieces.
+
+    ``pieces`` is a lazy iterator (read it once, in order). ``name_vars`` holds ``job``, ``stream``,
+    ``seq``, ``date``, ``carrier``, ``product``, ``envelope``, ``kind``; ``name`` is the file stem
+    from the ``[mail] name_template``.
+    """
+    stream: str
+    seq: int
+    name_vars: dict
+    pieces: Iterator
+    name: str = ""
+    piece_count: int = 0
+    sheets: int = 0
+
+
+@dataclass
+class StreamSummary:
+    """Counts and postage of one output stream."""
+    name: str
+    kind: str
+    pieces: int
+    documents: int
+    sheets: int
+    postage: float
+    single_postage: float
+    currency: str
+    policy: str = ""
+    files: int = 0
+    trays: int = 0
+    note: str = ""
+
+
+@dataclass
+class PlanSummary:
+    """What the run report prints about mail production (money per currency)."""
+    enabled: bool
+    documents_in: int = 0
+    pieces_out: int = 0
+    households: int = 0
+    householded_documents: int = 0
+    split_pieces: int = 0
+    invalid: int = 0
+    international: int = 0
+    oversize: int = 0
+    near_step: int = 0
+    postage: dict = field(default_factory=dict)
+    single_postage: dict = field(default_factory=dict)       # each piece at the single-piece price
+    baseline_postage: dict = field(default_factory=dict)     # each document mailed alone, single-piece
+    streams: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    rule_packs: list = field(default_factory=list)
+
+    @property
+    def savings(self) -> dict:
+        """Baseline (every document alone at single-piece price) minus the planned postage."""
+        return {c: round(self.baseline_postage.get(c, 0) - v, 2) for c, v in self.postage.items()}
+
+    @property
+    def presort_savings(self) -> dict:
+        """Single-piece minus presort prices of the planned pieces."""
+        return {c: round(self.single_postage.get(c, 0) - v, 2) for c, v in self.postage.items()}
+
+    def as_dict(self) -> dict:
+        """Flat, readable entries for the run report."""
+        def money(d):
+            return "; ".join(f"{c} {v:,.2f}" for c, v in sorted(d.items())) or "-"
+        if not self.enabled:
+            return {"mail production": "disabled (one piece per document, input order)",
+                    "documents in": self.documents_in, "pieces out": self.pieces_out}
+        out = {"documents in": self.documents_in, "pieces out": self.pieces_out,
+               "householded documents": f"{self.householded_documents:,} in {self.households:,} households",
+               "pieces saved": self.documents_in - self.pieces_out,
+               "split pieces": self.split_pieces, "invalid addresses": self.invalid,
+               "international": self.international, "oversize": self.oversize,
+               "near a weight step": self.near_step,
+               "postage": money(self.postage), "single-piece postage": money(self.single_postage),
+               "baseline (docs alone)": money(self.baseline_postage),
+               "presort savings": money(self.presort_savings), "total savings": money(self.savings),
+               "rule packs": ", ".join(self.rule_packs)}
+        for s in self.streams:
+            policy = f", policy {s.policy}" if s.policy else ""
+            out[f"stream {s.name}"] = (f"{s.pieces:,} pieces, {s.documents:,} docs, {s.sheets:,} sheets, "
+                                       f"{s.kind}{policy}, {s.trays} trays, {s.files} files, "
+                                       f"{s.currency} {s.postage:,.2f}" + (f" ({s.note})" if s.note else ""))
+        for i, w in enumerate(self.warnings, 1):
+            out[f"warning {i}"] = w
+        return out
+
+
+# ----------------------------------------------------------------------------------------------- plan
+
+def _create_tables(db) -> None:
+    for name in TABLES:
+        db.execute(f"DROP TABLE IF EXISTS {name}")
+    for ddl in DDL:
+        db.execute(ddl)
+
+
+def plan_mail(db, config, job: str, job_date: str) -> PlanSummary:
+    """Plan the mail pieces of every row of ``documents`` (see the module docstring)."""
+    _create_tables(db)
+    meta = {"job": job, "job_date": job_date, "enabled": int(config.enabled), "control": config.control,
+            "name_template": config.name_template}
+    summary = PlanSummary(enabled=config.enabled)
+    if not config.enabled:
+        db.execute("INSERT INTO mail_piece (piece_no, stream, zone, documents, sheets, duplex, weight_g, envelope, "
+                   "level, seq, pc, country, price, single_price, alone_price, currency) "
+                   "SELECT seq, 'main', 'main', 1, sheets, duplex, 0, '', '', ROW_NUMBER() OVER (ORDER BY seq), "
+                   "postcode, country, 0, 0, 0, '' FROM documents")
+        db.execute("INSERT INTO mail_piece_doc SELECT seq, 1, seq FROM documents")
+        db.execute("INSERT INTO mail_stream (name, rank, kind, zone, currency, policy, note) "
+                   "VALUES ('main', 0, 'main', 'main', '', '', 'mail production disabled')")
+    else:
+        book = load_rulebook(config.rule_dirs, job_date)
+        if not book.packs:
+            raise ConfigError(f"mail: no rule pack valid on {job_date} in {', '.join(map(str, config.rule_dirs))}")
+        meta["rule_packs"] = json.dumps({p.id: p.version for p in book.packs.values()})
+        meta["envelopes"] = book.catalogue_version
+        summary.rule_packs = [f"{p.id} {p.version}" for p in sorted(book.packs.values(), key=lambda p: p.id)]
+        load_documents(db, book, config)
+        stats = build_pieces(db, book, config, summary.warnings)
+        summary.households = stats["households"]
+        summary.householded_documents = stats["householded_documents"]
+        summary.split_pieces = stats["split_pieces"]
+        _plan_streams(db, book, config)
+    _assign_ids(db)
+    if config.enabled and config.imb.enabled:
+        _assign_imb(db, config)
+    db.executemany("INSERT INTO mail_run VALUES (?, ?)", [(k, str(v)) for k, v in meta.items()])
+    _assign_files(db, config, job, job_date)
+    _fill_summary(db, summary)
+    db.commit()
+    return summary
+
+
+def _plan_streams(db, book, config) -> None:
+    streams = db.execute("SELECT stream, zone, pack_id, carrier, product, shape, envelope, currency FROM mail_piece "
+                         "GROUP BY stream ORDER BY stream").fetchall()
+    for name, zone, pack_id, carrier, product, shape, envelope, currency in streams:
+        pack = book.packs.get(pack_id)
+        result = {"kind": zone, "policy": "", "note": "", "costs": {}}
+        if zone == "domestic":
+            result = Mailing(db, name, pack, pack.shapes[shape]).run(config.policy)
+        elif zone == "international":
+            db.execute("UPDATE mail_piece SET level = 'INTL', rate_level = 'SINGLE', price = single_price "
+                       "WHERE stream = ?", (name,))
+            assign_sequence(db, name)
+        else:
+            db.execute("UPDATE mail_piece SET level = '', rate_level = '', price = 0 WHERE stream = ?", (name,))
+            assign_sequence(db, name, "sort_key, piece_no" if zone == "oversize" else "piece_no")
+            result["note"] = "not mailed: exception stream"
+        db.execute("INSERT INTO mail_stream (name, rank, kind, zone, pack_id, pack_version, carrier, product, shape, "
+                   "envelope, currency, policy, costs, note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                   (name, KIND_RANK[result["kind"]], result["kind"], zone, pack_id or "", pack.version if pack else "",
+                    carrier, product, shape, envelope, currency, result["policy"], json.dumps(result["costs"]),
+                    result["note"]))
+
+
+def _assign_ids(db) -> None:
+    db.execute("UPDATE mail_piece SET piece_id = printf('%08d', s.rn) FROM (SELECT p.piece_no, ROW_NUMBER() OVER "
+               "(ORDER BY st.rank, st.name, p.seq) AS rn FROM mail_piece p JOIN mail_stream st ON st.name = p.stream) s "
+               "WHERE mail_piece.piece_no = s.piece_no")
+
+
+def _assign_imb(db, config) -> None:
+    updates = []
+    for piece_no, piece_id, pc in db.execute("SELECT piece_no, piece_id, pc FROM mail_piece WHERE carrier = 'USPS' "
+                                             "AND zone = 'domestic' ORDER BY piece_no"):
+        try:
+            updates.append((*imb_fields(int(piece_id), pc or "", config.imb), piece_no))
+        except ValueError as exc:
+            raise ConfigError(f"[mail.imb]: {exc}") from None
+    db.executemany("UPDATE mail_piece SET imb_tracking = ?, imb_routing = ? WHERE piece_no = ?", updates)
+
+
+def _assign_files(db, config, job: str, job_date: str) -> None:
+    max_p, max_s = config.max_pieces_per_file, config.max_sheets_per_file
+    streams = db.execute("SELECT name, rank, carrier, product, envelope, kind FROM mail_stream "
+                         "ORDER BY rank, name").fetchall()
+    for stream, rank, carrier, product, envelope, kind in streams:
+        trays = {t: (n, s) for t, n, s in db.execute(
+            "SELECT tray_no, COUNT(*), SUM(sheets) FROM mail_piece WHERE stream = ? AND tray_no IS NOT NULL "
+            "GROUP BY tray_no", (stream,))}
+        updates = []
+        file_seq, f_pieces, f_sheets = 1, 0, 0
+        last_tray = last_bundle = None
+        for piece_no, sheets, tray, bundle in db.execute(
+                "SELECT piece_no, sheets, tray_no, bundle_no FROM mail_piece WHERE stream = ? ORDER BY seq", (stream,)):
+            new_tray = tray is not None and tray != last_tray
+            if f_pieces and new_tray:
+                tp, ts = trays[tray]
+                if (max_p and f_pieces + tp > max_p) or (max_s and f_sheets + ts > max_s):
+                    file_seq, f_pieces, f_sheets = file_seq + 1, 0, 0
+            if f_pieces and ((max_p and f_pieces + 1 > max_p) or (max_s and f_sheets + sheets > max_s)):
+                file_seq, f_pieces, f_sheets = file_seq + 1, 0, 0
+            updates.append((file_seq, f_sheets, f_pieces + 1, int(f_pieces == 0), int(new_tray),
+                            int(bundle is not None and (bundle != last_bundle or new_tray)), piece_no))
+            f_pieces += 1
+            f_sheets += sheets or 0
+            last_tray, last_bundle = tray, bundle
+            if len(updates) >= BATCH:
+                _update_files(db, updates)
+        _update_files(db, updates)
+        files = []
+        for seq, pieces, docs, sheets in db.execute(
+                "SELECT file_seq, COUNT(*), SUM(documents), SUM(sheets) FROM mail_piece WHERE stream = ? "
+                "GROUP BY file_seq ORDER BY file_seq", (stream,)):
+            name = config.name_template.format(job=job, stream=stream, seq=seq, date=job_date, carrier=carrier or "",
+                                               envelope=envelope or "", product=product or "", kind=kind)
+            files.append((stream, seq, name, rank, pieces, docs, sheets))
+        db.executemany("INSERT INTO mail_file VALUES (?,?,?,?,?,?,?)", files)
+
+
+def _update_files(db, updates: list) -> None:
+    db.executemany("UPDATE mail_piece SET file_seq = ?, sheet_offset = ?, index_in_file = ?, file_break = ?, "
+                   "tray_break = ?, bundle_break = ? WHERE piece_no = ?", updates)
+    updates.clear()
+
+
+def _fill_summary(db, summary: PlanSummary) -> None:
+    db.execute("UPDATE mail_stream SET pieces = s.n, documents = s.d, sheets = s.sh, postage = s.p, single_postage = s.sp, "
+               "alone_postage = s.ap, trays = s.t, files = s.f FROM (SELECT stream, COUNT(*) n, SUM(documents) d, "
+               "SUM(sheets) sh, ROUND(SUM(price), 2) p, ROUND(SUM(single_price), 2) sp, ROUND(SUM(alone_price), 2) ap, "
+               "COUNT(DISTINCT tray_no) t, COUNT(DISTINCT file_seq) f FROM mail_piece GROUP BY stream) s "
+               "WHERE mail_stream.name = s.stream")
+    summary.documents_in = db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+    summary.pieces_out = db.execute("SELECT COUNT(*) FROM mail_piece").fetchone()[0]
+    for zone, n in db.execute("SELECT zone, COUNT(*) FROM mail_piece GROUP BY zone"):
+        if zone in ("invalid", "international", "oversize"):
+            setattr(summary, zone, n)
+    summary.near_step = db.execute("SELECT COUNT(*) FROM mail_piece WHERE near_step = 1").fetchone()[0]
+    for row in db.execute("SELECT name, kind, pieces, documents, sheets, postage, single_postage, alone_postage, "
+                          "currency, policy, files, trays, note, zone FROM mail_stream ORDER BY rank, name"):
+        name, kind, pieces, docs, sheets, post, single, alone, cur, policy, files, trays, note, zone = row
+        summary.streams.append(StreamSummary(name, kind, pieces or 0, docs or 0, sheets or 0, post or 0.0,
+                                             single or 0.0, cur or "", policy or "", files or 0, trays or 0,
+                                             note or ""))
+        if cur and zone in ("domestic", "international"):
+            for target, value in ((summary.postage, post), (summary.single_postage, single),
+                                  (summary.baseline_postage, alone)):
+                target[cur] = round(target.get(cur, 0.0) + (value or 0.0), 2)
+    if summary.near_step:
+        summary.warnings.append(f"{summary.near_step} pieces within the near-step margin of a weight step "
+                                "(paper tolerance may push them to the next step)")
+
+
+# ----------------------------------------------------------------------------------------------- read back
+
+def iter_print_files(db) -> Iterator[PrintFilePlan]:
+    """The planned print files in print order, each with a lazy iterator over its pieces."""
+    meta = dict(db.execute("SELECT key, value FROM mail_run"))
+    files = db.execute("SELECT f.stream, f.seq, f.name, f.pieces, f.sheets, s.carrier, s.product, s.envelope, s.kind "
+                       "FROM mail_file f JOIN mail_stream s ON s.name = f.stream ORDER BY f.rank, f.stream, f.seq"
+                       ).fetchall()
+    for stream, seq, name, pieces, sheets, carrier, product, envelope, kind in files:
+        name_vars = {"job": meta.get("job", ""), "stream": stream, "seq": seq, "date": meta.get("job_date", ""),
+                     "carrier": carrier or "", "product": product or "", "envelope": envelope or "", "kind": kind}
+        yield PrintFilePlan(stream, seq, name_vars, _iter_pieces(db, stream, seq, meta.get("job", "")), name,
+                            pieces, sheets)
+
+
+PIECE_SELECT = ("SELECT p.piece_no, p.piece_id, p.seq, p.sheets, p.duplex, p.weight_g, p.envelope, p.level, p.tray_no, "
+                "p.bundle_no, p.stream, p.file_seq, p.shape, p.part, p.parts, p.feeders, p.inserts, p.sheet_offset, "
+                "p.index_in_file, p.file_break, p.tray_break, p.bundle_break, p.rate_level, p.price, p.currency, "
+                "p.country, p.pc, t.label, p.imb_tracking, p.imb_routing, p.zone, d.doc_seq "
+                "FROM mail_piece p JOIN mail_piece_doc d ON d.piece_no = p.piece_no "
+                "LEFT JOIN mail_tray t ON t.stream = p.stream AND t.tray_no = p.tray_no ")
+
+
+def _iter_pieces(db, stream: str, file_seq: int, job: str) -> Iterator[PlannedPiece]:
+    cursor = db.execute(PIECE_SELECT + "WHERE p.stream = ? AND p.file_seq = ? ORDER BY p.seq, d.pos",
+                        (stream, file_seq))
+    yield from _group_pieces(cursor, job)
+
+
+def iter_pieces(db, where: str = "", args=()) -> Iterator[PlannedPiece]:
+    """Every planned piece (optionally filtered by an SQL condition on ``p``), in print order."""
+    job = dict(db.execute("SELECT key, value FROM mail_run")).get("job", "")
+    cursor = db.execute(PIECE_SELECT + "JOIN mail_stream s ON s.name = p.stream "
+                        + (f"WHERE {where} " if where else "") + "ORDER BY s.rank, s.name, p.seq, d.pos", args)
+    yield from _group_pieces(cursor, job)
+
+
+def _group_pieces(cursor, job: str) -> Iterator[PlannedPiece]:
+    current, docs = None, []
+    for row in cursor:
+        if current is not None and row[0] != current[0]:
+            yield _piece(current, docs, job)
+            docs = []
+        current = row
+        docs.append(row[-1])
+    if current is not None:
+        yield _piece(current, docs, job)
+
+
+def _piece(r, docs, job: str) -> PlannedPiece:
+    (_, piece_id, seq, sheets, duplex, weight, envelope, level, tray, bundle, stream, file_seq, shape, part, parts,
+     feeders, inserts, sheet_offset, index_in_file, file_break, tray_break, bundle_break, rate_level, price,
+     currency, country, pc, label, tracking, routing, zone, _) = r
+    return PlannedPiece(
+        piece_id or "", seq, tuple(docs), sheets or 0, bool(duplex), weight or 0.0, envelope or "", level or "",
+        tray, bundle, stream, file_seq or 1, shape or "", part or 1, parts or 1,
+        tuple(int(f) for f in feeders.split(",") if f) if feeders else (),
+        tuple(json.loads(inserts)) if inserts else (), sheet_offset or 0, index_in_file or 1, bool(file_break),
+        bool(tray_break), bool(bundle_break), rate_level or "", price or 0.0, currency or "", country or "", pc or "",
+        label or "", tracking or "", routing or "", job, zone or "")

@@ -1,0 +1,265 @@
+"""Mail stage, presort: the generic configurable algorithm of postal.md §1.7 over SQLite.
+
+One *mailing* = the pieces of one domestic stream (same pack, shape and envelope). If it is below the
+pack's ``mailing_min`` (and not a local deposit meeting ``local_min``), every piece pays the single-piece
+price (level ``SINGLE``). Otherwise, levels are prepared finest first, one at a time:
+
+- the level key groups the remaining pieces; a group with at least ``min_pieces`` pieces (the minimum
+  may depend on the heaviest piece's weight) is cut, in in-tray order, into containers of the biggest
+  size (pieces stand side by side: a container holds pieces up to its inside length);
+- a group that makes one container keeps it (the smallest size the mail fits in: a 1-ft tray only when
+  all the mail for that destination fits in 1 ft); in a group of several containers, a last container
+  less than ``full_ratio`` full is an *overflow* container, handled by the overflow policy:
+  ``overflow`` keeps it at this level (smallest fitting size), ``rollup`` carries its pieces to the next
+  level where they keep this level's price if they land in a qualifying group there (placed at the
+  front of that container, grouped by destination), ``none`` carries them down at the next level's price;
+- groups below the minimum stay for the next level; the last (residual, ``const``) level takes the rest.
+
+The overflow policy is chosen per mailing: the ``policy`` option, or with ``cheapest`` every policy of
+the pack's ``policies`` is tried and the one with the lowest cost (postage + containers ×
+``handling_per_container``) kept (ties: the pack's order). A level that does not allow the trial policy
+uses its first allowed option.
+
+Containers are numbered in preparation order (level, key, container); pieces get sequence numbers in
+print order: container, rolled-up pieces first, then the in-tray sort key (postcode + normalised
+street). Bundles (``bundle_key``/``bundle_max_pieces``) break inside a container on a key change or when
+full. Memory: one container's piece numbers at a time; all else is SQL.
+"""
+from __future__ import annotations
+
+from .rules import RulePack, ShapeRules
+
+BATCH = 2000
+
+WORK_DDL = """CREATE TEMP TABLE mail_ps (
+  piece_no INTEGER PRIMARY KEY, {keys}, pc TEXT, thick REAL, weight REAL, sort_key TEXT, step_idx INTEGER,
+  near_rate INTEGER, near_single INTEGER, single REAL, state INTEGER DEFAULT 0, li INTEGER, rate TEXT,
+  rolled_rate TEXT, rolled_li INTEGER, grp TEXT, tray INTEGER)"""
+
+
+def _reset_temp(db) -> None:
+    for name in ("mail_ps", "mail_grp", "mail_qual", "mail_asg", "mail_roll", "mail_trayw", "mail_rate"):
+        db.execute(f"DROP TABLE IF EXISTS temp.{name}")
+
+
+class Mailing:
+    """The presort of one stream; :meth:`run` writes levels, trays, sequence numbers and prices."""
+
+    def __init__(self, db, stream: str, pack: RulePack, shape: ShapeRules):
+        self.db, self.stream, self.pack, self.shape = db, stream, pack, shape
+        self.levels = shape.levels
+        self.costs: dict = {}
+
+    # ------------------------------------------------------------------ preparation
+    def _prepare(self) -> int:
+        db, shape = self.db, self.shape
+        _reset_temp(db)
+        keys = ", ".join(f"k{i} TEXT" for i in range(len(self.levels))) or "k0 TEXT"
+        db.execute(WORK_DDL.format(keys=keys))
+        margin = self.pack.near_step_margin_g
+        rows, count = [], 0
+        ncols = max(1, len(self.levels))
+        for piece_no, pc, thick, weight, sort_key, single in db.execute(
+                "SELECT piece_no, pc, thickness_mm, weight_g, sort_key, single_price FROM mail_piece "
+                "WHERE stream = ? ORDER BY piece_no", (self.stream,)):
+            count += 1
+            keys_ = [lv.key(pc) for lv in self.levels] or [None]
+            step = shape.rates.step_index(weight) if shape.rates else None
+            sp = shape.single_piece.step_index(weight)
+            near_rate = step is not None and shape.rates.steps_g[step] - weight < margin
+            near_single = sp is not None and shape.single_piece.steps_g[sp] - weight < margin
+            rows.append((piece_no, *keys_[:ncols], pc, thick, weight, sort_key, step, int(near_rate),
+                         int(near_single), single))
+            if len(rows) >= BATCH:
+                self._insert(rows, ncols)
+        self._insert(rows, ncols)
+        db.execute("CREATE TEMP TABLE mail_rate (rate TEXT, step_idx INTEGER, price REAL, "
+                   "PRIMARY KEY (rate, step_idx))")
+        if shape.rates:
+            db.executemany("INSERT INTO mail_rate VALUES (?,?,?)",
+                           [(lv, i, p) for lv, row in shape.rates.prices.items() for i, p in enumerate(row)])
+        db.execute("CREATE TEMP TABLE mail_asg (piece_no INTEGER, key TEXT, tray INTEGER)")
+        db.execute("CREATE TEMP TABLE mail_roll (piece_no INTEGER)")
+        db.execute("CREATE TEMP TABLE mail_trayw (li INTEGER, key TEXT, idx INTEGER, pieces INTEGER, "
+                   "length REAL, size TEXT, overflow INTEGER)")
+        for i in range(len(self.levels)):
+            db.execute(f"CREATE INDEX temp.mail_ps_k{i} ON mail_ps(k{i}, state)")
+        return count
+
+    def _insert(self, rows: list, ncols: int) -> None:
+        if rows:
+            self.db.executemany(f"INSERT INTO mail_ps (piece_no, {', '.join(f'k{i}' for i in range(ncols))}, pc, "
+                                "thick, weight, sort_key, step_idx, near_rate, near_single, single) VALUES "
+                                f"({', '.join('?' * (ncols + 9))})", rows)
+            rows.clear()
+
+    def _qualifies(self, count: int) -> tuple[bool, str]:
+        shape = self.shape
+        if not shape.presorted:
+            return False, f"no presort levels for {shape.name} in {self.pack.id}: single-piece prices"
+        if count >= shape.mailing_min:
+            return True, ""
+        if shape.local_min and count >= shape.local_min[0]:
+            local_key = shape.local_min[1]
+            keys = {local_key(pc) for (pc,) in self.db.execute("SELECT DISTINCT pc FROM mail_ps")}
+            if len(keys) == 1 and None not in keys:
+                return True, f"local deposit ({local_key.text} {keys.pop()}) ≥ {shape.local_min[0]} pieces"
+        return False, (f"{count} pieces below the mailing minimum of {shape.mailing_min}: "
+                       "single-piece prices")
+
+    # ------------------------------------------------------------------ one trial
+    def _container_size(self, length: float) -> str:
+        fitting = [c for c in self.shape.containers if length <= c.length_mm + 1e-9]
+        return (fitting[-1] if fitting else self.shape.containers[0]).name
+
+    def _trial(self, policy: str) -> float:
+        db, shape = self.db, self.shape
+        db.execute("UPDATE mail_ps SET state=0, li=NULL, rate=NULL, rolled_rate=NULL, rolled_li=NULL, grp=NULL, "
+                   "tray=NULL")
+        db.execute("DELETE FROM mail_trayw")
+        capacity = shape.containers[0].length_mm
+        last_li = len(self.levels) - 1
+        for li, level in enumerate(self.levels):
+            mode = policy if policy in level.overflow else level.overflow[0]
+            db.execute("DROP TABLE IF EXISTS temp.mail_qual")
+            db.execute("CREATE TEMP TABLE mail_qual (key TEXT PRIMARY KEY)")
+            minimum, args = str(int(level.min_pieces)), []
+            if level.min_by_weight:
+                minimum = "CASE " + " ".join("WHEN MAX(weight) <= ? THEN ?" for _ in level.min_by_weight) + \
+                    f" ELSE {int(level.min_pieces)} END"
+                args = [v for limit, n in level.min_by_weight for v in (limit + 1e-9, n)]
+            db.execute(f"INSERT INTO mail_qual SELECT k{li} FROM mail_ps WHERE state = 0 AND k{li} IS NOT NULL "
+                       f"GROUP BY k{li} HAVING COUNT(*) >= {minimum}", args)
+            asg, roll, trays = [], [], []
+            state = {"key": None, "idx": 0, "tray": [], "fill": 0.0}
+
+            def close_group():
+                key, tray, fill, idx = state["key"], state["tray"], state["fill"], state["idx"]
+                if key is None or not tray:
+                    return
+                keep = idx == 0 or li == last_li or fill >= shape.full_ratio * capacity or mode == "overflow"
+                if keep:
+                    asg.extend((p, key, idx) for p in tray)
+                    trays.append((li, key, idx, len(tray), fill, self._container_size(fill),
+                                  int(idx > 0 and fill < shape.full_ratio * capacity)))
+                elif mode == "rollup":
+                    roll.extend((p,) for p in tray)
+
+            for piece_no, key, thick in db.execute(
+                    f"SELECT p.piece_no, p.k{li}, p.thick FROM mail_ps p JOIN mail_qual q ON p.k{li} = q.key "
+                    f"WHERE p.state = 0 ORDER BY p.k{li}, (p.rolled_li IS NULL), p.sort_key, p.piece_no"):
+                if key != state["key"]:
+                    close_group()
+                    state.update(key=key, idx=0, tray=[], fill=0.0)
+                elif state["tray"] and state["fill"] + thick > capacity + 1e-9:
+                    asg.extend((p, key, state["idx"]) for p in state["tray"])
+                    trays.append((li, key, state["idx"], len(state["tray"]), state["fill"],
+                                  shape.containers[0].name, 0))
+                    state.update(idx=state["idx"] + 1, tray=[], fill=0.0)
+                state["tray"].append(piece_no)
+                state["fill"] += thick
+                if len(asg) >= BATCH:
+                    db.executemany("INSERT INTO mail_asg VALUES (?,?,?)", asg)
+                    asg.clear()
+            close_group()
+            db.executemany("INSERT INTO mail_asg VALUES (?,?,?)", asg)
+            db.executemany("INSERT INTO mail_roll VALUES (?)", roll)
+            db.executemany("INSERT INTO mail_trayw VALUES (?,?,?,?,?,?,?)", trays)
+            db.execute("UPDATE mail_ps SET state = 1, li = ?, grp = a.key, tray = a.tray, "
+                       "rate = CASE WHEN mail_ps.rolled_li = ? THEN mail_ps.rolled_rate ELSE ? END "
+                       "FROM mail_asg a WHERE mail_ps.piece_no = a.piece_no", (li, li - 1, level.rate_level))
+            db.execute("UPDATE mail_ps SET rolled_rate = NULL, rolled_li = NULL WHERE state = 0 AND rolled_li = ?",
+                       (li - 1,))
+            db.execute("UPDATE mail_ps SET rolled_rate = ?, rolled_li = ? "
+                       "WHERE piece_no IN (SELECT piece_no FROM mail_roll)", (level.rate_level, li))
+            db.execute("DELETE FROM mail_asg")
+            db.execute("DELETE FROM mail_roll")
+        postage = db.execute("SELECT COALESCE(SUM(COALESCE(r.price, p.single)), 0) FROM mail_ps p LEFT JOIN mail_rate r "
+                             "ON r.rate = p.rate AND r.step_idx = p.step_idx").fetchone()[0]
+        containers = db.execute("SELECT COUNT(*) FROM mail_trayw").fetchone()[0]
+        return round(postage + containers * self.pack.handling_per_container, 6)
+
+    # ------------------------------------------------------------------ run + write back
+    def run(self, policy: str = "cheapest") -> dict:
+        """Presort the stream; returns ``{kind, policy, note, costs}`` for the stream table."""
+        count = self._prepare()
+        ok, note = self._qualifies(count)
+        if not ok:
+            self._finish_single()
+            _reset_temp(self.db)
+            return {"kind": "single", "policy": "", "note": note, "costs": {}}
+        trials = list(self.pack.policies) if policy == "cheapest" else [policy]
+        for p in trials:
+            self.costs[p] = self._trial(p)
+        best = min(trials, key=lambda p: (self.costs[p], trials.index(p)))
+        if best != trials[-1]:
+            self._trial(best)
+        self._finish_presort()
+        _reset_temp(self.db)
+        return {"kind": "presort", "policy": best, "note": note, "costs": dict(self.costs)}
+
+    def _finish_single(self) -> None:
+        self.db.execute(
+            "UPDATE mail_piece SET level = 'SINGLE', rate_level = 'SINGLE', price = single_price, "
+            "near_step = (SELECT near_single FROM mail_ps w WHERE w.piece_no = mail_piece.piece_no) "
+            "WHERE stream = ?", (self.stream,))
+        assign_sequence(self.db, self.stream)
+
+    def _finish_presort(self) -> None:
+        db = self.db
+        db.execute("CREATE TEMP TABLE mail_trayno AS SELECT li, key, idx, ROW_NUMBER() OVER "
+                   "(ORDER BY li, key, idx) AS no, pieces, length, size, overflow FROM mail_trayw")
+        db.execute("UPDATE mail_ps SET tray = t.no FROM mail_trayno t "
+                   "WHERE t.li = mail_ps.li AND t.key = mail_ps.grp AND t.idx = mail_ps.tray")
+        names = " ".join(f"WHEN {i} THEN ?" for i in range(len(self.levels)))
+        db.execute(
+            f"UPDATE mail_piece SET level = CASE w.li {names} END, rate_level = w.rate, dest = w.grp, tray_no = w.tray, "
+            "rolled = (w.rolled_li IS NOT NULL AND w.rolled_li = w.li - 1), "
+            "price = COALESCE(r.price, w.single), "
+            "near_step = CASE WHEN r.price IS NULL THEN w.near_single ELSE w.near_rate END "
+            "FROM mail_ps w LEFT JOIN mail_rate r ON r.rate = w.rate AND r.step_idx = w.step_idx "
+            "WHERE mail_piece.piece_no = w.piece_no", [lv.name for lv in self.levels])
+        db.execute(
+            "UPDATE mail_piece SET seq = s.rn FROM (SELECT piece_no, ROW_NUMBER() OVER (ORDER BY tray_no, "
+            "rolled DESC, sort_key, piece_no) AS rn FROM mail_piece WHERE stream = ?) s "
+            "WHERE mail_piece.piece_no = s.piece_no", (self.stream,))
+        rows = []
+        for li, key, idx, no, pieces, length, size, overflow in db.execute(
+                "SELECT li, key, idx, no, pieces, length, size, overflow FROM mail_trayno ORDER BY no"):
+            level = self.levels[li]
+            label = level.label if level.key.kind == "const" else f"{level.label} {key}"
+            rows.append((self.stream, no, level.name, key, size, overflow, pieces, round(length, 3), label))
+        db.executemany("INSERT INTO mail_tray (stream, tray_no, level, dest, size, overflow, pieces, length_mm, "
+                       "label) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+        db.execute("UPDATE mail_tray SET first_seq = s.a, last_seq = s.b FROM (SELECT tray_no, MIN(seq) a, "
+                   "MAX(seq) b FROM mail_piece WHERE stream = ? GROUP BY tray_no) s "
+                   "WHERE mail_tray.stream = ? AND mail_tray.tray_no = s.tray_no", (self.stream, self.stream))
+        db.execute("DROP TABLE temp.mail_trayno")
+        self._bundles()
+
+    def _bundles(self) -> None:
+        by_name = {lv.name: lv for lv in self.levels}
+        updates, bundle, last_tray, last_key, count = [], 0, None, None, 0
+        for piece_no, tray, level_name, pc in self.db.execute(
+                "SELECT piece_no, tray_no, level, pc FROM mail_piece WHERE stream = ? ORDER BY seq",
+                (self.stream,)):
+            level = by_name[level_name]
+            if not level.bundle_key and not level.bundle_max:
+                continue
+            key = level.bundle_key(pc) if level.bundle_key else None
+            if tray != last_tray or key != last_key or (level.bundle_max and count >= level.bundle_max):
+                bundle += 1
+                count = 0
+            last_tray, last_key = tray, key
+            count += 1
+            updates.append((bundle, piece_no))
+            if len(updates) >= BATCH:
+                self.db.executemany("UPDATE mail_piece SET bundle_no = ? WHERE piece_no = ?", updates)
+                updates.clear()
+        self.db.executemany("UPDATE mail_piece SET bundle_no = ? WHERE piece_no = ?", updates)
+
+
+def assign_sequence(db, stream: str, order: str = "sort_key, piece_no") -> None:
+    """Sequence numbers for a stream without containers, in ``order``."""
+    db.execute(f"UPDATE mail_piece SET seq = s.rn FROM (SELECT piece_no, ROW_NUMBER() OVER (ORDER BY {order}) "
+               "AS rn FROM mail_piece WHERE stream = ?) s WHERE mail_piece.piece_no = s.piece_no", (stream,))
