@@ -60,7 +60,11 @@ def render(path, docs, options=None):
             r.page(page)
         facts.append(r.end_document())
         r.end_piece()
-    return facts, r.end_file(), r
+    ff = r.end_file()
+    # every file written here must pass PyAFP strict (afp.md §12) and our own check
+    assert not any("_exceptions" in f for f in pyafp_fields(path))
+    assert check(path) == []
+    return facts, ff, r
 
 
 def pyafp_fields(path):

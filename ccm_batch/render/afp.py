@@ -21,6 +21,9 @@ Print file layout (afp.md §4.1)::
 
 Choices (documented here as the brief asks):
 
+* **Z-order**: items are written in page order. Text, rules, boxes and marks go into one text object
+  (BPT…EPT) until an image or BCOCA bar code comes; that object closes, the image/bar code follows,
+  and later text opens a new text object. A background Form comes first (under everything).
 * **Text**: each run is ``[AMB y] AMI x [SCFL] [STC/SEC] [SVI] TRN…`` in a PTX; TRN ≤ 253 bytes.
   ``word_space`` sets SVI = font space width + word_space (X'40' is the variable space; U+00A0 is not
   stretched, as in PDF). ``kerns`` split the run and insert **RMI** (relative) moves: an AMI would
@@ -51,13 +54,23 @@ Choices (documented here as the brief asks):
   ``AfpOptions.medium_size``; IMM per document. Servers must be told ``FORMDEF=F1CCMBAT`` (or DUMMY).
 * **Determinism**: no clock is read; names are sequence numbers; the NOP carries the job date only.
 
-Field order compared with Apache FOP 2.8 on an equivalent page (tests/fixtures/afp/fop_invoice.*):
-both write ``BNG TLE… BPG BAG MCF PGD PTD EAG BPT PTX EPT IOB EPG ENG``. Differences, all deliberate:
-FOP writes IMM *before* the TLEs (we follow the grammar: TLE, then IMM); FOP's BDT has no X'01'
-(PyAFP strict rejects it); FOP uses 240 units/inch (we use 1440, the page model's unit); FOP maps
-raster fonts (C0H200A0…) with T1V10500, we map outline fonts with X'1F'/X'5D'; FOP names BAG/BPT, we
-leave them unnamed; FOP uses SEC for every colour and DIR for borders as we do; FOP may continue a
-PTOCA chain across PTX fields, every one of our PTX is self-contained; FOP has no inline form map.
+Field order compared with Apache FOP 2.8 on an equivalent page (tests/fixtures/afp/fop_invoice.*, test
+``test_field_order_matches_fop_on_an_equivalent_page``): from BPG to ENG the sequences are identical —
+``BPG BAG MCF PGD PTD EAG BPT PTX EPT IOB EPG ENG`` — and inside the PTX both write
+``AMB AMI SCFL [SVI] TRN … AMB AMI DIR … SEC DIR … NOP``. Differences, all deliberate:
+
+* FOP writes IMM *before* the group's TLEs; the grammar (afp.md §4) and ACIF want TLEs first, so we
+  write TLE…, then IMM (our ``check`` flags FOP's order);
+* FOP's BDT has no X'01' CCSID triplet (PyAFP strict rejects it); ours declares CCSID 500;
+* FOP uses 240 L-units/inch (2400 per 10 in); we use 1440, the page model's unit, in PGD/PTD/OBD/IOB;
+* FOP maps raster character sets (``C0H200A0``…, one per size) with code page T1V10500; we map outline
+  sets (``CZH200``…) with the size in X'1F'/X'5D' and code page T1001140 (has €);
+* FOP emits SVI after every SCFL; we emit it only for justified runs (and to undo one);
+* FOP leaves black as the default colour and writes SEC for other colours; we write STC X'0008' for
+  black and SEC RGB otherwise (explicit black, no device-default surprise);
+* FOP names BAG/BPT/BOG (AEG00001, PT000001…); we leave them unnamed (names are optional);
+* FOP may continue a PTOCA chain across PTX fields; every PTX of ours starts with X'2BD3' and ends
+  with an unchained NOP; FOP puts no form map in the file, we put an inline one.
 """
 from __future__ import annotations
 
