@@ -116,3 +116,12 @@ def test_output_is_deterministic(tmp_path):
         outputs.append([(tmp_path / run / n).read_bytes() for n in ("j.rejects.xml", "j.reasons.csv")])
     assert outputs[0] == outputs[1]
     assert outputs[0][0] == b'<?xml version="1.0" encoding="UTF-8"?>\n<r>\n<a i=\'1\'/>\n<a i=\'2\'/>\n</r>\n'
+
+
+def test_record_that_is_the_root_gets_a_rejects_wrapper(tmp_path):
+    src = tmp_path / "one.xml"
+    src.write_bytes(b'<?xml version="1.0"?>\n<invoice id="1"><x/></invoice>\n')
+    with RejectWriter(tmp_path, "j", "xml") as writer:
+        writer.add_raw(1, "1", str(src), 2, b'<invoice id="1"><x/></invoice>', [("x", "bad")])
+    assert (tmp_path / "j.rejects.xml").read_bytes() == \
+        b'<?xml version="1.0" encoding="UTF-8"?>\n<rejects>\n<invoice id="1"><x/></invoice>\n</rejects>\n'

@@ -44,6 +44,7 @@ from typing import Iterator
 from lxml import etree
 
 from ..errors import InputError
+from .config import CsvOptions
 from .model import Record
 
 _BAD_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -90,7 +91,7 @@ class CsvRecordReader:
 
     def __init__(self, cfg, start_number: int = 1):
         self.cfg = cfg
-        self.opts = cfg.csv
+        self.opts = cfg.csv or CsvOptions()
         self.path = Path(cfg.path)
         self.source = str(cfg.path)
         self.encoding = cfg.encoding or "utf-8"

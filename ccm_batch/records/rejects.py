@@ -130,7 +130,7 @@ class RejectWriter:
     def _tmp(path: Path) -> Path:
         return path.with_name(path.name + ".tmp")
 
-    def _open(self, source: str | None, first_offset: int | None) -> None:
+    def _open(self, source: str | None, first_offset: int | None, first_raw: bytes = b"") -> None:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._data = open(self._tmp(self.rejects_path), "wb")
@@ -141,7 +141,7 @@ class RejectWriter:
         self._csv = csv.writer(self._reasons, lineterminator="\n")
         self._csv.writerow(REASON_COLUMNS)
         if self.format == "xml":
-            self._data.write(self._xml_start(source, first_offset))
+            self._data.write(self._xml_start(source, first_offset, first_raw))
         else:
             header = self.header
             if header is True:
@@ -152,7 +152,7 @@ class RejectWriter:
                     self._eol = b"\r\n"
                 self._data.write(header if header.endswith(b"\n") else header + self._eol)
 
-    def _xml_start(self, source: str | None, first_offset: int | None) -> bytes:
+    def _xml_start(self, source: str | None, first_offset: int | None, first_raw: bytes) -> bytes:
         encoding = self.encoding
         envelope = read_envelope(source) if source else None
         if encoding is None and source:
@@ -162,7 +162,7 @@ class RejectWriter:
             except Exception:  # noqa: BLE001 - unreadable source: declare UTF-8
                 encoding = None
         encoding = encoding or "UTF-8"
-        if envelope is None or envelope[2] == first_offset:
+        if envelope is None or envelope[2] == first_offset or first_raw.startswith(envelope[0]):
             start, name = b"<rejects>", b"rejects"
         else:
             start, name = envelope[0], envelope[1]
@@ -185,7 +185,7 @@ class RejectWriter:
                 offset: int | None = None) -> None:
         """Reject a record given by its parts (as the runner keeps them in its spool)."""
         if self._data is None:
-            self._open(source, offset)
+            self._open(source, offset, raw)
         try:
             self._data.write(raw)
             if self.format == "xml":
