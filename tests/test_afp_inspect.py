@@ -7,7 +7,7 @@ import pytest
 from ccm_batch.afp import fields as F, ptoca
 from ccm_batch.afp import reader as R
 from ccm_batch.afp.inspect import check, list_fields, page_texts
-from ccm_batch.pages import Document, DocumentMeta, Image, Page, Rule, Text, mm
+from ccm_batch.pages import DocumentMeta, Image, Page, Rule, Text, mm
 from ccm_batch.render.afp import AfpOptions, AfpRenderer
 from ccm_batch.render.base import PieceInfo, StreamInfo
 
@@ -193,3 +193,11 @@ def test_document_offsets_seek_to_bng_with_its_tles(ours):
         assert f"DocId = '{f.doc_id}'" in tles[0]
         end = next(l for l in lines if " ENG " in l and f.offset < int(l.split()[0]) < f.offset + f.length)
         assert int(end.split()[0]) + 17 == f.offset + f.length             # ENG is the group's last field
+
+
+def test_page_text_prints_as_readable_lines():
+    page = next(page_texts(FOP))
+    lines = str(page).splitlines()
+    assert lines[0] == "--- page 1 PGN00001 in group PGP00001: 1984 x 2806 at 240/in"
+    assert lines[1] == "(   189,    217)  Facture 2024-001 du 23/11/2024"
+    assert lines[-1] == "(   189,    299)  [rule I length 1606 width 48]"

@@ -73,6 +73,19 @@ class PageText(NamedTuple):
     runs: tuple
     rules: tuple
 
+    def __str__(self) -> str:
+        """Readable lines (for ``ccm-batch inspect --text``): a page header, then ``(x, y) text``."""
+        head = (f"--- page {self.number} {self.name}" + (f" in group {self.group}" if self.group else "")
+                + f": {self.width} x {self.height} at {self.units_per_inch:g}/in")
+        lines = [head]
+        for r in self.runs:
+            x = "?" if r.x is None else r.x
+            lines.append(f"({x:>6}, {r.y:>6})  {r.text}")
+        for r in self.rules:
+            x = "?" if r.x is None else r.x
+            lines.append(f"({x:>6}, {r.y:>6})  [rule {r.axis} length {r.length} width {r.width}]")
+        return "\n".join(lines)
+
 
 # --- grammar (afp.md §4) ------------------------------------------------------------------------
 _OBJECTS = {"BIM", "BBC", "BGR", "BOC", "BII"}

@@ -108,6 +108,8 @@ class AfpOptions:
     attribute) pairs written before the layout's index fields; ``tle_values`` replaces all of that
     with a function ``meta -> [(name, value)]`` (e.g. from ccm_batch.archive). ``rule_width_max``:
     thickest single DIR. ``document_name``: BDT name (default ``DOC`` + stream sequence).
+    ``job_date``: written in the producer NOP (default: ``StreamInfo.job_date``); no clock is read.
+    With a ``document_ccsid`` other than 500, give ``tle_values`` the matching codec.
     """
     code_page: str = "T1001140"
     document_ccsid: int = 500
@@ -124,6 +126,7 @@ class AfpOptions:
     tle_values: Callable | None = None
     rule_width_max: int = 0x7FFF
     document_name: str = ""
+    job_date: str = ""
 
 
 # --- fonts -----------------------------------------------------------------------------------
@@ -489,7 +492,7 @@ class AfpRenderer:
         self._doc_name = o.document_name or _name("DOC", stream.seq)
         parts.append(F.bdt(self._doc_name, o.document_ccsid))
         producer = (f"ccm-batch {__version__} AFP job={stream.job} stream={stream.stream} "
-                    f"seq={stream.seq} date={stream.job_date}")
+                    f"seq={stream.seq} date={o.job_date or stream.job_date}")
         parts.append(F.nop(self.doc_encoder.encode(producer)))
         self._write(b"".join(parts))
 
