@@ -394,8 +394,10 @@ class AfpRenderer:
     """Writes one AFP print file per ``start_file``/``end_file``; see the module docstring for the layout.
 
     ``stats`` counts what the report should mention: ``substituted`` (Counter of characters replaced
-    for the code page), ``unknown_fonts`` (Counter of font ids mapped to Helvetica), ``inline_images``,
-    ``form_pages_inline``, ``tle_truncated``.
+    for the code page, in text and TLEs), ``unknown_fonts`` (Counter of font ids mapped to Helvetica,
+    one count per page and size using them), ``inline_images`` (images written inline because they
+    were not declared), ``form_pages_inline`` (pages whose background Form was drawn as items),
+    ``tle_truncated`` (TLE names/values cut to 250 bytes).
     """
 
     format = "afp"
@@ -478,10 +480,13 @@ class AfpRenderer:
         self.overlay_names: dict[str, str] = {}
         parts = [F.begin(F.BRG, "RG000001"),
                  F.form_map(o.form_map, [(o.simplex_map, False), (o.duplex_map, True)], *o.medium_size)]
+        declared = 0
         for path_ in o.images:
-            if path_ in self.image_names:
+            full = os.path.abspath(path_)
+            if full in self.image_names:
                 continue
-            name = self.image_names[path_] = _name("IMG", len(self.image_names) + 1)
+            declared += 1
+            name = self.image_names[full] = self.image_names[path_] = _name("IMG", declared)
             parts.append(ioca.image_resource(name, self.load_image(path_)))
         for form in o.forms:
             if form.name in self.overlay_names:
@@ -519,6 +524,8 @@ class AfpRenderer:
         enc = self.doc_encoder.encode
         for name, value in self.tle_pairs(meta):
             n, v = enc(str(name)), enc(str(value))
+            if not n:
+                continue                                   # a TLE name is 1–250 bytes
             if len(n) > 250 or len(v) > 250:
                 self.stats["tle_truncated"] += 1
             parts.append(F.tle(n, v))
