@@ -193,6 +193,10 @@ def get_font(font_id: str) -> "FontMetrics":
     return fm
 
 
+def _char_class(chars) -> str:
+    return "[" + "".join(re.escape(c) for c in sorted(chars)) + "]"
+
+
 class _Advances(dict):
     """char -> advance in font units; unknown characters get (and cache) the .notdef advance."""
     __slots__ = ("notdef",)
@@ -318,15 +322,7 @@ class FontMetrics:
                 for c2 in chars_of.get(g2, ()):
                     kern[c1 + c2] = value
         self._kern = kern
-        self._kern_first = frozenset(pair[0] for pair in kern)
-        # Overlapping candidate pairs (first char can kern, second char can be kerned against),
-        # found by the regex engine: far fewer dictionary probes than testing every pair.
-        self._pairs_re = None
-        if kern:
-            firsts = "".join(sorted(self._kern_first))
-            seconds = "".join(sorted({pair[1] for pair in kern}))
-            self._pairs_re = re.compile(f"(?=([{re.escape(firsts)}][{re.escape(seconds)}]))")
-        self._scaled: dict[int, dict[str, int]] = {}   # size -> pair -> rounded page units
+        self._scaled: dict[int, tuple] = {}   # size -> (pair -> page units, candidate regex)
         ttf.close()
 
     def __repr__(self) -> str:
@@ -380,15 +376,38 @@ class FontMetrics:
         return bool(self._kern)
 
     def _kern_table(self, size: int) -> dict[str, int]:
-        table = self._scaled.get(size)
-        if table is None:
+        """Pair -> kerning in page units at ``size`` (rounded; pairs rounding to 0 left out)."""
+        return self._kern_size(size)[0]
+
+    def _kern_size(self, size: int) -> tuple:
+        entry = self._scaled.get(size)
+        if entry is None:
             upem = self.units_per_em
             table = {pair: round(v * size / upem) for pair, v in self._kern.items()}
             table = {pair: v for pair, v in table.items() if v}
+            # Candidate pairs found by the regex engine (few Python-level probes per line):
+            # a first char that kerns, followed by a char it kerns against. First chars are
+            # split into two groups — those that kern against lowercase letters (A, T, V…) and
+            # the others (r, v, y, space… against punctuation or capitals) — so running
+            # lowercase text yields few false candidates.
+            pattern = pairs = None
+            if table:
+                seconds_of: dict[str, set] = {}
+                for a, b in table:
+                    seconds_of.setdefault(a, set()).add(b)
+                branches = []
+                for lower in (False, True):
+                    firsts = [a for a, bs in seconds_of.items()
+                              if any(c.islower() for c in bs) == lower]
+                    if firsts:
+                        seconds = set().union(*(seconds_of[a] for a in firsts))
+                        branches.append((_char_class(firsts), _char_class(seconds)))
+                pattern = re.compile("|".join(f"{f}(?={s})" for f, s in branches))
+                pairs = re.compile("(?=(" + "|".join(f"{f}{s}" for f, s in branches) + "))")
             if len(self._scaled) > 64:
                 self._scaled.clear()
-            self._scaled[size] = table
-        return table
+            entry = self._scaled[size] = (table, pattern, pairs)
+        return entry
 
     def kerns(self, text: str, size: int) -> tuple:
         """Kerning of ``text`` at ``size``: ``((index, delta), ...)``, delta in page units.
@@ -396,22 +415,28 @@ class FontMetrics:
         ``delta`` is added after character ``index`` (the :attr:`ccm_batch.pages.Text.kerns`
         format); pairs that round to 0 are left out.
         """
-        if len(text) < 2 or self._pairs_re is None:
+        if len(text) < 2 or not self._kern:
             return ()
-        get = self._kern_table(size).get
+        table, pattern, _ = self._kern_size(size)
+        if pattern is None:
+            return ()
+        get = table.get
         out = []
-        for m in self._pairs_re.finditer(text):
-            d = get(m.group(1))
+        for m in pattern.finditer(text):
+            i = m.start()
+            d = get(text[i:i + 2])
             if d:
-                out.append((m.start(), d))
+                out.append((i, d))
         return tuple(out)
 
     def kern_total(self, text: str, size: int) -> int:
         """Sum of :meth:`kerns` deltas (page units)."""
-        if len(text) < 2 or self._pairs_re is None:
+        if len(text) < 2 or not self._kern:
             return 0
-        get = self._kern_table(size).get
-        return sum(filter(None, map(get, self._pairs_re.findall(text))))
+        table, _, pairs = self._kern_size(size)
+        if pairs is None:
+            return 0
+        return sum(filter(None, map(table.get, pairs.findall(text))))
 
     # -- measurement -----------------------------------------------------------------------
     def advance_units(self, text: str) -> int:
