@@ -59,20 +59,24 @@ class OperatorLog:
 class _Progress:
     def __init__(self, log: OperatorLog, total, desc, unit):
         self.log, self.desc, self.unit, self.count = log, desc, unit, 0
-        self._next_log = 5000
+        self._next_log = 10 if unit == "%" else 5000
+        self._step = self._next_log
         self.bar = None
         if log.interactive and log.verbosity > 0:
             self.bar = tqdm(total=total, desc=desc, unit=unit, file=log.stream, leave=False,
                             dynamic_ncols=True)
             log._bar = self.bar
 
-    def update(self, n: int = 1) -> None:
+    def update(self, n: int = 1, detail: str = "") -> None:
         self.count += n
         if self.bar is not None:
             self.bar.update(n)
         elif self.count >= self._next_log and self.log.verbosity > 0:
-            self.log.message("CCM0201I", f"{self.desc}: {self.count} {self.unit}")
-            self._next_log += 5000
+            suffix = f" ({detail})" if detail else ""
+            self.log.message("CCM0201I", f"{self.desc}: {self.count}{' ' if self.unit != '%' else ''}"
+                                         f"{self.unit}{suffix}")
+            while self._next_log <= self.count:
+                self._next_log += self._step
 
     def close(self) -> None:
         if self.bar is not None:

@@ -13,6 +13,7 @@ import collections
 import hashlib
 import json
 import os
+import pickle
 import resource
 import shutil
 import time
@@ -21,7 +22,8 @@ from pathlib import Path
 from ..errors import CcmError, ConfigError, InputError, OutputError
 from ..log import OperatorLog
 from ..report import RunReport
-from ..spool import open_db, spool_size
+from ..spool import PICKLE_PROTOCOL, open_db, spool_size, write_atomic
+from .faults import checkpoint
 from .compose_phase import compose_all, done_chunks, load_chunk
 from .render_phase import render_all
 
@@ -122,13 +124,15 @@ def run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunRe
                             f"{job.workers} worker(s)")
 
     # -- compose ------------------------------------------------------------------------------
-    bar = log.progress(input_path.stat().st_size, "compose", "B")
+    size = max(input_path.stat().st_size, 1)
+    bar = log.progress(100, "compose", "%")
     seen = [0]
 
     def compose_progress(records, nbytes):
-        if nbytes > seen[0]:
-            bar.update(nbytes - seen[0])
-            seen[0] = nbytes
+        pct = min(100, nbytes * 100 // size)
+        if pct > seen[0]:
+            bar.update(pct - seen[0], f"{records} records read")
+            seen[0] = pct
     statuses = compose_all(job, layout, specs, spool_dir, compose_progress)
     bar.close()
     internal = [s["error"] for s in statuses if s["error"] and s["error"]["kind"] in ("internal", "ccm")]
@@ -150,13 +154,17 @@ def run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunRe
         db.close()
 
 
-def _collect(job, report, db, spool_dir, statuses, input_error):
-    """Load committed chunks in record order; apply the reject limit; returns the rejects list."""
+def _collect(job, report, db, spool_dir, statuses, input_error, load: bool = True):
+    """Load committed chunks in record order; apply the reject limit; returns the rejects list.
+
+    ``load=False`` (a restart after planning) only recounts: the documents table is already final.
+    """
     chunks = sorted(done_chunks(spool_dir))
     total = max((s["records"] for s in statuses), default=0)
     stopped = any(s.get("stopped") for s in statuses)
     rejects, expected, rejected = [], 0, 0
-    db.execute("DELETE FROM documents")
+    if load:
+        db.execute("DELETE FROM documents")
     for c in chunks:
         if c != expected:
             break                         # a gap: later chunks were composed but are not reached
@@ -165,7 +173,8 @@ def _collect(job, report, db, spool_dir, statuses, input_error):
         for number, key, source, line, raw, problems in result.rejects:
             rejected += 1
             rejects.append((number, key, source, line, raw, problems))
-        db.executemany(f"INSERT INTO documents VALUES ({','.join('?' * 24)})", result.rows)
+        if load:
+            db.executemany(f"INSERT INTO documents VALUES ({','.join('?' * 24)})", result.rows)
         for number, key, message in result.warnings:
             report.warnings += 1
             report.warning_kinds[message.split(":")[0][:60]] += 1
@@ -191,7 +200,8 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
     from .. import mail
     from ..records.rejects import RejectWriter
 
-    rejects, stopped = _collect(job, report, db, spool_dir, statuses, input_error)
+    planned = db.execute("SELECT value FROM meta WHERE key = 'planned'").fetchone()
+    rejects, stopped = _collect(job, report, db, spool_dir, statuses, input_error, load=not planned)
     row = db.execute("SELECT COUNT(*), COALESCE(SUM(pages), 0), COALESCE(SUM(sheets), 0) FROM documents"
                      ).fetchone()
     report.documents = row[0]
@@ -201,7 +211,7 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
         report.reject_reasons[f"{field}: {_reason_kind(message)}"] += 1
 
     # rejects are always delivered, even when the run stops
-    writer = RejectWriter(staging, job.name, job.input.format, getattr(job.input, "encoding", None))
+    writer = RejectWriter(staging, job.name, job.input)
     for number, key, source, line, raw, problems in rejects:
         writer.add_raw(number, key, source, line, raw, problems)
     writer.commit()
@@ -218,7 +228,13 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
         log.message("CCM0302E", report.limit_exceeded)
     else:
         mail_config = mail.MailConfig.from_dict(job.mail, job.path.parent)
-        summary = mail.plan_mail(db, mail_config, job=job.name, job_date=job.date)
+        if planned:
+            summary = pickle.loads(bytes.fromhex(planned[0]))
+        else:
+            summary = mail.plan_mail(db, mail_config, job=job.name, job_date=job.date)
+            db.execute("INSERT INTO meta VALUES ('planned', ?)",
+                       (pickle.dumps(summary, PICKLE_PROTOCOL).hex(),))
+            db.commit()
         bar = log.progress(report.documents, "render", "doc")
         render_all(job, db, spool_dir, staging, mail_config, lambda d, p: bar.update(d))
         bar.close()
@@ -228,13 +244,18 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
         report.pages, report.sheets = row
 
     # -- commit: move staged outputs to the output directory ---------------------------------
+    checkpoint("commit")
     report.spool_bytes = spool_size(spool_dir)
-    for path in sorted(p for p in staging.rglob("*") if p.is_file()):
-        rel = path.relative_to(staging)
-        dest = job.output_dir / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(path, dest)
-        report.files.append({"path": str(rel), "size": dest.stat().st_size})
+    manifest_path = run_dir / "manifest.json"
+    if not manifest_path.exists():    # written once: a restart during the moves finds the same list
+        staged = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
+        write_atomic(manifest_path, json.dumps(staged).encode())
+    for rel in json.loads(manifest_path.read_text()):
+        src, dest = staging / rel, job.output_dir / rel
+        if src.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dest)
+        report.files.append({"path": rel, "size": dest.stat().st_size})
     _describe_files(db, report)
     for number, key, message in _first_warnings(spool_dir):
         log.message("CCM0203W", f"record {number}{f' ({key})' if key else ''}: {message}")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CcmError, InputError, RecordError
+from .faults import checkpoint
 from ..spool import PICKLE_PROTOCOL, ChunkWriter, document_row, write_atomic
 
 
@@ -64,7 +65,7 @@ class _Limit:
 
 
 def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: int, skip: set,
-                    limit: _Limit, status_dir: Path) -> None:
+                    limit: _Limit, status_dir: Path, progress=None) -> None:
     """Body of one worker: compose this worker's chunks; write ``worker-N.status`` at the end."""
     from ..compose import compose_document
     from ..records import open_records
@@ -77,6 +78,7 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
     def commit():
         writer.close()
         write_atomic(rows_path(spool_dir, result.chunk), pickle.dumps(result, PICKLE_PROTOCOL))
+        checkpoint("compose")
 
     try:
         for record in open_records(job.input):
@@ -97,6 +99,8 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
                 with limit.records.get_lock():
                     limit.records.value = record.number
                 limit.bytes.value = record.offset + len(record.raw)
+                if progress is not None and record.number % 50 == 0:
+                    progress(record.number, limit.bytes.value)
             if writer is None:
                 continue
             result.last = record.number
@@ -149,7 +153,7 @@ def compose_all(job, layout, specs, spool_dir: Path, progress) -> list[dict]:
     ctx = multiprocessing.get_context("fork")
     limit = _Limit(ctx, job.max_rejects, job.max_reject_rate, job.min_records_for_rate)
     if job.workers == 1:
-        _compose_worker(job, layout, specs, spool_dir, 0, 1, skip, limit, status_dir)
+        _compose_worker(job, layout, specs, spool_dir, 0, 1, skip, limit, status_dir, progress)
     else:
         procs = [ctx.Process(target=_compose_worker,
                              args=(job, layout, specs, spool_dir, w, job.workers, skip, limit, status_dir),

@@ -8,9 +8,12 @@ output directory until the whole run has succeeded (see :mod:`ccm_batch.run`).
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sqlite3
 from pathlib import Path
 
+from .faults import checkpoint
 from ..render.base import PieceInfo, StreamInfo
 from ..spool import SpoolReader
 
@@ -24,8 +27,9 @@ def make_renderer(fmt: str, job):
         from ..render.pdf import PdfOptions, PdfRenderer
         return PdfRenderer(PdfOptions(title=job.title, author="ccm-batch", creation_date=job.date))
     if fmt == "afp":
+        from ..archive import tle_values
         from ..render.afp import AfpOptions, AfpRenderer
-        return AfpRenderer(AfpOptions(job_date=job.date))
+        return AfpRenderer(AfpOptions(job_date=job.date, tle_values=tle_values))
     from ..render.debug import DebugRenderer
     return DebugRenderer()
 
@@ -48,12 +52,6 @@ def render_all(job, db: sqlite3.Connection, spool_dir: Path, staging: Path, mail
     db.commit()
     done = {row[0] for row in db.execute("SELECT name FROM rendered")}
     reader = SpoolReader(spool_dir)
-    archive = None
-    if job.archive_pdf:
-        from ..archive import ArchivePdfWriter
-        archive_dir = staging / "archive"
-        archive_dir.mkdir(exist_ok=True)
-        archive = ArchivePdfWriter(archive_dir, job.archive_name, job_date=job.date)
     try:
         for plan in mail.iter_print_files(db):
             stem = job.file_name.format(job=job.name, stream=plan.stream, seq=plan.seq, date=job.date,
@@ -63,14 +61,22 @@ def render_all(job, db: sqlite3.Connection, spool_dir: Path, staging: Path, mail
                 for _ in plan.pieces:
                     pass
                 continue
+            archive = parts = None
+            if job.archive_pdf:
+                # per print file, so that a restarted file starts from an empty directory
+                from ..archive import ArchivePdfWriter
+                parts = staging / "archive-parts" / stem
+                shutil.rmtree(parts, ignore_errors=True)
+                parts.mkdir(parents=True)
+                archive = ArchivePdfWriter(parts, job.archive_name, job_date=job.date)
             _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archive, progress,
-                         write_indexes)
+                         write_indexes, parts)
     finally:
         reader.close()
 
 
 def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archive, progress,
-                 write_indexes) -> None:
+                 write_indexes, archive_parts) -> None:
     stream = StreamInfo(job=job.name, stream=plan.stream, seq=plan.seq, title=job.title, job_date=job.date)
     outputs = []
     for fmt in job.formats:
@@ -88,29 +94,26 @@ def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archiv
         documents = [reader.read(*_doc_ref(db, seq)) for seq in piece.doc_seqs]
         all_pages = [p for d in documents for p in d.pages]
         marked = mail.mark_pages(piece, all_pages, mail_config)
-        extra = len(marked) - len(all_pages)       # banner / separator pages put before the piece
         first_page = pages + 1
         for fmt, name, renderer, indexes in outputs:
             renderer.start_piece(info)
+        archived = []
         cursor = 0
+        for doc in documents:
+            own = marked[cursor:cursor + len(doc.pages)]
+            archived.append(f"archive/{archive.write_document(doc.meta, own)}" if archive is not None else "")
+            cursor += len(doc.pages)
         for fmt, name, renderer, indexes in outputs:
             cursor = 0
-            if extra > 0:
-                raise NotImplementedError("banner pages are rendered as separate documents")
-            for doc in documents:
+            for doc, archive_file in zip(documents, archived):
                 renderer.start_document(doc.meta)
                 for page in marked[cursor:cursor + len(doc.pages)]:
                     renderer.page(page)
                 cursor += len(doc.pages)
                 facts = renderer.end_document()
                 for index in indexes:
-                    index.add(doc.meta, facts, name, fmt)
+                    index.add(doc.meta, facts, name, fmt, archive_file=archive_file)
             renderer.end_piece()
-        if archive is not None:
-            cursor = 0
-            for doc in documents:
-                archive.write_document(doc.meta, marked[cursor:cursor + len(doc.pages)])
-                cursor += len(doc.pages)
         docs += len(documents)
         pages += len(marked)
         sheets += piece.sheets
@@ -123,9 +126,15 @@ def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archiv
             index.commit()
         files.append({"format": fmt, "name": name, "size": facts.size, "pages": facts.pages,
                       "documents": facts.documents})
+    if archive_parts is not None:
+        (staging / "archive").mkdir(exist_ok=True)
+        for part in sorted(archive_parts.iterdir()):
+            os.replace(part, staging / "archive" / part.name)
+        archive_parts.rmdir()
     print_name = f"{stem}.{extension(job.formats[0])}"
     for piece_id, first_page in positions:
         mail.record_piece_position(db, piece_id, print_name, first_page)
     db.execute("INSERT OR REPLACE INTO rendered VALUES (?, ?, ?, ?, ?)",
                (stem, json.dumps(files), pages, docs, sheets))
     db.commit()
+    checkpoint("render")
