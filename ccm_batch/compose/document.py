@@ -1,0 +1,560 @@
+"""Compose stage: one record + a compiled layout → one :class:`ccm_batch.pages.Document`.
+
+Steps for a record (:class:`Composer`):
+
+1. **Bind**: evaluate the declared fields (once), the variables (once, in order), the language,
+   locale and currency; walk the flow (``if``/``choose``/``repeat`` resolved, ``lang`` filtered) into
+   bound blocks: paragraphs as styled spans, tables with every row's cells evaluated.
+2. **Paginate**: fill the body region of each page template in turn (:func:`ccm_batch.compose.flow.fill`);
+   page 1 uses ``first``, later pages ``rest``; the back of sheet 1 is ``first-back`` when set (fixed
+   content only); the final page is laid out again with ``last`` (or ``only`` for a one-page
+   document) when the layout has one. Decision: when the final content does not fit the ``last``
+   template's body, the page keeps ``rest`` and one more page with the ``last`` template (and no
+   flow content) closes the document.
+3. **Fixed content** of every page (headers, footers, address, "Page X of Y", "continued" notes) is
+   evaluated once the page count is known: ``$page``, ``$pages``, ``$sheet`` and ``$is_last`` are set.
+   The background of a template is composed once per process into one shared :class:`~ccm_batch.pages.Form`.
+4. **Metadata**: doc id, customer id, address lines, postcode, country, index fields, mail
+   attributes; duplex documents are padded to an even page count with a blank back.
+
+Warnings (a character the font cannot draw, an address breach configured as a warning) name the record
+number and the layout element. A record that cannot be laid out raises
+:class:`~ccm_batch.errors.RecordError` (the runner rejects it and goes on).
+"""
+from __future__ import annotations
+
+import re
+
+from .. import fonts
+from ..errors import RecordError
+from ..layout import model as M
+from ..layout.expr import ExprError
+from ..layout.functions import set_locale, to_str
+from ..pages import Document, DocumentMeta, Form, Page
+from . import flow as F
+from .address import fits_window, format_address
+from .graphics import bind_graphic
+from .table import BoundCell, BoundRow, TableBlock
+from .text import Span
+
+MAX_PAGES = 5000
+_missing_cache: dict = {}
+_WS = re.compile(r"\s+")
+_GRAPHICS = (M.ImageNode, M.RuleNode, M.BoxNode, M.BarcodeNode, M.EpcQrNode, M.ChartNode)
+
+
+def _where(node) -> str:
+    return f"{node.name} ({node.src})"
+
+
+class Composer:
+    """Composes one record with one layout; :meth:`run` returns ``(Document, warnings)``."""
+
+    def __init__(self, layout: M.Layout, record, job: str, job_date: str):
+        self.layout = layout
+        self.record = record
+        self.root = record.tree
+        self.job = job
+        self.job_date = job_date
+        self.warnings: list[str] = []
+        self.page = None
+        self.address = None
+        self._warned = set()
+
+    # -- diagnostics --------------------------------------------------------------------------
+    def warn(self, node, message: str) -> None:
+        key = (id(node), message)
+        if key in self._warned:
+            return
+        self._warned.add(key)
+        self.warnings.append(f"record {self.record.number}: {_where(node)}: {message}")
+
+    def error(self, node, message: str):
+        raise RecordError(f"{_where(node)}: {message}", field=_where(node), page=self.page)
+
+    # -- environment -----------------------------------------------------------------------------
+    def build_env(self) -> dict:
+        lay = self.layout
+        root = self.root
+        env = {"job": self.job, "job_date": self.job_date, "record_number": float(self.record.number)}
+        for f in lay.fields:
+            try:
+                value = f.path.eval(root, env)
+            except ExprError as exc:
+                raise RecordError(f"field {f.name}: {exc}", field=f.name) from None
+            if f.default is not None and (value == "" or value == []):
+                value = f.default
+            env[f.name] = value
+        language = "fr"
+        if lay.language is not None:
+            language = self._eval(lay.language, root, env, "language") or "fr"
+        env["language"] = language
+        locale = self._eval(lay.locale, root, env, "locale") if lay.locale is not None else language
+        currency = self._eval(lay.currency, root, env, "currency") if lay.currency is not None else "EUR"
+        env["locale"] = locale
+        env["currency"] = currency
+        try:
+            from ..layout.functions import check_locale
+            locale = check_locale(locale)
+        except ValueError as exc:
+            raise RecordError(f"locale: {exc}", field="locale") from None
+        set_locale(locale, currency, language, lay.messages)
+        self.language = language
+        for name, expr in lay.variables:
+            env[name] = self._eval(expr, root, env, f"variable {name}")
+        return env
+
+    def _eval(self, expr, node, env, what):
+        try:
+            return expr.eval(node, env)
+        except ExprError as exc:
+            raise RecordError(f"{what}: {exc}", field=what, page=self.page) from None
+
+    def _test(self, node, ctx, env) -> bool:
+        if node.lang is not None and node.lang != self.language:
+            return False
+        if node.cond is not None:
+            try:
+                return node.cond.eval(ctx, env)
+            except ExprError as exc:
+                self.error(node, str(exc))
+        return True
+
+    # -- inline text ----------------------------------------------------------------------------
+    def spans(self, runs, ctx, env, owner) -> list:
+        """Evaluate inline runs into :class:`~ccm_batch.compose.text.Span` (merged, ends trimmed)."""
+        if len(runs) == 1:                       # fast path: one run, no condition
+            r = runs[0]
+            tmpl = r.template
+            if r.cond is None and r.lang is None and tmpl is not None:
+                text = tmpl.const
+                if text is None:
+                    text = self._render(tmpl, ctx, env, owner, r.font_id)
+                    text = text.strip(" ")
+                if not text:
+                    return []
+                return [Span(text, r.font_id, r.size, r.color)]
+        out: list = []
+        lang = self.language
+        for r in runs:
+            if r.lang is not None and r.lang != lang:
+                continue
+            if r.cond is not None and not r.cond.eval(ctx, env):
+                continue
+            tmpl = r.template
+            if tmpl is None:
+                text = "\n"
+            elif tmpl.const is not None:
+                text = tmpl.const
+            else:
+                text = self._render(tmpl, ctx, env, owner, r.font_id)
+            if not text:
+                continue
+            if out:
+                last = out[-1]
+                if last.font == r.font_id and last.size == r.size and last.color == r.color:
+                    out[-1] = last._replace(text=last.text + text)
+                    continue
+                if text[0] == " " and last.text.endswith((" ", "\n")):
+                    text = text.lstrip(" ")
+                    if not text:
+                        continue
+            out.append(Span(text, r.font_id, r.size, r.color))
+        if out:
+            if out[0].text[:1] == " ":
+                out[0] = out[0]._replace(text=out[0].text.lstrip(" "))
+            if out[-1].text[-1:] == " ":
+                out[-1] = out[-1]._replace(text=out[-1].text.rstrip(" "))
+            out = [s for s in out if s.text]
+        return out
+
+    def _render(self, tmpl, ctx, env, owner, font_id) -> str:
+        try:
+            text = tmpl.render(ctx, env)
+        except ExprError as exc:
+            self.error(owner, str(exc))
+        if "\n" in text or "\t" in text or "\r" in text:
+            text = _WS.sub(" ", text)
+        if not text.isascii():
+            key = (font_id, text)
+            missing = _missing_cache.get(key)
+            if missing is None:
+                if len(_missing_cache) > 20000:
+                    _missing_cache.clear()
+                missing = _missing_cache[key] = fonts.get_font(font_id).missing(text)
+            if missing:
+                self.warn(owner, f"font {font_id} has no glyph for {missing!r}")
+        return text
+
+    # -- flow binding ----------------------------------------------------------------------------
+    def bind_flow(self, nodes, ctx, env, out: list) -> list:
+        for n in nodes:
+            if (n.lang is not None or n.cond is not None) and not self._test(n, ctx, env):
+                continue
+            t = type(n)
+            if t is M.Para:
+                spans = self.spans(n.runs, ctx, env, n)
+                if spans:
+                    out.append(F.ParaBlock(spans, n.style, n.name, n.src))
+            elif t is M.Table:
+                out.append(self.bind_table(n, ctx, env))
+            elif t is M.If:
+                if n.test is None or self._eval(n.test, ctx, env, _where(n)):
+                    self.bind_flow(n.children, ctx, env, out)
+            elif t is M.Choose:
+                self.bind_flow(self._choose(n, ctx, env), ctx, env, out)
+            elif t is M.Repeat:
+                for item, e in self._items(n, ctx, env):
+                    self.bind_flow(n.children, item, e, out)
+            elif t is M.Block:
+                children = self.bind_flow(n.children, ctx, env, [])
+                if children:
+                    st = n.style
+                    out.append(F.GroupBlock(children, n.name, n.src, st.keep_with_next, st.keep_together,
+                                            st.space_before, st.space_after))
+            elif t is M.PageBreak:
+                out.append(F.BreakBlock(n.name, n.src))
+            elif t is M.Space:
+                out.append(F.SpaceBlock(n.height, n.name, n.src))
+            elif t in _GRAPHICS:
+                g = bind_graphic(self, n, ctx, env)
+                out.append(F.GraphicBlock(g.width, g.height, g.draw, n.align, n.name, n.src, n.keep_with_next,
+                                          n.space_before, n.space_after))
+            else:
+                self.error(n, f"<{n.kind}> cannot be used in a flow")
+        return out
+
+    def _choose(self, n, ctx, env):
+        for test, children in n.branches:
+            if self._eval(test, ctx, env, _where(n)):
+                return children
+        return n.otherwise
+
+    def _items(self, n, ctx, env):
+        nodes = self._eval(n.select, ctx, env, _where(n))
+        if not isinstance(nodes, list):
+            nodes = [] if nodes in ("", None) else [nodes]
+        count = len(nodes)
+        if n.sort is not None:
+            keyed = []
+            for i, item in enumerate(nodes, 1):
+                key = self._eval(n.sort, item, dict(env, index=i, count=count), _where(n))
+                try:
+                    key = (0, float(key), "")
+                except ValueError:
+                    key = (1, 0.0, key)
+                keyed.append((key, i, item))
+            keyed.sort(key=lambda k: (k[0], k[1]), reverse=n.descending)
+            nodes = [k[2] for k in keyed]
+        for i, item in enumerate(nodes, 1):
+            e = env.copy()
+            e["index"] = i
+            e["count"] = count
+            yield item, e
+
+    # -- tables -----------------------------------------------------------------------------------
+    def bind_table(self, t: M.Table, ctx, env) -> TableBlock:
+        initial = 0.0
+        if t.carry_initial is not None:
+            initial = self._eval(t.carry_initial, ctx, env, _where(t))
+            if initial != initial:
+                initial = 0.0
+        header = self.bind_row(t.header, t, ctx, env, None) if t.header is not None else None
+        rows: list = []
+        self._running = initial
+        self._bind_rows(t.body, t, ctx, env, rows, False)
+        make_carry = None
+        out_h = 0
+        if t.carry is not None:
+            def make_carry(kind, value, page, t=t, ctx=ctx, env=env):
+                row = t.carry_in if kind == "in" else t.carry_out
+                e = env.copy()
+                e["carry"] = value
+                e["page"] = page
+                return self.bind_row(row, t, ctx, e, None)
+            if t.carry_out is not None:
+                out_h = make_carry("out", initial, 1).height
+        return TableBlock(rows, header, sum(c.width for c in t.columns), t.grid, t.frame, t.name, t.src,
+                          t.style, make_carry, initial, out_h, t.carry_in is not None, t.carry_out is not None)
+
+    def _bind_rows(self, nodes, t, ctx, env, out, in_repeat):
+        for n in nodes:
+            if (n.lang is not None or n.cond is not None) and not self._test(n, ctx, env):
+                continue
+            kind = type(n)
+            if kind is M.Row:
+                fill = None
+                carry = 0.0
+                if in_repeat:
+                    if t.shade is not None and env.get("index", 1) % 2 == 0:
+                        fill = t.shade
+                    if t.carry is not None:
+                        carry = self._eval(t.carry, ctx, env, _where(t))
+                        if carry != carry:
+                            carry = 0.0
+                        self._running = round(self._running + carry, 9)
+                        env["running"] = self._running
+                out.append(self.bind_row(n, t, ctx, env, fill, carry))
+            elif kind is M.Repeat:
+                for item, e in self._items(n, ctx, env):
+                    self._bind_rows(n.children, t, item, e, out, True)
+            elif kind is M.If:
+                if self._eval(n.test, ctx, env, _where(n)):
+                    self._bind_rows(n.children, t, ctx, env, out, in_repeat)
+            elif kind is M.Choose:
+                self._bind_rows(self._choose(n, ctx, env), t, ctx, env, out, in_repeat)
+
+    def bind_row(self, row: M.Row, t: M.Table, ctx, env, fill, carry=0.0) -> BoundRow:
+        pad = row.padding
+        cells = []
+        content = 0
+        cache = F._line_cache
+        for cell in row.cells:
+            if (cell.lang is not None or cell.cond is not None) and not self._test(cell, ctx, env):
+                continue
+            w = cell.width
+            st = cell.style
+            simple = cell.simple
+            if simple is not None:                       # one unconditional run: the fast path
+                tmpl, font, size, color = simple
+                text = tmpl.const
+                if text is None:
+                    text = self._render(tmpl, ctx, env, cell, font).strip(" ")
+                if not text:
+                    cells.append(BoundCell(cell.x, w, (), st.leading, st.align, cell.fill))
+                    continue
+                key = (text, font, size, color, w - 2 * pad, st.first_indent, st.indent)
+                lines = cache.get(key)
+                if lines is None:
+                    lines = F.make_lines([Span(text, font, size, color)], w - 2 * pad, st.first_indent,
+                                         st.indent)
+                    cache[key] = lines
+            else:
+                spans = self.spans(cell.runs, ctx, env, cell)
+                lines = F.make_lines(spans, w - 2 * pad, st.first_indent, st.indent) if spans else ()
+            h = len(lines) * st.leading
+            if h > content:
+                content = h
+            cells.append(BoundCell(cell.x, w, lines, st.leading, st.align, cell.fill))
+        height = (row.height if row.height > content else content) + 2 * pad
+        return BoundRow(tuple(cells), height, pad, row.fill if row.fill is not None else fill,
+                        row.rule_above, row.rule_below, carry, row.name, row.src)
+
+    # -- pagination ------------------------------------------------------------------------------
+    def fill_page(self, tmpl: M.PageTemplate, queue: list):
+        body = tmpl.body
+        if body.columns <= 1:
+            return F.fill(queue, body.x, body.y, body.width, body.height, True, self)
+        cw = (body.width - body.gap * (body.columns - 1)) // body.columns
+        items: list = []
+        res = None
+        for i in range(body.columns):
+            res = F.fill(queue, body.x + i * (cw + body.gap), body.y, cw, body.height, True, self)
+            items.extend(res.items)
+            queue = res.rest
+            if res.forced or not queue:
+                break
+        return F.Fill(items, 0, queue, res.forced)
+
+    def paginate(self, blocks: list) -> list:
+        seq = self.layout.sequence
+        pages: list = []            # [(template, flow items)]
+        queue = blocks
+        n = 1
+        while True:
+            tmpl = seq.first if n == 1 else seq.rest
+            self.page = len(pages) + 1
+            start = queue
+            res = self.fill_page(tmpl, queue)
+            queue = res.rest
+            done = not queue
+            if done:
+                alt = seq.only if n == 1 else seq.last
+                if alt is not None and alt is not tmpl:
+                    res2 = self.fill_page(alt, start)
+                    if not res2.rest:
+                        pages.append((alt, res2.items))
+                    else:
+                        pages.append((tmpl, res.items))
+                        if n == 1 and seq.first_back is not None:
+                            pages.append((seq.first_back, []))
+                        pages.append((alt, []))
+                        return pages
+                else:
+                    pages.append((tmpl, res.items))
+            else:
+                pages.append((tmpl, res.items))
+            if n == 1 and seq.first_back is not None:
+                pages.append((seq.first_back, []))
+            if done:
+                return pages
+            n += 1
+            if len(pages) > MAX_PAGES:
+                raise RecordError(f"document exceeds {MAX_PAGES} pages", field="flow", page=len(pages))
+
+    # -- fixed content -----------------------------------------------------------------------------
+    def fixed(self, nodes, ctx, env, out: list) -> list:
+        for n in nodes:
+            if (n.lang is not None or n.cond is not None) and not self._test(n, ctx, env):
+                continue
+            t = type(n)
+            if t is M.TextBox:
+                self._textbox(n, ctx, env, out)
+            elif t in _GRAPHICS:
+                g = bind_graphic(self, n, ctx, env)
+                x = n.x
+                if n.align in ("end", "right"):
+                    x -= g.width
+                elif n.align == "center":
+                    x -= g.width // 2
+                out.extend(g.draw(x, n.y, g.width))
+            elif t is M.AddressNode:
+                self._address(n, ctx, env, out)
+            elif t is M.Frame:
+                blocks = self.bind_flow(n.children, ctx, env, [])
+                h = n.height if n.height is not None else 1 << 40
+                res = F.fill(blocks, n.x, n.y, n.width, h, True, self)
+                if res.rest:
+                    self.error(n, "content overflows the frame")
+                out.extend(res.items)
+            elif t is M.If:
+                if n.test is None or self._eval(n.test, ctx, env, _where(n)):
+                    self.fixed(n.children, ctx, env, out)
+            elif t is M.Choose:
+                self.fixed(self._choose(n, ctx, env), ctx, env, out)
+            elif t is M.Repeat:
+                for item, e in self._items(n, ctx, env):
+                    self.fixed(n.children, item, e, out)
+            else:
+                self.error(n, f"<{n.kind}> needs a flow")
+        return out
+
+    def _textbox(self, n: M.TextBox, ctx, env, out):
+        p = n.para
+        spans = self.spans(p.runs, ctx, env, n)
+        if not spans:
+            return
+        st = p.style
+        width = n.width if n.width is not None else max(1, self.layout_width - n.x)
+        lines = F.make_lines(spans, width, st.first_indent, st.indent)
+        out.extend(F.place_lines(lines, n.x, n.y, width, st.leading, st.align))
+
+    def _address(self, n: M.AddressNode, ctx, env, out):
+        if n.select is not None:
+            nodes = self._eval(n.select, ctx, env, _where(n))
+            raw = [to_str([x]) for x in nodes] if isinstance(nodes, list) else [to_str(nodes)]
+        else:
+            raw = []
+            for tmpl, cond in n.lines:
+                if cond is not None and not cond.eval(ctx, env):
+                    continue
+                raw.append(tmpl.render(ctx, env))
+        country = self._eval(n.country, ctx, env, _where(n)).strip() if n.country is not None else ""
+        if n.country_line is not None:
+            cl = n.country_line.render(ctx, env).strip()
+            if cl:
+                raw.append(cl)
+        res = format_address(raw, n.norm, country)
+        st = n.style
+        imb = None
+        if n.imb is not None:
+            data = n.imb.render(ctx, env).strip()
+            if data:
+                from .. import barcodes
+                try:
+                    w, h = barcodes.measure("imb", data, 0)
+                except ValueError as exc:
+                    self.error(n, f"IMb: {exc}")
+                imb = (data, w, h)
+        extra = imb[2] + 60 if imb else 0
+        breaches = list(res.breaches)
+        problem = fits_window(res.lines, st.font_id, st.size, st.leading, n.width, n.height, extra)
+        if problem:
+            breaches.append(problem)
+        if breaches and self.address is None:
+            for b in breaches:
+                if n.reject:
+                    self.error(n, b)
+                self.warn(n, b)
+        if self.address is None:
+            self.address = res
+        y = n.y
+        if imb and n.imb_above:
+            from ..pages import Barcode
+            out.append(Barcode(n.x, y, imb[1], imb[2], "imb", imb[0], 0, ()))
+            y += extra
+        spans_lines = []
+        for ln in res.lines:
+            spans_lines.append(F.make_lines([Span(ln, st.font_id, st.size, st.color)], 1 << 30)[0])
+        out.extend(F.place_lines(spans_lines, n.x, y, n.width, st.leading, "start"))
+        y += len(spans_lines) * st.leading
+        if imb and not n.imb_above:
+            from ..pages import Barcode
+            out.append(Barcode(n.x, y + 60, imb[1], imb[2], "imb", imb[0], 0, ()))
+
+    def background(self, tmpl: M.PageTemplate):
+        if not tmpl.background:
+            return None
+        if tmpl.form is None:
+            saved = self.page
+            self.page = None
+            items = self.fixed(tmpl.background, None, {}, [])
+            self.page = saved
+            tmpl.form = Form(f"{self.layout.name}.{tmpl.name}", tuple(items))
+        return tmpl.form
+
+    # -- the document ------------------------------------------------------------------------------
+    def run(self) -> tuple[Document, list]:
+        lay = self.layout
+        env = self.build_env()
+        self.env = env
+        blocks = self.bind_flow(lay.flow, self.root, env, []) if lay.flow else []
+        plan = self.paginate(blocks)
+        total = len(plan)
+        duplex = lay.duplex
+        pages = []
+        for i, (tmpl, items) in enumerate(plan, 1):
+            self.page = i
+            self.layout_width = tmpl.width
+            penv = env.copy()
+            penv["page"] = i
+            penv["pages"] = total
+            penv["sheet"] = (i + 1) // 2 if duplex else i
+            penv["is_last"] = i == total
+            fixed = self.fixed(tmpl.fixed, self.root, penv, []) if tmpl.fixed else []
+            side = "back" if duplex and i % 2 == 0 else "front"
+            pages.append(Page(tmpl.width, tmpl.height, tuple(items) + tuple(fixed), side,
+                              self.background(tmpl)))
+        if duplex and len(pages) % 2:
+            last = pages[-1]
+            pages.append(Page(last.width, last.height, (), "back", None, True))
+        return Document(self.meta(env), tuple(pages)), self.warnings
+
+    def meta(self, env) -> DocumentMeta:
+        m = self.layout.meta
+        root = self.root
+
+        def s(expr, default=""):
+            if expr is None:
+                return default
+            v = self._eval(expr, root, env, "meta")
+            return v.strip() if isinstance(v, str) else v
+        rec = self.record
+        doc_id = s(m.doc_id) or f"{self.job}-{rec.number:08d}"
+        addr = self.address
+        postcode = s(m.postcode) or (addr.postcode if addr else "")
+        country = s(m.country) or (addr.country if addr and addr.country else "") or "FR"
+        inserts = ()
+        if m.inserts is not None:
+            v = self._eval(m.inserts, root, env, "meta inserts")
+            inserts = tuple(to_str([x]).strip() for x in v) if isinstance(v, list) else (to_str(v),)
+            inserts = tuple(x for x in inserts if x)
+        index = tuple((name, self._eval(expr, root, env, f"index {name}")) for name, expr in m.index)
+        return DocumentMeta(
+            doc_id=doc_id, customer_id=s(m.customer_id) or rec.key or "", doc_type=self.layout.doc_type,
+            date=s(m.date) or self.job_date, address=addr.lines if addr else (), postcode=postcode,
+            country=country.upper(), language=self.language, index=index, duplex=self.layout.duplex,
+            record_number=rec.number, carrier=s(m.carrier), product=s(m.product), sender=s(m.sender),
+            confidentiality=s(m.confidentiality),
+            mail_separately=bool(s(m.mail_separately, False)), inserts=inserts,
+            recipient_name=s(m.recipient_name) or (addr.lines[0] if addr and addr.lines else ""))

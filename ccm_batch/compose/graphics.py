@@ -1,0 +1,194 @@
+"""Compose stage: graphics — images, rules, boxes, bar codes, the EPC (SEPA) QR code and bar charts.
+
+Each graphic is bound to the record into a :class:`Graphic` — its size and a ``draw(x, y, width)``
+function giving page items — so the same code places it at a fixed position (page templates) or as a
+block in a flow (:class:`ccm_batch.compose.flow.GraphicBlock`). Bar codes are sized with
+:func:`ccm_batch.barcodes.measure` and emitted as :class:`ccm_batch.pages.Barcode` items (renderers
+draw the modules); data that a symbology refuses rejects the record.
+
+The bar chart draws vector items only: one :class:`~ccm_batch.pages.Box` per bar, a baseline
+:class:`~ccm_batch.pages.Rule`, category labels under the axis and value labels over the bars
+(:class:`~ccm_batch.pages.Text`), an optional title above. Bars scale to the largest value; negative
+values draw as empty bars on the axis. Decision: no value axis with ticks — each bar carries its value,
+which is what customers read on an invoice.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Callable, NamedTuple
+
+from .. import barcodes
+from ..errors import RecordError
+from ..layout import model as M
+from ..layout.loader import image_size
+from ..pages import Barcode, Box, Image, Rule
+from . import text as textmod
+from .flow import vmetrics
+
+
+class Graphic(NamedTuple):
+    """A bound graphic: natural width and height, and ``draw(x, y, width) -> items`` (top-left at x, y)."""
+    width: int
+    height: int
+    draw: Callable
+
+
+@lru_cache(maxsize=256)
+def _image_size(path: str) -> tuple[int, int]:
+    return image_size(path)
+
+
+def _fail(node, message, page=None):
+    raise RecordError(f"{node.name} ({node.src}): {message}", field=f"{node.name} ({node.src})", page=page)
+
+
+def bind_image(c, node: M.ImageNode, ctx, env) -> Graphic:
+    if node.static_path is not None:
+        path, natural = node.static_path, node.static_size
+    else:
+        rel = node.source.render(ctx, env).strip()
+        path = os.path.normpath(os.path.join(node.base, rel))
+        if not rel or not os.path.isfile(path):
+            _fail(node, f"image {rel!r} not found ({path})", c.page)
+        try:
+            natural = _image_size(path)
+        except ValueError as exc:
+            _fail(node, str(exc), c.page)
+    w, h = node.width, node.height
+    if w is None and h is None:
+        w, h = natural
+    elif w is None:
+        w = round(natural[0] * h / natural[1])
+    elif h is None:
+        h = round(natural[1] * w / natural[0])
+    return Graphic(w, h, lambda x, y, width: [Image(x, y, w, h, path)])
+
+
+def bind_rule(c, node: M.RuleNode, ctx, env) -> Graphic:
+    t = node.thickness
+    if node.direction == "v":
+        length = node.length or 0
+        return Graphic(t, length, lambda x, y, width: [Rule(x + t // 2, y, length, t, "v", node.color)])
+    return Graphic(node.length or 0, t,
+                   lambda x, y, width: [Rule(x, y + t // 2, node.length or width, t, "h", node.color)])
+
+
+def bind_box(c, node: M.BoxNode, ctx, env) -> Graphic:
+    w, h = node.width, node.height
+    return Graphic(w, h, lambda x, y, width: [Box(x, y, w, h, node.fill, node.stroke, node.stroke_width)])
+
+
+def _barcode(c, node, symbology, data, module, options, height=None) -> Graphic:
+    try:
+        w, h = barcodes.measure(symbology, data, module, options)
+    except ValueError as exc:
+        _fail(node, f"bar code {symbology}: {exc}", c.page)
+    if height:
+        h = height
+    return Graphic(w, h, lambda x, y, width: [Barcode(x, y, w, h, symbology, data, module, options)])
+
+
+def bind_barcode(c, node: M.BarcodeNode, ctx, env) -> Graphic:
+    data = node.data.render(ctx, env).strip()
+    if not data:
+        _fail(node, "bar code data is empty", c.page)
+    sym = node.symbology
+    options = ()
+    if sym == "qr":
+        options = (("ecc", node.ecc),)
+    elif sym in ("code128", "imb") and node.height:
+        options = (("height", node.height),)
+    g = _barcode(c, node, sym, data, node.module, options)
+    if not node.human_readable:
+        return g
+    st = node.text_font
+    size = min(st.size, 180)
+    asc, desc = vmetrics(st.font_id, size)
+    extra = asc + desc + 40
+
+    def draw(x, y, width, g=g):
+        items = g.draw(x, y, width)
+        items.append(textmod.place_text(x + g.width // 2, y + g.height + 40 + asc, data, st.font_id, size,
+                                        st.color, "center"))
+        return items
+    return Graphic(g.width, g.height + extra, draw)
+
+
+def bind_epc_qr(c, node: M.EpcQrNode, ctx, env) -> Graphic:
+    def val(t):
+        return t.render(ctx, env).strip() if t is not None else ""
+    amount = node.amount.eval(ctx, env).strip() if node.amount is not None else None
+    try:
+        payload = barcodes.epc_qr_payload(val(node.payee), val(node.iban), val(node.bic), amount or None,
+                                          val(node.reference), val(node.text))
+    except ValueError as exc:
+        _fail(node, str(exc), c.page)
+    return _barcode(c, node, "qr", payload, node.module, barcodes.EPC_QR_OPTIONS)
+
+
+def bind_chart(c, node: M.ChartNode, ctx, env) -> Graphic:
+    items_nodes = node.select.eval(ctx, env)
+    n = len(items_nodes)
+    values, labels, vlabels = [], [], []
+    for i, item in enumerate(items_nodes, 1):
+        e = dict(env, index=i, count=n)
+        v = node.value.eval(item, e)
+        v = v if v == v else 0.0
+        values.append(v)
+        e["value"] = v
+        labels.append(node.label.render(item, e) if node.label is not None else "")
+        vlabels.append(node.value_label.render(item, e) if node.value_label is not None else "")
+    top_value = max([v for v in values if v > 0], default=0.0)
+    title = node.title.render(ctx, env) if node.title is not None else ""
+    W, H = node.width, node.height
+    font, size = node.font_id, node.size
+    asc, desc = vmetrics(font, size)
+    line = asc + desc + size // 4
+    title_h = line + size // 2 if title else 0
+    label_h = line if any(labels) else 0
+    value_h = line if any(vlabels) else 0
+    plot_h = H - title_h - label_h - value_h
+    if plot_h <= 0:
+        _fail(node, "chart too small for its labels", c.page)
+
+    def draw(x, y, width):
+        out = []
+        if title:
+            out.append(textmod.place_text(x, y + asc, title, font, size, (0, 0, 0), "left"))
+        base_y = y + title_h + value_h + plot_h
+        if n:
+            slot = W / n
+            bar_w = max(1, round(slot * 0.64))
+            for i, v in enumerate(values):
+                cx = x + round(slot * i + slot / 2)
+                bh = round(plot_h * v / top_value) if top_value > 0 and v > 0 else 0
+                color = node.color
+                if node.highlight is not None and node.highlight_last and i == n - 1:
+                    color = node.highlight
+                if bh > 0:
+                    out.append(Box(cx - bar_w // 2, base_y - bh, bar_w, bh, color, None, 0))
+                if vlabels[i]:
+                    out.append(textmod.place_text(cx, base_y - bh - desc - size // 8, vlabels[i], font, size,
+                                                  (60, 60, 60), "center"))
+                if labels[i]:
+                    out.append(textmod.place_text(cx, base_y + size // 4 + asc, labels[i], font, size,
+                                                  (60, 60, 60), "center"))
+        out.append(Rule(x, base_y, W, 10, "h", node.axis_color))
+        return out
+    return Graphic(W, H, draw)
+
+
+BINDERS = {
+    M.ImageNode: bind_image,
+    M.RuleNode: bind_rule,
+    M.BoxNode: bind_box,
+    M.BarcodeNode: bind_barcode,
+    M.EpcQrNode: bind_epc_qr,
+    M.ChartNode: bind_chart,
+}
+
+
+def bind_graphic(c, node, ctx, env) -> Graphic:
+    """Bind any graphic node (image, rule, box, barcode, epc-qr, chart)."""
+    return BINDERS[type(node)](c, node, ctx, env)
