@@ -252,3 +252,19 @@ def test_unknown_alignment_rejected():
     [line] = break_lines([Span("x", SANS, PT10)], 1000)
     with pytest.raises(ValueError, match="alignment"):
         line.place(0, 0, 1000, "diagonal")
+
+
+def test_hyphenate_with_pyphen_french():
+    pytest.importorskip("pyphen")
+    text = "Conformément à la réglementation en vigueur"
+    width = w("Conformément à la réglemen")        # "réglemen-" does not fit, "régle-" does
+    lines = break_lines([Span(text, SANS, PT10)], width, hyphenate="fr")
+    assert lines[0].text == "Conformément à la régle-"
+    assert lines[1].text.startswith("mentation")
+    assert all(l.width <= width for l in lines)
+
+
+def test_glyph_wider_than_the_line_stands_alone():
+    lines = break_lines([Span("a W\nb", SANS, 2000)], w("W", size=2000) - 10)
+    assert [l.text for l in lines] == ["a", "W", "b"]
+    assert [l.hard for l in lines] == [False, True, True]

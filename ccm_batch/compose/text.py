@@ -166,7 +166,7 @@ def _align(align: str) -> str:
 class _Style:
     """Per (font, size) measurement state shared by every paragraph of the process."""
     __slots__ = ("fm", "size", "upem", "adv", "pairs", "words", "ascent", "descent",
-                 "line_height", "hyphen")
+                 "line_height")
 
     def __init__(self, font: str, size: int):
         fm = fonts.get_font(font)
@@ -179,7 +179,6 @@ class _Style:
         self.ascent = fm.ascent(size)
         self.descent = fm.descent(size)
         self.line_height = fm.line_height(size)
-        self.hyphen = self.measure("-")
 
     def measure(self, text: str) -> tuple[int, int]:
         """``(advance font units, kerning page units)`` of ``text`` (cached)."""
@@ -553,7 +552,7 @@ def _break_lines(spans: tuple, width: int, first_indent: int, indent: int, kern:
                 return _Word([(sid, text[p:])], w.after, w.style, w.glue)
         return None
 
-    def split_chars(w: _Word) -> _Word:
+    def split_chars(w: _Word) -> _Word | None:
         """Fill the (empty) line with the leading characters of ``w``; return the rest."""
         parts = w.parts
         for pi, (sid, text) in enumerate(parts):
@@ -562,7 +561,7 @@ def _break_lines(spans: tuple, width: int, first_indent: int, indent: int, kern:
                     rest = [(sid, text[ci:])] + parts[pi + 1:]
                     return _Word(rest, w.after, w.style, w.glue)
                 b.append([(sid, ch)])
-        return _Word([], w.after, w.style, w.glue)      # not reached: the word did not fit
+        return None                  # all of it went in: one glyph wider than the line
 
     i = 0
     n = len(words)
@@ -583,22 +582,26 @@ def _break_lines(spans: tuple, width: int, first_indent: int, indent: int, kern:
         else:
             prev = words[i - 1]
             glue = prev.glue if prev.after == "glue" else []
-        if b.fit(glue + w.parts if glue else w.parts, avail):
-            i += 1
-            if w.after in ("newline", "end"):
-                emit(True)
-            else:
-                cands.append((i, b.snapshot(), w.after, w.parts[-1][0]))
-            continue
-        if hyph is not None:
+        placed = b.fit(glue + w.parts if glue else w.parts, avail)
+        if not placed and hyph is not None:
             tail = try_hyphenate(glue, w)
             if tail is not None:
                 words[i] = tail
                 emit(False)
                 continue
-        if b.empty:                          # a word wider than the whole line
-            words[i] = split_chars(w)
-            emit(False)
+        if not placed and b.empty:           # a word wider than the whole line
+            tail = split_chars(w)
+            if tail is not None:
+                words[i] = tail
+                emit(False)
+                continue
+            placed = True
+        if placed:
+            i += 1
+            if w.after in ("newline", "end"):
+                emit(True)
+            else:
+                cands.append((i, b.snapshot(), w.after, w.parts[-1][0]))
             continue
         while True:                          # break at the last opportunity on the line
             nxt, snap, kind, sid = cands[-1]
