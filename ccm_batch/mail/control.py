@@ -211,6 +211,8 @@ def mark_pages(piece, pages: list, config) -> list:
         return list(pages)
     out = list(pages)
     fronts = [i for i, p in enumerate(out) if p.side != "back"]
+    if len(fronts) != piece.sheets and piece.duplex and len(out) == 2 * piece.sheets:
+        fronts = list(range(0, len(out), 2))            # duplex pages without side marks: even pages
     if len(fronts) != piece.sheets:
         raise ValueError(f"piece {piece.piece_id}: {len(fronts)} sheets in the pages, {piece.sheets} planned")
     n = len(fronts)

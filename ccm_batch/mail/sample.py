@@ -126,3 +126,33 @@ def generate_documents(db, n: int = 20000, seed: int = 7, heavy_share: float = 0
     db.executemany(f"INSERT INTO documents VALUES ({','.join('?' * 20)})", rows)
     db.commit()
     return customers
+
+
+def document_row(seq: int, **fields) -> list:
+    """One ``documents`` row with sensible defaults (a 1-sheet French letter) overridden by ``fields``.
+
+    ``address`` may be a list of lines; ``inserts`` a list of names.
+    """
+    pc = fields.get("postcode", "75011")
+    row = {"seq": seq, "doc_id": f"D{seq:07d}", "customer_id": f"C{seq:07d}", "doc_type": "LETTER",
+           "recipient_name": "M JEAN MARTIN", "address": None, "postcode": pc, "country": "FR", "language": "fr",
+           "carrier": "", "product": "", "sender": "BANK", "confidentiality": "normal", "mail_separately": 0,
+           "inserts": [], "pages": 1, "sheets": 1, "duplex": 0, "page_width": A4[0], "page_height": A4[1]}
+    row.update(fields)
+    if row["address"] is None:
+        row["address"] = [row["recipient_name"], "12 RUE DES LILAS", f"{pc} PARIS"] if row["country"] == "FR" else \
+            [row["recipient_name"], "12 MAIN ST", f"SPRINGFIELD IL {pc}"]
+    row["address"] = json.dumps(row["address"]) if not isinstance(row["address"], str) else row["address"]
+    row["inserts"] = json.dumps(row["inserts"]) if not isinstance(row["inserts"], str) else row["inserts"]
+    if "pages" not in fields:
+        row["pages"] = row["sheets"] * (2 if row["duplex"] else 1)
+    return [row[k] for k in ("seq", "doc_id", "customer_id", "doc_type", "recipient_name", "address", "postcode",
+                             "country", "language", "carrier", "product", "sender", "confidentiality",
+                             "mail_separately", "inserts", "pages", "sheets", "duplex", "page_width", "page_height")]
+
+
+def insert_documents(db, rows) -> None:
+    """Create ``documents`` if needed and insert rows built by :func:`document_row`."""
+    create_documents_table(db)
+    db.executemany(f"INSERT INTO documents VALUES ({','.join('?' * 20)})", rows)
+    db.commit()
