@@ -27,7 +27,9 @@ Symbologies and the meaning of ``Barcode.module``:
   bottom, so the tracker is centred on the symbol's axis.
 
 Rectangles are drawn from the Barcode's top-left corner at the natural size for its module;
-1-D codes (code128) and the IMb stretch their bars to ``Barcode.height`` when it is set. Dark
+Code 128 bars stretch to ``Barcode.height`` when it is set. The IMb keeps its USPS-B-3200
+geometry (set through its options only) whatever the box, so a roomy box cannot make it
+non-compliant. Dark
 modules are merged into horizontal runs, and identical runs of consecutive rows into one
 rectangle, to keep the count (and print-file size) low. Encodings are cached (LRU).
 
@@ -69,6 +71,7 @@ class Symbol(NamedTuple):
     bars: tuple = ()
     length: int = 0
     states: str = ""
+    runs: tuple = ()             # matrix: merged dark runs (row, col, length, height)
 
 
 def _options(options) -> dict:
@@ -87,11 +90,12 @@ def encode(symbology: str, data: str, options=()) -> Symbol:
 def _encode(symbology: str, data: str, opts: tuple) -> Symbol:
     o = dict(opts)
     if symbology == "qr":
-        return Symbol("matrix", rows=_qr_matrix(data, str(o.get("ecc", "M")).upper(),
-                                                 o.get("version"), _flag(o.get("eci"))))
+        rows = _qr_matrix(data, str(o.get("ecc", "M")).upper(), o.get("version"),
+                          _flag(o.get("eci")))
+        return Symbol("matrix", rows=rows, runs=tuple(_merged_runs(rows)))
     if symbology == "datamatrix":
-        return Symbol("matrix", rows=_dm_matrix(data, str(o.get("shape", "square")),
-                                                 o.get("size")))
+        rows = _dm_matrix(data, str(o.get("shape", "square")), o.get("size"))
+        return Symbol("matrix", rows=rows, runs=tuple(_merged_runs(rows)))
     if symbology == "code128":
         bars, length = _code128_bars(data)
         return Symbol("bars", bars=bars, length=length)
@@ -101,14 +105,14 @@ def _encode(symbology: str, data: str, opts: tuple) -> Symbol:
     raise ValueError(f"unknown bar code symbology {symbology!r} (use {', '.join(SYMBOLOGIES)})")
 
 
-def _imb_geometry(module: int, o: dict, height: int = 0) -> tuple[int, int, int, int]:
+def _imb_geometry(module: int, o: dict) -> tuple[int, int, int, int]:
     """``(pitch, bar width, full height, tracker height)`` in page units."""
     pitch = int(module) or IMB_PITCH
     if not 60 <= pitch <= 72:
         raise ValueError(f"imb: bar pitch {pitch} units is outside USPS-B-3200's 20–24 bars/in "
                          "(60–72 units)")
     bar = int(o.get("bar_width", IMB_BAR_WIDTH))
-    full = int(height or o.get("height", IMB_HEIGHT))
+    full = int(o.get("height", IMB_HEIGHT))
     tracker = int(o.get("tracker", round(full * IMB_TRACKER / IMB_HEIGHT)))
     if not 0 < bar < pitch or not 0 < tracker < full:
         raise ValueError("imb: need 0 < bar_width < pitch and 0 < tracker < height")
@@ -151,11 +155,11 @@ def rectangles(barcode: Barcode) -> list[tuple[int, int, int, int]]:
     sym = encode(barcode.symbology, barcode.data, o)
     x0, y0, m = barcode.x, barcode.y, barcode.module
     if sym.kind == "matrix":
-        return [(x0 + c * m, y0 + r * m, n * m, h * m) for r, c, n, h in _merged_runs(sym.rows)]
+        return [(x0 + c * m, y0 + r * m, n * m, h * m) for r, c, n, h in sym.runs]
     if sym.kind == "bars":
         height = barcode.height or measure(barcode.symbology, barcode.data, m, o)[1]
         return [(x0 + start * m, y0, width * m, height) for start, width in sym.bars]
-    pitch, bar, full, tracker = _imb_geometry(m, o, barcode.height)
+    pitch, bar, full, tracker = _imb_geometry(m, o)
     top = (full - tracker) // 2
     spans = {"F": (0, full), "A": (0, top + tracker), "D": (top, full - top),
              "T": (top, tracker)}

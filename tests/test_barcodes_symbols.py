@@ -191,3 +191,21 @@ def test_decode_datamatrix_with_libdmtx(tmp_path, data, opts):
     out = subprocess.run(["dmtxread", "-N1", str(tmp_path / "s.png")],
                          capture_output=True, timeout=60).stdout.decode("latin-1")
     assert out == data
+
+
+def test_imb_options_and_box_independence():
+    data = "01234567094987654321"
+    opts = (("height", 230), ("tracker", 72), ("bar_width", 30))
+    w, h = bc.measure("imb", data, 68, opts)
+    assert (w, h) == (64 * 68 + 30, 230)
+    roomy = bc.rectangles(Barcode(0, 0, w + 500, 400, "imb", data, 68, opts))
+    exact = bc.rectangles(Barcode(0, 0, w, h, "imb", data, 68, opts))
+    assert roomy == exact
+    assert max(y + rh for _, y, _, rh in exact) == 230
+    assert {rw for _, _, rw, _ in exact} == {30}
+
+
+def test_code128_bars_stretch_to_box_height():
+    rects = bc.rectangles(Barcode(10, 20, 68 * 15, 700, "code128", "123456", 15))
+    assert {(y, h) for _, y, _, h in rects} == {(20, 700)}
+    assert rects[0][0] == 10 and rects[0][2] == 2 * 15
