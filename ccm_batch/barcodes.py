@@ -14,7 +14,9 @@ Symbologies and the meaning of ``Barcode.module``:
 * ``datamatrix`` — ECC 200 (own encoder: reportlab's only makes 44×44 C40 symbols). ASCII
   encodation (digit pairs, Upper Shift for Latin-1 128–255; other characters are refused),
   Reed-Solomon over GF(256)/0x12D, ISO/IEC 16022 Annex F placement. ``module`` = cell size.
-  Options: ``shape`` square (default) | rect | any, ``size`` "RxC" to force a symbol size.
+  Options: ``shape`` square (default) | rect | any, ``size`` "RxC" to force a symbol size,
+  ``gs1`` true to start with FNC1 (GS1 DataMatrix; separate variable-length fields with GS,
+  ``\x1d``).
 * ``code128`` — reportlab's ``Code128`` (sets A/B/C chosen by reportlab); ``module`` = X
   dimension (narrowest bar). Option ``height`` (page units); default max(0.15 × length,
   0.25 in).
@@ -94,7 +96,7 @@ def _encode(symbology: str, data: str, opts: tuple) -> Symbol:
                           _flag(o.get("eci")))
         return Symbol("matrix", rows=rows, runs=tuple(_merged_runs(rows)))
     if symbology == "datamatrix":
-        rows = _dm_matrix(data, str(o.get("shape", "square")), o.get("size"))
+        rows = _dm_matrix(data, str(o.get("shape", "square")), o.get("size"), _flag(o.get("gs1")))
         return Symbol("matrix", rows=rows, runs=tuple(_merged_runs(rows)))
     if symbology == "code128":
         bars, length = _code128_bars(data)
@@ -434,10 +436,10 @@ def _dm_symbol(size: tuple, codewords: list[int]) -> tuple:
     return tuple(tuple(row) for row in out)
 
 
-def _dm_matrix(data: str, shape: str, size) -> tuple:
+def _dm_matrix(data: str, shape: str, size, gs1: bool = False) -> tuple:
     if not data:
         raise ValueError("datamatrix: no data to encode")
-    codewords = _dm_codewords_ascii(data)
+    codewords = ([232] if gs1 else []) + _dm_codewords_ascii(data)
     if size:
         want = tuple(int(v) for v in str(size).lower().split("x"))
         candidates = [s for s in _DM_SIZES if s[:2] == want]

@@ -209,3 +209,12 @@ def test_code128_bars_stretch_to_box_height():
     rects = bc.rectangles(Barcode(10, 20, 68 * 15, 700, "code128", "123456", 15))
     assert {(y, h) for _, y, _, h in rects} == {(20, 700)}
     assert rects[0][0] == 10 and rects[0][2] == 2 * 15
+
+
+def test_datamatrix_gs1_starts_with_fnc1():
+    plain = bc.encode("datamatrix", "0109501101020917").rows
+    gs1 = bc.encode("datamatrix", "0109501101020917", {"gs1": "true"}).rows
+    assert plain != gs1
+    spec = next(s for s in bc._DM_SIZES if s[0] == len(gs1) and s[1] == len(gs1[0]))
+    data = bc._dm_pad([232] + bc._dm_codewords_ascii("0109501101020917"), spec[6])
+    assert bc._dm_symbol(spec, bc._dm_interleave(data, spec[7], spec[8])) == gs1
