@@ -145,3 +145,21 @@ def test_register_directory_adds_family(tmp_path):
 def test_register_empty_directory_fails(tmp_path):
     with pytest.raises(ValueError, match="no .ttf"):
         fonts.register_directory(str(tmp_path))
+
+
+def test_register_refuses_cff_fonts(tmp_path):
+    from fontTools.fontBuilder import FontBuilder
+    from fontTools.pens.t2CharStringPen import T2CharStringPen
+    fb = FontBuilder(1000, isTTF=False)
+    fb.setupGlyphOrder([".notdef"])
+    fb.setupCharacterMap({})
+    pen = T2CharStringPen(500, None)
+    fb.setupCFF("CffTest", {"FullName": "CffTest"}, {".notdef": pen.getCharString()}, {})
+    fb.setupHorizontalMetrics({".notdef": (500, 0)})
+    fb.setupHorizontalHeader(ascent=800, descent=-200)
+    fb.setupNameTable({"familyName": "Cff Test", "styleName": "Regular"})
+    fb.setupOS2()
+    fb.setupPost()
+    fb.save(str(tmp_path / "cff.otf"))
+    with pytest.raises(ValueError, match="TrueType"):
+        fonts.register_font(str(tmp_path / "cff.otf"))

@@ -105,11 +105,15 @@ def register_font(path: str, alias: str | None = None) -> str:
     """Register one TTF/OTF file; returns its font id (the PostScript name).
 
     The family is the typographic family name (name id 16, else 1); bold/italic come from the
-    OS/2 ``fsSelection`` bits (else ``head.macStyle``). ``alias`` adds a family alias.
+    OS/2 ``fsSelection`` bits (else ``head.macStyle``). ``alias`` adds a family alias. Fonts
+    must have TrueType outlines (``glyf``); CFF-flavoured OpenType raises ``ValueError``.
     """
     path = os.path.abspath(path)
     ttf = TTFont(path, lazy=True)
     try:
+        if "glyf" not in ttf:
+            raise ValueError(f"{path}: not a TrueType-outline font (CFF OpenType fonts are not "
+                             "supported: the PDF and AFP renderers embed TrueType outlines)")
         ps_name = _name(ttf, 6)
         family_name = _name(ttf, 16, 1)
         if not ps_name or not family_name:
