@@ -150,7 +150,7 @@ class TableBlock:
         if k == pos and n > 0:
             if at_top:
                 r = rows[pos]
-                raise RecordError(f"table row {r.name} ({r.src}) is taller than the page body",
+                raise RecordError(f"a row of table {self.name} ({r.src}) is taller than the page body",
                                   field=f"{r.name} ({r.src})", page=ctx.page)
             return None, 0, None
         if n == 0 and top > avail:

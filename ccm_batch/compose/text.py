@@ -42,7 +42,7 @@ from .. import fonts
 from ..pages import BLACK, Rule, Text
 
 __all__ = ["Span", "Fragment", "Line", "break_lines", "line_height", "missing_glyphs",
-           "place_lines", "place_text", "text_width", "ALIGNS"]
+           "place_lines", "place_text", "text_width", "ALIGNS", "GLYPH_FALLBACKS"]
 
 ALIGNS = ("left", "right", "center", "justify")
 _ALIGN_ALIASES = {"left": "left", "start": "left", "right": "right", "end": "right",
@@ -203,7 +203,7 @@ def _style(font: str, size: int) -> _Style:
 
 def text_width(text: str, font: str, size: int, kern: bool = True) -> int:
     """Width of a single-line ``text`` in page units (same numbers :func:`break_lines` uses)."""
-    text = _nfc(text)
+    text = _drawable(_nfc(text), font)
     st = _style(font, size)
     adv, k = st.measure(text)
     return round(adv * size / st.upem) + (k if kern else 0)
@@ -215,7 +215,7 @@ def place_text(x: int, y: int, text: str, font: str, size: int, color: tuple = B
 
     ``align`` says which end of the text ``x`` is: left (start), right (end) or center.
     """
-    text = _nfc(text)
+    text = _drawable(_nfc(text), font)
     st = _style(font, size)
     adv, k = st.measure(text)
     width = round(adv * size / st.upem) + (k if kern else 0)
@@ -232,6 +232,37 @@ def _nfc(text: str) -> str:
     if text.isascii():
         return text
     return unicodedata.normalize("NFC", text)
+
+
+# Stand-ins drawn for characters a font lacks (one character for one, so break positions and
+# widths stay aligned): the no-break spaces Babel's French formats use, typographic hyphens,
+# quotes and dashes. A stand-in keeps the original's break behaviour (U+2011 still never breaks).
+GLYPH_FALLBACKS = {
+    "\u202f": "\u00a0", "\u2007": "\u00a0", "\u2009": " ", "\u2008": " ", "\u200a": " ",
+    "\u2002": " ", "\u2003": " ", "\u2004": " ", "\u2005": " ", "\u2006": " ",
+    "\u2011": "-", "\u2010": "-", "\u2212": "-", "\u2012": "\u2013", "\u2015": "\u2014",
+    "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u00a0": " ",
+}
+_fallback_tables: dict[str, dict] = {}
+
+
+def _fallback_table(font: str) -> dict:
+    """``str.translate`` table of the stand-ins ``font`` needs (empty if it covers them all)."""
+    table = _fallback_tables.get(font)
+    if table is None:
+        fm = fonts.get_font(font)
+        table = {ord(a): b for a, b in GLYPH_FALLBACKS.items()
+                 if not fm.covers(a) and fm.covers(b)}
+        _fallback_tables[font] = table
+    return table
+
+
+def _drawable(text: str, font: str) -> str:
+    """``text`` with stand-ins for the characters ``font`` lacks (see GLYPH_FALLBACKS)."""
+    if text.isascii():
+        return text
+    table = _fallback_table(font)
+    return text.translate(table) if table else text
 
 
 # -- tokenising into words ---------------------------------------------------------------------
@@ -264,6 +295,7 @@ def _words(spans: Iterable[Span], style_of: Callable[[Span], int]) -> list[_Word
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         text = _nfc(text)
         sid = style_of(span)
+        tr = None if text.isascii() else (_fallback_table(span.font) or None)
         for tok in _TOKEN.findall(text):
             c = tok[0]
             if c == "\n":
@@ -271,6 +303,8 @@ def _words(spans: Iterable[Span], style_of: Callable[[Span], int]) -> list[_Word
                 parts = []
             elif c in _BREAK_SPACES:
                 tok = tok.replace("\t", " ")
+                if tr:
+                    tok = tok.translate(tr)
                 if parts:
                     words.append(_Word(parts, "glue", sid, [(sid, tok)]))
                     parts = []
@@ -286,15 +320,16 @@ def _words(spans: Iterable[Span], style_of: Callable[[Span], int]) -> list[_Word
                     words.append(_Word(parts, "break" if c == "\u200b" else "soft", sid))
                     parts = []
             elif "-" in tok or "\u2010" in tok:
+                draw = tok.translate(tr) if tr else tok
                 start = 0
                 for m in _HYPHEN_SPLIT.finditer(tok):
-                    parts.append((sid, tok[start:m.end()]))
+                    parts.append((sid, draw[start:m.end()]))
                     words.append(_Word(parts, "break", sid))
                     parts = []
                     start = m.end()
-                parts.append((sid, tok[start:]))
+                parts.append((sid, draw[start:]))
             else:
-                parts.append((sid, tok))
+                parts.append((sid, tok.translate(tr) if tr else tok))
     words.append(_Word(_unless_blank(parts), "end", sid))
     return words
 
@@ -643,11 +678,12 @@ def _break_plain(span: Span, width: int, first_indent: int, indent: int,
     if _PLAIN_SKIP.search(text):
         return None
     text = _nfc(text)
+    draw = _drawable(text, span.font)           # breaks are found in text, widths in draw
     st = _style(span.font, span.size)
     size, upem = st.size, st.upem
-    adv = list(accumulate(map(st.adv.__getitem__, text), initial=0))
+    adv = list(accumulate(map(st.adv.__getitem__, draw), initial=0))
     pairs = st.pairs if kern else None
-    all_kerns = st.fm.kerns(text, size) if pairs else ()
+    all_kerns = st.fm.kerns(draw, size) if pairs else ()
     if all_kerns:
         kv = [0] * len(text)
         for i, d in all_kerns:
@@ -703,7 +739,7 @@ def _break_plain(span: Span, width: int, first_indent: int, indent: int,
                 else:
                     hi = mid - 1
             e, nxt = cands[lo]
-            line_text = text[s:e]
+            line_text = draw[s:e]
             w = span_width(s, e)
             if nz:
                 i0, i1 = bisect_left(nz, s), bisect_left(nz, e - 1)
@@ -759,9 +795,10 @@ def place_lines(lines: list[Line], x: int, top: int, width: int, align: str = "l
 
 
 def missing_glyphs(spans: Iterable[Span]) -> str:
-    """Distinct characters of ``spans`` that their font cannot draw, in order of appearance."""
+    """Distinct characters of ``spans`` that their font cannot draw even with a stand-in from
+    :data:`GLYPH_FALLBACKS`, in order of appearance."""
     out: dict[str, None] = {}
     for span in spans:
-        for ch in fonts.get_font(span.font).missing(_nfc(span.text)):
+        for ch in fonts.get_font(span.font).missing(_drawable(_nfc(span.text), span.font)):
             out[ch] = None
     return "".join(out)
