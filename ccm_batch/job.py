@@ -82,7 +82,7 @@ def _resolve(base: Path, value: str) -> Path:
 def _tuple_of(path: Path, section: str, key: str, value, allowed) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{_where(path, section, key)}: expected a list of names")
     for v in value:
         if v not in allowed:

@@ -46,6 +46,8 @@ class RunReport:
     peak_memory_mb: float = 0.0
     workers: int = 1
     restarted: bool = False
+    resources: tuple = field(default=((), ()), repr=False)   # images, forms declared per print file
+    render_notes: dict = field(default_factory=dict)         # e.g. AFP code-page substitutions
 
     # -- reconciliation and exit code -------------------------------------------------------
     @property
@@ -88,6 +90,7 @@ class RunReport:
             "errors": self.errors,
             "files": self.files,
             "mail": self.mail,
+            "render_notes": self.render_notes,
             "timing": {"duration_s": round(self.duration_s, 3), "pages_per_minute": pages_per_min,
                        "peak_memory_mb": round(self.peak_memory_mb, 1), "workers": self.workers,
                        "spool_bytes": self.spool_bytes, "restarted": self.restarted},
@@ -126,6 +129,10 @@ class RunReport:
             out += ["", "mail production"]
             for k, v in self.mail.items():
                 out.append(f"  {k:<24} {v}")
+        if self.render_notes:
+            out += ["", "render notes"]
+            for k, v in self.render_notes.items():
+                out.append(f"  {v:>8,}  {k}")
         if self.files:
             out += ["", "files written"]
             for f in self.files:

@@ -163,6 +163,7 @@ def _collect(job, report, db, spool_dir, statuses, input_error, load: bool = Tru
     total = max((s["records"] for s in statuses), default=0)
     stopped = any(s.get("stopped") for s in statuses)
     rejects, expected, rejected = [], 0, 0
+    images, forms = {}, {}
     if load:
         db.execute("DELETE FROM documents")
     for c in chunks:
@@ -173,6 +174,9 @@ def _collect(job, report, db, spool_dir, statuses, input_error, load: bool = Tru
         for number, key, source, line, raw, problems in result.rejects:
             rejected += 1
             rejects.append((number, key, source, line, raw, problems))
+        images.update(result.images or {})
+        for name, form in (result.forms or {}).items():
+            forms.setdefault(name, form)
         if load:
             db.executemany(f"INSERT INTO documents VALUES ({','.join('?' * 24)})", result.rows)
         for number, key, message in result.warnings:
@@ -182,6 +186,7 @@ def _collect(job, report, db, spool_dir, statuses, input_error, load: bool = Tru
         if _over_limit(job, rejected, result.last):
             stopped = True
             break
+    report.resources = (tuple(sorted(images)), tuple(forms[n] for n in sorted(forms)))
     db.commit()
     if not stopped and not input_error and report.records_read != total:
         report.output_incomplete = (f"{total} records in the extract but only {report.records_read} "
@@ -236,7 +241,9 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
                        (pickle.dumps(summary, PICKLE_PROTOCOL).hex(),))
             db.commit()
         bar = log.progress(report.documents, "render", "doc")
-        render_all(job, db, spool_dir, staging, mail_config, lambda d, p: bar.update(d))
+        stats = render_all(job, db, spool_dir, staging, mail_config, lambda d, p: bar.update(d),
+                           resources=report.resources)
+        report.render_notes = dict(sorted(stats.items()))
         bar.close()
         mail.write_production_files(db, staging, job.name, mail_config)
         report.mail = summary.as_dict() if hasattr(summary, "as_dict") else dict(getattr(summary, "__dict__", {}))

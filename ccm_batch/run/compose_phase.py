@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..errors import CcmError, InputError, RecordError
 from .faults import checkpoint
+from ..pages import Image
 from ..spool import PICKLE_PROTOCOL, ChunkWriter, document_row, write_atomic
 
 
@@ -30,6 +31,19 @@ class ChunkResult:
     rows: list
     rejects: list        # (number, key, source, line, raw bytes, [(field, message)])
     warnings: list       # (number, key, message)
+    images: dict = None  # image resource paths used (for print-file resource groups)
+    forms: dict = None   # background Forms by name
+
+
+def note_resources(doc, images: dict, forms: dict) -> None:
+    """Record the images and background forms a document uses, so print files can declare them once."""
+    for page in doc.pages:
+        bg = page.background
+        if bg is not None and bg.name not in forms:
+            forms[bg.name] = bg
+        for item in page.items:
+            if type(item) is Image:
+                images.setdefault(item.resource, None)
 
 
 def rows_path(spool_dir: Path, chunk: int) -> Path:
@@ -94,7 +108,7 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
                     break
                 if chunk % workers == worker and chunk not in skip:
                     writer = ChunkWriter(spool_dir, chunk)
-                    result = ChunkResult(chunk, record.number, record.number, [], [], [])
+                    result = ChunkResult(chunk, record.number, record.number, [], [], [], {}, {})
             if worker == 0:
                 with limit.records.get_lock():
                     limit.records.value = record.number
@@ -123,6 +137,7 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
                 continue
             for message in composed.warnings:
                 result.warnings.append((record.number, record.key, message))
+            note_resources(composed.document, result.images, result.forms)
             name, offset, length = writer.add(composed.document)
             result.rows.append(document_row(composed.document, record.number, name, offset, length))
         else:

@@ -18,18 +18,23 @@ from ..render.base import PieceInfo, StreamInfo
 from ..spool import SpoolReader
 
 JOURNAL_DDL = """CREATE TABLE IF NOT EXISTS rendered (
-  name TEXT PRIMARY KEY, files TEXT, pages INTEGER, documents INTEGER, sheets INTEGER)"""
+  name TEXT PRIMARY KEY, files TEXT, pages INTEGER, documents INTEGER, sheets INTEGER, stats TEXT)"""
 
 
-def make_renderer(fmt: str, job):
-    """The backend for one output format, with options from the job."""
+def make_renderer(fmt: str, job, resources=((), ())):
+    """The backend for one output format, with options from the job.
+
+    ``resources`` = (image paths, background Forms) used anywhere in the run: the AFP backend declares
+    them once in each print file's resource group.
+    """
     if fmt == "pdf":
         from ..render.pdf import PdfOptions, PdfRenderer
         return PdfRenderer(PdfOptions(title=job.title, author="ccm-batch", creation_date=job.date))
     if fmt == "afp":
         from ..archive import tle_values
         from ..render.afp import AfpOptions, AfpRenderer
-        return AfpRenderer(AfpOptions(job_date=job.date, tle_values=tle_values))
+        images, forms = resources
+        return AfpRenderer(AfpOptions(job_date=job.date, tle_values=tle_values, images=images, forms=forms))
     from ..render.debug import DebugRenderer
     return DebugRenderer()
 
@@ -43,8 +48,14 @@ def _doc_ref(db: sqlite3.Connection, seq: int):
                       (seq,)).fetchone()
 
 
-def render_all(job, db: sqlite3.Connection, spool_dir: Path, staging: Path, mail_config, progress) -> None:
-    """Render every planned print file not yet journalled as done."""
+AFP_STAT_WARNINGS = {"substituted": "AFP: characters substituted (not in the code page)",
+                     "unknown_fonts": "AFP: fonts without a resident AFP font",
+                     "tle_truncated": "AFP: index values truncated to 250 bytes"}
+
+
+def render_all(job, db: sqlite3.Connection, spool_dir: Path, staging: Path, mail_config, progress,
+               resources=((), ())) -> dict:
+    """Render every planned print file not yet journalled as done; returns renderer warnings by kind."""
     from .. import mail
     from ..archive import write_indexes
 
@@ -70,18 +81,26 @@ def render_all(job, db: sqlite3.Connection, spool_dir: Path, staging: Path, mail
                 parts.mkdir(parents=True)
                 archive = ArchivePdfWriter(parts, job.archive_name, job_date=job.date)
             _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archive, progress,
-                         write_indexes, parts)
+                         write_indexes, parts, resources)
     finally:
         reader.close()
+    warnings = {}
+    for (stats,) in db.execute("SELECT stats FROM rendered ORDER BY name"):
+        for kind, count in json.loads(stats or "{}").items():
+            if kind in AFP_STAT_WARNINGS and count:
+                label = AFP_STAT_WARNINGS[kind]
+                warnings[label] = warnings.get(label, 0) + (sum(count.values()) if isinstance(count, dict)
+                                                            else count)
+    return warnings
 
 
 def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archive, progress,
-                 write_indexes, archive_parts) -> None:
+                 write_indexes, archive_parts, resources) -> None:
     stream = StreamInfo(job=job.name, stream=plan.stream, seq=plan.seq, title=job.title, job_date=job.date)
     outputs = []
     for fmt in job.formats:
         name = f"{stem}.{extension(fmt)}"
-        renderer = make_renderer(fmt, job)
+        renderer = make_renderer(fmt, job, resources)
         renderer.start_file(str(staging / name), stream)
         indexes = write_indexes(job.index_formats, staging, f"{stem}.{extension(fmt)}") \
             if fmt != "debug" else []
@@ -119,9 +138,10 @@ def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archiv
         sheets += piece.sheets
         positions.append((piece.piece_id, first_page))
         progress(len(documents), len(marked))
-    files = []
+    files, stats = [], {}
     for fmt, name, renderer, indexes in outputs:
         facts = renderer.end_file()
+        stats.update(getattr(renderer, "stats", {}) or {})
         for index in indexes:
             index.commit()
         files.append({"format": fmt, "name": name, "size": facts.size, "pages": facts.pages,
@@ -134,7 +154,7 @@ def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archiv
     print_name = f"{stem}.{extension(job.formats[0])}"
     for piece_id, first_page in positions:
         mail.record_piece_position(db, piece_id, print_name, first_page)
-    db.execute("INSERT OR REPLACE INTO rendered VALUES (?, ?, ?, ?, ?)",
-               (stem, json.dumps(files), pages, docs, sheets))
+    db.execute("INSERT OR REPLACE INTO rendered VALUES (?, ?, ?, ?, ?, ?)",
+               (stem, json.dumps(files), pages, docs, sheets, json.dumps(stats, sort_keys=True, default=str)))
     db.commit()
     checkpoint("render")
