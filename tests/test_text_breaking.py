@@ -219,7 +219,29 @@ def test_nfc_normalisation_and_missing_glyphs():
     [line] = break_lines([Span("e\u0301te\u0301", SANS, PT10)], 10000)
     assert line.text == "été"
     spans = [Span("abc \u4e00", SANS, PT10), Span("\u2011x\u4e00", BOLD, PT10)]
-    assert missing_glyphs(spans) == "\u4e00\u2011"
+    assert missing_glyphs(spans) == "\u4e00"          # U+2011 is drawn with a stand-in
+
+
+def test_stand_ins_for_missing_glyphs_keep_break_rules():
+    mono = "LiberationMono"
+    # Liberation Mono has no U+202F (Babel's French group separator) nor U+2011
+    assert not fonts.get_font(mono).covers("\u202f")
+    text = "Total 1\u202f234,56\u00a0€ Jean\u2011Paul"
+    [line] = break_lines([Span(text, mono, PT10)], 100000)
+    assert line.text == "Total 1\u00a0234,56\u00a0€ Jean-Paul"
+    assert missing_glyphs([Span(text, mono, PT10)]) == ""
+    narrow = w("Total 1\u00a0234,", mono)
+    lines = break_lines([Span(text, mono, PT10)], narrow)
+    assert [l.text for l in lines][:2] == ["Total", "1\u00a0234,56\u00a0€"]
+    lines = break_lines([Span("x Jean\u2011Paul", mono, PT10)], w("Jean-Paul", mono))
+    assert [l.text for l in lines] == ["x", "Jean-Paul"]          # never broken at U+2011
+    lines = break_lines([Span("x Jean\u2011Paul", mono, PT10), Span(" fin", SANS, PT10)],
+                        w("Jean-Paul", mono))
+    assert [l.text for l in lines][:2] == ["x", "Jean-Paul"]      # general loop too
+    assert place_text(0, 0, "1\u202f234", mono, PT10).text == "1\u00a0234"
+    # fonts that have the glyph keep it
+    [line] = break_lines([Span("1\u202f234", SANS, PT10)], 100000)
+    assert line.text == "1\u202f234"
 
 
 def test_empty_paragraph_gives_one_empty_line():

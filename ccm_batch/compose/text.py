@@ -20,7 +20,10 @@ stable when a record's data changes elsewhere in the paragraph. Break opportunit
 White space at the start of the paragraph or after a ``\\n`` is kept (indentation in data)
 unless nothing follows it on that line (a blank line draws nothing); after a soft break it is
 dropped. Text is NFC-normalised (decomposed accents from extracts become
-the precomposed glyphs the fonts carry). A soft hyphen whose added ``-`` would overflow the line
+the precomposed glyphs the fonts carry), and a character the span's font lacks is drawn with a
+one-for-one stand-in from :data:`GLYPH_FALLBACKS` when there is one (U+202F → U+00A0 in
+Liberation Mono, U+2011 → ``-``), keeping the original's break rule; :func:`missing_glyphs`
+names what is still undrawable, for composition to warn about. A soft hyphen whose added ``-`` would overflow the line
 is taken back to the previous break opportunity; if there is none the line breaks there without
 the ``-`` (rare: a syllable as wide as the line).
 
