@@ -85,7 +85,7 @@ def test_rules_and_boxes(tmp_path):
     fixed = [r for r in rules if r.color == (255, 0, 0)][0]
     # y is the top edge of the line: its axis is half the thickness lower
     assert (fixed.x, fixed.y, fixed.length, fixed.thickness, fixed.direction) == (mm(20), mm(100) + 10, mm(170), 20, "h")
-    assert [r.direction for r in rules if r.x == mm(105)] == ["v"]
+    assert [r.direction for r in rules if r.x == mm(105) + 5] == ["v"]    # left edge + half of 0.5 pt
     box = items(res, Box)[0]
     assert (box.x, box.y, box.width, box.height, box.fill, box.stroke) == (mm(20), mm(150), mm(50), mm(20), (0, 255, 0), None)
     a, b = [t for t in items(res, Text)]
