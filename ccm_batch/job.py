@@ -52,6 +52,7 @@ class JobConfig:
     mail: dict | None = None         # raw [mail] table, read by ccm_batch.mail.MailConfig
     workers: int = 1
     chunk_size: int = 200
+    only_records: frozenset | None = None   # reprints: compose only these record numbers
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property

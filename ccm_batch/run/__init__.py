@@ -182,13 +182,13 @@ def _collect(job, report, db, spool_dir, statuses, input_error, load: bool = Tru
         for number, key, message in result.warnings:
             report.warnings += 1
             report.warning_kinds[message.split(":")[0][:60]] += 1
-        report.records_read = result.last
-        if _over_limit(job, rejected, result.last):
+        report.records_read += result.count
+        if _over_limit(job, rejected, report.records_read):
             stopped = True
             break
     report.resources = (tuple(sorted(images)), tuple(forms[n] for n in sorted(forms)))
     db.commit()
-    if not stopped and not input_error and report.records_read != total:
+    if not stopped and not input_error and job.only_records is None and report.records_read != total:
         report.output_incomplete = (f"{total} records in the extract but only {report.records_read} "
                                     "composed (a compose worker stopped early)")
     return rejects, stopped

@@ -31,6 +31,7 @@ class ChunkResult:
     rows: list
     rejects: list        # (number, key, source, line, raw bytes, [(field, message)])
     warnings: list       # (number, key, message)
+    count: int = 0       # records of the chunk taken (all of them unless the job selects records)
     images: dict = None  # image resource paths used (for print-file resource groups)
     forms: dict = None   # background Forms by name
 
@@ -86,6 +87,7 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
     from ..records.validate import validate_record
 
     size = job.chunk_size
+    only = job.only_records
     status = {"records": 0, "error": None, "stopped": False}
     current, writer, result = None, None, None
 
@@ -108,16 +110,17 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
                     break
                 if chunk % workers == worker and chunk not in skip:
                     writer = ChunkWriter(spool_dir, chunk)
-                    result = ChunkResult(chunk, record.number, record.number, [], [], [], {}, {})
+                    result = ChunkResult(chunk, record.number, record.number, [], [], [], 0, {}, {})
             if worker == 0:
                 with limit.records.get_lock():
                     limit.records.value = record.number
                 limit.bytes.value = record.offset + len(record.raw)
                 if progress is not None and record.number % 50 == 0:
                     progress(record.number, limit.bytes.value)
-            if writer is None:
+            if writer is None or (only is not None and record.number not in only):
                 continue
             result.last = record.number
+            result.count += 1
             problems = validate_record(record, specs)
             if not problems:
                 try:

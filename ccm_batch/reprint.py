@@ -1,0 +1,52 @@
+"""Reprint (``ccm-batch reprint``): re-run exactly the damaged and missing mail pieces of a finished run.
+
+The run's output directory holds its report (job file, input SHA-256, job date) and its mail-run file.
+The inserter's result file (``piece_id,status`` with OK / DAMAGED / MISSING) selects pieces; their
+documents (record numbers of the extract) are composed again from the same, unchanged extract and
+layout, planned afresh (new piece ids and sequence numbers) and rendered into ``RUN/reprint/`` (or
+``--out``). An extract whose SHA-256 differs from the run's is refused: the reprint would not be the
+same documents.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+from pathlib import Path
+
+from .errors import ConfigError
+
+
+def reprint_run(run_dir: Path, result_csv: Path, out_dir: Path | None, log):
+    """Select, recompose and render the pieces to reprint; returns the reprint's RunReport."""
+    from . import mail
+    from .job import load_job
+    from .run import run_job, sha256_file
+
+    report_path = run_dir / "report.json"
+    if not report_path.exists():
+        raise ConfigError(f"{run_dir}: no report.json — pass the output directory of a finished run")
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    try:
+        selection = mail.reprint(run_dir, result_csv)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if not selection.doc_seqs:
+        raise ConfigError(f"{result_csv}: no DAMAGED or MISSING piece: nothing to reprint")
+    job = load_job(report["job_file"], {"date": report["job_date"]})
+    data = Path(job.input.path)
+    if sha256_file(data) != report["inputs"][0]["sha256"]:
+        raise ConfigError(f"{data} changed since the run (SHA-256 differs): the reprint would not carry the "
+                          "same documents. Restore the run's extract.")
+    out = out_dir or (run_dir / "reprint")
+    job = dataclasses.replace(job, name=f"{job.name}-reprint", output_dir=out.resolve(), work_dir=None,
+                              only_records=frozenset(selection.doc_seqs), archive_pdf=False)
+    log.message("CCM0401I", f"reprinting {len(selection.pieces)} piece(s), {len(selection.doc_seqs)} "
+                            f"document(s) into {out}")
+    result = run_job(job, log)
+    with open(out / "reprint-selection.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["old_piece_id", "status"])
+        for pid in selection.pieces:
+            w.writerow([pid, selection.statuses[pid]])
+    return result
