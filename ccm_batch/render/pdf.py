@@ -20,7 +20,9 @@ Mapping of the page model (1/1440 in, origin top-left, y down) onto PDF:
 * One bookmark per document: ``"<customer id> <recipient name> / <document id>"`` (empty parts
   left out), pointing at the document's first page.
 * ``PdfOptions(pdfa=True)`` gives PDF/A-2b: XMP metadata, sRGB output intent, ``/Lang``, all fonts
-  embedded, no transparency (image alpha flattened on white), the trailer ``/ID`` (always written).
+  embedded, no transparency (image alpha flattened on white), the trailer ``/ID`` (always written),
+  and no .notdef shown (characters a font lacks are drawn as "?"; composition should have
+  reported them already).
 
 Determinism: no clock is read; dates come from ``creation_date`` or the stream's job date; the same
 events give byte-identical files.
@@ -64,7 +66,7 @@ class PdfOptions:
     pdfa: bool = False
     lang: str = ""
     bookmarks: bool = True
-    compress_level: int = 6
+    compress_level: int = 3
 
 
 _PRODUCER = f"ccm-batch {__version__}"
@@ -101,23 +103,53 @@ class _Painter:
     object or not) so repeated settings are not written again.
     """
 
-    __slots__ = ("renderer", "parts", "fill", "stroke", "line_width", "font", "in_text")
+    __slots__ = ("renderer", "fonts", "parts", "fill", "stroke", "line_width", "font", "size",
+                 "in_text")
 
     def __init__(self, renderer: "PdfRenderer", prologue: str = ""):
         self.renderer = renderer
+        self.fonts = renderer._fonts
         self.parts = [prologue] if prologue else []
         self.fill = BLACK
         self.stroke = BLACK
         self.line_width = None
         self.font = None
+        self.size = 0
         self.in_text = False
 
     def paint(self, items) -> None:
-        """Draw ``items`` in order."""
+        """Draw ``items`` in order.
+
+        Text, nine items in ten on a business page, is drawn inline here with the graphics state
+        in local variables (the hot path); every other kind goes to its handler below.
+        """
+        append = self.parts.append
+        fonts, new_font = self.fonts, self.renderer._font
+        font, size, fill, in_text = self.font, self.size, self.fill, self.in_text
         for item in items:
+            if type(item) is Text:
+                x, y, font_id, text_size, text, color, word_space, kerns = item
+                res = fonts.get(font_id) or new_font(font_id)
+                if not in_text:
+                    append("BT\n")
+                    in_text = True
+                if res is not font or text_size != size:
+                    append("/%s %d Tf\n" % (res.name, text_size))
+                    font, size = res, text_size
+                if color != fill:
+                    append(_fill(color))
+                    fill = color
+                if word_space or kerns:
+                    append("1 0 0 -1 %d %d Tm[%s]TJ\n" % (x, y, self._tj(item, res)))
+                else:
+                    append("1 0 0 -1 %d %d Tm<%s>Tj\n"
+                           % (x, y, res.cache.get(text) or res.encode(text)))
+                continue
+            if in_text:
+                append("ET\n")
+                in_text = False
+            self.fill = fill
             match item:
-                case Text():
-                    self.text(item)
                 case Rule():
                     self.rule(item)
                 case Box():
@@ -129,8 +161,14 @@ class _Painter:
                 case Marks():
                     for rule in item.rules():
                         self.rule(rule)
+                case Text():                      # a subclass of Text
+                    self.in_text, self.font, self.size = False, font, size
+                    self.text(item)
+                    font, size, in_text = self.font, self.size, self.in_text
                 case _:
                     raise TypeError(f"PDF backend cannot draw {type(item).__name__}")
+            fill = self.fill
+        self.font, self.size, self.fill, self.in_text = font, size, fill, in_text
 
     def content(self) -> bytes:
         """The finished content stream."""
@@ -151,43 +189,29 @@ class _Painter:
     # -- handlers, one per item kind -------------------------------------------------------------
 
     def text(self, t: Text) -> None:
-        parts = self.parts
-        fonts = self.renderer._fonts
-        res = fonts.get(t.font) or self.renderer._font(t.font)
-        if not self.in_text:
-            parts.append("BT\n")
-            self.in_text = True
-        if self.font != (res, t.size):
-            parts.append("/%s %d Tf\n" % (res.name, t.size))
-            self.font = (res, t.size)
-        if t.color != self.fill:
-            self._set_fill(t.color)
-        text = t.text
-        res.chars.update(text)
-        if not t.word_space and not t.kerns:
-            parts.append("1 0 0 -1 %d %d Tm<%s>Tj\n" % (t.x, t.y, text.translate(res.hexmap)))
-            return
-        parts.append("1 0 0 -1 %d %d Tm[%s]TJ\n" % (t.x, t.y, self._tj(t, res.hexmap)))
+        """Draw one Text (the same as the inline path of :meth:`paint`)."""
+        self.paint((Text(*t),))
 
     @staticmethod
-    def _tj(t: Text, hexmap) -> str:
+    def _tj(t: Text, res: FontResource) -> str:
         """The ``TJ`` array body: glyph runs separated by adjustments (thousandths of the size)."""
         extra = {}
+        text = t.text
         if t.word_space:
-            for index, char in enumerate(t.text):
+            for index, char in enumerate(text):
                 if char == " ":
                     extra[index] = t.word_space
         for index, delta in t.kerns:
             extra[index] = extra.get(index, 0) + delta
-        out, start, text, scale = [], 0, t.text, -1000.0 / t.size
+        out, start, scale = [], 0, -1000.0 / t.size
         for index in sorted(extra):
             if not extra[index] or index >= len(text):
                 continue
-            out.append("<%s>%s" % (text[start:index + 1].translate(hexmap),
+            out.append("<%s>%s" % (res.encode(text[start:index + 1]),
                                    num(round(extra[index] * scale, 3))))
             start = index + 1
         if start < len(text):
-            out.append("<%s>" % text[start:].translate(hexmap))
+            out.append("<%s>" % res.encode(text[start:]))
         return "".join(out)
 
     def rule(self, r: Rule) -> None:
@@ -360,7 +384,7 @@ class PdfRenderer:
     def _font(self, font_id: str) -> FontResource:
         """The file's resource for ``font_id``, created on first use."""
         resource = FontResource(load_face(font_id), "F%d" % (len(self._fonts) + 1),
-                                self._writer.reserve())
+                                self._writer.reserve(), avoid_notdef=self.options.pdfa)
         self._fonts[font_id] = resource
         return resource
 

@@ -70,8 +70,12 @@ def font_file(font_id: str) -> str:
     return path
 
 
-class _GlyphHex(dict):
-    """Code point → 4 hex digits of the glyph id; filled on demand (``str.translate`` table)."""
+class _GlyphChars(dict):
+    """Code point → the character whose code is the glyph id; filled on demand.
+
+    Used with ``str.translate`` and then ``encode("utf-16-be", "surrogatepass")``, it turns any
+    text into the two-byte glyph codes of Identity-H.
+    """
 
     __slots__ = ("cmap",)
 
@@ -80,7 +84,7 @@ class _GlyphHex(dict):
         self.cmap = cmap
 
     def __missing__(self, codepoint: int) -> str:
-        value = "%04X" % self.cmap.get(codepoint, 0)
+        value = chr(self.cmap.get(codepoint, 0))
         self[codepoint] = value
         return value
 
@@ -88,7 +92,7 @@ class _GlyphHex(dict):
 class FontFace:
     """One TrueType font as the PDF backend needs it: metrics, cmap, raw tables for subsetting.
 
-    ``hexmap`` is the ``str.translate`` table turning text into Identity-H hex codes;
+    ``glyph_chars``, ``high`` and ``low`` are the translate tables :class:`FontResource` encodes with;
     :meth:`subset` returns a font program holding only the given glyphs (original ids kept).
     """
 
@@ -142,7 +146,11 @@ class FontFace:
             self.loca = struct.unpack_from(">%dI" % (loca_len // 4), data, loca_at)
         else:
             self.loca = tuple(2 * v for v in struct.unpack_from(">%dH" % (loca_len // 2), data, loca_at))
-        self.hexmap = _GlyphHex(self.cmap)
+        self.glyph_chars = _GlyphChars(self.cmap)
+        latin = [self.cmap.get(cp, 0) for cp in range(256)]
+        self.high = bytes(g >> 8 for g in latin)       # bytes.translate tables: Latin-1 byte →
+        self.low = bytes(g & 0xFF for g in latin)       # high / low byte of its glyph id
+        self.latin_narrow = not any(self.high)          # every Latin-1 glyph id below 256
 
     def gid(self, char: str) -> int:
         """The glyph id of ``char`` (0 = .notdef when the font lacks it)."""
@@ -268,18 +276,75 @@ def load_face(font_id: str) -> FontFace:
         raise ConfigError(f"cannot read font {font_id!r} ({path}): {exc}") from exc
 
 
+TEXT_CACHE_LIMIT = 1024
+"""Strings remembered per font per file (encoded form); the cache is emptied when full."""
+
+
 class FontResource:
     """One font as used in one PDF file: its resource name, its Type0 object number (reserved when
-    first used, written at the end of the file) and the characters drawn with it."""
+    first used, written at the end of the file) and the characters drawn with it.
 
-    __slots__ = ("face", "name", "number", "chars", "hexmap")
+    :meth:`encode` turns text into Identity-H hex codes and records the characters used. Latin-1
+    text (most French text) takes a fast path of ``bytes.translate`` calls; other text goes through
+    ``str.translate``. Each string's encoding is cached for the file (bounded), as invoices repeat
+    their labels on every page. With ``avoid_notdef`` (PDF/A, which forbids showing .notdef),
+    characters the font lacks are drawn as "?".
+    """
 
-    def __init__(self, face: FontFace, name: str, number: int):
+    __slots__ = ("face", "name", "number", "chars", "cache", "substitute", "_latin", "_pending")
+
+    def __init__(self, face: FontFace, name: str, number: int, *, avoid_notdef: bool = False):
         self.face = face
         self.name = name
         self.number = number
-        self.chars: set[str] = set()
-        self.hexmap = face.hexmap
+        self.chars: set[str] = set()         # characters outside Latin-1 drawn in this file
+        self.cache: dict[str, str] = {}
+        self._latin: set[int] = set()        # Latin-1 code points drawn in this file
+        self._pending = bytearray()          # Latin-1 text not yet added to _latin
+        self.substitute = None               # PDF/A: hex code drawn instead of .notdef
+        if avoid_notdef:
+            self.substitute = "%04x" % face.gid("?")
+            self.chars.add("?")
+
+    def encode(self, text: str) -> str:
+        """``text`` as hex glyph codes (4 digits per character); the characters are recorded."""
+        try:
+            raw = text.encode("latin-1")
+        except UnicodeEncodeError:
+            self.chars.update(text)
+            hexed = text.translate(self.face.glyph_chars).encode("utf-16-be", "surrogatepass").hex()
+        else:
+            pending = self._pending
+            pending += raw
+            if len(pending) > 16384:
+                self._flush()
+            face = self.face
+            glyphs = bytearray(2 * len(raw))
+            if face.latin_narrow:
+                glyphs[1::2] = raw.translate(face.low)
+            else:
+                glyphs[0::2] = raw.translate(face.high)
+                glyphs[1::2] = raw.translate(face.low)
+            hexed = glyphs.hex()
+        if self.substitute is not None and "0000" in hexed:
+            hexed = "".join(self.substitute if hexed[i:i + 4] == "0000" else hexed[i:i + 4]
+                            for i in range(0, len(hexed), 4))
+        cache = self.cache
+        if len(cache) >= TEXT_CACHE_LIMIT:
+            cache.clear()
+        cache[text] = hexed
+        return hexed
+
+    def _flush(self) -> None:
+        """Add the pending Latin-1 text to the set of code points used (C speed, amortised)."""
+        fresh = bytes(self._pending).translate(None, bytes(sorted(self._latin)))
+        self._latin.update(fresh)
+        self._pending = bytearray()
+
+    def used_chars(self) -> set[str]:
+        """Every character drawn with this font in the file."""
+        self._flush()
+        return self.chars | {chr(c) for c in self._latin}
 
 
 def _tounicode(mapping: list[tuple[int, str]]) -> bytes:
@@ -317,7 +382,7 @@ def write_font(writer: PdfWriter, resource: FontResource) -> None:
     descriptor, subset font program and ToUnicode CMap."""
     face = resource.face
     by_gid: dict[int, str] = {}
-    for char in sorted(resource.chars):
+    for char in sorted(resource.used_chars()):
         gid = face.gid(char)
         if gid and gid not in by_gid:
             by_gid[gid] = char

@@ -1,0 +1,200 @@
+"""Render stage tests (PDF backend): text extraction, positions, word spacing, kerning, embedded subsets."""
+from __future__ import annotations
+
+import io
+import re
+import subprocess
+
+import pytest
+from fontTools.ttLib import TTFont
+from pypdf import PdfReader
+
+from ccm_batch.fonts import get_font
+from ccm_batch.pages import Page, Text, mm, pt
+from ccm_batch.render.pdf import PdfOptions
+from ccm_batch.render.pdffont import FontResource, load_face
+from test_render_pdf_support import (A4, SANS, SANS_BOLD, SERIF_ITALIC, make_images, meta,
+                                     pdftotext, qpdf_check, raw_objects, render, sample_page,
+                                     stream_data, word_boxes)
+
+FRENCH = [
+    "Facture n° 2025-0042 — échéance le 15 février",
+    "« Ça coûte 1 234,56 € », dit l’élève à Noël ; Œuvre, cœur, sœur",
+    "ÀÂÄÇÉÈÊËÎÏÔÖÙÛÜŸ àâäçéèêëîïôöùûüÿ æÆ ‰ … • ™",
+]
+
+
+def baselines(path, page=0):
+    """``(text, x_pt, y_pt from top)`` of every text-showing operation on a page (via pypdf)."""
+    reader = PdfReader(path)
+    height = float(reader.pages[page].mediabox.height)
+    out = []
+
+    def visit(text, cm, tm, font, size):
+        if text.strip():
+            x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
+            y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+            out.append((text, x, height - y))
+
+    reader.pages[page].extract_text(visitor_text=visit)
+    return out
+
+
+def test_french_text_extracts_exactly(tmp_path):
+    path = tmp_path / "fr.pdf"
+    items = tuple(Text(mm(20), mm(30 + 10 * i), font, pt(10), line)
+                  for i, (line, font) in enumerate(zip(FRENCH, (SANS, SERIF_ITALIC, SANS_BOLD))))
+    render(path, [(meta("D1"), [Page(A4[0], A4[1], items)])])
+    qpdf_check(path)
+    lines = [line.strip() for line in pdftotext(path, "-layout").splitlines() if line.strip()]
+    assert lines == FRENCH
+
+
+def test_text_lands_at_its_baseline_point(tmp_path):
+    path = tmp_path / "pos.pdf"
+    items = (Text(mm(100), mm(50), SANS, pt(10), "Destinataire"),
+             Text(1441, 3001, SERIF_ITALIC, pt(12), "Impair"),
+             Text(mm(20), mm(280), SANS_BOLD, pt(8), "Bas"))
+    render(path, [(meta("D1"), [Page(A4[0], A4[1], items)])])
+    found = {text: (x, y) for text, x, y in baselines(path)}
+    for item in items:
+        x, y = found[item.text]
+        assert x == pytest.approx(item.x / 20, abs=0.5)
+        assert y == pytest.approx(item.y / 20, abs=0.5)
+    boxes = {w[0]: w for w in word_boxes(path)}
+    for item in items:
+        word, x_min, _y_min, _x_max, y_max = boxes[item.text]
+        descent = -load_face(item.font).descent / 1000 * item.size / 20
+        assert x_min == pytest.approx(item.x / 20, abs=0.5)
+        assert y_max - descent == pytest.approx(item.y / 20, abs=0.5)
+
+
+def test_glyph_advances_match_font_metrics(tmp_path):
+    """The word after a space starts where composition measured it (no drift along the line)."""
+    path = tmp_path / "adv.pdf"
+    text = "Consommation électricité heures pleines TTC"
+    size = pt(9)
+    render(path, [(meta("D1"), [Page(A4[0], A4[1], (Text(mm(20), mm(40), SANS, size, text),))])])
+    words = word_boxes(path)
+    metrics = get_font(SANS)
+    for word, x_min, *_ in words[1:]:
+        prefix = text[:text.index(word)]
+        expected = (mm(20) + metrics.width(prefix, size)) / 20
+        assert x_min == pytest.approx(expected, abs=0.5)
+
+
+def test_word_space_widens_every_space(tmp_path):
+    path = tmp_path / "ws.pdf"
+    text = "Texte justifié sur la ligne"
+    size, extra = pt(10), pt(6)
+    render(path, [(meta("D1"), [Page(A4[0], A4[1],
+                                     (Text(mm(20), mm(40), SANS, size, text, word_space=extra),))])])
+    metrics = get_font(SANS)
+    words = word_boxes(path)
+    assert [w[0] for w in words] == text.split()
+    for n, (word, x_min, *_rest) in enumerate(words):
+        prefix = " ".join(text.split()[:n]) + (" " if n else "")
+        expected = (mm(20) + metrics.width(prefix, size) + n * extra) / 20
+        assert x_min == pytest.approx(expected, abs=0.5)
+
+
+def test_kerns_shift_following_characters(tmp_path):
+    path = tmp_path / "kern.pdf"
+    text = "AV Wagon"
+    size = pt(20)
+    kerns = ((0, -60), (2, 100))          # tighten A|V, widen after the space
+    render(path, [(meta("D1"), [Page(A4[0], A4[1],
+                                     (Text(mm(20), mm(40), SANS, size, text, kerns=kerns),))])],
+           PdfOptions(compress=False))
+    metrics = get_font(SANS)
+    words = {w[0]: w for w in word_boxes(path)}
+    av_end = (mm(20) + metrics.width("AV", size) - 60) / 20
+    assert words["AV"][3] == pytest.approx(av_end, abs=0.6)
+    wagon = (mm(20) + metrics.width("AV ", size) - 60 + 100) / 20
+    assert words["Wagon"][1] == pytest.approx(wagon, abs=0.5)
+    content = PdfReader(path).pages[0].get_contents().get_data().decode()
+    # TJ adjustments are -delta * 1000 / size: -(-60) -> 150, -(100) -> -250
+    assert re.search(r"\[<[0-9a-f]{4}>150<[0-9a-f]{8}>-250<[0-9a-f]{20}>\]TJ", content)
+
+
+def test_fonts_are_embedded_cid_subsets(tmp_path):
+    images = make_images(tmp_path / "img")
+    path = tmp_path / "fonts.pdf"
+    render(path, [(meta("D1"), [sample_page(images)])])
+    listing = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True,
+                             check=True).stdout.splitlines()[2:]
+    assert len(listing) == 3                       # Sans, Sans-Bold (letterhead), Serif-Italic
+    for row in listing:
+        assert re.match(r"[A-Z]{6}\+Liberation\S+\s+CID TrueType\s+Identity-H\s+yes yes yes", row), row
+
+
+def test_subset_keeps_used_glyphs_only_with_original_ids(tmp_path):
+    path = tmp_path / "subset.pdf"
+    render(path, [(meta("D1"), [Page(A4[0], A4[1], (Text(1000, 1000, SANS, 200, "Été 2025 €"),))])])
+    objects = raw_objects(path)
+    program = next(stream_data(b) for b in objects.values() if b"/Length1" in b)
+    font = TTFont(io.BytesIO(program))
+    face = load_face(SANS)
+    glyf = font["glyf"]
+    order = font.getGlyphOrder()
+    for char in "Été 2025€":
+        gid = face.gid(char)
+        if char != " ":
+            assert glyf[order[gid]].numberOfContours != 0, char
+    assert glyf[order[face.gid("Z")]].numberOfContours == 0       # not used: emptied
+    count = font["maxp"].numGlyphs                                  # cut after the last glyph kept
+    assert max(face.gid(c) for c in "Été 2025€") < count < face.num_glyphs
+    assert glyf[order[count - 1]].numberOfContours != 0             # (a component of É here)
+    assert len(font["hmtx"].metrics) == count
+    assert len(program) < 40_000
+    widths = next(b for b in objects.values() if b"/CIDFontType2" in b)
+    e_acute = face.gid("É")
+    advance = font["hmtx"][order[e_acute]][0] * 1000 / font["head"].unitsPerEm   # 1366/2048 em
+    assert b" %d[%s]" % (e_acute, b"%g" % round(advance, 2)) in widths
+
+
+def test_tounicode_maps_every_glyph_back(tmp_path):
+    path = tmp_path / "tu.pdf"
+    text = "œuvre « € » l’été"
+    render(path, [(meta("D1"), [Page(A4[0], A4[1], (Text(1000, 1000, SANS, 200, text),))])])
+    cmap = next(stream_data(b) for b in raw_objects(path).values()
+                if b"/Length" in b and b"beginbfchar" in stream_data(b) if b"stream" in b)
+    face = load_face(SANS)
+    for char in set(text):
+        line = b"<%04X> <%s>" % (face.gid(char), char.encode("utf-16-be").hex().upper().encode())
+        assert line in cmap, char
+
+
+def test_missing_glyph_is_notdef_or_question_mark_in_pdfa(tmp_path):
+    char = "\u4e2d"                                   # CJK: not in Liberation
+    face = load_face(SANS)
+    assert face.gid(char) == 0
+    plain = FontResource(face, "F1", 1)
+    assert plain.encode(f"a{char}") == "%04x0000" % face.gid("a")
+    archival = FontResource(face, "F1", 1, avoid_notdef=True)
+    assert archival.encode(f"a{char}") == "%04x%04x" % (face.gid("a"), face.gid("?"))
+    assert archival.encode("\x01b") == "%04x%04x" % (face.gid("?"), face.gid("b"))
+
+
+def test_encoding_paths_agree():
+    """The Latin-1 fast path and the general path give the same codes and record the same chars."""
+    face = load_face(SERIF_ITALIC)
+    fast, slow = FontResource(face, "F1", 1), FontResource(face, "F2", 2)
+    latin = "Ça coûte déjà ½ ¿ ÿ"
+    expected = "".join("%04x" % face.gid(c) for c in latin)
+    assert fast.encode(latin) == expected
+    assert slow.encode(latin + "€")[:-4] == expected
+    assert fast.used_chars() | {"€"} == slow.used_chars()
+
+
+def test_colour_and_font_switches(tmp_path):
+    path = tmp_path / "col.pdf"
+    items = (Text(1000, 1000, SANS, 200, "noir"),
+             Text(1000, 1300, SANS, 200, "rouge", color=(255, 0, 0)),
+             Text(1000, 1600, SANS, 240, "rouge grand", color=(255, 0, 0)),
+             Text(1000, 1900, SANS_BOLD, 240, "gras", color=(0, 0, 0)))
+    render(path, [(meta("D1"), [Page(A4[0], A4[1], items)])], PdfOptions(compress=False))
+    content = PdfReader(path).pages[0].get_contents().get_data().decode()
+    ops = [line for line in content.splitlines() if not line.startswith("1 0 0 -1")]
+    assert ops == ["0.05 0 0 -0.05 0 841.9 cm", "BT", "/F1 200 Tf", "1 0 0 rg", "/F1 240 Tf",
+                   "/F2 240 Tf", "0 0 0 rg", "ET"]
