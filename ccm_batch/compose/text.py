@@ -378,6 +378,8 @@ class _Builder:
         closed = self.closed
         new = None
         for psid, ptext in parts:
+            if not ptext:
+                continue
             st = styles[psid]
             m = st.words.get(ptext)
             padv, pk = m if m is not None else st.measure(ptext)
