@@ -204,6 +204,15 @@ def _merged_runs(rows: tuple) -> list[tuple[int, int, int, int]]:
 _QR_ALNUM = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
 
 
+def _qr_version(q, segment, level) -> int:
+    """Smallest version 1–40 holding ``segment`` (reportlab's own search stops at 39)."""
+    for version in range(1, 41):
+        capacity = sum(b.dataCount for b in q.QRRSBlock.getRSBlocks(version, level)) * 8
+        if 4 + segment.getLengthBits(version) + segment.bitlength <= capacity:
+            return version
+    raise ValueError("too much data")
+
+
 def _flag(value) -> bool:
     return str(value).lower() in ("1", "true", "yes", "on")
 
@@ -228,7 +237,7 @@ def _qr_matrix(data: str, ecc: str, version, eci: bool = False) -> tuple:
     code.addData(segment)
     try:
         if code.version is None:
-            code.version = code.calculate_version()
+            code.version = _qr_version(q, segment, level)
         code.make()
     except Exception as exc:      # reportlab raises bare Exceptions on overflow
         raise ValueError(f"qr: {len(data)} characters do not fit a QR code at level {ecc}"

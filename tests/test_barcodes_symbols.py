@@ -104,6 +104,9 @@ def test_qr_version_from_data():
     assert len(bc.encode("qr", "x" * 100, {"ecc": "L"}).rows) == 17 + 4 * 5  # 106 bytes max: v5
     assert len(bc.encode("qr", "x" * 100, {"ecc": "H"}).rows) == 17 + 4 * 10  # v9-H: 84 bytes
     assert len(bc.encode("qr", "12", {"version": 3}).rows) == 29
+    assert len(bc.encode("qr", "x" * 2900, {"ecc": "L"}).rows) == 177        # v40-L: 2953 bytes
+    with pytest.raises(ValueError, match="do not fit"):
+        bc.encode("qr", "x" * 2954, {"ecc": "L"})
     with pytest.raises(ValueError, match="error correction"):
         bc.encode("qr", "x", {"ecc": "Z"})
 
