@@ -203,7 +203,7 @@ class _Painter:
                     extra[index] = t.word_space
         for index, delta in t.kerns:
             extra[index] = extra.get(index, 0) + delta
-        out, start, scale = [], 0, -1000.0 / t.size
+        out, start, scale = [], 0, (-1000.0 / t.size if t.size else 0.0)
         for index in sorted(extra):
             if not extra[index] or index >= len(text):
                 continue

@@ -9,9 +9,9 @@ Decisions:
 
 * A :class:`FontFace` is read once per process (metrics and cmap through fontTools, the raw table
   bytes kept for subsetting) and shared by every file the process writes.
-* Text is encoded by ``str.translate`` through a per-face cached map *code point → 4 hex digits of the
-  glyph id* (C speed, no per-character Python code once the map is warm). Characters the font lacks
-  map to glyph 0 (``.notdef``) and are drawn as such.
+* Text is encoded as Latin-1 bytes mapped to glyph ids by ``bytes.translate`` (C speed, no
+  per-character Python code), characters outside Latin-1 being patched in afterwards. Characters
+  the font lacks map to glyph 0 (``.notdef``) and are drawn as such (``?`` in PDF/A).
 * Glyph usage is collected while streaming (a set of characters per font per file); the subset is
   built and embedded at the end of the file. Subsetting is done here on the raw ``glyf``/``loca``
   tables, **keeping the original glyph ids** (unused glyphs become empty, the font is cut after the
@@ -70,29 +70,10 @@ def font_file(font_id: str) -> str:
     return path
 
 
-class _GlyphChars(dict):
-    """Code point → the character whose code is the glyph id; filled on demand.
-
-    Used with ``str.translate`` and then ``encode("utf-16-be", "surrogatepass")``, it turns any
-    text into the two-byte glyph codes of Identity-H.
-    """
-
-    __slots__ = ("cmap",)
-
-    def __init__(self, cmap: dict):
-        super().__init__()
-        self.cmap = cmap
-
-    def __missing__(self, codepoint: int) -> str:
-        value = chr(self.cmap.get(codepoint, 0))
-        self[codepoint] = value
-        return value
-
-
 class FontFace:
     """One TrueType font as the PDF backend needs it: metrics, cmap, raw tables for subsetting.
 
-    ``glyph_chars``, ``high`` and ``low`` are the translate tables :class:`FontResource` encodes with;
+    ``high`` and ``low`` are the ``bytes.translate`` tables :class:`FontResource` encodes with;
     :meth:`subset` returns a font program holding only the given glyphs (original ids kept).
     """
 
@@ -146,7 +127,6 @@ class FontFace:
             self.loca = struct.unpack_from(">%dI" % (loca_len // 4), data, loca_at)
         else:
             self.loca = tuple(2 * v for v in struct.unpack_from(">%dH" % (loca_len // 2), data, loca_at))
-        self.glyph_chars = _GlyphChars(self.cmap)
         latin = [self.cmap.get(cp, 0) for cp in range(256)]
         self.high = bytes(g >> 8 for g in latin)       # bytes.translate tables: Latin-1 byte →
         self.low = bytes(g & 0xFF for g in latin)       # high / low byte of its glyph id
@@ -284,9 +264,11 @@ class FontResource:
     """One font as used in one PDF file: its resource name, its Type0 object number (reserved when
     first used, written at the end of the file) and the characters drawn with it.
 
-    :meth:`encode` turns text into Identity-H hex codes and records the characters used. Latin-1
-    text (most French text) takes a fast path of ``bytes.translate`` calls; other text goes through
-    ``str.translate``. Each string's encoding is cached for the file (bounded), as invoices repeat
+    :meth:`encode` turns text into Identity-H hex codes and records the characters used: the text
+    is encoded as Latin-1 (C speed) and mapped to glyph ids with ``bytes.translate``; the few
+    characters outside Latin-1 (€, ’, œ, narrow no-break space …) are then patched in one by one.
+    Characters are recorded in bulk from the Latin-1 bytes (so "?" may be embedded without being
+    drawn: harmless). Each string's encoding is cached for the file (bounded), as invoices repeat
     their labels on every page. With ``avoid_notdef`` (PDF/A, which forbids showing .notdef),
     characters the font lacks are drawn as "?".
     """
@@ -308,24 +290,31 @@ class FontResource:
 
     def encode(self, text: str) -> str:
         """``text`` as hex glyph codes (4 digits per character); the characters are recorded."""
-        try:
-            raw = text.encode("latin-1")
-        except UnicodeEncodeError:
-            self.chars.update(text)
-            hexed = text.translate(self.face.glyph_chars).encode("utf-16-be", "surrogatepass").hex()
+        raw = text.encode("latin-1", "replace")      # other characters become "?" for now
+        pending = self._pending
+        pending += raw
+        if len(pending) > 16384:
+            self._flush()
+        face = self.face
+        glyphs = bytearray(2 * len(raw))
+        if face.latin_narrow:
+            glyphs[1::2] = raw.translate(face.low)
         else:
-            pending = self._pending
-            pending += raw
-            if len(pending) > 16384:
-                self._flush()
-            face = self.face
-            glyphs = bytearray(2 * len(raw))
-            if face.latin_narrow:
-                glyphs[1::2] = raw.translate(face.low)
-            else:
-                glyphs[0::2] = raw.translate(face.high)
-                glyphs[1::2] = raw.translate(face.low)
-            hexed = glyphs.hex()
+            glyphs[0::2] = raw.translate(face.high)
+            glyphs[1::2] = raw.translate(face.low)
+        marks = raw.count(63)
+        if marks and marks != text.count("?"):        # some were not Latin-1: patch them in
+            cmap, chars = face.cmap, self.chars
+            at = raw.find(63)
+            while at >= 0:
+                char = text[at]
+                if char != "?":
+                    gid = cmap.get(ord(char), 0)
+                    glyphs[2 * at] = gid >> 8
+                    glyphs[2 * at + 1] = gid & 0xFF
+                    chars.add(char)
+                at = raw.find(63, at + 1)
+        hexed = glyphs.hex()
         if self.substitute is not None and "0000" in hexed:
             hexed = "".join(self.substitute if hexed[i:i + 4] == "0000" else hexed[i:i + 4]
                             for i in range(0, len(hexed), 4))
