@@ -132,7 +132,7 @@ class SpoolReader:
 
 def open_db(path: Path) -> sqlite3.Connection:
     """The run's work database, with the documents table."""
-    db = sqlite3.connect(str(path))
+    db = sqlite3.connect(str(path), timeout=120)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute(DOCUMENTS_DDL)

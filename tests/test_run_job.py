@@ -49,12 +49,13 @@ def test_run_produces_checked_outputs_and_reconciles(tmp_path, extract):
     assert not (out / ".ccm-work-inv").exists()      # the work directory is removed after success
 
 
-def test_two_runs_and_worker_counts_give_identical_outputs(tmp_path, extract):
+@pytest.mark.parametrize("mail", ["", "[mail]\nenabled = true\nmax_pieces_per_file = 7\n"])
+def test_two_runs_and_worker_counts_give_identical_outputs(tmp_path, extract, mail):
     results = []
     for i, workers in enumerate((1, 1, 2)):
         d = tmp_path / f"r{i}"
         d.mkdir()
-        job = write_job(d, extract)
+        job = write_job(d, extract, extra=mail)
         proc = run_cli("run", job, "--workers", workers)
         assert proc.returncode == 0, proc.stderr
         results.append(output_files(d / "out"))

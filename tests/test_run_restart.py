@@ -21,15 +21,17 @@ def reference(tmp_path_factory):
     return data, output_files(d / "out"), json.loads((d / "out" / "report.json").read_text())
 
 
-@pytest.mark.parametrize("fault", ["compose:3", "render:2", "commit:1"])
-def test_killed_run_restarts_to_identical_outputs(tmp_path, reference, fault):
+@pytest.mark.parametrize("fault, workers", [("compose:3", 1), ("render:2", 1), ("commit:1", 1),
+                                            ("compose:2", 2), ("render:1", 2)])
+def test_killed_run_restarts_to_identical_outputs(tmp_path, reference, fault, workers):
     data, expected, expected_report = reference
     job = write_job(tmp_path, data, extra=MAIL, chunk_size=4)
-    crashed = run_cli("run", job, env={"CCM_FAULT": fault})
-    assert crashed.returncode == -9                       # killed like kill -9
+    crashed = run_cli("run", job, "--workers", workers, env={"CCM_FAULT": fault})
+    # one worker: the run itself is killed; two: a worker is killed and the run stops with exit 16
+    assert crashed.returncode == (-9 if workers == 1 else 16), crashed.stderr
     out = tmp_path / "out"
     assert not list(out.glob("*.pdf"))                    # nothing that looks finished
-    restarted = run_cli("run", job, "--restart")
+    restarted = run_cli("run", job, "--restart", "--workers", workers)
     assert restarted.returncode == 0, restarted.stderr
     assert "restarting job inv" in restarted.stderr
     assert output_files(out) == expected

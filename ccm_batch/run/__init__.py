@@ -241,8 +241,8 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
                        (pickle.dumps(summary, PICKLE_PROTOCOL).hex(),))
             db.commit()
         bar = log.progress(report.documents, "render", "doc")
-        stats = render_all(job, db, spool_dir, staging, mail_config, lambda d, p: bar.update(d),
-                           resources=report.resources)
+        stats = render_all(job, db, run_dir / "work.db", spool_dir, staging, mail_config,
+                           lambda d, p: bar.update(d), resources=report.resources)
         report.render_notes = dict(sorted(stats.items()))
         bar.close()
         mail.write_production_files(db, staging, job.name, mail_config)

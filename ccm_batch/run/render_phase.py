@@ -8,12 +8,14 @@ output directory until the whole run has succeeded (see :mod:`ccm_batch.run`).
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import sqlite3
 from pathlib import Path
 
 from .faults import checkpoint
+from ..errors import CcmError
 from ..render.base import PieceInfo, StreamInfo
 from ..spool import SpoolReader
 
@@ -53,24 +55,74 @@ AFP_STAT_WARNINGS = {"substituted": "AFP: characters substituted (not in the cod
                      "tle_truncated": "AFP: index values truncated to 250 bytes"}
 
 
-def render_all(job, db: sqlite3.Connection, spool_dir: Path, staging: Path, mail_config, progress,
-               resources=((), ())) -> dict:
-    """Render every planned print file not yet journalled as done; returns renderer warnings by kind."""
+def _stem(job, plan) -> str:
+    return job.file_name.format(job=job.name, stream=plan.stream, seq=plan.seq, date=job.date,
+                                **{k: v for k, v in (plan.name_vars or {}).items()
+                                   if k not in ("job", "stream", "seq", "date")})
+
+
+def render_all(job, db: sqlite3.Connection, db_path: Path, spool_dir: Path, staging: Path, mail_config,
+               progress, resources=((), ())) -> dict:
+    """Render every planned print file not yet journalled as done; returns renderer notes by kind.
+
+    With ``job.workers`` > 1 and several print files, files are rendered in parallel: worker ``w``
+    renders the files ``i % W == w`` (forked processes with their own database connection). Each file
+    is rendered the same way whatever the worker, so outputs do not depend on the number of workers.
+    """
     from .. import mail
-    from ..archive import write_indexes
 
     db.execute(JOURNAL_DDL)
     db.commit()
     done = {row[0] for row in db.execute("SELECT name FROM rendered")}
+    todo = [_stem(job, plan) for plan in mail.iter_print_files(db)]
+    todo = [stem for stem in todo if stem not in done]
+    workers = min(job.workers, len(todo))
+    if workers <= 1:
+        _render_files(job, db, spool_dir, staging, mail_config, progress, resources, set(todo))
+    else:
+        ctx = multiprocessing.get_context("fork")
+        procs = []
+        for w in range(workers):
+            mine = set(todo[w::workers])
+            procs.append(ctx.Process(target=_render_worker, name=f"ccm-render-{w}",
+                                     args=(job, db_path, spool_dir, staging, mail_config, resources, mine)))
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join()
+        failed = [p.exitcode for p in procs if p.exitcode != 0]
+        if failed:
+            raise CcmError(f"a render worker failed (exit status {failed[0]}); the finished print files are "
+                           "kept: run again with --restart")
+        progress(len(todo), 0)
+    notes = {}
+    for (stats,) in db.execute("SELECT stats FROM rendered ORDER BY name"):
+        for kind, count in json.loads(stats or "{}").items():
+            if kind in AFP_STAT_WARNINGS and count:
+                label = AFP_STAT_WARNINGS[kind]
+                notes[label] = notes.get(label, 0) + (sum(count.values()) if isinstance(count, dict) else count)
+    return notes
+
+
+def _render_worker(job, db_path, spool_dir, staging, mail_config, resources, mine) -> None:
+    from ..spool import open_db
+    db = open_db(db_path)
+    try:
+        _render_files(job, db, spool_dir, staging, mail_config, lambda d, p: None, resources, mine)
+    finally:
+        db.close()
+
+
+def _render_files(job, db, spool_dir, staging, mail_config, progress, resources, mine: set) -> None:
+    """Render the print files whose stems are in ``mine``, in plan order."""
+    from .. import mail
+    from ..archive import write_indexes
+
     reader = SpoolReader(spool_dir)
     try:
         for plan in mail.iter_print_files(db):
-            stem = job.file_name.format(job=job.name, stream=plan.stream, seq=plan.seq, date=job.date,
-                                        **{k: v for k, v in (plan.name_vars or {}).items()
-                                           if k not in ("job", "stream", "seq", "date")})
-            if stem in done:
-                for _ in plan.pieces:
-                    pass
+            stem = _stem(job, plan)
+            if stem not in mine:
                 continue
             archive = parts = None
             if job.archive_pdf:
@@ -84,14 +136,6 @@ def render_all(job, db: sqlite3.Connection, spool_dir: Path, staging: Path, mail
                          write_indexes, parts, resources)
     finally:
         reader.close()
-    warnings = {}
-    for (stats,) in db.execute("SELECT stats FROM rendered ORDER BY name"):
-        for kind, count in json.loads(stats or "{}").items():
-            if kind in AFP_STAT_WARNINGS and count:
-                label = AFP_STAT_WARNINGS[kind]
-                warnings[label] = warnings.get(label, 0) + (sum(count.values()) if isinstance(count, dict)
-                                                            else count)
-    return warnings
 
 
 def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archive, progress,
