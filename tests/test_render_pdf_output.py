@@ -7,7 +7,7 @@ import pytest
 from pypdf import PdfReader
 
 from ccm_batch.errors import ConfigError, OutputError
-from ccm_batch.pages import Box, Image, Page, Text, mm, pt
+from ccm_batch.pages import Box, Image, Page, Text, mm
 from ccm_batch.render.base import StreamInfo
 from ccm_batch.render.pdf import PdfOptions, PdfRenderer, bookmark_title
 from ccm_batch.render.pdfwriter import PAGES_PER_NODE, num, pdf_name, pdf_string

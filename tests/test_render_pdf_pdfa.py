@@ -15,7 +15,7 @@ from pypdf import PdfReader
 
 from ccm_batch.pages import Image, Page, Text
 from ccm_batch.render.pdf import PdfOptions
-from ccm_batch.render.pdfa import parse_date, pdf_date, srgb_icc_profile, xmp_date
+from ccm_batch.render.pdfresources import parse_date, pdf_date, srgb_icc_profile, xmp_date
 from test_render_pdf_support import (A4, SANS, make_images, meta, qpdf_check, raw_objects, render,
                                      sample_page, stream_data)
 

@@ -199,3 +199,11 @@ def test_colour_and_font_switches(tmp_path):
     ops = [line for line in content.splitlines() if not line.startswith("1 0 0 -1")]
     assert ops == ["0.05 0 0 -0.05 0 841.9 cm", "BT", "/F1 200 Tf", "1 0 0 rg", "/F1 240 Tf",
                    "/F2 240 Tf", "0 0 0 rg", "ET"]
+
+
+def test_colours_given_as_lists(tmp_path):
+    """Colours read back from JSON are lists: drawn the same as tuples."""
+    path = tmp_path / "list.pdf"
+    items = (Text(1000, 1000, SANS, 200, "a", color=[0, 0, 255]),)
+    render(path, [(meta("D1"), [Page(A4[0], A4[1], items)])], PdfOptions(compress=False))
+    assert "0 0 1 rg\n" in PdfReader(path).pages[0].get_contents().get_data().decode()

@@ -29,21 +29,17 @@ events give byte-identical files.
 """
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 
 from .. import __version__
+from ..barcodes import rectangles as barcode_rectangles
 from ..pages import BLACK, Barcode, Box, DocumentMeta, Form, Image, Marks, Page, Rule, Text
 from .base import DocumentFacts, FileFacts, PieceInfo, StreamInfo
-from .pdfa import SRGB_CONDITION, parse_date, pdf_date, srgb_icc_profile, xmp_metadata
 from .pdffont import FontResource, load_face, write_font
-from .pdfimage import write_image
+from .pdfresources import (SRGB_CONDITION, parse_date, pdf_date, srgb_icc_profile, write_image,
+                           xmp_metadata)
 from .pdfwriter import PdfWriter, num, pdf_string
 
-if importlib.util.find_spec("ccm_batch.barcodes") is not None:
-    from ..barcodes import rectangles as barcode_rectangles
-else:                                           # TODO: drop once ccm_batch.barcodes has landed
-    barcode_rectangles = None
 
 
 @dataclass(frozen=True)
@@ -74,26 +70,30 @@ _FILL = {}
 _STROKE = {}
 
 
+def _colour(cache: dict, color, operator: str) -> str:
+    """``r g b <operator>`` for a 0–255 colour (a tuple, or a list from a spool), cached (bounded)."""
+    color = tuple(color)
+    if len(cache) >= 1024:
+        cache.clear()
+    op = "%s %s %s %s\n" % (*(num(round(c / 255, 4)) for c in color), operator)
+    cache[color] = op
+    return op
+
+
 def _fill(color) -> str:
-    """``r g b rg`` for a 0–255 colour (cached)."""
+    """``r g b rg`` for a 0–255 colour."""
     try:
         return _FILL[color]
     except (KeyError, TypeError):
-        color = tuple(color)
-        op = "%s %s %s rg\n" % tuple(num(round(c / 255, 4)) for c in color)
-        _FILL[color] = op
-        return op
+        return _colour(_FILL, color, "rg")
 
 
 def _stroke(color) -> str:
-    """``r g b RG`` for a 0–255 colour (cached)."""
+    """``r g b RG`` for a 0–255 colour."""
     try:
         return _STROKE[color]
     except (KeyError, TypeError):
-        color = tuple(color)
-        op = "%s %s %s RG\n" % tuple(num(round(c / 255, 4)) for c in color)
-        _STROKE[color] = op
-        return op
+        return _colour(_STROKE, color, "RG")
 
 
 class _Painter:
@@ -252,8 +252,6 @@ class _Painter:
                           % (i.width, -i.height, i.x, i.y + i.height, name))
 
     def barcode(self, b: Barcode) -> None:
-        if barcode_rectangles is None:       # TODO: ccm_batch.barcodes not there yet: skipped
-            return
         if self.in_text:
             self._end_text()
         self._set_fill(BLACK)
