@@ -5,7 +5,8 @@ Norms (``/work/shared/reference/postal.md`` §5):
 ``fr`` — AFNOR NF Z10-011. Formatting: blank lines dropped (the block is concatenated), spaces
 collapsed, the postcode line (last line, or the one before the country line) in capitals without
 accents or punctuation (``42000 SAINT-ÉTIENNE`` → ``42000 SAINT ETIENNE``), the country line in
-capitals without accents. Checks: at most 6 lines (7 with a country line for a foreign address),
+capitals without accents; for a foreign address the line before the country follows the destination
+country's conventions and is only put in capitals (``ATLANTA GA 30303-5820``). Checks: at most 6 lines (7 with a country line for a foreign address),
 at most 38 characters per line, the postcode line ``NNNNN LOCALITE`` (5 digits, a space, capitals and
 digits) for France.
 
@@ -73,8 +74,10 @@ def format_address(lines, norm: str, country: str = "") -> AddressResult:
             cp_index = len(lines) - 2
         else:
             cp_index = len(lines) - 1
-        if lines:
+        if lines and not foreign:
             lines[cp_index] = _capitals(lines[cp_index], _PUNCT_FR)
+        elif lines:            # the destination country's own conventions (ZIP+4 keeps its hyphen)
+            lines[cp_index] = _SPACES.sub(" ", strip_accents(lines[cp_index]).upper()).strip()
         limit = FR_MAX_LINES + (1 if foreign else 0)
         if len(lines) > limit:
             breaches.append(f"address has {len(lines)} lines (NF Z10-011: at most {limit})")

@@ -9,8 +9,8 @@ Steps for a record (:class:`Composer`):
    page 1 uses ``first``, later pages ``rest``; the back of sheet 1 is ``first-back`` when set (fixed
    content only); the final page is laid out again with ``last`` (or ``only`` for a one-page
    document) when the layout has one. Decision: when the final content does not fit the ``last``
-   template's body, the page keeps ``rest`` and one more page with the ``last`` template (and no
-   flow content) closes the document.
+   (or ``only``) template's body, the page keeps its template and one more page with the ``last``
+   template (and no flow content) closes the document; with no ``last`` template, none is added.
 3. **Fixed content** of every page (headers, footers, address, "Page X of Y", "continued" notes) is
    evaluated once the page count is known: ``$page``, ``$pages``, ``$sheet`` and ``$is_last`` are set.
    The background of a template is composed once per process into one shared :class:`~ccm_batch.pages.Form`.
@@ -336,6 +336,17 @@ class Composer:
             if h > content:
                 content = h
             cells.append(BoundCell(cell.x, w, lines, st.leading, st.align, cell.fill))
+        if row.mixed and len(cells) > 1:        # line up the first baselines of the row
+            firsts = [(c.leading - c.lines[0].ascent - c.lines[0].descent) // 2 + c.lines[0].ascent
+                      if c.lines else None for c in cells]
+            top = max((f for f in firsts if f is not None), default=0)
+            if any(f is not None and f != top for f in firsts):
+                for i, (c, f) in enumerate(zip(cells, firsts)):
+                    if f is not None and f != top:
+                        cells[i] = c._replace(dy=top - f)
+                        h = len(c.lines) * c.leading + top - f
+                        if h > content:
+                            content = h
         height = (row.height if row.height > content else content) + 2 * pad
         return BoundRow(tuple(cells), height, pad, row.fill if row.fill is not None else fill,
                         row.rule_above, row.rule_below, carry, row.name, row.src)
@@ -375,10 +386,14 @@ class Composer:
                     if not res2.rest:
                         pages.append((alt, res2.items))
                     else:
+                        # the end does not fit the closing template: keep this page as it is and
+                        # close with an extra 'last' page (none when the layout has no 'last')
                         pages.append((tmpl, res.items))
                         if n == 1 and seq.first_back is not None:
                             pages.append((seq.first_back, []))
-                        pages.append((alt, []))
+                        if seq.last is not None:
+                            self.page = len(pages) + 1
+                            pages.append((seq.last, []))
                         return pages
                 else:
                     pages.append((tmpl, res.items))

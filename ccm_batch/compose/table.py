@@ -20,7 +20,9 @@ knows its height), then :class:`TableBlock` places rows region by region under t
 - a table with ``keep-together`` moves whole to the next page when it does not fit.
 
 Row geometry follows XSL-FO as FOP applies it: a row's ``height`` is the minimum height of its
-content; the ``padding`` is added above and below it; cell text starts at the top.
+content; the ``padding`` is added above and below it; cell text starts at the top. Decision: when
+the cells of a row use different sizes, the smaller texts are lowered so that the first baselines
+of the row line up (a label in 7.5 pt beside a value in 9 pt reads as one line).
 """
 from __future__ import annotations
 
@@ -32,13 +34,15 @@ from .flow import SimpleLine, place_lines
 
 
 class BoundCell(NamedTuple):
-    """A cell with its text broken into lines: offset and width within the table."""
+    """A cell with its text broken into lines: offset and width within the table; ``dy`` lowers the
+    text so that the first baselines of a row line up (cells in different sizes)."""
     x: int
     width: int
     lines: list
     leading: int
     align: str
     fill: tuple | None
+    dy: int = 0
 
 
 class BoundRow(NamedTuple):
@@ -76,10 +80,11 @@ def draw_row(row: BoundRow, x: int, y: int, width: int, grid) -> list:
                 cx += c.width - 2 * pad - ln.indent - ln.width
             elif c.align == "center":
                 cx += (c.width - 2 * pad - ln.indent - ln.width) // 2
-            items.append(Text(cx, y + pad + (lead - ln.ascent - ln.descent) // 2 + ln.ascent, ln.font, ln.size,
-                              ln.text, ln.color, 0, ln.kerns))
+            items.append(Text(cx, y + pad + c.dy + (lead - ln.ascent - ln.descent) // 2 + ln.ascent, ln.font,
+                              ln.size, ln.text, ln.color, 0, ln.kerns))
         else:
-            items.extend(place_lines(lines, x + c.x + pad, y + pad, c.width - 2 * pad, c.leading, c.align))
+            items.extend(place_lines(lines, x + c.x + pad, y + pad + c.dy, c.width - 2 * pad, c.leading,
+                                     c.align))
     if row.rule_above is not None:
         t, color = row.rule_above
         items.append(Rule(x, y, width, t, "h", color))

@@ -347,8 +347,10 @@ class _Loader:
         scope = set(BUILTINS)
         for f in (el if el is not None else ()):
             name = f.get("name")
+            if name in BUILTINS or name in PAGE_VARS or name in ("index", "count", "running", "carry", "value"):
+                self.fail(f, f"field name {name!r} is reserved for the engine's own variables")
             if name in scope:
-                self.fail(f, f"field {name!r} declared twice (or a reserved name)")
+                self.fail(f, f"field {name!r} declared twice")
             ftype = f.get("type", "string")
             path = f.get("path")
             mode = "nodes" if ftype == "list" else "string"
@@ -821,6 +823,8 @@ class _Loader:
         if span > len(table.columns):
             self.fail(el, f"row has {span} cells (with spans) for {len(table.columns)} columns")
         node.cells = tuple(cells)
+        node.mixed = len({(c.style.size, c.style.leading, c.style.font_id) for c in cells}) > 1 or any(
+            len({(r.font_id, r.size) for r in c.runs}) > 1 for c in cells)
         return node
 
     def _line_spec(self, el, attr):

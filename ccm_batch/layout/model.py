@@ -186,8 +186,9 @@ class Cell(Node):
 
 class Row(Node):
     """A table row template: ``height`` is the minimum content height, ``padding`` added above and below."""
-    __slots__ = ("cells", "style", "fill", "height", "padding", "rule_below", "rule_above")
+    __slots__ = ("cells", "style", "fill", "height", "padding", "rule_below", "rule_above", "mixed")
     kind = "row"
+    # mixed: the cells use different sizes/fonts (compose lines up their first baselines)
 
 
 class Table(Node):
