@@ -267,22 +267,22 @@ class FontResource:
     :meth:`encode` turns text into Identity-H hex codes and records the characters used: the text
     is encoded as Latin-1 (C speed) and mapped to glyph ids with ``bytes.translate``; the few
     characters outside Latin-1 (€, ’, œ, narrow no-break space …) are then patched in one by one.
-    Characters are recorded in bulk from the Latin-1 bytes (so "?" may be embedded without being
-    drawn: harmless). Each string's encoding is cached for the file (bounded), as invoices repeat
+    Latin-1 characters are recorded in bulk from the cache when it is emptied and at the end (so
+    "?" may be embedded without being drawn: harmless). Each string's encoding is cached for the file (bounded), as invoices repeat
     their labels on every page. With ``avoid_notdef`` (PDF/A, which forbids showing .notdef),
     characters the font lacks are drawn as "?".
     """
 
-    __slots__ = ("face", "name", "number", "chars", "cache", "substitute", "_latin", "_pending")
+    __slots__ = ("face", "name", "number", "chars", "cache", "substitute", "_latin", "_seen")
 
     def __init__(self, face: FontFace, name: str, number: int, *, avoid_notdef: bool = False):
         self.face = face
         self.name = name
         self.number = number
         self.chars: set[str] = set()         # characters outside Latin-1 drawn in this file
-        self.cache: dict[str, str] = {}
+        self.cache: dict[str, str] = {}      # text -> hex codes; every encoded text passes here
         self._latin: set[int] = set()        # Latin-1 code points drawn in this file
-        self._pending = bytearray()          # Latin-1 text not yet added to _latin
+        self._seen = b""                     # the same, as bytes for bytes.translate(delete=)
         self.substitute = None               # PDF/A: hex code drawn instead of .notdef
         if avoid_notdef:
             self.substitute = "%04x" % face.gid("?")
@@ -291,10 +291,6 @@ class FontResource:
     def encode(self, text: str) -> str:
         """``text`` as hex glyph codes (4 digits per character); the characters are recorded."""
         raw = text.encode("latin-1", "replace")      # other characters become "?" for now
-        pending = self._pending
-        pending += raw
-        if len(pending) > 16384:
-            self._flush()
         face = self.face
         glyphs = bytearray(2 * len(raw))
         if face.latin_narrow:
@@ -320,19 +316,22 @@ class FontResource:
                             for i in range(0, len(hexed), 4))
         cache = self.cache
         if len(cache) >= TEXT_CACHE_LIMIT:
+            self._record()
             cache.clear()
         cache[text] = hexed
         return hexed
 
-    def _flush(self) -> None:
-        """Add the pending Latin-1 text to the set of code points used (C speed, amortised)."""
-        fresh = bytes(self._pending).translate(None, bytes(sorted(self._latin)))
-        self._latin.update(fresh)
-        self._pending = bytearray()
+    def _record(self) -> None:
+        """Add the Latin-1 characters of the cached texts to the set drawn (C speed, in bulk)."""
+        raw = "".join(self.cache).encode("latin-1", "replace")
+        fresh = raw.translate(None, self._seen)
+        if fresh:
+            self._latin.update(fresh)
+            self._seen = bytes(sorted(self._latin))
 
     def used_chars(self) -> set[str]:
         """Every character drawn with this font in the file."""
-        self._flush()
+        self._record()
         return self.chars | {chr(c) for c in self._latin}
 
 
