@@ -243,10 +243,23 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
         bar = log.progress(report.documents, "render", "doc")
         stats = render_all(job, db, run_dir / "work.db", spool_dir, staging, mail_config,
                            lambda d, p: bar.update(d), resources=report.resources)
-        report.render_notes = dict(sorted(stats.items()))
+        from .render_phase import RENDER_WARNINGS
+        for kind, count in sorted(stats.items()):
+            if kind in RENDER_WARNINGS.values():
+                report.warnings += count
+                report.warning_kinds[kind] += count
+            else:
+                report.render_notes[kind] = count
         bar.close()
         mail.write_production_files(db, staging, job.name, mail_config)
-        report.mail = summary.as_dict() if hasattr(summary, "as_dict") else dict(getattr(summary, "__dict__", {}))
+        report.mail = summary.as_dict()
+        for warning in summary.warnings:
+            report.warnings += 1
+            report.warning_kinds[f"mail: {warning}"[:90]] += 1
+        if summary.invalid:
+            report.warnings += summary.invalid
+            report.warning_kinds["mail: invalid or incomplete address (piece in the 'invalid' stream)"] += \
+                summary.invalid
         row = db.execute("SELECT COALESCE(SUM(pages),0), COALESCE(SUM(sheets),0) FROM rendered").fetchone()
         report.pages, report.sheets = row
 

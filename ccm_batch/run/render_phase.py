@@ -16,6 +16,8 @@ from pathlib import Path
 
 from .faults import checkpoint
 from ..errors import CcmError
+from ..mail.control import clear_zone_conflicts
+from ..pages import Marks
 from ..render.base import PieceInfo, StreamInfo
 from ..spool import SpoolReader
 
@@ -50,7 +52,8 @@ def _doc_ref(db: sqlite3.Connection, seq: int):
                       (seq,)).fetchone()
 
 
-AFP_STAT_WARNINGS = {"substituted": "AFP: characters substituted (not in the code page)",
+RENDER_WARNINGS = {"omr_clear_zone": "OMR: pages with items in the marks' clear zone (inserter may misread)"}
+AFP_STAT_WARNINGS = {**RENDER_WARNINGS,"substituted": "AFP: characters substituted (not in the code page)",
                      "unknown_fonts": "AFP: fonts without a resident AFP font",
                      "tle_truncated": "AFP: index values truncated to 250 bytes"}
 
@@ -151,12 +154,17 @@ def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archiv
         outputs.append((fmt, name, renderer, indexes))
     pages = docs = sheets = 0
     positions = []
+    check_omr = mail_config.enabled and mail_config.control == "omr"
+    omr_conflicts = 0
     for piece in plan.pieces:
         info = PieceInfo(piece_id=piece.piece_id, seq=piece.seq, doc_ids=tuple(piece.doc_seqs),
                          sheets=piece.sheets, duplex=bool(piece.duplex))
         documents = [reader.read(*_doc_ref(db, seq)) for seq in piece.doc_seqs]
         all_pages = [p for d in documents for p in d.pages]
         marked = mail.mark_pages(piece, all_pages, mail_config)
+        if check_omr:
+            omr_conflicts += sum(1 for page in marked if any(type(i) is Marks for i in page.items)
+                                 and clear_zone_conflicts(page, mail_config.omr))
         first_page = pages + 1
         for fmt, name, renderer, indexes in outputs:
             renderer.start_piece(info)
@@ -182,7 +190,7 @@ def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archiv
         sheets += piece.sheets
         positions.append((piece.piece_id, first_page))
         progress(len(documents), len(marked))
-    files, stats = [], {}
+    files, stats = [], {"omr_clear_zone": omr_conflicts}
     for fmt, name, renderer, indexes in outputs:
         facts = renderer.end_file()
         stats.update(getattr(renderer, "stats", {}) or {})
