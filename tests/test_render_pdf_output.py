@@ -262,3 +262,17 @@ def test_rule_centred_on_axis(tmp_path):
     content = PdfReader(path).pages[0].get_contents().get_data().decode()
     assert "100 190 300 20 re f\n" in content
     assert "92.5 200 15 300 re f\n" in content
+
+
+def test_changed_image_file_is_read_again(tmp_path):
+    """Encoded images are cached per process, keyed by path, modification time and size."""
+    from PIL import Image as PILImage
+    picture = tmp_path / "pic.png"
+    colours = []
+    for n, colour in enumerate([(255, 0, 0), (0, 0, 255)]):
+        PILImage.new("RGB", (4 + n, 4), colour).save(picture)
+        path = tmp_path / f"pic{n}.pdf"
+        render(path, [(meta("D1"), [Page(A4[0], A4[1], (Image(0, 0, 100, 100, str(picture)),))])])
+        body = next(b for b in raw_objects(path).values() if b"/Subtype/Image" in b)
+        colours.append(stream_data(body)[:3])
+    assert colours == [bytes((255, 0, 0)), bytes((0, 0, 255))]

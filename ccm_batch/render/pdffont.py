@@ -118,8 +118,11 @@ class FontFace:
         count = struct.unpack_from(">H", data, 4)[0]
         self.tables: dict[bytes, tuple[int, int]] = {}
         for i in range(count):
-            tag, _checksum, offset, length = struct.unpack_from(">4sIII", data, 12 + 16 * i)
+            tag, _sum, offset, length = struct.unpack_from(">4sIII", data, 12 + 16 * i)
             self.tables[tag] = (offset, length)
+        self.checksums = {tag: _checksum(data[offset:offset + length])     # tables copied as is
+                          for tag, (offset, length) in self.tables.items()
+                          if tag in (b"cvt ", b"fpgm", b"prep", b"OS/2")}
         head_at = self.tables[b"head"][0]
         long_loca = struct.unpack_from(">h", data, head_at + 50)[0] == 1
         loca_at, loca_len = self.tables[b"loca"]
@@ -174,14 +177,13 @@ class FontFace:
                     todo.append(component)
         count = max(keep) + 1
         glyf, loca, pos = [], [], 0
-        for gid in range(count):
-            loca.append(pos)
-            if gid in keep:
-                glyph = self._glyph(gid)
-                if glyph:
-                    glyph += b"\0" * (-len(glyph) % 4)
-                    glyf.append(glyph)
-                    pos += len(glyph)
+        for gid in sorted(keep):
+            loca.extend([pos] * (gid + 1 - len(loca)))   # glyphs skipped before gid: empty
+            glyph = self._glyph(gid)
+            if glyph:
+                glyph += b"\0" * (-len(glyph) % 4)
+                glyf.append(glyph)
+                pos += len(glyph)
         loca.append(pos)
         data = self.data
         tables: dict[bytes, bytes] = {
@@ -211,7 +213,7 @@ class FontFace:
         tables[b"hhea"] = bytes(hhea)
         if b"post" in tables:
             tables[b"post"] = b"\x00\x03\x00\x00" + tables[b"post"][4:32]
-        return _build_sfnt(tables)
+        return _build_sfnt(tables, self.checksums)
 
 
 def _checksum(data: bytes) -> int:
@@ -219,8 +221,11 @@ def _checksum(data: bytes) -> int:
     return sum(struct.unpack(">%dI" % (len(data) // 4), data)) & 0xFFFFFFFF
 
 
-def _build_sfnt(tables: dict[bytes, bytes]) -> bytes:
-    """Assemble an sfnt file from its tables (sorted by tag, 4-byte aligned, checksums set)."""
+def _build_sfnt(tables: dict[bytes, bytes], unchanged: dict[bytes, int]) -> bytes:
+    """Assemble an sfnt file from its tables (sorted by tag, 4-byte aligned, checksums set).
+
+    ``unchanged`` gives the known checksums of tables copied as they are (cvt, fpgm, prep, OS/2).
+    """
     tags = sorted(tables)
     count = len(tags)
     power = 1
@@ -230,16 +235,19 @@ def _build_sfnt(tables: dict[bytes, bytes]) -> bytes:
     selector = power.bit_length() - 1
     header = [struct.pack(">IHHHH", 0x00010000, count, search_range, selector,
                           count * 16 - search_range)]
-    body, offset = [], 12 + 16 * count
+    body, offset, total = [], 12 + 16 * count, 0
     for tag in tags:
         table = tables[tag]
-        header.append(struct.pack(">4sIII", tag, _checksum(table), offset, len(table)))
+        checksum = unchanged[tag] if tag in unchanged else _checksum(table)
+        total += checksum
+        header.append(struct.pack(">4sIII", tag, checksum, offset, len(table)))
         padded = table + b"\0" * (-len(table) % 4)
         body.append(padded)
         offset += len(padded)
-    font = bytearray(b"".join(header) + b"".join(body))
-    head_at = 12 + 16 * count + sum(len(b) for b in body[:tags.index(b"head")])
-    adjustment = (0xB1B0AFBA - _checksum(bytes(font))) & 0xFFFFFFFF
+    directory = b"".join(header)
+    head_at = len(directory) + sum(len(b) for b in body[:tags.index(b"head")])
+    font = bytearray(directory + b"".join(body))
+    adjustment = (0xB1B0AFBA - _checksum(directory) - total) & 0xFFFFFFFF   # whole-font sum
     font[head_at + 8:head_at + 12] = struct.pack(">I", adjustment)
     return bytes(font)
 

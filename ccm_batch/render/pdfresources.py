@@ -29,7 +29,10 @@ PDF/A-2b. Decisions:
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import struct
+import zlib
+from collections import OrderedDict
 from functools import lru_cache
 from xml.sax.saxutils import escape
 
@@ -39,8 +42,46 @@ from .pdfwriter import PdfWriter
 
 # -- images --------------------------------------------------------------------------------------
 
+_IMAGE_CACHE: OrderedDict = OrderedDict()
+_IMAGE_CACHE_ENTRIES = 32
+_IMAGE_CACHE_MAX_BYTES = 4 << 20
+
+
 def write_image(writer: PdfWriter, path: str, *, pdfa: bool = False) -> int:
     """Write the image file ``path`` as an image XObject; return its object number."""
+    entries, data, mask = _image_streams(path, pdfa)
+    if mask is not None:
+        mask_entries, mask_data = mask
+        entries += b"/SMask %d 0 R" % writer.add_stream(mask_data, mask_entries, compress=False)
+    return writer.add_stream(data, entries, compress=False)
+
+
+def _image_streams(path: str, pdfa: bool):
+    """``(entries, data, (mask entries, mask data) or None)`` of an image, encoded for PDF.
+
+    Encoded images are kept in a small per-process cache (keyed by path, modification time and
+    size), so the archive's one-PDF-per-document mode decodes a logo once, not once per file.
+    """
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"image resource not found: {path}") from exc
+    except OSError as exc:
+        raise ConfigError(f"cannot read image resource {path}: {exc}") from exc
+    key = (path, pdfa, stat.st_mtime_ns, stat.st_size)
+    streams = _IMAGE_CACHE.get(key)
+    if streams is not None:
+        _IMAGE_CACHE.move_to_end(key)
+        return streams
+    streams = _encode_image(path, pdfa)
+    if len(streams[1]) + (len(streams[2][1]) if streams[2] else 0) <= _IMAGE_CACHE_MAX_BYTES:
+        _IMAGE_CACHE[key] = streams
+        if len(_IMAGE_CACHE) > _IMAGE_CACHE_ENTRIES:
+            _IMAGE_CACHE.popitem(last=False)
+    return streams
+
+
+def _encode_image(path: str, pdfa: bool):
     from PIL import Image as PILImage, UnidentifiedImageError
 
     try:
@@ -55,15 +96,15 @@ def write_image(writer: PdfWriter, path: str, *, pdfa: bool = False) -> int:
             with open(path, "rb") as handle:
                 data = handle.read()
             space = b"/DeviceRGB" if image.mode == "RGB" else b"/DeviceGray"
-            return writer.add_stream(
-                data, _entries(width, height, space) + b"/Filter/DCTDecode", compress=False)
+            return _entries(width, height, space) + b"/Filter/DCTDecode", data, None
         image.load()
         samples, space, alpha = _decode(image, flatten=pdfa)
-    extra = b""
+    mask = None
     if alpha is not None:
-        mask = writer.add_stream(alpha, _entries(width, height, b"/DeviceGray"), compress=True)
-        extra = b"/SMask %d 0 R" % mask
-    return writer.add_stream(samples, _entries(width, height, space) + extra, compress=True)
+        mask = (_entries(width, height, b"/DeviceGray") + b"/Filter/FlateDecode",
+                zlib.compress(alpha, 6))
+    return (_entries(width, height, space) + b"/Filter/FlateDecode", zlib.compress(samples, 6),
+            mask)
 
 
 def _entries(width: int, height: int, space: bytes) -> bytes:
