@@ -204,7 +204,7 @@ def test_sections_in_any_order(tmp_path):
     assert lay.sequence.first.body.y == 1440
 
 
-@pytest.mark.parametrize("name", ["bench-invoice.xml"])
+@pytest.mark.parametrize("name", sorted(p.name for p in LAYOUTS.glob("*.xml")))
 def test_shipped_layouts_load(name):
     lay = load_layout(LAYOUTS / name)
     assert lay.field_specs and lay.sequence.first is not None
