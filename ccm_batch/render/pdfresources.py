@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import struct
+import threading
 import zlib
 from collections import OrderedDict
 from functools import lru_cache
@@ -43,6 +44,7 @@ from .pdfwriter import PdfWriter
 # -- images --------------------------------------------------------------------------------------
 
 _IMAGE_CACHE: OrderedDict = OrderedDict()
+_IMAGE_CACHE_LOCK = threading.Lock()
 _IMAGE_CACHE_ENTRIES = 32
 _IMAGE_CACHE_MAX_BYTES = 4 << 20
 
@@ -69,15 +71,17 @@ def _image_streams(path: str, pdfa: bool):
     except OSError as exc:
         raise ConfigError(f"cannot read image resource {path}: {exc}") from exc
     key = (path, pdfa, stat.st_mtime_ns, stat.st_size)
-    streams = _IMAGE_CACHE.get(key)
-    if streams is not None:
-        _IMAGE_CACHE.move_to_end(key)
-        return streams
+    with _IMAGE_CACHE_LOCK:
+        streams = _IMAGE_CACHE.get(key)
+        if streams is not None:
+            _IMAGE_CACHE.move_to_end(key)
+            return streams
     streams = _encode_image(path, pdfa)
     if len(streams[1]) + (len(streams[2][1]) if streams[2] else 0) <= _IMAGE_CACHE_MAX_BYTES:
-        _IMAGE_CACHE[key] = streams
-        if len(_IMAGE_CACHE) > _IMAGE_CACHE_ENTRIES:
-            _IMAGE_CACHE.popitem(last=False)
+        with _IMAGE_CACHE_LOCK:
+            _IMAGE_CACHE[key] = streams
+            if len(_IMAGE_CACHE) > _IMAGE_CACHE_ENTRIES:
+                _IMAGE_CACHE.popitem(last=False)
     return streams
 
 
