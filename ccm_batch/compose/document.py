@@ -173,6 +173,10 @@ class Composer:
             text = tmpl.render(ctx, env)
         except ExprError as exc:
             self.error(owner, str(exc))
+        return self._check_text(text, owner, font_id)
+
+    def _check_text(self, text, owner, font_id) -> str:
+        """Collapse data line breaks; warn about characters the font cannot draw."""
         if "\n" in text or "\t" in text or "\r" in text:
             text = _WS.sub(" ", text)
         if not text.isascii():
@@ -316,10 +320,16 @@ class Composer:
             st = cell.style
             simple = cell.simple
             if simple is not None:                       # one unconditional run: the fast path
-                tmpl, font, size, color = simple
+                tmpl, font, size, color, fast = simple
                 text = tmpl.const
                 if text is None:
-                    text = self._render(tmpl, ctx, env, cell, font).strip(" ")
+                    if fast is not None:
+                        text = fast(ctx)
+                        if not text.isascii() or "\n" in text or "\t" in text:
+                            text = self._check_text(text, cell, font)
+                        text = text.strip(" ")
+                    else:
+                        text = self._render(tmpl, ctx, env, cell, font).strip(" ")
                 if not text:
                     cells.append(BoundCell(cell.x, w, (), st.leading, st.align, cell.fill))
                     continue

@@ -68,7 +68,7 @@ class SimpleLine(NamedTuple):
 
 
 _line_cache: dict = {}
-LINE_CACHE_SIZE = 20000
+LINE_CACHE_SIZE = 50000
 
 
 def make_lines(spans: list, width: int, first_indent: int = 0, indent: int = 0) -> list:
@@ -94,11 +94,13 @@ def _make_lines(spans: list, width: int, first_indent: int = 0, indent: int = 0)
             if not t.isascii():
                 t = unicodedata.normalize("NFC", t)
             fm = fonts.get_font(sp.font)
-            w = fm.width(t, sp.size, True)
+            kerns = fm.kerns(t, sp.size)
+            w = fm.width(t, sp.size, False)
+            for _, d in kerns:                  # = width(kern=True), one kerning pass instead of two
+                w += d
             if w <= width - first_indent:
                 asc, desc = vmetrics(sp.font, sp.size)
-                return [SimpleLine(t, sp.font, sp.size, sp.color, w, asc, desc,
-                                   fm.kerns(t, sp.size), first_indent)]
+                return [SimpleLine(t, sp.font, sp.size, sp.color, w, asc, desc, kerns, first_indent)]
     return textmod.break_lines(spans, width, first_indent=first_indent, indent=indent)
 
 

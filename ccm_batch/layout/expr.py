@@ -23,6 +23,7 @@ answered without XPath at all.
 from __future__ import annotations
 
 import re
+from functools import partial
 
 from lxml import etree
 
@@ -90,7 +91,7 @@ class Expr:
     Call :meth:`eval` with the context node and the environment (a dict of variable values).
     """
 
-    __slots__ = ("source", "mode", "_xp", "_names", "_var", "_const", "_has_const", "_path", "_attr")
+    __slots__ = ("source", "mode", "_xp", "_names", "_var", "_const", "_has_const", "_path", "_attr", "fast")
 
     def __init__(self, source: str, mode: str = "any", scope=None):
         self.source = source
@@ -101,6 +102,7 @@ class Expr:
         self._xp = None
         self._path = None
         self._attr = None
+        self.fast = None          # node -> str, for a plain child element name (the hot path of tables)
         if scope is not None:
             check(source, scope)
         variables, _ = scan(source)
@@ -122,6 +124,8 @@ class Expr:
             # child path / attribute: answered with ElementPath, same result as XPath string()
             self._path = m.group(1)
             self._attr = m.group(2) or m.group(3)
+            if self._attr is None and "/" not in self._path:
+                self.fast = partial(_child_text, self._path)
             return
         wrapped = {"string": "string(({}))", "number": "number(({}))",
                    "boolean": "boolean(({}))"}.get(mode, "{}").format(source)
@@ -180,6 +184,15 @@ class Expr:
 
     def __repr__(self):
         return f"Expr({self.source!r}, {self.mode})"
+
+
+def _child_text(name, node) -> str:
+    """String value of the first child element ``name`` of ``node`` ('' if none)."""
+    for child in node.iterchildren(name):
+        if len(child):
+            return "".join(child.itertext())
+        return child.text or ""
+    return ""
 
 
 def _simple_string(node, path, attr) -> str:

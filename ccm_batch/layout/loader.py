@@ -815,7 +815,8 @@ class _Loader:
             cell.x = sum(col.width for col in table.columns[:span])
             cell.width = sum(col.width for col in table.columns[span:span + cell.colspan])
             r0 = cell.runs[0] if len(cell.runs) == 1 else None
-            cell.simple = ((r0.template, r0.font_id, r0.size, r0.color)
+            single = r0.template.single if r0 is not None and r0.template is not None else None
+            cell.simple = ((r0.template, r0.font_id, r0.size, r0.color, single.fast if single else None)
                            if r0 is not None and r0.template is not None and r0.cond is None
                            and r0.lang is None else None)
             span += cell.colspan

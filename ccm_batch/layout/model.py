@@ -180,8 +180,9 @@ class Cell(Node):
     """A table cell: inline runs, alignment, span."""
     __slots__ = ("runs", "style", "colspan", "fill", "x", "width", "simple")
     kind = "cell"
-    # x, width: position in the table (units); simple: (template, font id, size, colour) when the
-    # cell is one unconditional run (the fast path), else None
+    # x, width: position in the table (units); simple: (template, font id, size, colour, fast) when
+    # the cell is one unconditional run (the fast path), else None; fast: node -> str when the run
+    # is a plain {child} value
 
 
 class Row(Node):
