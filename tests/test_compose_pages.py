@@ -155,3 +155,14 @@ def test_frame_overflow_rejects(tmp_path):
     with pytest.raises(RecordError) as info:
         compose(lay, 10)
     assert "box1" in info.value.field and info.value.page == 1
+
+
+def test_layout_with_fixed_content_only(tmp_path):
+    path = tmp_path / "card.xml"
+    path.write_text("""<?xml version="1.0"?>
+<layout name="card"><page-template name="c" size="148mm 105mm">
+  <text x="10mm" y="10mm">Carte {$record_number}</text></page-template><pages first="c"/></layout>""",
+                    encoding="utf-8")
+    doc = compose_document(load_layout(path), Record("d", 4, 0, 1, b"", etree.fromstring("<r/>")), job="j",
+                           job_date="2026-11-23").document
+    assert doc.page_count == 1 and [t.text for t in doc.pages[0].items] == ["Carte 4"]

@@ -364,6 +364,8 @@ class Composer:
     # -- pagination ------------------------------------------------------------------------------
     def fill_page(self, tmpl: M.PageTemplate, queue: list):
         body = tmpl.body
+        if body is None:                        # a layout with fixed content only
+            return F.Fill([], 0, queue, False)
         if body.columns <= 1:
             return F.fill(queue, body.x, body.y, body.width, body.height, True, self)
         cw = (body.width - body.gap * (body.columns - 1)) // body.columns

@@ -197,10 +197,12 @@ def _fn_default(_ctx, value, fallback):
 
 
 def _fn_when(_ctx, test, then, otherwise=""):
-    if isinstance(test, list):
-        test = bool(test) and to_str(test) != ""
+    if isinstance(test, list):              # a node set: true when non-empty (XPath boolean())
+        test = bool(test)
     elif isinstance(test, str):
         test = test != ""
+    elif isinstance(test, float):
+        test = test == test and test != 0.0   # NaN is false
     return then if test else otherwise
 
 

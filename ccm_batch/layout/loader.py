@@ -201,8 +201,10 @@ class _Loader:
         sequence = self._read_sequence(seq_el, templates)
         flow_el = root.find("flow")
         flow = self.content(flow_el, self.base_style, scope, "flow") if flow_el is not None else []
-        if flow and sequence.first.body is None:
-            self.fail(seq_el, f"page template {sequence.first.name!r} has no <body> for the flow")
+        if flow:
+            for t in (sequence.first, sequence.rest, sequence.last, sequence.only):
+                if t is not None and t.body is None:
+                    self.fail(seq_el, f"page template {t.name!r} holds the flow but has no <body>")
         return M.Layout(
             name=root.get("name"), doc_type=root.get("doc-type", root.get("name")),
             record=root.get("record", ""), duplex=root.get("duplex") == "true", path=str(self.path),
@@ -425,11 +427,7 @@ class _Loader:
             return templates[name]
         first = get("first")
         rest = get("rest") or first
-        seq = M.PageSequence(first, rest, get("last"), get("only"), get("first-back"))
-        for t in (seq.first, seq.rest, seq.last, seq.only):
-            if t is not None and t.body is None:
-                self.fail(el, f"page template {t.name!r} holds the flow but has no <body>")
-        return seq
+        return M.PageSequence(first, rest, get("last"), get("only"), get("first-back"))
 
     # -- content ---------------------------------------------------------------------------------
     def content(self, el, style, scope, ctx, static=False) -> list:
