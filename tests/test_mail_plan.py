@@ -324,3 +324,34 @@ def test_plan_is_deterministic_and_replannable(run, tmp_path):
         outputs.append([(d / n).read_bytes() for n in ("DET.mailrun.csv", "DET.postage.csv", "DET.trays.csv")])
     assert outputs[0] == outputs[1]
     assert json.loads(dict(db.execute("SELECT key, value FROM mail_run"))["rule_packs"])["USPS-FCM"]
+
+
+def test_planning_memory_does_not_grow_with_the_run(tmp_path, monkeypatch):
+    """Python-side peak allocation while planning stays flat: rows are streamed through SQLite.
+
+    Mailing minimums are lowered (a rule pack copy) so both runs go through every presort step, and
+    write batches are made small so both runs fill them; a Python list of the 6,000 extra documents'
+    rows would alone take several MB.
+    """
+    import shutil
+    import tracemalloc
+    from ccm_batch.mail import household, plan, presort
+    for module in (household, plan, presort):
+        monkeypatch.setattr(module, "BATCH", 50)
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    for name in ("laposte_lettre_industrielle_2025.toml", "usps_fcm_letters_2025.toml"):
+        p = rules / name
+        p.write_text(p.read_text().replace("mailing_min = 1000", "mailing_min = 10")
+                     .replace("mailing_min = 500", "mailing_min = 10"))
+    cfg = mail.MailConfig.from_dict({"enabled": True, "rules_dir": str(rules)}, ".")
+    peaks = []
+    for n in (2000, 2000, 8000):
+        db = sqlite3.connect(":memory:")
+        generate_documents(db, n, seed=5)
+        tracemalloc.start()
+        mail.plan_mail(db, cfg, "MEM", DATE)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        db.close()
+    assert peaks[2] - peaks[1] < 150 * 2 ** 10, peaks

@@ -33,15 +33,20 @@ ABBREVIATIONS = {
     "NORTH": "N", "SOUTH": "S", "EAST": "E", "WEST": "W", "BIS": "B", "TER": "T",
 }
 _PUNCT = re.compile(r"[^0-9A-Z]+")
+_ASCII_PUNCT = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
 _US_ZIP = re.compile(r"^\d{5}(?:[- ]?\d{4}(?:[- ]?\d{2})?)?$")
 
 
 def norm(text: str) -> str:
     """Matching form of an address or name text (see the module docstring)."""
-    text = unicodedata.normalize("NFKD", text or "")
-    text = "".join(c for c in text if not unicodedata.combining(c)).upper()
-    tokens = _PUNCT.sub(" ", text).split()
-    return " ".join(ABBREVIATIONS.get(t, t) for t in tokens)
+    if not text:
+        return ""
+    if text.isascii():
+        text = text.upper().translate(_ASCII_PUNCT)
+    else:
+        text = unicodedata.normalize("NFKD", text)
+        text = _PUNCT.sub(" ", "".join(c for c in text if not unicodedata.combining(c)).upper())
+    return " ".join([ABBREVIATIONS.get(t, t) for t in text.split()])
 
 
 def norm_name(name: str) -> str:

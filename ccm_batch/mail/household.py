@@ -32,8 +32,7 @@ from __future__ import annotations
 import json
 from typing import NamedTuple
 
-from .address import (address_key, address_lines, check_address, delivery_lines, norm, norm_name,
-                      postcode_digits, surname)
+from .address import address_lines, check_address, delivery_lines, norm, norm_name, postcode_digits, surname
 from .rules import Envelope, RuleBook, RulePack
 
 BATCH = 2000
@@ -219,12 +218,13 @@ def load_documents(db, book: RuleBook, config) -> int:
             if reason:
                 zone = "invalid"
         pc = postcode_digits(postcode or "", scheme) or (postcode or "").strip().upper()
-        sort_key = f"{pc}|{norm(' '.join(delivery_lines(lines, name or '')))}"
+        street = norm(" ".join(delivery_lines(lines, name or "")))
+        sort_key = f"{pc}|{street}"
         if zone == "international":
             sort_key = f"{country}|{sort_key}"
         compat = "|".join(str(x) for x in (zone, pack.id if pack else "", sender or "", confidentiality or "",
                                            language or "", int(duplex or 0), country))
-        akey = address_key(lines, name or "", pc)
+        akey = f"{street}|{pc}"                              # = address_key(lines, name, pc)
         mode = config.householding
         if mode == "customer" and not (customer or "").strip():
             mode = "name_address"

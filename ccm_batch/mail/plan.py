@@ -230,11 +230,14 @@ def plan_mail(db, config, job: str, job_date: str) -> PlanSummary:
         summary.householded_documents = stats["householded_documents"]
         summary.split_pieces = stats["split_pieces"]
         _plan_streams(db, book, config)
+    db.execute("CREATE INDEX mail_piece_stream ON mail_piece(stream, seq)")
     _assign_ids(db)
+    db.execute("CREATE INDEX mail_piece_id ON mail_piece(piece_id)")
     if config.enabled and config.imb.enabled:
         _assign_imb(db, config)
     db.executemany("INSERT INTO mail_run VALUES (?, ?)", [(k, str(v)) for k, v in meta.items()])
     _assign_files(db, config, job, job_date)
+    db.execute("CREATE INDEX mail_piece_file ON mail_piece(stream, file_seq, seq)")
     _fill_summary(db, summary)
     db.commit()
     return summary
