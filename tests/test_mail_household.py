@@ -85,7 +85,8 @@ def household(sheets_each, n=3):
 
 
 def pieces(db):
-    return db.execute("SELECT envelope, shape, part, parts, sheets, stream FROM mail_piece ORDER BY piece_no").fetchall()
+    return db.execute("SELECT envelope, shape, part, parts, sheets, stream FROM mail_piece "
+                      "ORDER BY piece_no").fetchall()
 
 
 def test_over_capacity_household_split_when_cheaper():
@@ -128,7 +129,8 @@ def test_inserts_union_feeders_and_weight():
     cfg = mail.MailConfig.from_dict({"enabled": True, "inserts": {"BRE": {"feeder": 1, "weight_g": 3.0},
                                                                    "LEAFLET": {"feeder": 3, "weight_g": 4.5}}}, ".")
     summary = mail.plan_mail(db, cfg, "INS", "2026-01-15")
-    inserts, feeders, weight = db.execute("SELECT inserts, feeders, weight_g FROM mail_piece WHERE documents = 2").fetchone()
+    inserts, feeders, weight = db.execute("SELECT inserts, feeders, weight_g FROM mail_piece "
+                                          "WHERE documents = 2").fetchone()
     assert inserts == '["BRE", "LEAFLET"]' and feeders == "1,3"
     assert weight == pytest.approx(3 * sheet_weight_g(11906, 16838, 80) + 3.0 + 4.5 + 5.0, abs=0.001)
     assert sheet_weight_g(11906, 16838, 80) == pytest.approx(4.99, abs=0.01)           # A4 80 g/m²
@@ -145,3 +147,19 @@ def test_weight_step_changes_with_householding():
     rows = household(2, n=2)          # 4 sheets: 25 g together, over the 20 g single-piece step
     db = plan(rows)
     assert db.execute("SELECT single_price, alone_price FROM mail_piece").fetchone() == pytest.approx((2.78, 2.78))
+
+
+def test_address_checks():
+    from ccm_batch.mail.address import check_address
+    ok = ["M JEAN MARTIN", "12 RUE DES LILAS", "75011 PARIS"]
+    assert check_address(ok, "75011", "fr", False) == ""
+    assert check_address(ok + ["FRANCE"], "75011", "fr", False) == ""
+    assert "38 characters" in check_address(["M JEAN MARTIN", "X" * 39, "75011 PARIS"], "75011", "fr", False)
+    assert "allows 6" in check_address(["A"] * 6 + ["75011 PARIS"], "75011", "fr", False)
+    assert "code postal 75011" in check_address(["M JEAN MARTIN", "PARIS 75011"], "75011", "fr", False)
+    assert "not a valid" in check_address(ok, "7501", "fr", False)
+    us = ["JOHN DOE", "12 MAIN ST", "SPRINGFIELD IL 62704-1234"]
+    assert check_address(us, "62704-1234-56", "us", False) == ""
+    assert "ZIP 62704" in check_address(us[:2] + ["SPRINGFIELD IL"], "62704", "us", False)
+    assert check_address(["HANS MULLER", "10115 BERLIN", "ALLEMAGNE"], "10115", "fr", True) == ""
+    assert check_address([], "75011", "fr", False) == "no address lines"

@@ -259,7 +259,8 @@ def test_postage_statement_adds_up(run):
         assert float(r["postage"]) == pytest.approx(by_stream[name], abs=0.02)
     for total in (r for r in rows if r["record"] == "TOTAL"):
         cur = total["currency"]
-        mailed = [r for r in stream_rows.values() if r["currency"] == cur and r["stream"] not in ("invalid", "oversize")]
+        mailed = [r for r in stream_rows.values()
+                  if r["currency"] == cur and r["stream"] not in ("invalid", "oversize")]
         assert float(total["postage"]) == pytest.approx(sum(float(r["postage"]) for r in mailed), abs=0.02)
         saving = next(r for r in rows if r["record"] == "SAVINGS" and r["stream"] == "presort" and r["currency"] == cur)
         assert float(saving["postage"]) == pytest.approx(float(total["single_postage"]) - float(total["postage"]),

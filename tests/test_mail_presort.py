@@ -92,7 +92,8 @@ def test_overflow_policies_and_cheapest_choice():
     assert aadc_tray[:56] == rolled                            # rolled-up pieces at the front of the tray
     db = us_mailing(SPECS)
     cfg, summary = plan(db)
-    kind, policy, costs = db.execute("SELECT kind, policy, costs FROM mail_stream WHERE name = 'usps-fcm-us10'").fetchone()
+    kind, policy, costs = db.execute("SELECT kind, policy, costs FROM mail_stream "
+                                     "WHERE name = 'usps-fcm-us10'").fetchone()
     costs = json.loads(costs)
     # five trays in every plan. 8-sheet letters weigh 2 oz: with "none" the 56 overflow pieces pay AADC
     # instead of 5D; with "overflow" the 100 light AADC-606 pieces miss the AADC minimum and pay MXD

@@ -15,8 +15,8 @@ Decisions (documented, not from a reference file, since RNVP/CASS data are licen
   run together (5, 9 or 11 digits). The digits are the IMb routing code.
 - Checks (postal.md §5.3, the part a print engine can do without reference files): French blocks have
   at most 6 lines of at most 38 characters, a 5-digit code postal and a last line starting with it;
-  US blocks have at least 2 lines and a last line holding the ZIP; foreign blocks have at least 2
-  lines. A failing document goes to the ``invalid`` stream with its reason.
+  US blocks have at least 2 lines and a last line holding the ZIP (a trailing "FRANCE"/"USA" line
+  on domestic mail is ignored); foreign blocks have at least 2 lines. A failing document goes to the ``invalid`` stream with its reason.
 """
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ ABBREVIATIONS = {
 }
 _PUNCT = re.compile(r"[^0-9A-Z]+")
 _ASCII_PUNCT = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
+DOMESTIC_COUNTRY_LINES = frozenset({"FRANCE", "USA", "US", "UNITED STATES", "UNITED STATES OF AMERICA"})
 _US_ZIP = re.compile(r"^\d{5}(?:[- ]?\d{4}(?:[- ]?\d{2})?)?$")
 
 
@@ -103,6 +104,8 @@ def check_address(lines: list[str], postcode: str, scheme: str, international: b
         return "no address lines"
     if international:
         return "" if len(lines) >= 2 else "foreign address needs at least 2 lines"
+    if len(lines) >= 3 and norm(lines[-1]) in DOMESTIC_COUNTRY_LINES:
+        lines = lines[:-1]                                  # a needless country line on domestic mail
     pc = postcode_digits(postcode, scheme)
     if pc is None:
         return f"postcode {postcode!r} is not a valid {'ZIP' if scheme == 'us' else 'code postal'}"

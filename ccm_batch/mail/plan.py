@@ -268,7 +268,8 @@ def _plan_streams(db, book, config) -> None:
 
 def _assign_ids(db) -> None:
     db.execute("UPDATE mail_piece SET piece_id = printf('%08d', s.rn) FROM (SELECT p.piece_no, ROW_NUMBER() OVER "
-               "(ORDER BY st.rank, st.name, p.seq) AS rn FROM mail_piece p JOIN mail_stream st ON st.name = p.stream) s "
+               "(ORDER BY st.rank, st.name, p.seq) AS rn FROM mail_piece p "
+               "JOIN mail_stream st ON st.name = p.stream) s "
                "WHERE mail_piece.piece_no = s.piece_no")
 
 
@@ -328,7 +329,8 @@ def _update_files(db, updates: list) -> None:
 
 
 def _fill_summary(db, summary: PlanSummary) -> None:
-    db.execute("UPDATE mail_stream SET pieces = s.n, documents = s.d, sheets = s.sh, postage = s.p, single_postage = s.sp, "
+    db.execute("UPDATE mail_stream SET pieces = s.n, documents = s.d, sheets = s.sh, postage = s.p, "
+               "single_postage = s.sp, "
                "alone_postage = s.ap, trays = s.t, files = s.f FROM (SELECT stream, COUNT(*) n, SUM(documents) d, "
                "SUM(sheets) sh, ROUND(SUM(price), 2) p, ROUND(SUM(single_price), 2) sp, ROUND(SUM(alone_price), 2) ap, "
                "COUNT(DISTINCT tray_no) t, COUNT(DISTINCT file_seq) f FROM mail_piece GROUP BY stream) s "

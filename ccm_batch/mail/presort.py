@@ -174,7 +174,8 @@ class Mailing:
                        "WHERE piece_no IN (SELECT piece_no FROM mail_roll)", (level.rate_level, li))
             db.execute("DELETE FROM mail_asg")
             db.execute("DELETE FROM mail_roll")
-        postage = db.execute("SELECT COALESCE(SUM(COALESCE(r.price, p.single)), 0) FROM mail_ps p LEFT JOIN mail_rate r "
+        postage = db.execute("SELECT COALESCE(SUM(COALESCE(r.price, p.single)), 0) FROM mail_ps p "
+                             "LEFT JOIN mail_rate r "
                              "ON r.rate = p.rate AND r.step_idx = p.step_idx").fetchone()[0]
         containers = db.execute("SELECT COUNT(*) FROM mail_trayw").fetchone()[0]
         return round(postage + containers * self.pack.handling_per_container, 6)
@@ -213,7 +214,8 @@ class Mailing:
                    "WHERE t.li = mail_ps.li AND t.key = mail_ps.grp AND t.idx = mail_ps.tray")
         names = " ".join(f"WHEN {i} THEN ?" for i in range(len(self.levels)))
         db.execute(
-            f"UPDATE mail_piece SET level = CASE w.li {names} END, rate_level = w.rate, dest = w.grp, tray_no = w.tray, "
+            f"UPDATE mail_piece SET level = CASE w.li {names} END, rate_level = w.rate, dest = w.grp, "
+            "tray_no = w.tray, "
             "rolled = (w.rolled_li IS NOT NULL AND w.rolled_li = w.li - 1), "
             "price = COALESCE(r.price, w.single), "
             "near_step = CASE WHEN r.price IS NULL THEN w.near_single ELSE w.near_rate END "

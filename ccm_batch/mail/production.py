@@ -101,7 +101,8 @@ def _write_mailrun(db, path: Path) -> Path:
                         r[8] if r[8] is not None else "", r[9] or 0, r[10] or 0, r[11] or "", r[12] or "", r[13] or 0,
                         r[14] or "", r[15] or "", r[16] or "", r[17], r[18], r[19], ";".join(map(str, seqs)),
                         ";".join(ids), r[22], (r[23] or "").replace(",", ";"), inserts, f"{r[25] or 0:.2f}",
-                        f"{r[26] or 0:.2f}", r[27] or 0, f"{r[28] or 0:.3f}", f"{r[29] or 0:.3f}", r[30] or "", r[31] or "",
+                        f"{r[26] or 0:.2f}", r[27] or 0, f"{r[28] or 0:.3f}", f"{r[29] or 0:.3f}", r[30] or "",
+                        r[31] or "",
                         r[32] or "", r[33] or "", r[34] or "", r[35] or ""])
 
         for row in cursor:
@@ -159,7 +160,8 @@ def _write_postage(db, path: Path, config) -> Path:
             rows.append(("LINE", name, pack, level, rate, step, n, "", f"{unit:.3f}", _money(p), _money(s), cur))
         for level, (n, p, s, tr) in sorted(levels.items()):
             rows.append(("LEVEL", name, pack, level, "", "", n, len(tr), "", _money(p), _money(s), cur))
-        rows.append(("STREAM", name, pack, "", "", "", pieces or 0, trays or 0, "", _money(postage), _money(single), cur))
+        rows.append(("STREAM", name, pack, "", "", "", pieces or 0, trays or 0, "", _money(postage), _money(single),
+                     cur))
         if cur and zone in ("domestic", "international"):
             t = totals.setdefault(cur, [0, 0, 0.0, 0.0, 0.0])
             t[0] += pieces or 0
