@@ -23,7 +23,7 @@ _KEYS = {
     "job": {"name", "date", "title"},
     "layout": {"path"},
     "output": {"dir", "formats", "name", "work_dir"},
-    "index": {"formats", "archive_pdf", "archive_name"},
+    "index": {"formats", "archive_pdf", "archive_name", "verify_field", "cmod_codepage"},
     "rejects": {"max_rejects", "max_reject_rate", "min_records_for_rate"},
     "run": {"workers", "chunk_size"},
 }
@@ -45,6 +45,8 @@ class JobConfig:
     index_formats: tuple[str, ...] = ("csv",)
     archive_pdf: bool = False
     archive_name: str = "{customer_id}_{doc_type}_{date}_{doc_id}"
+    verify_field: str = "doc_id"     # index field printed on each document's first page (index verify)
+    cmod_codepage: int = 819
     max_rejects: int | None = None
     max_reject_rate: float | None = None
     min_records_for_rate: int = 100
@@ -212,6 +214,7 @@ def load_job(path: str | Path, overrides: dict | None = None) -> JobConfig:
         layout=layout_path, output_dir=out_dir, formats=formats, file_name=file_name, work_dir=work_dir,
         index_formats=index_formats, archive_pdf=bool(index.get("archive_pdf", False)),
         archive_name=index.get("archive_name", "{customer_id}_{doc_type}_{date}_{doc_id}"),
+        verify_field=str(index.get("verify_field", "doc_id")), cmod_codepage=int(index.get("cmod_codepage", 819)),
         max_rejects=max_rejects, max_reject_rate=max_rate,
         min_records_for_rate=int(rejects.get("min_records_for_rate", 100)),
         fields=_field_specs(path, data.get("fields", {})), mail=data.get("mail"),

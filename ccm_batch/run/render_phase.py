@@ -149,7 +149,8 @@ def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archiv
         name = f"{stem}.{extension(fmt)}"
         renderer = make_renderer(fmt, job, resources)
         renderer.start_file(str(staging / name), stream)
-        indexes = write_indexes(job.index_formats, staging, f"{stem}.{extension(fmt)}") \
+        indexes = write_indexes(job.index_formats, staging, f"{stem}.{extension(fmt)}",
+                                verify_field=job.verify_field, cmod_codepage=job.cmod_codepage) \
             if fmt != "debug" else []
         outputs.append((fmt, name, renderer, indexes))
     pages = docs = sheets = 0

