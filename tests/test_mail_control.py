@@ -203,3 +203,20 @@ def test_clear_zone_check():
     outside = Text(mm(40), mm(30), "LiberationSans-Regular", 200, "fine")
     page = Page(11906, 16838, (inside, outside))
     assert clear_zone_conflicts(page, scheme) == [inside]
+
+
+def test_part_label_on_split_households():
+    rows = [document_row(i, customer_id="C1", sheets=4, address=["M JEAN MARTIN", "1 RUE X", "75011 PARIS"])
+            for i in range(1, 4)]
+    db = sqlite3.connect(":memory:")
+    insert_documents(db, rows)
+    cfg = mail.MailConfig.from_dict({"enabled": True, "control": "none",
+                                     "part_label": {"x_mm": 20, "y_mm": 45, "text": "PLI {part}/{parts}"}}, ".")
+    mail.plan_mail(db, cfg, "PLI", "2026-01-15")
+    labels = []
+    for f in mail.iter_print_files(db):
+        for piece in f.pieces:
+            pages = mail.mark_pages(piece, doc_pages(piece.sheets, False), cfg)
+            labels.append([i.text for i in pages[0].items if isinstance(i, Text) and i.text.startswith("PLI")])
+            assert all(i.text.startswith("sheet") for p in pages[1:] for i in p.items)
+    assert labels == [["PLI 1/2"], ["PLI 2/2"]]

@@ -31,6 +31,8 @@ Example (every key optional; defaults shown)::
     [mail.imb]                     # USPS Intelligent Mail barcode on US pieces
     enabled = false  mailer_id = "123456"  service_type = "270"  barcode_id = "00"  serial_start = 0
     x_mm = 20  y_mm = 62           # used when the address page carries no imb Barcode to fill in
+    [mail.part_label]              # printed on the first page of each part of a split household
+    x_mm = 20  y_mm = 45  size_pt = 7  text = "PLI {part}/{parts}"
 
 OMR position names: ``benchmark``, ``safety``, ``on`` (timing/retiming: always printed), ``off``
 (ignore), ``eoc``/``not_eoc``, ``boc``/``not_boc``, ``parity``, ``seqN`` (bit N-1 of the wrap-around
@@ -43,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError
-from ..pages import mm
+from ..pages import mm, pt
 from .rules import BUILTIN_DIR, POLICIES
 
 HOUSEHOLDING = ("none", "customer", "name_address", "surname_address")
@@ -128,6 +130,7 @@ class MailConfig:
     omr: OmrScheme = OmrScheme()
     datamatrix: DataMatrixSpec = DataMatrixSpec()
     imb: ImbConfig = ImbConfig()
+    part_label: tuple | None = None     # (x, y, size, template) of the "PLI 1/2" mark on split pieces
 
     @classmethod
     def from_dict(cls, table: dict | None, base_dir=None) -> "MailConfig":
@@ -139,7 +142,7 @@ class MailConfig:
         known = {"enabled", "rules_dir", "householding", "address_carrier_types", "split", "policy",
                  "carriers", "international_carrier", "envelopes", "paper_gsm", "caliper_mm", "inserts",
                  "max_pieces_per_file", "max_sheets_per_file", "name_template", "control", "separators",
-                 "validate_addresses", "omr", "datamatrix", "imb"}
+                 "validate_addresses", "omr", "datamatrix", "imb", "part_label"}
         unknown = sorted(set(t) - known)
         if unknown:
             raise ConfigError(f"[mail]: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
@@ -191,6 +194,14 @@ class MailConfig:
                                               mm(d.get("module_mm", 0.5)), str(d.get("version", "1"))[:1])
         if "imb" in t:
             kw["imb"] = _imb(dict(t["imb"]))
+        if "part_label" in t:
+            d = dict(t["part_label"])
+            text = str(d.get("text", "PLI {part}/{parts}"))
+            try:
+                text.format(part=1, parts=2)
+            except (KeyError, ValueError, IndexError) as exc:
+                raise ConfigError(f"[mail.part_label] text {text!r}: {exc}") from None
+            kw["part_label"] = (mm(d.get("x_mm", 20)), mm(d.get("y_mm", 45)), pt(d.get("size_pt", 7)), text)
         return cls(**kw)
 
     def feeder_of(self, insert: str) -> int | None:

@@ -202,7 +202,8 @@ def _with_imb(page: Page, data: str, imb) -> Page:
 # ------------------------------------------------------------------------------------------------ pages
 
 def mark_pages(piece, pages: list, config) -> list:
-    """The piece's pages with inserter control on each sheet's front page and the IMb on the first page.
+    """The piece's pages with inserter control on each sheet's front page; on the first page the IMb
+    and, for a part of a split household, the ``part_label`` ("PLI 1/2").
 
     Returns a list of the same length (separator sheets come from :func:`separator_pages`). Raises
     ``ValueError`` when the pages hold a different number of sheets than the plan.
@@ -229,6 +230,10 @@ def mark_pages(piece, pages: list, config) -> list:
         out[idx] = out[idx].with_items([extra])
     if piece.imb_tracking and out:
         out[0] = _with_imb(out[0], piece.imb_tracking + piece.imb_routing, config.imb)
+    if config.part_label and piece.parts > 1 and out:
+        x, y, size, text = config.part_label
+        out[0] = out[0].with_items([Text(x, y, "LiberationSans-Regular", size,
+                                         text.format(part=piece.part, parts=piece.parts))])
     return out
 
 
