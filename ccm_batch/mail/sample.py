@@ -53,7 +53,7 @@ def create_documents_table(db) -> None:
     db.execute(DOCUMENTS_DDL)
 
 
-def _customer(rng: random.Random, n: int) -> dict:
+def _customer(rng: random.Random) -> dict:
     r = rng.random()
     if r < 0.30:
         kind = "US"
@@ -88,7 +88,7 @@ def generate_documents(db, n: int = 20000, seed: int = 7, heavy_share: float = 0
     customers = 0
     while len(rows) < n:
         customers += 1
-        cust = _customer(rng, customers)
+        cust = _customer(rng)
         cid = f"C{customers:07d}"
         duplex = int(rng.random() < 0.3)
         family = rng.random() < 0.02                        # a second person, same surname and address
