@@ -63,7 +63,7 @@ def test_image_in_flow_with_alignment(tmp_path, png):
     img = items(res, Image)[0]
     assert img.x == mm(190) - mm(40)
     para = items(res, Text)[0]
-    assert img.y == mm(20) + 240 + mm(2)
+    assert para.text == "Cordialement," and img.y == mm(20) + 240 + mm(2)
 
 
 def test_image_from_data_must_exist(tmp_path, png):

@@ -267,19 +267,15 @@ class Composer:
         rows: list = []
         self._running = initial
         self._bind_rows(t.body, t, ctx, env, rows, False)
-        make_carry = None
-        out_h = 0
-        if t.carry is not None:
-            def make_carry(kind, value, page, t=t, ctx=ctx, env=env):
-                row = t.carry_in if kind == "in" else t.carry_out
-                e = env.copy()
-                e["carry"] = value
-                e["page"] = page
-                return self.bind_row(row, t, ctx, e, None)
-            if t.carry_out is not None:
-                out_h = make_carry("out", initial, 1).height
+        def make_carry(kind, value, page, t=t, ctx=ctx, env=env):
+            row = t.carry_in if kind == "in" else t.carry_out
+            e = env.copy()
+            e["carry"] = value
+            e["page"] = page
+            return self.bind_row(row, t, ctx, e, None)
+        out_h = make_carry("out", initial, 1).height if t.carry_out is not None else 0
         return TableBlock(rows, header, sum(c.width for c in t.columns), t.grid, t.frame, t.name, t.src,
-                          t.style, make_carry, initial, out_h, t.carry_in is not None, t.carry_out is not None)
+                          t.style, make_carry if t.carry is not None else None, initial, out_h, t.carry_in is not None, t.carry_out is not None)
 
     def _bind_rows(self, nodes, t, ctx, env, out, in_repeat):
         for n in nodes:

@@ -21,7 +21,7 @@ from typing import Callable, NamedTuple
 from .. import barcodes
 from ..errors import RecordError
 from ..layout import model as M
-from ..layout.loader import image_size
+from ..layout.content import image_size
 from ..pages import Barcode, Box, Image, Rule
 from . import text as textmod
 from .flow import vmetrics

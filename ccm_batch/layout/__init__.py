@@ -6,12 +6,14 @@ fragment and function it references, and compiles it (:mod:`ccm_batch.layout.mod
 evaluates precompiled XPath per record. Errors are :class:`ccm_batch.errors.LayoutError` with
 ``file:line: message``. The language is described in ``docs/layout-language.md``.
 
-Modules: ``loader`` (parse, validate, compile), ``model`` (the compiled layout), ``expr`` (XPath
+Modules: ``loader`` (parse, validate, compile), ``content`` (content elements), ``units``
+(lengths, colours, page sizes, envelope windows), ``model`` (the compiled layout), ``expr`` (XPath
 expressions and ``{…}`` text templates), ``functions`` (formatting with Babel, extension functions).
 """
 from __future__ import annotations
 
-from .loader import WINDOWS, load_layout, parse_color, parse_length
+from .loader import load_layout
+from .units import WINDOWS, parse_color, parse_length
 from .model import Layout
 
 __all__ = ["Layout", "WINDOWS", "load_layout", "parse_color", "parse_length"]
