@@ -180,10 +180,12 @@ def load_job(path: str | Path, overrides: dict | None = None) -> JobConfig:
                         FORMATS)
     file_name = output.get("name", "{job}_{stream}_{seq:03d}")
     try:
-        file_name.format(job="j", stream="s", seq=1, date=date)
+        file_name.format(job="j", stream="s", seq=1, date=date, carrier="c", product="p", envelope="e",
+                         kind="k")
     except (KeyError, IndexError, ValueError) as exc:
         raise ConfigError(f"{_where(path, 'output', 'name')}: bad file name template {file_name!r}: "
-                          f"use {{job}}, {{stream}}, {{seq:03d}}, {{date}} ({exc})") from None
+                          f"use {{job}}, {{stream}}, {{seq:03d}}, {{date}}, {{carrier}}, {{product}}, "
+                          f"{{envelope}}, {{kind}} ({exc})") from None
     work_dir = overrides.get("work_dir") or output.get("work_dir")
     work_dir = _resolve(base, work_dir) if work_dir else None
 

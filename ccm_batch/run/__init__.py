@@ -253,9 +253,8 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
         bar.close()
         mail.write_production_files(db, staging, job.name, mail_config)
         report.mail = summary.as_dict()
-        for warning in summary.warnings:
-            report.warnings += 1
-            report.warning_kinds[f"mail: {warning}"[:90]] += 1
+        # plan warnings (e.g. pieces near a weight step) are in report.mail; an address that cannot be
+        # mailed is a warning the operator must act on
         if summary.invalid:
             report.warnings += summary.invalid
             report.warning_kinds["mail: invalid or incomplete address (piece in the 'invalid' stream)"] += \
