@@ -37,6 +37,7 @@ LAYOUT = """<?xml version="1.0" encoding="UTF-8"?>
            carry-initial="$opening" grid="0.5pt #999999">
       <column width="50mm"/><column width="30mm" align="end"/>
       <header bold="true" fill="#cccccc"><cell>Libellé</cell><cell>Montant</cell></header>
+      <header size="6pt" italic="true"><cell>(opérations de la période)</cell><cell>EUR</cell></header>
       <carry-in italic="true"><cell>Solde reporté</cell><cell>{format-number($carry, '0.00')}</cell></carry-in>
       <carry-out italic="true"><cell>Solde à reporter</cell><cell>{format-number($carry, '0.00')}</cell></carry-out>
       <repeat select="$moves">
@@ -88,7 +89,8 @@ def row_values(page):
     ts = texts(page)
     labels = {t.y: t.text for t in ts if t.x == mm(10) + mm(1)}
     values = {t.y: t.text for t in ts if t.x > mm(40) and t.size == 160}
-    return [(labels[y], values[y]) for y in sorted(labels) if y in values and labels[y] != "Libellé"]
+    return [(labels[y], values[y]) for y in sorted(labels) if y in values
+            and labels[y] not in ("Libellé", "(opérations de la période)")]
 
 
 @pytest.mark.parametrize("n", [3, 30, 1100])
@@ -126,9 +128,10 @@ def test_carried_totals_add_up(layout, n):
         else:
             assert not out_rows
     assert placed == n
-    # the header repeats on every page that holds rows; page numbers
+    # both header rows repeat on every page that holds rows, in order; page numbers
     for i, page in enumerate(pages, 1):
-        assert [t.text for t in texts(page) if t.text == "Libellé"]
+        heads = [t for t in texts(page) if t.text in ("Libellé", "(opérations de la période)")]
+        assert [t.text for t in heads] == ["Libellé", "(opérations de la période)"]
         assert f"Page {i}/{len(pages)}" in [t.text for t in texts(page)]
     last = texts(pages[-1])
     assert last[[t.text for t in last].index("Fin du relevé")].y > max(
@@ -176,4 +179,5 @@ def test_row_taller_than_a_page_rejects_the_record(layout):
 def test_empty_table_prints_its_header_only(layout):
     doc = compose(layout, statement(0)).document
     assert doc.page_count == 1
-    assert [t.text for t in texts(doc.pages[0])][:3] == ["Relevé", "Libellé", "Montant"]
+    assert [t.text for t in texts(doc.pages[0])][:5] == ["Relevé", "Libellé", "Montant",
+                                                          "(opérations de la période)", "EUR"]

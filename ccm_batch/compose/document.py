@@ -263,7 +263,8 @@ class Composer:
             initial = self._eval(t.carry_initial, ctx, env, _where(t))
             if initial != initial:
                 initial = 0.0
-        header = self.bind_row(t.header, t, ctx, env, None) if t.header is not None else None
+        header = tuple(self.bind_row(h, t, ctx, env, None) for h in t.header
+                       if (h.lang is None and h.cond is None) or self._test(h, ctx, env))
         rows: list = []
         self._running = initial
         self._bind_rows(t.body, t, ctx, env, rows, False)

@@ -4,7 +4,7 @@ A table is bound to the record first (every row's cells evaluated and broken int
 knows its height), then :class:`TableBlock` places rows region by region under the flow contract of
 :mod:`ccm_batch.compose.flow`:
 
-- the ``header`` row is drawn at the top of every segment (every page the table occupies);
+- the ``header`` rows are drawn at the top of every segment (every page the table occupies);
 - a row that does not fit moves whole to the next page; a row taller than an empty page body
   rejects the record (:class:`~ccm_batch.errors.RecordError` naming the row and page);
 - with ``carry="expr"`` each repeated row contributes a value; ``$carry`` is the initial value plus
@@ -101,7 +101,8 @@ def draw_row(row: BoundRow, x: int, y: int, width: int, grid) -> list:
 
 
 class TableBlock:
-    """A bound table in the flow; ``pos`` is the next row to place and ``carry`` the carried value."""
+    """A bound table in the flow; ``header`` its header rows (a tuple), ``pos`` the next row to place and
+    ``carry`` the carried value."""
 
     __slots__ = ("rows", "header", "width", "grid", "frame", "name", "src", "keep_with_next", "keep_together",
                  "space_before", "space_after", "pos", "carry", "make_carry", "carry_out_h", "has_carry_in",
@@ -128,7 +129,7 @@ class TableBlock:
         self.has_carry_out = has_carry_out
 
     def _total(self) -> int:
-        return (self.header.height if self.header else 0) + sum(r.height for r in self.rows)
+        return sum(h.height for h in self.header) + sum(r.height for r in self.rows)
 
     def split(self, x, y, width, avail, at_top, ctx):
         rows = self.rows
@@ -139,7 +140,7 @@ class TableBlock:
         carry_in = None
         if pos > 0 and self.has_carry_in:
             carry_in = self.make_carry("in", self.carry, ctx.page)
-        top = (self.header.height if self.header else 0) + (carry_in.height if carry_in else 0)
+        top = sum(h.height for h in self.header) + (carry_in.height if carry_in else 0)
         reserve = self.carry_out_h if self.has_carry_out else 0
         used = top
         carry = self.carry
@@ -166,9 +167,9 @@ class TableBlock:
         grid = self.grid
         if grid is not None:
             items.append(Rule(x, y, tw, grid[0], "h", grid[1]))
-        if self.header is not None:
-            items.extend(draw_row(self.header, x, yy, tw, grid))
-            yy += self.header.height
+        for head in self.header:
+            items.extend(draw_row(head, x, yy, tw, grid))
+            yy += head.height
         if carry_in is not None:
             items.extend(draw_row(carry_in, x, yy, tw, grid))
             yy += carry_in.height

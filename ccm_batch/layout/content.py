@@ -348,8 +348,7 @@ class ContentCompiler:
         carry_scope = scope | {"carry", "page"}
         row_scope = scope | ({"index", "count", "running"} if node.carry is not None else {"index", "count"})
         defaults = (padding, row_height)
-        h = el.find("header")
-        node.header = self._row(h, node, node.style, scope | {"page"}, defaults) if h is not None else None
+        node.header = [self._row(h, node, node.style, scope | {"page"}, defaults) for h in el.findall("header")]
         ci, co = el.find("carry-in"), el.find("carry-out")
         if (ci is not None or co is not None) and node.carry is None:
             self.fail(ci if ci is not None else co, "carry-in/carry-out rows need carry=\"…\" on the table")

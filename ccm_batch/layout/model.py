@@ -193,7 +193,7 @@ class Row(Node):
 
 
 class Table(Node):
-    """A table that flows over pages, with repeated header and carried-forward totals."""
+    """A table that flows over pages, with repeated header rows (``header``: a list) and carried-forward totals."""
     __slots__ = ("columns", "width", "header", "carry_in", "carry_out", "body", "shade", "carry",
                  "carry_initial", "grid", "frame", "style")
     kind = "table"
