@@ -236,3 +236,9 @@ def test_graphic_taller_than_body_rejects_the_record(tmp_path):
     with pytest.raises(RecordError) as info:
         compose(tmp_path, '<p>x</p><box width="10mm" height="90mm" id="bigbox"/>')
     assert "bigbox" in info.value.field and info.value.page == 2
+
+
+def test_evaluation_error_rejects_the_record(tmp_path):
+    with pytest.raises(RecordError) as info:
+        compose(tmp_path, "<p>{pad($name, 'abc')}</p>")
+    assert "pad" in info.value.message

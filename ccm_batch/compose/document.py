@@ -529,6 +529,12 @@ class Composer:
 
     # -- the document ------------------------------------------------------------------------------
     def run(self) -> tuple[Document, list]:
+        try:
+            return self._run()
+        except ExprError as exc:          # safety net: any evaluation problem rejects the record
+            raise RecordError(str(exc), field="layout", page=self.page) from None
+
+    def _run(self) -> tuple[Document, list]:
         lay = self.layout
         env = self.build_env()
         self.env = env

@@ -156,7 +156,8 @@ class Expr:
             if names:
                 return self._xp(node, **{n: _to_xpath_value(env.get(n, "")) for n in names})
             return self._xp(node)
-        except etree.XPathEvalError as exc:
+        except (etree.XPathError, ValueError, TypeError, ArithmeticError, KeyError) as exc:
+            # XPath errors, and exceptions raised by extension functions on odd data
             raise ExprError(f"cannot evaluate {self.source!r}: {exc}") from None
 
     def _coerce(self, value):
