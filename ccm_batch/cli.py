@@ -147,19 +147,31 @@ def samples(ctx, records, out_dir, seed, bad):
 
 
 @cli.command()
-@click.argument("layout_file", type=click.Path(dir_okay=False))
-@click.option("--data", required=True, type=click.Path(dir_okay=False), help="Extract to take records from.")
+@click.argument("layout_file", type=click.Path(dir_okay=False), required=False)
+@click.option("--data", type=click.Path(dir_okay=False), help="Extract to take records from.")
+@click.option("--job", "job_file", type=click.Path(dir_okay=False),
+              help="Take the input settings (CSV dialect, columns, record element), layout and date from a job file.")
 @click.option("--record", "record_element", help="Record element (XML) — default: the layout's, else the job's.")
 @click.option("--records", "record_range", default="1-3", show_default=True, help="Records to compose, e.g. 1-3 or 5.")
 @click.option("--png", "png_dir", type=click.Path(file_okay=False), help="Also write PNG pages here (needs pdftoppm).")
 @click.option("-o", "--out", "out_pdf", type=click.Path(dir_okay=False), default="preview.pdf", show_default=True)
 @click.pass_context
 @_guard
-def preview(ctx, layout_file, data, record_element, record_range, png_dir, out_pdf):
-    """Compose a few records of DATA with LAYOUT_FILE into a PDF (and PNG pages) to look at."""
+def preview(ctx, layout_file, data, job_file, record_element, record_range, png_dir, out_pdf):
+    """Compose a few records of DATA with LAYOUT_FILE into a PDF (and PNG pages) to look at.
+
+    \b
+      ccm-batch preview layouts/invoice.xml --data samples/data/invoices.xml --records 1-3 --png /tmp/png
+      ccm-batch preview --job samples/us-statement.toml --records 2 --png /tmp/png
+    """
     from .preview import preview_layout
-    for line in preview_layout(Path(layout_file), Path(data), record_element, record_range,
-                               Path(out_pdf), Path(png_dir) if png_dir else None):
+    job = None
+    if job_file:
+        from .job import load_job
+        job = load_job(job_file)
+    for line in preview_layout(Path(layout_file) if layout_file else None, Path(data) if data else None,
+                               record_element, record_range, Path(out_pdf), Path(png_dir) if png_dir else None,
+                               job=job):
         click.echo(line)
 
 

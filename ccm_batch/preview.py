@@ -6,6 +6,7 @@ Rejected records are listed with their reason instead of stopping the preview.
 """
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 from pathlib import Path
@@ -25,9 +26,13 @@ def parse_range(text: str) -> tuple[int, int]:
     return lo, hi
 
 
-def preview_layout(layout_path: Path, data: Path, record_element: str | None, record_range: str,
-                   out_pdf: Path, png_dir: Path | None, job_date: str = "2026-11-23"):
-    """Compose and render; yields lines describing what was written."""
+def preview_layout(layout_path: Path | None, data: Path | None, record_element: str | None, record_range: str,
+                   out_pdf: Path, png_dir: Path | None, job_date: str = "2026-11-23", job=None):
+    """Compose and render; yields lines describing what was written.
+
+    With ``job`` (a loaded job file) the job's input settings (CSV dialect, columns, grouping, namespaces)
+    and layout are used; ``data`` and ``layout_path`` override them when given.
+    """
     from .compose import compose_document
     from .layout import load_layout
     from .records.config import InputConfig, open_records
@@ -36,15 +41,24 @@ def preview_layout(layout_path: Path, data: Path, record_element: str | None, re
     from .render.pdf import PdfOptions, PdfRenderer
 
     lo, hi = parse_range(record_range)
+    if job is not None:
+        job_date = job.date
+        layout_path = layout_path or job.layout
+    if layout_path is None:
+        raise ConfigError("preview needs a LAYOUT or --job JOB.toml")
     layout = load_layout(layout_path)
-    fmt = "csv" if data.suffix.lower() in (".csv", ".txt") else "xml"
-    record = record_element or getattr(layout, "record", "") or None
-    if fmt == "xml" and not record:
-        raise ConfigError(f"{layout_path}: the layout names no record element; pass --record NAME")
-    table = {"path": str(data.resolve()), "format": fmt}
-    if fmt == "xml":
-        table["record"] = record
-    cfg = InputConfig.from_dict(table, data.parent)
+    if job is not None:
+        cfg = job.input if data is None else dataclasses.replace(job.input, path=data.resolve())
+    else:
+        if data is None:
+            raise ConfigError("preview needs --data FILE (or --job JOB.toml)")
+        fmt = "csv" if data.suffix.lower() in (".csv", ".txt") else "xml"
+        if fmt == "csv":
+            raise ConfigError(f"{data}: a CSV extract needs its dialect and columns: pass --job JOB.toml")
+        record = record_element or getattr(layout, "record", "") or None
+        if not record:
+            raise ConfigError(f"{layout_path}: the layout names no record element; pass --record NAME")
+        cfg = InputConfig.from_dict({"path": str(data.resolve()), "format": fmt, "record": record}, data.parent)
     renderer = PdfRenderer(PdfOptions(title=f"preview {layout_path.name}", creation_date=job_date))
     out_pdf.parent.mkdir(parents=True, exist_ok=True)
     renderer.start_file(str(out_pdf), StreamInfo(job="preview", stream="preview", job_date=job_date))

@@ -55,3 +55,14 @@ def test_preview_composes_the_asked_records(tmp_path):
     assert len(pngs) >= 2
     bad = run_cli("preview", LAYOUT, "--data", data, "--records", "3-1")
     assert bad.returncode == 12 and "FROM ≤ TO" in bad.stderr
+
+
+def test_preview_of_a_csv_extract_takes_the_job_input_settings(tmp_path):
+    from runjobs import ROOT
+    proc = run_cli("preview", "--job", ROOT / "samples" / "us-statement.toml", "--records", "2",
+                   "-o", tmp_path / "p.pdf")
+    assert proc.returncode == 0, proc.stderr
+    assert "record 2: USS-" in proc.stdout and "rejected" not in proc.stdout
+    plain = run_cli("preview", ROOT / "layouts" / "us-statement.xml", "--data",
+                    ROOT / "samples" / "data" / "us-statements.csv", "-o", tmp_path / "q.pdf")
+    assert plain.returncode == 12 and "--job" in plain.stderr
