@@ -67,6 +67,10 @@ def _guard(fn):
             return fn(*args, **kwargs)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
+        except BrokenPipeError:       # `ccm-batch inspect F.afp | head`: the reader went away
+            import os
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(0)
         except KeyboardInterrupt:
             log.message("CCM0998E", "interrupted; rerun with --restart to finish the run", force=True)
             sys.exit(EXIT_FAILURE)
@@ -93,10 +97,12 @@ def _overrides(**kw) -> dict:
 @click.option("--max-reject-rate", type=float, help="Stop the run when more than this fraction is rejected.")
 @click.option("--work-dir", type=click.Path(file_okay=False), help="Work directory (spool, journal).")
 @click.option("--restart", is_flag=True, help="Finish an interrupted run from its work directory.")
+@click.option("-q", "--quiet", "quiet", is_flag=True, help="Only errors and the final summary line.")
+@click.option("-v", "--verbose", "verbose", is_flag=True, help="Every warning, not just the first 20.")
 @click.pass_context
 @_guard
 def run(ctx, job_file, input_path, output_dir, date, formats, workers, max_rejects, max_reject_rate,
-        work_dir, restart):
+        work_dir, restart, quiet, verbose):
     """Run JOB_FILE: read, compose, plan, render, index and report.
 
     Outputs go to the job's output directory once the whole run has succeeded: print files, archive
@@ -105,6 +111,8 @@ def run(ctx, job_file, input_path, output_dir, date, formats, workers, max_rejec
     """
     from .job import load_job
     from .run import run_job
+    if quiet or verbose:
+        ctx.obj.verbosity = 0 if quiet else 2
     job = load_job(job_file, _overrides(input=input_path, output_dir=output_dir, date=date,
                                         formats=formats or None, workers=workers, max_rejects=max_rejects,
                                         max_reject_rate=max_reject_rate, work_dir=work_dir))
