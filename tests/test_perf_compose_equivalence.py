@@ -1,0 +1,100 @@
+"""Compose stage tests: composition speed-ups change no output (equivalence against committed digests).
+
+Every record of the benchmark extract (``bench/fop-reference/gen_data.py 1000 … 42``) and of the four
+sample extracts (``samples/data`` with ``layouts/*.xml``) is composed; the canonical form of each result
+(``repr`` of the Document and of the warnings, or the RecordError message, with the checkout path
+replaced by ``<ROOT>``) is hashed per data set. The committed digests were produced by the code before
+the composition optimisations (commit 2aa8921); any change in any page item of any record changes them.
+
+Each set is composed twice in the same process, so the second pass runs on warm per-process caches
+(line, cell and fixed-content caches) and must give the same digest as the first.
+
+Run ``python tests/test_perf_compose_equivalence.py`` (with ``PYTHONPATH`` pointing at another
+checkout's ``ccm_batch`` to compare) to print the digests.
+"""
+from __future__ import annotations
+
+import hashlib
+import pickle
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+GEN = ROOT / "bench" / "fop-reference" / "gen_data.py"
+SAMPLES = {            # layout: (job file for the [input] table, data file)
+    "invoice": ("invoice.toml", "invoices.xml"),
+    "statement": ("statement.toml", "statements.xml"),
+    "letter": ("letter.toml", "letters.xml"),
+    "us-statement": ("us-statement.toml", "us-statements.csv"),
+}
+DIGESTS = {
+    "bench": "a3298ebbe14186aeccdb85e66a4688e571f4650923d9afc763c32d5cd596db3d",
+    "invoice": "d3e419a806ed8b2952ef0268b508b92312388211fbf08099d1c4ebc000034239",
+    "statement": "5a8417bfb4770d9707320a149c580a726dc4e02c61dd57bb5153a4ba169bb890",
+    "letter": "35cf5a45f14eb08c40cd591658e4df12055ede4e00ad3c9b1374ac3b4ecff507",
+    "us-statement": "2af67b2c11665d4f38ee3003d32ea3ac52c3e41c126b98baa6ec062b393a91c4",
+}
+
+
+def records(name: str, bench_data: Path):
+    from ccm_batch.layout import load_layout
+    from ccm_batch.records import InputConfig, open_records
+    if name == "bench":
+        cfg = InputConfig.from_dict({"path": str(bench_data), "format": "xml", "record": "customer",
+                                     "key": "@id"}, bench_data.parent)
+        return load_layout(ROOT / "layouts" / "bench-invoice.xml"), list(open_records(cfg))
+    table = tomllib.loads((ROOT / "samples" / SAMPLES[name][0]).read_text(encoding="utf-8"))["input"]
+    data = ROOT / "samples" / "data" / SAMPLES[name][1]
+    cfg = InputConfig.from_dict(dict(table, path=str(data)), data.parent)
+    return load_layout(ROOT / "layouts" / f"{name}.xml"), list(open_records(cfg))
+
+
+def digest(layout, recs, job: str) -> str:
+    """SHA-256 over the canonical form of every record's composition result, in record order."""
+    from ccm_batch.compose import compose_document
+    from ccm_batch.errors import RecordError
+    h = hashlib.sha256()
+    root = str(ROOT)
+    for rec in recs:
+        try:
+            res = compose_document(layout, rec, job=job, job_date="2026-11-23")
+            assert pickle.loads(pickle.dumps(res.document)) == res.document
+            text = repr(res.document) + repr(res.warnings)
+        except RecordError as exc:
+            text = f"RecordError {exc} {exc.field} {exc.page}"
+        h.update(text.replace(root, "<ROOT>").encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def make_bench_data(path: Path) -> Path:
+    subprocess.run([sys.executable, str(GEN), "1000", str(path), "42"], check=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def bench_data(tmp_path_factory):
+    return make_bench_data(tmp_path_factory.mktemp("perf") / "invoices-1000.xml")
+
+
+@pytest.mark.parametrize("name", sorted(DIGESTS))
+def test_composition_identical_to_reference(name, bench_data):
+    layout, recs = records(name, bench_data)
+    assert len(recs) == (1000 if name == "bench" else 12)
+    cold = digest(layout, recs, name)
+    warm = digest(layout, recs, name)
+    assert warm == cold, "warm caches changed the output"
+    assert cold == DIGESTS[name]
+
+
+if __name__ == "__main__":
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        data = make_bench_data(Path(tmp) / "invoices-1000.xml")
+        for name in DIGESTS:
+            layout, recs = records(name, data)
+            print(f'    "{name}": "{digest(layout, recs, name)}",')
