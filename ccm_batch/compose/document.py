@@ -39,7 +39,7 @@ from .text import Span
 
 MAX_PAGES = 5000
 _missing_cache: dict = {}
-_WS = re.compile(r"\s+")
+_WS = re.compile(r"[ \t\r\n]+")            # data line breaks; a no-break space is kept
 _GRAPHICS = (M.ImageNode, M.RuleNode, M.BoxNode, M.BarcodeNode, M.EpcQrNode, M.ChartNode)
 
 

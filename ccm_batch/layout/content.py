@@ -7,7 +7,9 @@ on page templates, ``$carry`` only in carried-forward rows, ``$index`` inside re
 and fonts, expands ``<use fragment>`` in the user's scope, and reads image sizes. Errors go through the
 loader's ``fail`` (``file:line: message``).
 
-Whitespace in text is collapsed (XML indentation never shows); ``<br/>`` breaks a line.
+Whitespace in text is collapsed (XML indentation never shows); ``<br/>`` breaks a line. Only XML
+white space (space, tab, CR, LF) is collapsed and trimmed: a no-break space (U+00A0, ``&#160;``) or a
+narrow no-break space (U+202F) typed in a layout is kept as written, in text and inside ``{…}`` holes.
 """
 from __future__ import annotations
 
@@ -18,7 +20,8 @@ from . import model as M
 from .expr import Template
 from .units import WINDOWS, parse_color, parse_length
 
-_WS = re.compile(r"\s+")
+_XML_WS = " \t\r\n"                        # XML white space; never U+00A0 / U+202F
+_WS = re.compile(r"[ \t\r\n]+")
 _ALIGN = {"left": "start", "right": "end"}
 
 
@@ -136,8 +139,8 @@ class ContentCompiler:
         """The inline runs of a mixed-content element (whitespace collapsed, ends trimmed)."""
         out = []
         self._inline(el, style.font_id, style, scope, out, None, None)
-        _trim(out, 0, str.lstrip)
-        _trim(out, -1, str.rstrip)
+        _trim(out, 0, _lstrip_xml)
+        _trim(out, -1, _rstrip_xml)
         return tuple(r for r in out if r.template is None or r.template.parts)
 
     def _inline(self, el, font_id, style, scope, out, cond, lang):
@@ -316,7 +319,7 @@ class ContentCompiler:
         node.norm = el.get("norm", "none")
         node.reject = el.get("on-breach", "warn") == "reject"
         node.select = self._opt_expr(el, "select", scope, "nodes")
-        node.lines = [(self.template(ln, _WS.sub(" ", ln.text or "").strip(), scope, "line"),
+        node.lines = [(self.template(ln, _WS.sub(" ", ln.text or "").strip(_XML_WS), scope, "line"),
                        self._opt_expr(ln, "if", scope, "boolean")) for ln in el.findall("line")]
         if node.select is None and not node.lines:
             self.fail(el, "the address block needs select=\"…\" or <line> children")
@@ -439,6 +442,14 @@ class ContentCompiler:
         except (ValueError, IndexError):
             self.fail(el, f"{attr}: expected 'THICKNESS [#rrggbb]', got {value!r}")
         return (thickness, color)
+
+
+def _lstrip_xml(text: str) -> str:
+    return text.lstrip(_XML_WS)
+
+
+def _rstrip_xml(text: str) -> str:
+    return text.rstrip(_XML_WS)
 
 
 def _trim(runs: list, end: int, strip) -> None:

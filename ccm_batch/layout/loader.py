@@ -12,6 +12,7 @@ Decisions documented here:
   enclosing block, frame, table, row or cell; spaces and keeps are not. A ``style="name"`` applies the
   properties its named style (and its ``parent`` chain) sets, then the element's own attributes win.
 - Whitespace in text is collapsed (XML indentation never shows); use ``<br/>`` for a line break.
+  Only XML white space (space, tab, CR, LF) collapses: U+00A0 and U+202F are kept as typed.
 - Fragments: ``<import href="fragments/x.xml"/>`` makes the file's ``<fragment name=…>`` usable with
   ``<use fragment=…/>`` (also its ``<styles>`` and ``<messages>``). A fragment is compiled where it is
   used, in the user's scope, so it may refer to the user's fields; errors name the fragment file.
@@ -46,7 +47,7 @@ _STYLE_ATTRS = {"font": "family", "bold": "bold", "italic": "italic", "size": "s
                 "keep-with-next": "keep_with_next", "keep-together": "keep_together",
                 "widows": "widows", "orphans": "orphans"}
 _ALIGN = {"left": "start", "right": "end"}
-_WS = re.compile(r"\s+")
+_WS = re.compile(r"[ \t\r\n]+")            # XML white space only (a no-break space stays)
 
 
 def schema() -> etree.RelaxNG:
@@ -202,7 +203,7 @@ class _Loader(ContentCompiler):
 
     def _read_messages(self, el):
         for msg in el.findall("message"):
-            texts = {t.get("lang"): _WS.sub(" ", t.text or "").strip() for t in msg.findall("text")}
+            texts = {t.get("lang"): _WS.sub(" ", t.text or "").strip(" ") for t in msg.findall("text")}
             self.messages[msg.get("key")] = texts
 
     def _style_attrs(self, el) -> dict:

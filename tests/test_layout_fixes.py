@@ -1,0 +1,87 @@
+"""Layout stage tests: the gaps a layout designer reported (issue "Layout language, composition engine").
+
+One test (or a few) per fix: no-break spaces typed in a layout survive, numbers bound to metadata are
+canonical, named carries, ``$item`` in repeats, fragment-relative images, duplicate message keys.
+Each composes a small layout written to ``tmp_path`` and asserts on the page model or the metadata.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from ccm_batch.compose import compose_document
+from ccm_batch.errors import LayoutError
+from ccm_batch.layout import load_layout
+from ccm_batch.pages import Text
+from ccm_batch.records.model import Record
+
+ROOT = Path(__file__).resolve().parent.parent
+NBSP, NNBSP = "\u00a0", "\u202f"
+
+HEAD = """<?xml version="1.0" encoding="UTF-8"?>
+<layout name="t" record="r">
+  <fields>
+    <field name="a" path="a" required="false"/>
+    <field name="items" path="items/item" type="list" required="false"/>
+  </fields>
+  <page-template name="p" size="A4"><body top="20mm" bottom="20mm" left="20mm" right="20mm"/>{fixed}</page-template>
+  <pages first="p"/>
+"""
+
+
+def write(tmp_path, body: str, fixed: str = "", name: str = "l.xml", head: str = HEAD) -> Path:
+    path = tmp_path / name
+    path.write_text(head.replace("{fixed}", fixed) + body + "\n</layout>\n", encoding="utf-8")
+    return path
+
+
+def record(xml: str, number: int = 1) -> Record:
+    tree = etree.fromstring(xml.encode("utf-8"))
+    return Record("t.xml", number, 0, 1, xml.encode("utf-8"), tree)
+
+
+def compose(path, xml="<r><a>x</a></r>"):
+    return compose_document(load_layout(path), record(xml), job="J", job_date="2026-11-23")
+
+
+def texts(result, page=0) -> list[str]:
+    return [i.text for i in result.document.pages[page].items if isinstance(i, Text)]
+
+
+def all_texts(result) -> list[str]:
+    return [i.text for p in result.document.pages for i in p.items if isinstance(i, Text)]
+
+
+def error_of(path) -> str:
+    with pytest.raises(LayoutError) as info:
+        load_layout(path)
+    return str(info.value)
+
+
+# -- 1. no-break spaces typed in a layout ---------------------------------------------------------
+
+def test_nbsp_in_paragraph_text_is_kept(tmp_path):
+    path = write(tmp_path, "<flow><p>Tél.\n   04&#160;72&#160;00 et 1&#8239;000</p></flow>")
+    assert texts(compose(path)) == [f"Tél. 04{NBSP}72{NBSP}00 et 1{NNBSP}000"]
+
+
+def test_nbsp_inside_expression_literal_and_message_is_kept(tmp_path):
+    path = write(tmp_path, """
+  <messages><message key="m"><text lang="fr">Appelez le {1}&#160;!</text></message></messages>
+  <flow><p>{'04&#160;72'}</p><p>{msg('m', '09&#160;69')}</p></flow>""")
+    assert texts(compose(path)) == [f"04{NBSP}72", f"Appelez le 09{NBSP}69{NBSP}!"]
+
+
+def test_nbsp_at_paragraph_edges_and_in_fixed_text_is_kept(tmp_path):
+    path = write(tmp_path, "<flow><p>&#160;x&#160;\n</p></flow>",
+                 fixed='<text x="20mm" y="10mm">a&#160;&#160;b</text>')
+    got = texts(compose(path))
+    assert f"{NBSP}x{NBSP}" in got and f"a{NBSP}{NBSP}b" in got
+
+
+def test_xml_whitespace_still_collapses(tmp_path):
+    path = write(tmp_path, "<flow><p>\n  un\t\tdeux  \r\n trois  </p></flow>")
+    assert texts(compose(path)) == ["un deux trois"]
