@@ -162,3 +162,34 @@ def test_unwritable_output_directory_exits_16(tmp_path, extract):
     proc = run_cli("run", job, "--output", blocker / "out")
     assert proc.returncode == 16
     assert "not writable" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_separator_sheets_are_printed_outside_the_indexes_and_verify_accepts_them(tmp_path, extract):
+    job = write_job(tmp_path, extract, extra="[mail]\nenabled = true\nmax_pieces_per_file = 15\nseparators = true\n")
+    proc = run_cli("run", job)
+    assert proc.returncode in (0, 4), proc.stderr
+    out = tmp_path / "out"
+    pdfs = sorted(out.glob("*.pdf"))
+    assert len(pdfs) == 3
+    for pdf in pdfs:
+        first = subprocess.run(["pdftotext", "-f", "1", "-l", "1", str(pdf), "-"], capture_output=True,
+                               text=True).stdout
+        assert "SEPARATOR SHEET - NOT FOR MAILING" in first and "file 00" in first
+        index = (out / f"{pdf.name}.index.csv").read_text(encoding="utf-8").splitlines()
+        assert "SEPARATOR" not in "".join(index)
+        columns = index[0].split(",")
+        assert index[1].split(",")[columns.index("first_page")] == "2"   # after the banner sheet
+        for suffix in (".index.csv", ".cmod.ind"):
+            verify = run_cli("index", "verify", out / f"{pdf.name}{suffix}")
+            assert verify.returncode == 0, verify.stdout
+    report = _report(out)
+    assert report["documents_produced"] == 40 and report["reconciliation"]["ok"]
+    # a page outside every document that is not a separator is still an error
+    index = out / f"{pdfs[0].name}.index.csv"
+    lines = index.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    row = lines[1].split(",")
+    row[header.index("first_page")] = str(int(row[header.index("first_page")]) + 1)
+    row[header.index("page_count")] = str(int(row[header.index("page_count")]) - 1)
+    index.write_text("\n".join([lines[0], ",".join(row)] + lines[2:]) + "\n", encoding="utf-8")
+    assert run_cli("index", "verify", index).returncode == 8

@@ -45,6 +45,7 @@ from typing import Iterator, NamedTuple
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
+from ..mail.control import SEPARATOR_MARK
 from .index import IndexEntry
 from .reader import IndexFormatError, read_index
 from .tle import CCSID_CODECS, DEFAULT_CODEC, parse_tle, tle_value
@@ -326,23 +327,43 @@ class _Verifier:
         problem = self._check_pdf_text(path, first, entry.verify_text, entry.print_file)
         if problem:
             return problem
-        if self._previous_end(entry) is None and first != 1:
+        if self._previous_end(entry) is None and first != 1 \
+                and not self._separators(path, 1, first - 1):
             return (f"it is the first document of {entry.print_file} but starts at page {first}: "
                     f"pages 1-{first - 1} belong to no document")
         if following is not None and following.print_file == entry.print_file:
-            if following.first_page != last + 1:
+            if following.first_page != last + 1 and \
+                    not self._separators(path, last + 1, following.first_page - 1):
                 return (f"page_count {entry.page_count} ends the document at page {last}, but the next "
                         f"document {following.doc_id} (line {following.line}) starts at page "
                         f"{following.first_page}")
         else:
             self._done_files.add(entry.print_file)
-            if last != total:
+            if last != total and not self._separators(path, last + 1, total):
                 return (f"page_count {entry.page_count} ends the last document of {entry.print_file} "
                         f"at page {last}, but the file has {total} pages")
         self._ends = (entry.print_file, last)
         if entry.archive_file:
             return self._check_archive_pdf(entry)
         return None
+
+    def _separators(self, path: str, first: int, last: int) -> bool:
+        """True when pages first..last are all mail separator sheets (banner / tray separator).
+
+        A separator sheet carries :data:`ccm_batch.mail.control.SEPARATOR_MARK` on its front; its
+        blank back (duplex) carries nothing. Any other page outside every document is an error.
+        """
+        if first > last:
+            return False
+        reader = self._reader(path)
+        marked = False
+        for number in range(first, last + 1):
+            text = _squash(reader.pages[number - 1].extract_text() or "")
+            if _squash(SEPARATOR_MARK) in text:
+                marked = True
+            elif text or not marked:
+                return False
+        return marked
 
     def _previous_end(self, entry: IndexEntry) -> int | None:
         ends = self._ends

@@ -237,6 +237,9 @@ def mark_pages(piece, pages: list, config) -> list:
     return out
 
 
+SEPARATOR_MARK = "SEPARATOR SHEET - NOT FOR MAILING"   # archive index verify recognises these pages
+
+
 def separator_pages(piece, config, width: int, height: int) -> list:
     """Banner (first piece of a print file) or tray separator sheet to print before ``piece``.
 
@@ -255,6 +258,7 @@ def separator_pages(piece, config, width: int, height: int) -> list:
         if piece.tray_label:
             lines.append((regular, 16, piece.tray_label))
     lines.append((regular, 14, f"first piece {piece.piece_id}  seq {piece.seq}  envelope {piece.envelope}"))
+    lines.append((bold, 14, SEPARATOR_MARK))
     items = [Box(width - mm(15), 0, mm(15), height, fill=(0, 0, 0), stroke=None)]
     for font, size, text in lines:
         y += pt(size * 1.6)

@@ -111,9 +111,6 @@ def run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunRe
     report = RunReport(job=job.name, job_file=str(job.path), job_date=job.date, layout=str(job.layout),
                        workers=job.workers, restarted=restart)
     layout = load_layout(job.layout)
-    if job.mail and job.mail.get("separators"):
-        raise ConfigError(f"{job.path}: [mail] separators = true is not supported by the runner yet "
-                          "(banner and tray separator sheets); remove it")
     specs = list(getattr(layout, "field_specs", ())) + list(job.fields)
     _prepare_output(job)
     input_path = Path(job.input.path)

@@ -17,7 +17,7 @@ from pathlib import Path
 from .faults import checkpoint
 from ..errors import CcmError
 from ..mail.control import clear_zone_conflicts
-from ..pages import Marks
+from ..pages import DocumentMeta, Marks
 from ..render.base import PieceInfo, StreamInfo
 from ..spool import SpoolReader
 
@@ -163,12 +163,22 @@ def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archiv
         documents = [reader.read(*_doc_ref(db, seq)) for seq in piece.doc_seqs]
         all_pages = [p for d in documents for p in d.pages]
         marked = mail.mark_pages(piece, all_pages, mail_config)
+        separators = mail.separator_pages(piece, mail_config, all_pages[0].width, all_pages[0].height) \
+            if mail_config.enabled and mail_config.separators else []
         if check_omr:
             omr_conflicts += sum(1 for page in marked if any(type(i) is Marks for i in page.items)
                                  and clear_zone_conflicts(page, mail_config.omr))
-        first_page = pages + 1
         for fmt, name, renderer, indexes in outputs:
             renderer.start_piece(info)
+            if separators:      # banner / tray separator sheet: its own page group, never indexed
+                renderer.start_document(DocumentMeta(doc_id=f"SEPARATOR-{piece.piece_id}", customer_id="",
+                                                     doc_type="separator", date=job.date,
+                                                     duplex=bool(piece.duplex)))
+                for page in separators:
+                    renderer.page(page)
+                renderer.end_document()
+        pages += len(separators)
+        first_page = pages + 1
         archived = []
         cursor = 0
         for doc in documents:
