@@ -85,3 +85,41 @@ def test_nbsp_at_paragraph_edges_and_in_fixed_text_is_kept(tmp_path):
 def test_xml_whitespace_still_collapses(tmp_path):
     path = write(tmp_path, "<flow><p>\n  un\t\tdeux  \r\n trois  </p></flow>")
     assert texts(compose(path)) == ["un deux trois"]
+
+
+# -- 2. numbers in metadata and index fields are canonical -----------------------------------------
+
+def test_canonical_number():
+    from ccm_batch.layout.functions import canonical_number
+    assert canonical_number(163.1 + 0.05) == "163.15"
+    assert canonical_number(0.1 + 0.2) == "0.3"
+    assert canonical_number(3.0) == "3" and canonical_number(-0.0) == "0"
+    assert canonical_number(1234567890.12) == "1234567890.12"
+    assert canonical_number(2.9999999999999996) == "3"
+    assert canonical_number(1e20) == "100000000000000000000"
+    assert canonical_number(0.000001234) == "0.000001234"
+    assert canonical_number(float("nan")) == ""
+
+
+META = """
+  <variables>
+    <variable name="total" select="sum(items/item)"/>
+    <variable name="n" select="count(items/item)"/>
+  </variables>
+  <meta doc-id="concat('D-', $n)" customer-id="$n" sender="$total">
+    <index name="total" value="$total"/>
+    <index name="count" value="$n"/>
+    <index name="big" value="$total * 10000000"/>
+    <index name="flag" value="$n &gt; 1"/>
+    <index name="first" value="items/item"/>
+  </meta>
+  <flow><p>{$total}</p></flow>"""
+
+
+def test_index_and_meta_numbers_are_canonical(tmp_path):
+    res = compose(write(tmp_path, META), "<r><items><item>163.1</item><item>0.05</item></items></r>")
+    meta = res.document.meta
+    assert meta.index == (("total", "163.15"), ("count", "2"), ("big", "1631500000"), ("flag", "true"),
+                          ("first", "163.1"))
+    assert (meta.doc_id, meta.customer_id, meta.sender) == ("D-2", "2", "163.15")
+    assert texts(res) == ["163.15"]

@@ -568,7 +568,9 @@ class Composer:
             if expr is None:
                 return default
             v = self._eval(expr, root, env, "meta")
-            return v.strip() if isinstance(v, str) else v
+            if isinstance(v, bool) or default is False:
+                return v
+            return (v if type(v) is str else to_str(v)).strip()       # numbers canonical: 163.15
         rec = self.record
         doc_id = s(m.doc_id) or f"{self.job}-{rec.number:08d}"
         addr = self.address
@@ -579,7 +581,7 @@ class Composer:
             v = self._eval(m.inserts, root, env, "meta inserts")
             inserts = tuple(to_str([x]).strip() for x in v) if isinstance(v, list) else (to_str(v),)
             inserts = tuple(x for x in inserts if x)
-        index = tuple((name, self._eval(expr, root, env, f"index {name}")) for name, expr in m.index)
+        index = tuple((name, to_str(self._eval(expr, root, env, f"index {name}"))) for name, expr in m.index)
         return DocumentMeta(
             doc_id=doc_id, customer_id=s(m.customer_id) or rec.key or "", doc_type=self.layout.doc_type,
             date=s(m.date) or self.job_date, address=addr.lines if addr else (), postcode=postcode,

@@ -18,6 +18,10 @@ Decisions:
 - ``round-to(x, n)`` rounds half up (commercial rounding: 2.345 → 2.35), unlike XPath ``round``.
 - An empty value (missing optional field) formats as the empty string, never as "NaN" or an error, so
   ``default()`` can supply a replacement.
+- A number shown as text (a ``{$x}`` hole on a variable, a metadata or index field bound to a number)
+  is canonical (:func:`canonical_number`): an integer without ``.0``, else the shortest decimal of
+  the value rounded to 12 significant digits (``163.14999999999998`` → ``163.15``), never an exponent.
+  12 digits absorb the binary noise of sums of amounts and keep cents exact up to 10 000 000 000.
 """
 from __future__ import annotations
 
@@ -82,12 +86,29 @@ def to_str(value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        if value.is_integer():
-            return str(int(value))
-        return repr(value)
+        return canonical_number(value)
     return str(value)
+
+
+NUMBER_DIGITS = 12          # significant digits of a number shown as text (see the module docstring)
+
+
+def canonical_number(value: float) -> str:
+    """A number as text: ``3`` (not ``3.0``), ``163.15`` (not ``163.14999999999998``), ``''`` for NaN.
+
+    Integers (up to 10**15) print whole; other values are rounded to :data:`NUMBER_DIGITS`
+    significant digits and printed in positional notation without trailing zeros.
+    """
+    if math.isnan(value):
+        return ""
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    text = format(Decimal(f"{value:.{NUMBER_DIGITS}g}"), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
 
 def to_decimal(value) -> Decimal | None:

@@ -329,9 +329,11 @@ class _Loader(ContentCompiler):
         for attr in ("doc-id", "customer-id", "date", "country", "postcode", "carrier", "product", "sender",
                      "confidentiality", "mail-separately", "inserts", "recipient-name"):
             if el.get(attr) is not None:
-                mode = "nodes" if attr == "inserts" else ("boolean" if attr == "mail-separately" else "string")
+                # "any": compose turns the value into text itself (numbers canonical, not XPath's
+                # string(), which prints 1.2e+09); see ccm_batch.layout.functions.canonical_number
+                mode = "nodes" if attr == "inserts" else ("boolean" if attr == "mail-separately" else "any")
                 kw[attr.replace("-", "_")] = self.expr(el, el.get(attr), scope, mode, attr)
-        kw["index"] = tuple((ix.get("name"), self.expr(ix, ix.get("value"), scope, "string", "value"))
+        kw["index"] = tuple((ix.get("name"), self.expr(ix, ix.get("value"), scope, "any", "value"))
                             for ix in el.findall("index"))
         return M.Meta(**kw)
 
