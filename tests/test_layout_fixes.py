@@ -123,3 +123,40 @@ def test_index_and_meta_numbers_are_canonical(tmp_path):
                           ("first", "163.1"))
     assert (meta.doc_id, meta.customer_id, meta.sender) == ("D-2", "2", "163.15")
     assert texts(res) == ["163.15"]
+
+
+# -- 7. a message key defined twice is a load error naming both places ------------------------------
+
+FRAG_MSGS = """<?xml version="1.0" encoding="UTF-8"?>
+<fragments>
+  <messages>
+    <message key="page"><text lang="fr">Page {1}</text></message>
+  </messages>
+</fragments>
+"""
+
+
+def test_duplicate_message_key_across_imports_names_both_places(tmp_path):
+    (tmp_path / "a.xml").write_text(FRAG_MSGS, encoding="utf-8")
+    path = write(tmp_path, """<import href="a.xml"/>
+  <messages>
+    <message key="page"><text lang="fr">Feuille {1}</text></message>
+  </messages>
+  <flow><p>{msg('page', 1)}</p></flow>""")
+    msg = error_of(path)
+    assert re.match(rf"{re.escape(str(path.resolve()))}:\d+: message 'page' already defined at "
+                    rf"{re.escape(str((tmp_path / 'a.xml').resolve()))}:4$", msg), msg
+
+
+def test_duplicate_message_key_between_two_fragment_files(tmp_path):
+    (tmp_path / "a.xml").write_text(FRAG_MSGS, encoding="utf-8")
+    (tmp_path / "b.xml").write_text(FRAG_MSGS, encoding="utf-8")
+    path = write(tmp_path, '<import href="a.xml"/><import href="b.xml"/><flow><p>x</p></flow>')
+    msg = error_of(path)
+    assert msg.startswith(f"{(tmp_path / 'b.xml').resolve()}:4: message 'page' already defined at")
+    assert msg.endswith(f"{(tmp_path / 'a.xml').resolve()}:4")
+
+
+def test_shipped_layouts_have_no_duplicate_message_keys():
+    for path in sorted((ROOT / "layouts").glob("*.xml")):
+        assert load_layout(path).name == path.stem, path

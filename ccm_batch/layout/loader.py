@@ -14,7 +14,9 @@ Decisions documented here:
 - Whitespace in text is collapsed (XML indentation never shows); use ``<br/>`` for a line break.
   Only XML white space (space, tab, CR, LF) collapses: U+00A0 and U+202F are kept as typed.
 - Fragments: ``<import href="fragments/x.xml"/>`` makes the file's ``<fragment name=…>`` usable with
-  ``<use fragment=…/>`` (also its ``<styles>`` and ``<messages>``). A fragment is compiled where it is
+  ``<use fragment=…/>`` (also its ``<styles>`` and ``<messages>``). Names are global to a load: a
+  fragment name or message key defined twice (in one file or across imports) is a load error naming
+  both places, a style defined twice one naming the second — nothing is silently overridden. A fragment is compiled where it is
   used, in the user's scope, so it may refer to the user's fields; errors name the fragment file.
 - Envelope windows: see :data:`ccm_batch.layout.units.WINDOWS`.
 - Content elements are compiled by :class:`ccm_batch.layout.content.ContentCompiler`.
@@ -72,6 +74,7 @@ class _Loader(ContentCompiler):
         self.fragments = {}                       # name -> (element, file)
         self.style_defs = {}                      # name -> (dict of props, element, file)
         self.messages = {}
+        self.message_src = {}                     # key -> file:line of its definition
         self.using = []                           # fragment names being expanded (cycle check)
 
     # -- errors --------------------------------------------------------------------------------
@@ -203,6 +206,10 @@ class _Loader(ContentCompiler):
 
     def _read_messages(self, el):
         for msg in el.findall("message"):
+            key = msg.get("key")
+            if key in self.message_src:
+                self.fail(msg, f"message {key!r} already defined at {self.message_src[key]}")
+            self.message_src[key] = self.where(msg)
             texts = {t.get("lang"): _WS.sub(" ", t.text or "").strip(" ") for t in msg.findall("text")}
             self.messages[msg.get("key")] = texts
 
