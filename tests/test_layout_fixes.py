@@ -160,3 +160,97 @@ def test_duplicate_message_key_between_two_fragment_files(tmp_path):
 def test_shipped_layouts_have_no_duplicate_message_keys():
     for path in sorted((ROOT / "layouts").glob("*.xml")):
         assert load_layout(path).name == path.stem, path
+
+
+# -- 5. image src in a fragment resolves against the fragment file -----------------------------------
+
+def _png(path: Path, width=10, height=5):
+    from PIL import Image as PILImage
+    path.parent.mkdir(parents=True, exist_ok=True)
+    PILImage.new("RGB", (width, height), (200, 0, 0)).save(path, dpi=(72, 72))
+
+
+def test_image_src_in_fragment_is_relative_to_the_fragment_file(tmp_path):
+    _png(tmp_path / "frags" / "img" / "logo.png")
+    (tmp_path / "frags" / "f.xml").write_text("""<?xml version="1.0" encoding="UTF-8"?>
+<fragments><fragment name="logo"><image x="10mm" y="10mm" src="img/logo.png"/></fragment></fragments>
+""", encoding="utf-8")
+    path = write(tmp_path, '<import href="frags/f.xml"/><flow><p>x</p></flow>',
+                 fixed='<use fragment="logo"/>')
+    images = [i for i in compose(path).document.pages[0].items if type(i).__name__ == "Image"]
+    assert [(i.width, i.height) for i in images] == [(200, 100)]          # 10 x 5 px at 72 dpi
+    # the same src written in the layout file resolves against the layout's folder: not found
+    bad = write(tmp_path, "<flow><p>x</p></flow>", fixed='<image x="1mm" y="1mm" src="img/logo.png"/>',
+                name="bad.xml")
+    assert "image 'img/logo.png' not found" in error_of(bad)
+
+
+# -- 8. <use> inside <background> and inside another fragment ----------------------------------------
+
+FRAGS = """<?xml version="1.0" encoding="UTF-8"?>
+<fragments>
+  <fragment name="marks"><rule x="4mm" y="99mm" length="4mm"/></fragment>
+  <fragment name="head"><text x="20mm" y="10mm">En-tête</text><use fragment="marks"/></fragment>
+  <fragment name="per-doc"><text x="20mm" y="30mm">{$a}</text></fragment>
+  <fragment name="english"><text x="20mm" y="40mm" lang="en">Hello</text></fragment>
+</fragments>
+"""
+
+
+def test_use_inside_background_and_inside_a_fragment(tmp_path):
+    (tmp_path / "f.xml").write_text(FRAGS, encoding="utf-8")
+    path = write(tmp_path, '<import href="f.xml"/><flow><p>x</p></flow>',
+                 fixed='<background><use fragment="head"/></background><use fragment="per-doc"/>')
+    page = compose(path, "<r><a>Dupont</a></r>").document.pages[0]
+    form = page.background
+    assert form.name == "t.p"
+    assert [i.text for i in form.items if isinstance(i, Text)] == ["En-tête"]
+    assert [type(i).__name__ for i in form.items].count("Rule") == 1        # head uses marks
+    assert [i.text for i in page.items if isinstance(i, Text)] == ["x", "Dupont"]
+
+
+@pytest.mark.parametrize("frag, word", [("per-doc", "unknown field or variable $a"), ("english", "no 'lang'")])
+def test_background_fragment_with_record_data_or_lang_is_a_load_error(tmp_path, frag, word):
+    (tmp_path / "f.xml").write_text(FRAGS, encoding="utf-8")
+    path = write(tmp_path, '<import href="f.xml"/><flow><p>x</p></flow>',
+                 fixed=f'<background><use fragment="{frag}"/></background>')
+    msg = error_of(path)
+    assert msg.startswith(f"{(tmp_path / 'f.xml').resolve()}:") and word in msg, msg
+
+
+def test_shared_common_fragments_in_a_background(tmp_path):
+    head = HEAD.replace('<layout name="t" record="r">', f'<layout name="t" record="r">\n'
+                        f'<import href="{ROOT / "layouts" / "fragments" / "common.xml"}"/>')
+    path = write(tmp_path, "<flow><p>x</p></flow>", head=head,
+                 fixed='<background><use fragment="fold-marks-a4"/></background><use fragment="pager-a4"/>')
+    page = compose(path).document.pages[0]
+    from ccm_batch.layout import parse_length
+    rules = page.background.items
+    assert [r.x for r in rules] == [parse_length("4mm")] * 2
+    assert [abs(r.y - parse_length(y)) <= r.thickness for r, y in zip(rules, ("99mm", "198mm"))] == [True] * 2
+    assert "Page 1 sur 1" in [i.text for i in page.items if isinstance(i, Text)]
+
+
+# -- 9. the documentation's Python preview example runs -------------------------------------------
+
+def test_doc_python_preview_example_runs(monkeypatch, capsys):
+    doc = (ROOT / "docs" / "layout-language.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## Previewing a layout"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert "Record" in code and "compose_document(layout, record" in code
+    monkeypatch.chdir(ROOT)
+    scope: dict = {}
+    exec(compile(code, "layout-language.md", "exec"), scope)
+    assert scope["result"].document.pages and scope["result"].warnings == []
+    assert type(scope["record"]).__name__ == "Record"
+    assert capsys.readouterr().out.startswith(f"{len(scope['result'].document.pages)} [")
+
+
+# -- 10. letter.xml's comment names the window it uses ------------------------------------------------
+
+def test_letter_comment_matches_its_window():
+    text = (ROOT / "layouts" / "letter.xml").read_text(encoding="utf-8")
+    windows = set(re.findall(r'window="([^"]+)"', text))
+    assert windows == {"fr-dl-right"}
+    head = text[:text.index("<layout")]
+    assert "DL right window" in head and "DL left" not in head

@@ -54,8 +54,9 @@ class ContentCompiler:
 
     def node(self, el, style, scope, ctx, static):
         tag = el.tag
-        if static and el.get("if") is not None:
-            self.fail(el, "background content is drawn once for every document: no 'if' here")
+        if static and (el.get("if") is not None or el.get("lang") is not None):
+            attr = "if" if el.get("if") is not None else "lang"
+            self.fail(el, f"background content is drawn once for every document: no '{attr}' here")
         if tag == "use":
             return self._use(el, style, scope, ctx, static)
         if tag == "if":
