@@ -254,3 +254,45 @@ def test_letter_comment_matches_its_window():
     assert windows == {"fr-dl-right"}
     head = text[:text.index("<layout")]
     assert "DL right window" in head and "DL left" not in head
+
+
+# -- 4. $item: the current item of a repeat; $index follows the iteration (sorted) order ------------
+
+ITEMS = "<r><items><item n='b' v='2'/><item n='c' v='3'/><item n='a' v='1'/></items></r>"
+
+
+def test_item_is_the_current_node_and_index_the_sorted_position(tmp_path):
+    path = write(tmp_path, """<flow>
+    <repeat select="$items" sort="@v" order="descending">
+      <p>{$index}/{$count} {@n} {$item/@n} {$items[$index]/@n}</p>
+    </repeat></flow>""")
+    # $items[$index] is the index-th item in document order, not the current one under sort=
+    assert texts(compose(path, ITEMS)) == ["1/3 c c b", "2/3 b b c", "3/3 a a a"]
+
+
+def test_item_in_a_predicate_in_table_rows_and_charts(tmp_path):
+    path = write(tmp_path, """
+  <variables><variable name="acts" select="acts/act"/></variables>
+  <flow>
+    <table><column width="40mm"/><column width="40mm"/>
+      <repeat select="$items">
+        <row><cell>{@n}</cell><cell>{sum($acts[@item = $item/@n]/@amount)}</cell></row>
+      </repeat>
+    </table>
+    <chart width="100mm" height="30mm" select="$items" value="sum($acts[@item = $item/@n]/@amount)"
+           label="{$item/@n}" value-label="{$value}"/>
+  </flow>""")
+    xml = ITEMS.replace("</r>", "<acts><act item='a' amount='1.5'/><act item='c' amount='2'/>"
+                                "<act item='a' amount='3'/></acts></r>")
+    got = texts(compose(path, xml))
+    assert got[:6] == ["b", "0", "c", "2", "a", "4.5"]
+    assert {"b", "c", "a", "0", "2", "4.5"} <= set(got[6:])
+
+
+def test_item_is_reserved(tmp_path):
+    head = HEAD.replace('<field name="a" path="a" required="false"/>', '<field name="item" path="a"/>')
+    assert "reserved" in error_of(write(tmp_path, "<flow><p>x</p></flow>", head=head))
+
+
+def test_item_outside_a_repeat_is_a_load_error(tmp_path):
+    assert "unknown field or variable $item" in error_of(write(tmp_path, "<flow><p>{$item}</p></flow>"))

@@ -242,7 +242,7 @@ class Composer:
         if n.sort is not None:
             keyed = []
             for i, item in enumerate(nodes, 1):
-                key = self._eval(n.sort, item, dict(env, index=i, count=count), _where(n))
+                key = self._eval(n.sort, item, dict(env, index=i, count=count, item=[item]), _where(n))
                 try:
                     key = (0, float(key), "")
                 except ValueError:
@@ -252,8 +252,9 @@ class Composer:
             nodes = [k[2] for k in keyed]
         for i, item in enumerate(nodes, 1):
             e = env.copy()
-            e["index"] = i
+            e["index"] = i                    # position in the iteration order (after sort)
             e["count"] = count
+            e["item"] = [item]                # the current item as a node set (XPath: $item/amount)
             yield item, e
 
     # -- tables -----------------------------------------------------------------------------------

@@ -132,7 +132,7 @@ def bind_chart(c, node: M.ChartNode, ctx, env) -> Graphic:
     n = len(items_nodes)
     values, labels, vlabels = [], [], []
     for i, item in enumerate(items_nodes, 1):
-        e = dict(env, index=i, count=n)
+        e = dict(env, index=i, count=n, item=[item])
         v = node.value.eval(item, e)
         v = v if v == v else 0.0
         values.append(v)

@@ -3,7 +3,8 @@
 :class:`ContentCompiler` is the part of the loader (:mod:`ccm_batch.layout.loader`) that turns content
 elements into :mod:`ccm_batch.layout.model` nodes: it checks where each element may appear (flow or
 fixed content, background), compiles expressions in the scope of the place they appear (``$page`` only
-on page templates, ``$carry`` only in carried-forward rows, ``$index`` inside repeats), resolves styles
+on page templates, ``$carry`` only in carried-forward rows, ``$index``/``$count``/``$item`` inside
+repeats), resolves styles
 and fonts, expands ``<use fragment>`` in the user's scope, and reads image sizes. Errors go through the
 loader's ``fail`` (``file:line: message``).
 
@@ -23,6 +24,10 @@ from .units import WINDOWS, parse_color, parse_length
 _XML_WS = " \t\r\n"                        # XML white space; never U+00A0 / U+202F
 _WS = re.compile(r"[ \t\r\n]+")
 _ALIGN = {"left": "start", "right": "end"}
+# set by compose for each item of a repeat (and of a chart): ``$index`` is the item's 1-based position
+# in the iteration order — after ``sort`` — and ``$item`` the item itself (a one-node set), so a
+# predicate can reach it: ``$acts[@beneficiary = $item/@id]`` (``current()`` is not XPath 1.0 in lxml)
+REPEAT_VARS = frozenset({"index", "count", "item"})
 
 
 def _fonts():
@@ -76,9 +81,9 @@ class ContentCompiler:
                 self.fail(el, "no <repeat> in a background")
             node = self.common(M.Repeat, el, scope)
             node.select = self.expr(el, el.get("select"), scope, "nodes", "select")
-            node.sort = self._opt_expr(el, "sort", scope | {"index", "count"}, "string")
+            node.sort = self._opt_expr(el, "sort", scope | REPEAT_VARS, "string")
             node.descending = el.get("order") == "descending"
-            node.children = self.content(el, style, scope | {"index", "count"}, ctx, static)
+            node.children = self.content(el, style, scope | REPEAT_VARS, ctx, static)
             return node
         if tag in ("p", "page-break", "space", "block", "table"):
             if ctx != "flow":
@@ -256,11 +261,11 @@ class ContentCompiler:
 
     def _chart(self, el, style, scope, static):
         node = self._graphic(M.ChartNode, el, scope)
-        item_scope = scope | {"index", "count", "max", "value"}
+        item_scope = scope | REPEAT_VARS | {"max", "value"}
         node.width = self.length(el, "width")
         node.height = self.length(el, "height")
         node.select = self.expr(el, el.get("select"), scope, "nodes", "select")
-        node.value = self.expr(el, el.get("value"), scope | {"index", "count"}, "number", "value")
+        node.value = self.expr(el, el.get("value"), scope | REPEAT_VARS, "number", "value")
         node.label = self._opt_template(el, "label", item_scope)
         node.value_label = self._opt_template(el, "value-label", item_scope)
         node.title = self._opt_template(el, "title", scope)
@@ -347,10 +352,10 @@ class ContentCompiler:
         row_height = self.length(el, "row-height", 0)
         node.grid = self._line_spec(el, "grid")
         node.frame = self._line_spec(el, "frame")
-        node.carry = self._opt_expr(el, "carry", scope | {"index", "count"}, "number")
+        node.carry = self._opt_expr(el, "carry", scope | REPEAT_VARS, "number")
         node.carry_initial = self._opt_expr(el, "carry-initial", scope, "number")
         carry_scope = scope | {"carry", "page"}
-        row_scope = scope | ({"index", "count", "running"} if node.carry is not None else {"index", "count"})
+        row_scope = scope | REPEAT_VARS | ({"running"} if node.carry is not None else set())
         defaults = (padding, row_height)
         node.header = [self._row(h, node, node.style, scope | {"page"}, defaults) for h in el.findall("header")]
         ci, co = el.find("carry-in"), el.find("carry-out")
@@ -373,7 +378,7 @@ class ContentCompiler:
             elif tag == "repeat":
                 node = self.common(M.Repeat, el, sc)
                 node.select = self.expr(el, el.get("select"), sc, "nodes", "select")
-                node.sort = self._opt_expr(el, "sort", sc | {"index", "count"}, "string")
+                node.sort = self._opt_expr(el, "sort", sc | REPEAT_VARS, "string")
                 node.descending = el.get("order") == "descending"
                 node.children = self._row_content(list(el), table, style, scope, row_scope, defaults, True)
                 out.append(node)

@@ -5,8 +5,8 @@ the record element (or the current item inside a ``repeat``), with
 
 - **variables** ``$name``: the layout's declared fields and computed variables, and a few the engine
   provides where they make sense (``$page``/``$pages`` on page templates, ``$carry`` in carried-forward
-  rows, ``$index``/``$count``/``$running`` in repeated rows, ``$job``, ``$job_date``,
-  ``$record_number`` and ``$language`` everywhere);
+  rows, ``$index``/``$count``/``$item`` (the current node) in repeats, ``$running`` in repeated rows,
+  ``$job``, ``$job_date``, ``$record_number`` and ``$language`` everywhere);
 - **extension functions** (:mod:`ccm_batch.layout.functions`): ``format-amount``, ``format-date``,
   ``upper``, ``msg`` …
 

@@ -309,7 +309,7 @@ class _Loader(ContentCompiler):
         scope = set(BUILTINS)
         for f in (el if el is not None else ()):
             name = f.get("name")
-            if name in BUILTINS or name in PAGE_VARS or name in ("index", "count", "running", "carry", "value"):
+            if name in BUILTINS or name in PAGE_VARS or name in ("index", "count", "item", "running", "carry", "value"):
                 self.fail(f, f"field name {name!r} is reserved for the engine's own variables")
             if name in scope:
                 self.fail(f, f"field {name!r} declared twice")
