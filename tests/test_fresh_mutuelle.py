@@ -262,6 +262,12 @@ def test_index_fields(run):
             rows.update({r["doc_id"]: r for r in csv.DictReader(f)})
     assert len(rows) == 15
     assert rows["DEC-2026-0000001"]["mutuelle_total"] == "5538.46"
+    # the index is bound to the number itself ($mutuelle): canonical, no float noise
+    root = etree.parse(str(DATA)).getroot()
+    for rec in root.findall("decompte"):
+        value = rows[rec.get("id")]["mutuelle_total"]
+        assert re.fullmatch(r"\d+(\.\d{1,2})?", value), value
+        assert Decimal(value) == data_sum(rec.findall("acts/act"), "mutuelle_share")
     assert rows["DEC-2026-0000001"]["page_count"] == "3"
     assert rows["DEC-2026-0000004"]["member"] == "9216512"
 
@@ -294,3 +300,23 @@ def test_afp_is_valid(run):
     listing = subprocess.run([str(CLI), "inspect", "--text", str(files[-1])], capture_output=True,
                              text=True).stdout
     assert listing.count("À reporter") == 2 and listing.count("Report") >= 2
+
+
+def test_letterhead_keeps_no_break_spaces_and_shared_fold_marks(records):
+    """The letterhead (a background form) prints the phone number with the no-break spaces typed in
+    the fragment, and the DL fold marks come from the shared fragment fold-marks-a4."""
+    from ccm_batch.compose import compose_document
+    from ccm_batch.layout import load_layout, parse_length
+    from ccm_batch.records.model import Record
+
+    layout = load_layout(ROOT / "layouts" / "mutuelle.xml")
+    el = records[1]
+    doc = compose_document(layout, Record(str(DATA), 1, 0, el.sourceline, b"", el), job="t",
+                           job_date="2026-10-15").document
+    form = doc.pages[0].background
+    words = [i.text for i in form.items if type(i).__name__ == "Text"]
+    assert "04\u00a072\u00a000\u00a000\u00a000 · www.mutuelle-exemple.fr" in words
+    marks = [i for i in form.items if type(i).__name__ == "Rule" and i.x == parse_length("4mm")]
+    assert len(marks) == 2
+    assert doc.pages[1].background.name == "mutuelle.rest" and len(
+        [i for i in doc.pages[1].background.items if type(i).__name__ == "Rule" and i.x == parse_length("4mm")]) == 2
