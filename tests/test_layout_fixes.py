@@ -296,3 +296,94 @@ def test_item_is_reserved(tmp_path):
 
 def test_item_outside_a_repeat_is_a_load_error(tmp_path):
     assert "unknown field or variable $item" in error_of(write(tmp_path, "<flow><p>{$item}</p></flow>"))
+
+
+# -- 3. named carries: several carried-forward columns ----------------------------------------------
+
+CARRY_TABLE = """<flow>
+    <table carry="1" padding="0.5mm">
+      <column width="40mm"/><column width="30mm" align="end"/><column width="30mm" align="end"/>
+      <carry name="paid" value="sum(@paid)"/>
+      <carry name="ss" value="sum(@ss)" initial="$a"/>
+      <header><cell>Acte</cell><cell>Payé</cell><cell>SS</cell></header>
+      <carry-in><cell>Report {$carry}</cell><cell>{$carry_paid}</cell><cell>{$carry_ss}</cell></carry-in>
+      <carry-out><cell>A reporter {$carry}</cell><cell>{$carry_paid}</cell><cell>{$carry_ss}</cell></carry-out>
+      <repeat select="$items">
+        <row height="20mm"><cell>{@n}</cell><cell>{@paid}</cell><cell>{@ss}</cell></row>
+      </repeat>
+    </table></flow>"""
+
+
+def _rows_by_label(page, prefix):
+    items = sorted((i for i in page.items if isinstance(i, Text)), key=lambda t: (t.y, t.x))
+    lines: dict = {}
+    for t in items:
+        lines.setdefault(t.y, []).append(t.text)
+    return [ln for ln in lines.values() if ln[0].startswith(prefix)]
+
+
+def _num(value: float) -> str:
+    from ccm_batch.layout.functions import canonical_number
+    return canonical_number(round(value, 2))
+
+
+def test_named_carries_follow_the_rows_placed_on_each_page(tmp_path):
+    n = 40
+    items = "".join(f"<item n='a{i}' paid='{i}.10' ss='0.{i % 10}5'/>" for i in range(1, n + 1))
+    res = compose(write(tmp_path, CARRY_TABLE), f"<r><a>100</a><items>{items}</items></r>")
+    pages = res.document.pages
+    assert len(pages) >= 3
+    placed, paid, ss = 0, 0.0, 100.0
+    for number, page in enumerate(pages, 1):
+        carry_in = _rows_by_label(page, "Report")
+        if number == 1:
+            assert carry_in == []
+        else:
+            assert carry_in == [[f"Report {placed}", _num(paid), _num(ss)]]
+        rows = _rows_by_label(page, "a")
+        assert rows
+        for _label, p, s in rows:
+            placed += 1
+            paid += float(p)
+            ss += float(s)
+        carry_out = _rows_by_label(page, "A reporter")
+        if number < len(pages):
+            assert carry_out == [[f"A reporter {placed}", _num(paid), _num(ss)]]
+        else:
+            assert carry_out == []
+    assert placed == n
+
+
+def test_named_carry_errors(tmp_path):
+    dup = CARRY_TABLE.replace('<carry name="ss" value="sum(@ss)" initial="$a"/>',
+                              '<carry name="paid" value="sum(@ss)"/>')
+    assert "carry 'paid' already declared" in error_of(write(tmp_path, dup))
+    unknown = CARRY_TABLE.replace("{$carry_ss}</cell></carry-in>", "{$carry_x}</cell></carry-in>")
+    assert "unknown field or variable $carry_x" in error_of(write(tmp_path, unknown, name="u.xml"))
+    in_row = CARRY_TABLE.replace("<cell>{@ss}</cell></row>", "<cell>{$carry_ss}</cell></row>")
+    assert "unknown field or variable $carry_ss" in error_of(write(tmp_path, in_row, name="r.xml"))
+
+
+def test_named_carries_without_a_table_carry(tmp_path):
+    layout = CARRY_TABLE.replace('<table carry="1" ', "<table ")
+    items = "".join(f"<item n='a{i}' paid='1' ss='2'/>" for i in range(1, 41))
+    res = compose(write(tmp_path, layout), f"<r><a>0</a><items>{items}</items></r>")
+    outs = _rows_by_label(res.document.pages[0], "A reporter")
+    (line,) = outs
+    assert line[0] == "A reporter 0" and int(line[1]) * 2 == int(line[2]) > 0
+
+
+def test_carry_value_arithmetic():
+    from ccm_batch.layout.carry import CarryValue
+    a = CarryValue(1.0, (("carry_x", 0.1),))
+    b = CarryValue(2.0, (("carry_x", 0.2),))
+    c = round(round(a + b, 9) + 0.0, 9)
+    assert float(c) == 3.0 and c.named == (("carry_x", 0.3),)
+    assert (0.0 + a).named == a.named and c == 3.0
+
+
+def test_nbsp_in_record_data_survives_in_table_cells(tmp_path):
+    path = write(tmp_path, """<flow><table><column width="80mm"/>
+      <repeat select="$items"><row><cell>{.}</cell></row></repeat></table></flow>""")
+    res = compose(path, "<r><items><item>04\u00a072\n  00</item></items></r>")
+    assert texts(res) == [f"04{NBSP}72 00"]

@@ -273,6 +273,7 @@ class Composer:
             row = t.carry_in if kind == "in" else t.carry_out
             e = env.copy()
             e["carry"] = value
+            e.update(getattr(value, "named", ()))         # $carry_NAME (ccm_batch.layout.carry)
             e["page"] = page
             return self.bind_row(row, t, ctx, e, None)
         out_h = make_carry("out", initial, 1).height if t.carry_out is not None else 0

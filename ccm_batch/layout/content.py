@@ -18,6 +18,7 @@ import os
 import re
 
 from . import model as M
+from .carry import CarrySet
 from .expr import Template
 from .units import WINDOWS, parse_color, parse_length
 
@@ -355,18 +356,36 @@ class ContentCompiler:
         node.carry = self._opt_expr(el, "carry", scope | REPEAT_VARS, "number")
         node.carry_initial = self._opt_expr(el, "carry-initial", scope, "number")
         carry_scope = scope | {"carry", "page"}
+        named = self._named_carries(el, scope)
+        if named:                       # several carried columns: see ccm_batch.layout.carry
+            node.carry = CarrySet(node.carry, [(n, v) for n, v, _ in named])
+            node.carry_initial = CarrySet(node.carry_initial, [(n, i) for n, _, i in named])
+            carry_scope = carry_scope | {"carry_" + n for n, _, _ in named}
         row_scope = scope | REPEAT_VARS | ({"running"} if node.carry is not None else set())
         defaults = (padding, row_height)
         node.header = [self._row(h, node, node.style, scope | {"page"}, defaults) for h in el.findall("header")]
         ci, co = el.find("carry-in"), el.find("carry-out")
         if (ci is not None or co is not None) and node.carry is None:
-            self.fail(ci if ci is not None else co, "carry-in/carry-out rows need carry=\"…\" on the table")
+            self.fail(ci if ci is not None else co,
+                      "carry-in/carry-out rows need carry=\"…\" on the table or <carry name value> children")
         node.carry_in = self._row(ci, node, node.style, carry_scope, defaults) if ci is not None else None
         node.carry_out = self._row(co, node, node.style, carry_scope, defaults) if co is not None else None
-        body = [c for c in el if isinstance(c.tag, str) and c.tag not in ("column", "header", "carry-in",
-                                                                            "carry-out")]
+        body = [c for c in el if isinstance(c.tag, str) and c.tag not in ("column", "carry", "header",
+                                                                            "carry-in", "carry-out")]
         node.body = self._row_content(body, node, node.style, scope, row_scope, defaults, in_repeat=False)
         return node
+
+    def _named_carries(self, el, scope) -> list:
+        """The table's ``<carry name value initial>`` children: [(name, value Expr, initial Expr or None)]."""
+        out, seen = [], {}
+        for c in el.findall("carry"):
+            name = c.get("name")
+            if name in seen:
+                self.fail(c, f"carry {name!r} already declared at line {seen[name]}")
+            seen[name] = c.sourceline
+            out.append((name, self.expr(c, c.get("value"), scope | REPEAT_VARS, "number", "value"),
+                        self._opt_expr(c, "initial", scope, "number")))
+        return out
 
     def _row_content(self, children, table, style, scope, row_scope, defaults, in_repeat):
         out = []
