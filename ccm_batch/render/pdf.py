@@ -35,7 +35,7 @@ from .. import __version__
 from ..barcodes import rectangles as barcode_rectangles
 from ..pages import BLACK, Barcode, Box, DocumentMeta, Form, Image, Marks, Page, Rule, Text
 from .base import DocumentFacts, FileFacts, PieceInfo, StreamInfo
-from .pdffont import FontResource, load_face, write_font
+from .pdffont import TEXT_CACHE_LIMIT, FontResource, load_face, write_font
 from .pdfresources import (SRGB_CONDITION, parse_date, pdf_date, srgb_icc_profile, write_image,
                            xmp_metadata)
 from .pdfwriter import PdfWriter, num, pdf_string
@@ -120,39 +120,70 @@ class _Painter:
     def paint(self, items) -> None:
         """Draw ``items`` in order.
 
-        Text, nine items in ten on a business page, is drawn inline here with the graphics state
-        in local variables (the hot path); every other kind goes to its handler below.
+        Text, nine items in ten on a business page, and Box are drawn inline here with the graphics
+        state in local variables (the hot path); every other kind goes to its handler below. The
+        font resource and its text cache's ``get`` are looked up again only when the font id changes
+        (the cache is rotated in place, so the bound ``get`` stays valid).
         """
         append = self.parts.append
         fonts, new_font = self.fonts, self.renderer._font
         font, size, fill, in_text = self.font, self.size, self.fill, self.in_text
+        res_id = res = cached = None
         for item in items:
-            if type(item) is Text:
+            kind = type(item)
+            if kind is Text:
                 x, y, font_id, text_size, text, color, word_space, kerns = item
-                res = fonts.get(font_id) or new_font(font_id)
+                if font_id != res_id:
+                    res = fonts.get(font_id) or new_font(font_id)
+                    res_id, cached = font_id, res.cache.get
                 if not in_text:
                     append("BT\n")
                     in_text = True
                 if res is not font or text_size != size:
                     append("/%s %d Tf\n" % (res.name, text_size))
                     font, size = res, text_size
-                if color != fill:
+                if color is not fill and color != fill:
                     append(_fill(color))
                     fill = color
                 if word_space or kerns:
-                    append("1 0 0 -1 %d %d Tm[%s]TJ\n" % (x, y, self._tj(item, res)))
+                    key = (text, text_size, word_space, kerns)
+                    tj = res.tj_cache.get(key)
+                    if tj is None:
+                        if len(res.tj_cache) >= TEXT_CACHE_LIMIT:
+                            res.tj_cache.clear()
+                        tj = res.tj_cache[key] = self._tj(item, res)
+                    append("1 0 0 -1 %d %d Tm[%s]TJ\n" % (x, y, tj))
                 else:
-                    append("1 0 0 -1 %d %d Tm<%s>Tj\n"
-                           % (x, y, res.cache.get(text) or res.encode(text)))
+                    append("1 0 0 -1 %d %d Tm<%s>Tj\n" % (x, y, cached(text) or res.encode(text)))
                 continue
             if in_text:
                 append("ET\n")
                 in_text = False
+            if kind is Box:                       # the same as :meth:`box`, inline
+                bx, by, width, height, box_fill, stroke, stroke_width = item
+                if box_fill is None:
+                    if stroke is None:
+                        continue
+                    op = "S"
+                else:
+                    if box_fill != fill:
+                        append(_fill(box_fill))
+                        fill = box_fill
+                    op = "f" if stroke is None else "B"
+                if stroke is not None:
+                    if stroke != self.stroke:
+                        append(_stroke(stroke))
+                        self.stroke = stroke
+                    if stroke_width != self.line_width:
+                        append("%d w\n" % stroke_width)
+                        self.line_width = stroke_width
+                append("%d %d %d %d re %s\n" % (bx, by, width, height, op))
+                continue
             self.fill = fill
             match item:
                 case Rule():
                     self.rule(item)
-                case Box():
+                case Box():                       # a subclass of Box
                     self.box(item)
                 case Image():
                     self.image(item)

@@ -265,7 +265,7 @@ def load_face(font_id: str) -> FontFace:
 
 
 TEXT_CACHE_LIMIT = 1024
-"""Strings remembered per font per file (encoded form); the cache is emptied when full."""
+"""Strings remembered per font per file (encoded form), in each of the two cache generations."""
 
 
 class FontResource:
@@ -276,12 +276,20 @@ class FontResource:
     is encoded as Latin-1 (C speed) and mapped to glyph ids with ``bytes.translate``; the few
     characters outside Latin-1 (€, ’, œ, narrow no-break space …) are then patched in one by one.
     Latin-1 characters are recorded in bulk from the cache when it is emptied and at the end (so
-    "?" may be embedded without being drawn: harmless). Each string's encoding is cached for the file (bounded), as invoices repeat
-    their labels on every page. With ``avoid_notdef`` (PDF/A, which forbids showing .notdef),
-    characters the font lacks are drawn as "?".
+    "?" may be embedded without being drawn: harmless). With ``avoid_notdef`` (PDF/A, which forbids
+    showing .notdef), characters the font lacks are drawn as "?".
+
+    Each string's encoding is cached for the file, as invoices repeat their labels on every page: the
+    painter looks in ``cache`` first. The cache is bounded with two generations: when ``cache`` holds
+    :data:`TEXT_CACHE_LIMIT` strings its characters are recorded and it becomes the old generation;
+    :meth:`encode` takes a string found there back into ``cache`` without encoding it again, so the
+    labels of every page stay cached while one-off amounts and names age out. ``tj_cache`` does the
+    same for whole ``TJ`` arrays of kerned or justified text (keyed by text, size, word space and
+    kerns; they are made of encoded strings, so their characters are recorded already).
     """
 
-    __slots__ = ("face", "name", "number", "chars", "cache", "substitute", "_latin", "_seen")
+    __slots__ = ("face", "name", "number", "chars", "cache", "substitute", "_latin", "_seen", "_old",
+                 "tj_cache")
 
     def __init__(self, face: FontFace, name: str, number: int, *, avoid_notdef: bool = False):
         self.face = face
@@ -291,6 +299,8 @@ class FontResource:
         self.cache: dict[str, str] = {}      # text -> hex codes; every encoded text passes here
         self._latin: set[int] = set()        # Latin-1 code points drawn in this file
         self._seen = b""                     # the same, as bytes for bytes.translate(delete=)
+        self._old: dict[str, str] = {}       # the previous cache generation (characters recorded)
+        self.tj_cache: dict[tuple, str] = {}  # (text, size, word_space, kerns) -> TJ array body
         self.substitute = None               # PDF/A: hex code drawn instead of .notdef
         if avoid_notdef:
             self.substitute = "%04x" % face.gid("?")
@@ -298,36 +308,40 @@ class FontResource:
 
     def encode(self, text: str) -> str:
         """``text`` as hex glyph codes (4 digits per character); the characters are recorded."""
-        raw = text.encode("latin-1", "replace")      # other characters become "?" for now
-        face = self.face
-        glyphs = bytearray(2 * len(raw))
-        if face.latin_narrow:
+        hexed = self._old.get(text)
+        if hexed is None:
+            raw = text.encode("latin-1", "replace")      # other characters become "?" for now
+            face = self.face
+            glyphs = bytearray(len(raw) << 1)
             glyphs[1::2] = raw.translate(face.low)
-        else:
-            glyphs[0::2] = raw.translate(face.high)
-            glyphs[1::2] = raw.translate(face.low)
-        marks = raw.count(63)
-        if marks and marks != text.count("?"):        # some were not Latin-1: patch them in
-            cmap, chars = face.cmap, self.chars
-            at = raw.find(63)
-            while at >= 0:
-                char = text[at]
-                if char != "?":
-                    gid = cmap.get(ord(char), 0)
-                    glyphs[2 * at] = gid >> 8
-                    glyphs[2 * at + 1] = gid & 0xFF
-                    chars.add(char)
-                at = raw.find(63, at + 1)
-        hexed = glyphs.hex()
-        if self.substitute is not None and "0000" in hexed:
-            hexed = "".join(self.substitute if hexed[i:i + 4] == "0000" else hexed[i:i + 4]
-                            for i in range(0, len(hexed), 4))
+            if not face.latin_narrow:
+                glyphs[0::2] = raw.translate(face.high)
+            if 63 in raw and raw.count(63) != text.count("?"):   # some were not Latin-1: patch
+                cmap, chars = face.cmap, self.chars
+                at = raw.find(63)
+                while at >= 0:
+                    char = text[at]
+                    if char != "?":
+                        gid = cmap.get(ord(char), 0)
+                        glyphs[2 * at] = gid >> 8
+                        glyphs[2 * at + 1] = gid & 0xFF
+                        chars.add(char)
+                    at = raw.find(63, at + 1)
+            hexed = glyphs.hex()
+            if self.substitute is not None and "0000" in hexed:
+                hexed = "".join(self.substitute if hexed[i:i + 4] == "0000" else hexed[i:i + 4]
+                                for i in range(0, len(hexed), 4))
         cache = self.cache
         if len(cache) >= TEXT_CACHE_LIMIT:
-            self._record()
-            cache.clear()
+            self._rotate()
         cache[text] = hexed
         return hexed
+
+    def _rotate(self) -> None:
+        """Record the cached strings' characters; the cache becomes the old generation."""
+        self._record()
+        self._old = self.cache.copy()
+        self.cache.clear()                   # in place: painters hold its bound ``get``
 
     def _record(self) -> None:
         """Add the Latin-1 characters of the cached texts to the set drawn (C speed, in bulk)."""
