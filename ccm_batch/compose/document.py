@@ -34,7 +34,7 @@ from ..pages import Document, DocumentMeta, Form, Page
 from . import flow as F
 from .address import fits_window, format_address
 from .graphics import bind_graphic
-from .table import BoundCell, BoundRow, TableBlock
+from .table import BoundRow, TableBlock, bind_row, bind_table
 from .text import Span
 
 MAX_PAGES = 5000
@@ -234,10 +234,15 @@ class Composer:
                 return children
         return n.otherwise
 
-    def _items(self, n, ctx, env):
+    def _select(self, n, ctx, env) -> list:
+        """The nodes a ``repeat`` iterates over (unsorted)."""
         nodes = self._eval(n.select, ctx, env, _where(n))
         if not isinstance(nodes, list):
             nodes = [] if nodes in ("", None) else [nodes]
+        return nodes
+
+    def _items(self, n, ctx, env):
+        nodes = self._select(n, ctx, env)
         count = len(nodes)
         if n.sort is not None:
             keyed = []
@@ -257,108 +262,12 @@ class Composer:
             e["item"] = [item]                # the current item as a node set (XPath: $item/amount)
             yield item, e
 
-    # -- tables -----------------------------------------------------------------------------------
+    # -- tables (binding in :mod:`ccm_batch.compose.table`) ---------------------------------------
     def bind_table(self, t: M.Table, ctx, env) -> TableBlock:
-        initial = 0.0
-        if t.carry_initial is not None:
-            initial = self._eval(t.carry_initial, ctx, env, _where(t))
-            if initial != initial:
-                initial = 0.0
-        header = tuple(self.bind_row(h, t, ctx, env, None) for h in t.header
-                       if (h.lang is None and h.cond is None) or self._test(h, ctx, env))
-        rows: list = []
-        self._running = initial
-        self._bind_rows(t.body, t, ctx, env, rows, False)
-        def make_carry(kind, value, page, t=t, ctx=ctx, env=env):
-            row = t.carry_in if kind == "in" else t.carry_out
-            e = env.copy()
-            e["carry"] = value
-            e.update(getattr(value, "named", ()))         # $carry_NAME (ccm_batch.layout.carry)
-            e["page"] = page
-            return self.bind_row(row, t, ctx, e, None)
-        out_h = make_carry("out", initial, 1).height if t.carry_out is not None else 0
-        return TableBlock(rows, header, sum(c.width for c in t.columns), t.grid, t.frame, t.name, t.src,
-                          t.style, make_carry if t.carry is not None else None, initial, out_h, t.carry_in is not None, t.carry_out is not None)
-
-    def _bind_rows(self, nodes, t, ctx, env, out, in_repeat):
-        for n in nodes:
-            if (n.lang is not None or n.cond is not None) and not self._test(n, ctx, env):
-                continue
-            kind = type(n)
-            if kind is M.Row:
-                fill = None
-                carry = 0.0
-                if in_repeat:
-                    if t.shade is not None and env.get("index", 1) % 2 == 0:
-                        fill = t.shade
-                    if t.carry is not None:
-                        carry = self._eval(t.carry, ctx, env, _where(t))
-                        if carry != carry:
-                            carry = 0.0
-                        self._running = round(self._running + carry, 9)
-                        env["running"] = self._running
-                out.append(self.bind_row(n, t, ctx, env, fill, carry))
-            elif kind is M.Repeat:
-                for item, e in self._items(n, ctx, env):
-                    self._bind_rows(n.children, t, item, e, out, True)
-            elif kind is M.If:
-                if self._eval(n.test, ctx, env, _where(n)):
-                    self._bind_rows(n.children, t, ctx, env, out, in_repeat)
-            elif kind is M.Choose:
-                self._bind_rows(self._choose(n, ctx, env), t, ctx, env, out, in_repeat)
+        return bind_table(self, t, ctx, env)
 
     def bind_row(self, row: M.Row, t: M.Table, ctx, env, fill, carry=0.0) -> BoundRow:
-        pad = row.padding
-        cells = []
-        content = 0
-        cache = F._line_cache
-        for cell in row.cells:
-            if (cell.lang is not None or cell.cond is not None) and not self._test(cell, ctx, env):
-                continue
-            w = cell.width
-            st = cell.style
-            simple = cell.simple
-            if simple is not None:                       # one unconditional run: the fast path
-                tmpl, font, size, color, fast = simple
-                text = tmpl.const
-                if text is None:
-                    if fast is not None:
-                        text = fast(ctx)
-                        if not text.isascii() or "\n" in text or "\t" in text:
-                            text = self._check_text(text, cell, font)
-                        text = text.strip(" ")
-                    else:
-                        text = self._render(tmpl, ctx, env, cell, font).strip(" ")
-                if not text:
-                    cells.append(BoundCell(cell.x, w, (), st.leading, st.align, cell.fill))
-                    continue
-                key = (text, font, size, color, w - 2 * pad, st.first_indent, st.indent)
-                lines = cache.get(key)
-                if lines is None:
-                    lines = F.make_lines([Span(text, font, size, color)], w - 2 * pad, st.first_indent,
-                                         st.indent)
-                    cache[key] = lines
-            else:
-                spans = self.spans(cell.runs, ctx, env, cell)
-                lines = F.make_lines(spans, w - 2 * pad, st.first_indent, st.indent) if spans else ()
-            h = len(lines) * st.leading
-            if h > content:
-                content = h
-            cells.append(BoundCell(cell.x, w, lines, st.leading, st.align, cell.fill))
-        if row.mixed and len(cells) > 1:        # line up the first baselines of the row
-            firsts = [(c.leading - c.lines[0].ascent - c.lines[0].descent) // 2 + c.lines[0].ascent
-                      if c.lines else None for c in cells]
-            top = max((f for f in firsts if f is not None), default=0)
-            if any(f is not None and f != top for f in firsts):
-                for i, (c, f) in enumerate(zip(cells, firsts)):
-                    if f is not None and f != top:
-                        cells[i] = c._replace(dy=top - f)
-                        h = len(c.lines) * c.leading + top - f
-                        if h > content:
-                            content = h
-        height = (row.height if row.height > content else content) + 2 * pad
-        return BoundRow(tuple(cells), height, pad, row.fill if row.fill is not None else fill,
-                        row.rule_above, row.rule_below, carry, row.name, row.src)
+        return bind_row(self, row, t, ctx, env, fill, carry)
 
     # -- pagination ------------------------------------------------------------------------------
     def fill_page(self, tmpl: M.PageTemplate, queue: list):

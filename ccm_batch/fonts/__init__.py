@@ -310,6 +310,7 @@ class FontMetrics:
         hmtx = ttf["hmtx"].metrics
         self.glyph_advances = [hmtx[name][0] for name in self.glyph_order]
         self.cmap = dict(ttf.getBestCmap() or {})
+        self._drawn = frozenset(map(chr, self.cmap)) | _CONTROL   # nothing missing in these
         adv = _Advances()
         adv.notdef = self.glyph_advances[0]
         for cp, glyph in self.cmap.items():
@@ -346,6 +347,8 @@ class FontMetrics:
 
         Line-breaking controls (newline, tab, soft hyphen, zero-width space/joiners) are ignored.
         """
+        if self._drawn.issuperset(text):
+            return ""
         cmap = self.cmap
         out: dict[str, None] = {}
         for ch in set(text):

@@ -451,6 +451,7 @@ class ContentCompiler:
         if span > len(table.columns):
             self.fail(el, f"row has {span} cells (with spans) for {len(table.columns)} columns")
         node.cells = tuple(cells)
+        node.plan = None
         node.mixed = len({(c.style.size, c.style.leading, c.style.font_id) for c in cells}) > 1 or any(
             len({(r.font_id, r.size) for r in c.runs}) > 1 for c in cells)
         return node

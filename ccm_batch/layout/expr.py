@@ -91,7 +91,8 @@ class Expr:
     Call :meth:`eval` with the context node and the environment (a dict of variable values).
     """
 
-    __slots__ = ("source", "mode", "_xp", "_names", "_var", "_const", "_has_const", "_path", "_attr", "fast")
+    __slots__ = ("source", "mode", "_xp", "_names", "_var", "_const", "_has_const", "_path", "_attr", "fast",
+                 "child")
 
     def __init__(self, source: str, mode: str = "any", scope=None):
         self.source = source
@@ -103,6 +104,7 @@ class Expr:
         self._path = None
         self._attr = None
         self.fast = None          # node -> str, for a plain child element name (the hot path of tables)
+        self.child = None         # that child element's name (compose reads a row's children in one pass)
         if scope is not None:
             check(source, scope)
         variables, _ = scan(source)
@@ -126,6 +128,7 @@ class Expr:
             self._attr = m.group(2) or m.group(3)
             if self._attr is None and "/" not in self._path:
                 self.fast = partial(_child_text, self._path)
+                self.child = self._path
             return
         wrapped = {"string": "string(({}))", "number": "number(({}))",
                    "boolean": "boolean(({}))"}.get(mode, "{}").format(source)

@@ -187,9 +187,10 @@ class Cell(Node):
 
 class Row(Node):
     """A table row template: ``height`` is the minimum content height, ``padding`` added above and below."""
-    __slots__ = ("cells", "style", "fill", "height", "padding", "rule_below", "rule_above", "mixed")
+    __slots__ = ("cells", "style", "fill", "height", "padding", "rule_below", "rule_above", "mixed", "plan")
     kind = "row"
-    # mixed: the cells use different sizes/fonts (compose lines up their first baselines)
+    # mixed: the cells use different sizes/fonts (compose lines up their first baselines); plan: compose's
+    # per-process binding plan and cell cache (None until the row is first bound)
 
 
 class Table(Node):
