@@ -23,9 +23,6 @@ number and the layout element. A record that cannot be laid out raises
 """
 from __future__ import annotations
 
-import re
-
-from .. import fonts
 from ..errors import RecordError
 from ..layout import model as M
 from ..layout.expr import ExprError
@@ -38,8 +35,6 @@ from .table import BoundRow, TableBlock, bind_row, bind_table
 from .text import Span
 
 MAX_PAGES = 5000
-_missing_cache: dict = {}
-_WS = re.compile(r"[ \t\r\n]+")            # data line breaks; a no-break space is kept
 _GRAPHICS = (M.ImageNode, M.RuleNode, M.BoxNode, M.BarcodeNode, M.EpcQrNode, M.ChartNode)
 
 
@@ -177,17 +172,9 @@ class Composer:
 
     def _check_text(self, text, owner, font_id) -> str:
         """Collapse data line breaks; warn about characters the font cannot draw."""
-        if "\n" in text or "\t" in text or "\r" in text:
-            text = _WS.sub(" ", text)
-        if not text.isascii():
-            key = (font_id, text)
-            missing = _missing_cache.get(key)
-            if missing is None:
-                if len(_missing_cache) > 20000:
-                    _missing_cache.clear()
-                missing = _missing_cache[key] = fonts.get_font(font_id).missing(text)
-            if missing:
-                self.warn(owner, f"font {font_id} has no glyph for {missing!r}")
+        text, warning = F.data_text(text, font_id)
+        if warning is not None:
+            self.warn(owner, warning)
         return text
 
     # -- flow binding ----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ Rules (after XSL-FO, as FOP applies them; decisions noted):
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import NamedTuple
 
@@ -31,6 +32,18 @@ from ..pages import Text
 from . import text as textmod
 
 _vm_cache: dict = {}
+_DATA_WS = re.compile(r"[ \t\r\n]+")       # data line breaks and tabs; a no-break space is kept
+
+
+def data_text(text: str, font_id: str) -> tuple[str, str | None]:
+    """A data value as printed and its warning: line breaks and tabs collapse to one space; the
+    warning (None if none) names the characters ``font_id`` cannot draw."""
+    if "\n" in text or "\t" in text or "\r" in text:
+        text = _DATA_WS.sub(" ", text)
+    if text.isascii():
+        return text, None
+    missing = fonts.get_font(font_id).missing(text)
+    return text, (f"font {font_id} has no glyph for {missing!r}" if missing else None)
 
 
 def vmetrics(font_id: str, size: int) -> tuple[int, int]:
@@ -84,6 +97,11 @@ def make_lines(spans: list, width: int, first_indent: int = 0, indent: int = 0) 
             _line_cache.clear()
         lines = _line_cache[key] = _make_lines(spans, width, first_indent, indent)
     return lines
+
+
+def make_lines_uncached(spans: list, width: int, first_indent: int = 0, indent: int = 0) -> list:
+    """:func:`make_lines` without the cache (for callers that keep the result themselves)."""
+    return _make_lines(spans, width, first_indent, indent)
 
 
 def _make_lines(spans: list, width: int, first_indent: int = 0, indent: int = 0) -> list:

@@ -49,7 +49,11 @@ CELL_MEMO_SIZE = 20000       # bound cells remembered per table cell (per proces
 
 class BoundCell(NamedTuple):
     """A cell with its text broken into lines: offset and width within the table; ``dy`` lowers the
-    text so that the first baselines of a row line up (cells in different sizes)."""
+    text so that the first baselines of a row line up (cells in different sizes).
+
+    Rows read cells by position (``c[0]`` …): cells bound through a row plan are plain tuples of
+    these fields (the garbage collector stops tracking them), with ``lines`` empty and ``items`` set.
+    """
     x: int
     width: int
     lines: list
@@ -58,7 +62,12 @@ class BoundCell(NamedTuple):
     fill: tuple | None
     dy: int = 0
     items: tuple | None = None       # the cell's Text items relative to the row's top-left corner
-                                     # (dy not included) as plain tuples; None: placed when drawn
+                                     # (dy not included) as plain tuples; None: placed from ``lines``
+    first: int | None = None         # first baseline below the top of the text (None: no text)
+    depth: int = 0                   # height of the text (lines × leading)
+
+
+_X, _W, _LINES, _LEAD, _ALIGN, _FILL, _DY, _ITEMS, _FIRST, _DEPTH = range(10)
 
 
 class BoundRow(NamedTuple):
@@ -77,49 +86,50 @@ class BoundRow(NamedTuple):
 def draw_row(row: BoundRow, x: int, y: int, width: int, grid) -> list:
     """Items of ``row`` with its top-left corner at (x, y)."""
     items = []
+    append = items.append
     h = row.height
-    pad = row.padding
+    cells = row.cells
     if row.fill is not None:
-        items.append(_tn(Box, (x, y, width, h, row.fill, None, 0)))
-    for c in row.cells:
-        if c.fill is not None:
-            items.append(_tn(Box, (x + c.x, y, c.width, h, c.fill, None, 0)))
-    for c in row.cells:
-        rel = c.items
+        append(_tn(Box, (x, y, width, h, row.fill, None, 0)))
+    for c in cells:
+        if c[_FILL] is not None:
+            append(_tn(Box, (x + c[_X], y, c[_W], h, c[_FILL], None, 0)))
+    for c in cells:
+        rel = c[_ITEMS]
         if rel is not None:                  # pre-placed texts: translate
-            yy = y + c.dy
+            yy = y + c[_DY]
             for dx, dy, font, size, text, color, ws, kerns in rel:
-                items.append(_tn(Text, (x + dx, yy + dy, font, size, text, color, ws, kerns)))
-            continue
-        lines = c.lines
-        if not lines:
-            continue
-        if len(lines) == 1 and type(lines[0]) is SimpleLine:      # inline SimpleLine.place
-            ln = lines[0]
-            lead = c.leading
-            cx = x + c.x + pad + ln.indent
-            if c.align in ("end", "right"):
-                cx += c.width - 2 * pad - ln.indent - ln.width
-            elif c.align == "center":
-                cx += (c.width - 2 * pad - ln.indent - ln.width) // 2
-            items.append(Text(cx, y + pad + c.dy + (lead - ln.ascent - ln.descent) // 2 + ln.ascent, ln.font,
-                              ln.size, ln.text, ln.color, 0, ln.kerns))
-        else:
-            items.extend(place_lines(lines, x + c.x + pad, y + pad + c.dy, c.width - 2 * pad, c.leading,
-                                     c.align))
+                append(_tn(Text, (x + dx, yy + dy, font, size, text, color, ws, kerns)))
+        elif c[_LINES]:
+            items.extend(_place_cell(c, x, y, row.padding))
     if row.rule_above is not None:
         t, color = row.rule_above
-        items.append(Rule(x, y, width, t, "h", color))
+        append(Rule(x, y, width, t, "h", color))
     if row.rule_below is not None:
         t, color = row.rule_below
-        items.append(Rule(x, y + h, width, t, "h", color))
+        append(Rule(x, y + h, width, t, "h", color))
     if grid is not None:
         t, color = grid
-        items.append(Rule(x, y + h, width, t, "h", color))
-        for c in row.cells:
-            items.append(Rule(x + c.x, y, h, t, "v", color))
-        items.append(Rule(x + width, y, h, t, "v", color))
+        append(Rule(x, y + h, width, t, "h", color))
+        for c in cells:
+            append(Rule(x + c[_X], y, h, t, "v", color))
+        append(Rule(x + width, y, h, t, "v", color))
     return items
+
+
+def _place_cell(c, x: int, y: int, pad: int) -> list:
+    """Items of a cell's lines in the row whose top-left corner is (x, y)."""
+    cx0, cw, lines, lead, align, _, dy = c[:7]
+    if len(lines) == 1 and type(lines[0]) is SimpleLine:      # inline SimpleLine.place
+        ln = lines[0]
+        cx = x + cx0 + pad + ln.indent
+        if align in ("end", "right"):
+            cx += cw - 2 * pad - ln.indent - ln.width
+        elif align == "center":
+            cx += (cw - 2 * pad - ln.indent - ln.width) // 2
+        return [Text(cx, y + pad + dy + (lead - ln.ascent - ln.descent) // 2 + ln.ascent, ln.font, ln.size,
+                     ln.text, ln.color, 0, ln.kerns)]
+    return place_lines(lines, x + cx0 + pad, y + pad + dy, cw - 2 * pad, lead, align)
 
 
 class TableBlock:
@@ -398,7 +408,8 @@ def bind_row(comp, row: M.Row, t: M.Table, ctx, env, fill, carry=0.0) -> BoundRo
         h = len(lines) * st.leading
         if h > content:
             content = h
-        cells.append(BoundCell(cell.x, w, lines, st.leading, st.align, cell.fill))
+        first = (st.leading - lines[0].ascent - lines[0].descent) // 2 + lines[0].ascent if lines else None
+        cells.append(BoundCell(cell.x, w, lines, st.leading, st.align, cell.fill, 0, None, first, h))
     return _finish_row(row, cells, content, fill, carry)
 
 
@@ -450,41 +461,44 @@ def _bind_planned(comp, row: M.Row, plan: _RowPlan, ctx, env, fill, carry) -> Bo
 
 
 def _bind_cell(cell: M.Cell, kind: str, raw: str, pad: int, memo: dict) -> tuple:
-    """(BoundCell, content height, glyph warning or None) of ``cell`` showing ``raw``; remembered."""
+    """(bound cell, text height, glyph warning or None) of ``cell`` showing ``raw``; remembered.
+
+    The bound cell is a plain tuple of the :class:`BoundCell` fields with its texts pre-placed.
+    """
     _, font, size, color, _ = cell.simple
     st = cell.style
     text = raw
     warning = None
     if kind is not _CONST:
         if kind is _RENDER or not text.isascii() or "\n" in text or "\t" in text:
-            if "\n" in text or "\t" in text or "\r" in text:      # data line breaks collapse
-                text = _WS.sub(" ", text)
-            if not text.isascii():
-                missing = fonts.get_font(font).missing(text)
-                if missing:
-                    warning = f"font {font} has no glyph for {missing!r}"
+            text, warning = F.data_text(text, font)
         text = text.strip(" ")
     w = cell.width
+    lead = st.leading
     if not text:
-        bound = BoundCell(cell.x, w, (), st.leading, st.align, cell.fill, 0, ())
+        bound = (cell.x, w, (), lead, st.align, cell.fill, 0, (), None, 0)
         h = 0
     else:
-        lines = F.make_lines([Span(text, font, size, color)], w - 2 * pad, st.first_indent, st.indent)
-        h = len(lines) * st.leading
-        if len(lines) == 1 and type(lines[0]) is SimpleLine:
-            ln = lines[0]
+        lines = F.make_lines_uncached([Span(text, font, size, color)], w - 2 * pad, st.first_indent,
+                                      st.indent)
+        h = len(lines) * lead
+        ln = lines[0]
+        first = (lead - ln.ascent - ln.descent) // 2 + ln.ascent
+        if len(lines) == 1 and type(ln) is SimpleLine:
             cx = cell.x + pad + ln.indent
             if st.align in ("end", "right"):
                 cx += w - 2 * pad - ln.indent - ln.width
             elif st.align == "center":
                 cx += (w - 2 * pad - ln.indent - ln.width) // 2
-            rel = ((cx, pad + (st.leading - ln.ascent - ln.descent) // 2 + ln.ascent, ln.font, ln.size,
-                    ln.text, ln.color, 0, ln.kerns),)
+            rel = ((cx, pad + first, ln.font, ln.size, ln.text, ln.color, 0, ln.kerns),)
         else:
-            rel = tuple(place_lines(lines, cell.x + pad, pad, w - 2 * pad, st.leading, st.align))
-            if any(type(it) is not Text for it in rel):
-                rel = None                   # underlines: placed when drawn
-        bound = BoundCell(cell.x, w, lines, st.leading, st.align, cell.fill, 0, rel)
+            placed = place_lines(lines, cell.x + pad, pad, w - 2 * pad, lead, st.align)
+            rel = tuple(tuple(it) for it in placed)
+            if any(type(it) is not Text for it in placed):
+                bound = BoundCell(cell.x, w, lines, lead, st.align, cell.fill, 0, None, first, h)
+                rel = None                   # underlines: placed from the lines when drawn
+        if rel is not None:
+            bound = (cell.x, w, (), lead, st.align, cell.fill, 0, rel, first, h)
     if len(memo) >= CELL_MEMO_SIZE:
         memo.clear()
     hit = memo[raw] = (bound, h, warning)
@@ -493,14 +507,13 @@ def _bind_cell(cell: M.Cell, kind: str, raw: str, pad: int, memo: dict) -> tuple
 
 def _finish_row(row: M.Row, cells: list, content: int, fill, carry) -> BoundRow:
     if row.mixed and len(cells) > 1:        # line up the first baselines of the row
-        firsts = [(c.leading - c.lines[0].ascent - c.lines[0].descent) // 2 + c.lines[0].ascent
-                  if c.lines else None for c in cells]
+        firsts = [c[_FIRST] for c in cells]
         top = max((f for f in firsts if f is not None), default=0)
         if any(f is not None and f != top for f in firsts):
             for i, (c, f) in enumerate(zip(cells, firsts)):
                 if f is not None and f != top:
-                    cells[i] = c._replace(dy=top - f)
-                    h = len(c.lines) * c.leading + top - f
+                    cells[i] = c[:_DY] + (top - f,) + c[_DY + 1:]
+                    h = c[_DEPTH] + top - f
                     if h > content:
                         content = h
     pad = row.padding
