@@ -35,7 +35,7 @@ import codecs
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from lxml import etree
 
@@ -253,16 +253,22 @@ def _csv_options(table) -> CsvOptions:
     return cfg
 
 
-def open_records(cfg: InputConfig, start_number: int = 1) -> Iterator[Record]:
+def open_records(cfg: InputConfig, start_number: int = 1,
+                 select: Callable[[int], bool] | None = None) -> Iterator[Record]:
     """Stream the records of ``cfg``'s extract, numbered from ``start_number``.
 
     Returns an iterator (an :class:`~ccm_batch.records.xml.XmlRecordReader` or
     :class:`~ccm_batch.records.csv.CsvRecordReader`) whose ``encoding`` and, for CSV, ``header``
     (the raw header line, or ``None``) attributes are known once the first record has been read.
     A missing or unreadable file raises :class:`~ccm_batch.errors.InputError`.
+
+    ``select(number) -> bool`` is a hint for callers that use only some records (a compose worker
+    and its chunks): the XML reader still yields every record, in order, with exact ``raw``,
+    ``offset`` and ``line``, but builds no tree for the records ``select`` rejects (``tree=None``,
+    ``key=""``). The CSV reader ignores it (every record has its tree).
     """
     if cfg.format == "xml":
         from .xml import XmlRecordReader
-        return XmlRecordReader(cfg, start_number)
+        return XmlRecordReader(cfg, start_number, select=select)
     from .csv import CsvRecordReader
     return CsvRecordReader(cfg, start_number)

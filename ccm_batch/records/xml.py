@@ -1,23 +1,42 @@
 """Read stage: stream an XML extract as :class:`Record`\\ s, with each record's exact bytes and offset.
 
-How it works. The file is read in chunks of 1 MiB and fed to an lxml ``XMLPullParser`` filtered on
-the record tag; lxml checks well-formedness, resolves namespaces and builds each record's tree. The
-same bytes go to a small byte scanner (:class:`_RawLocator`) which finds, in the file's own encoding,
-the record's start tag and its matching end tag (skipping comments, CDATA sections, processing
-instructions and the DOCTYPE), so ``raw`` is the record byte for byte and ``offset``/``line`` are exact
-(lxml itself gives neither byte offsets nor line numbers above 65535). The scanner is driven by lxml's
-events: it looks for the qualified name lxml saw (prefix included), so the two always agree on which
-elements are records.
+A record's ``raw`` bytes, ``offset`` and ``line`` come from a small byte scanner working in the file's
+own encoding (lxml gives neither byte offsets nor line numbers above 65535); its ``tree`` from lxml.
+The file is read in chunks of 1 MiB. Two ways of reading, chosen per file:
 
-Memory stays flat: each finished record is deep-copied into its own small document (``Record.tree``
-is the root of that document, so absolute XPaths such as ``/invoice/@id`` work and the tree stays
-usable after the reader moves on), then removed from the parse tree together with everything parsed
-before it (preceding siblings of the record and of its ancestors). The scanner's buffer is compacted
-at every chunk, so it holds at most one chunk plus the record in progress.
+**Fragment reading** (files without a DOCTYPE, the usual extract). The whole file goes through a
+libxml2 parser with an empty target: it checks well-formedness at C speed without building any tree.
+The scanner (:class:`_Skeleton`) walks the same bytes, *one chunk behind* the checker, so it only
+ever sees bytes the checker has accepted: it follows the elements around the records (tracking their
+namespace declarations), recognises record start tags by the configured tag filter and finds each
+record's matching end tag. Only records the caller selects (``select(number)``, all of them by
+default) are parsed, each from its own bytes (``etree.fromstring``), the namespace declarations in
+scope where the record sits being added to its start tag for that parse. Each record is thus parsed
+once into its own small document: no tree of the whole file, no deep copy, and a record nobody
+composes costs no tree at all. On a well-formedness error, the records that end before the error's
+position are yielded, then the error is raised, as below.
+
+**Tree reading** (files with a DOCTYPE, whose entities a fragment could not resolve, or a prolog
+longer than a chunk). An lxml ``XMLPullParser`` filtered on the record tag builds the records' trees;
+each finished record is deep-copied into its own small document (if selected) and removed from the
+parse tree together with everything parsed before it, so memory stays flat. The same scanner
+as above (:class:`_Skeleton`, which resolves namespace prefixes as lxml does) finds each record's
+bytes when lxml reports the record finished.
+
+Both ways give the same records: ``Record.tree`` is the root of its own document (absolute XPaths such
+as ``/invoice/@id`` work, the tree stays usable after the reader moves on, ``tail`` is ``None``).
+Finding a record's end is a few ``bytes.find`` calls (the first ``</name`` after the start tag, when
+no comment, CDATA section, processing instruction or nested element of the same name comes first),
+falling back to a token-by-token scan otherwise.
 
 Decisions:
 
 * Nested records (a record element inside another one) belong to the outermost record.
+* ``select(number) -> bool``: records it rejects are still yielded, in order, with their exact
+  ``raw``/``offset``/``line`` but ``tree=None`` and ``key=""`` (callers count and skip them). In
+  fragment reading, namespace well-formedness (undeclared prefixes …) is checked by the parse of
+  each *selected* record and for the element names around records; the plain XML well-formedness of
+  the whole file is always checked.
 * Only ASCII-compatible encodings (UTF-8, ISO-8859-1, windows-1252, …) are accepted; a UTF-16/32
   byte-order mark or declaration raises :class:`~ccm_batch.errors.InputError`.
 * Entities are not resolved and no DTD or network resource is loaded (``resolve_entities=False``,
@@ -30,7 +49,7 @@ from __future__ import annotations
 import codecs
 import re
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from lxml import etree
 
@@ -41,8 +60,13 @@ CHUNK_SIZE = 1 << 20
 
 _DECL = re.compile(rb"""^<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._\-]+)["']""")
 TAG_REST = re.compile(rb"""(?:[^>"']+|"[^"]*"|'[^']*')*>""")
+_TAG_REST = re.compile(rb"""(?:[^>"']++|"[^"]*+"|'[^']*+')*+>""")     # atomic: fails fast if cut
+_START_TAG = re.compile(rb"""<([^\s/>!?"'=<]++)(?:[^>"']++|"[^"]*+"|'[^']*+')*+>""")
+_XMLNS = re.compile(rb"""\sxmlns(?::([^\s=]+))?\s*=\s*("[^"]*"|'[^']*')""")
 _DOCTYPE_END = re.compile(rb"""(?:[^>\["']+|"[^"]*"|'[^']*')*(?:>|\[)""")
 _SUBSET_END = re.compile(rb"\]\s*>")
+_AFTER_NAME = frozenset(b" \t\r\n/>")       # bytes that may follow an element name in a tag
+_PREDEFINED = {b"amp": "&", b"lt": "<", b"gt": ">", b"quot": '"', b"apos": "'"}
 
 
 def detect_encoding(head: bytes) -> str | None:
@@ -116,12 +140,45 @@ def root_start(head: bytes) -> int | None:
             return None
 
 
-class _RawLocator:
-    """Finds records' start and end tags in the bytes fed so far; tracks byte offsets and lines.
+def _find_name(buf, needle: bytes, start: int, end: int | None = None) -> int:
+    """Index of the first ``needle`` (``<name`` or ``</name``) in ``buf[start:end]`` that is followed
+    by white space, ``/`` or ``>``; -1 when there is none (or the byte after it is not read yet)."""
+    size = len(buf)
+    limit = size if end is None else end
+    at = buf.find(needle, start, limit)
+    while at >= 0:
+        after = at + len(needle)
+        if after >= size:
+            return -1
+        if buf[after] in _AFTER_NAME:
+            return at
+        at = buf.find(needle, after, limit)
+    return -1
 
-    ``buf`` holds the bytes from absolute offset ``base``; ``pos`` is where the next search starts
-    (always on a markup boundary outside any record). Line numbers are counted incrementally from
-    ``line_pos`` (an index into ``buf`` whose line number is ``line_no``).
+
+def _uri(quoted: bytes, codec: str) -> str:
+    """The namespace URI of a quoted ``xmlns`` attribute value (predefined and character references
+    resolved)."""
+    value = quoted[1:-1].decode(codec, "replace")
+    if "&" not in value:
+        return value
+
+    def ref(m):
+        name = m.group(1).encode()
+        if name.startswith(b"#x"):
+            return chr(int(name[2:], 16))
+        if name.startswith(b"#"):
+            return chr(int(name[1:]))
+        return _PREDEFINED.get(name, m.group(0))
+    return re.sub(r"&([^;]+);", ref, value)
+
+
+class _Scanner:
+    """Byte buffer of the file from absolute offset ``base``, with incremental line counting.
+
+    ``pos`` is where the next search starts (always on a markup boundary outside any record); the
+    bytes before it are dropped at the next :meth:`feed`. Line numbers are counted from ``line_pos``
+    (an index into ``buf`` whose line number is ``line_no``).
     """
 
     def __init__(self, codec: str):
@@ -131,7 +188,7 @@ class _RawLocator:
         self.pos = 0
         self.line_pos = 0
         self.line_no = 1
-        self._patterns: dict = {}
+        self._inside: dict = {}
 
     def feed(self, data: bytes) -> None:
         """Append ``data``, dropping the bytes before ``pos`` (already consumed)."""
@@ -142,100 +199,225 @@ class _RawLocator:
             self.pos = self.line_pos = 0
         self.buf += data
 
-    def _line_at(self, index: int) -> int:
+    def line_at(self, index: int) -> int:
+        """Line number of ``buf[index]`` (``index`` never decreases between calls)."""
         self.line_no += self.buf.count(b"\n", self.line_pos, index)
         self.line_pos = index
         return self.line_no
 
-    def _compiled(self, qname: str):
-        pats = self._patterns.get(qname)
-        if pats is None:
-            q = re.escape(qname.encode(self.codec))
-            outside = re.compile(rb"<(?:(!--)|(!\[CDATA\[)|(\?)|(!)|" + q + rb"(?=[\s/>]))")
-            inside = re.compile(rb"<(?:(!--)|(!\[CDATA\[)|(\?)|(/)?" + q + rb"(?=[\s/>]))")
-            pats = self._patterns[qname] = (outside, inside)
-        return pats
+    def column_at(self, index: int) -> int:
+        """1-based column, in characters, of ``buf[index]`` (libxml2 counts characters)."""
+        start = self.buf.rfind(b"\n", 0, index) + 1
+        return len(bytes(self.buf[start:index]).decode(self.codec, "replace")) + 1
 
-    def _skip(self, kind: int, at: int) -> int:
-        """Index just after the comment (1), CDATA (2), PI (3) or declaration (4) starting at ``at``."""
+    def skip(self, kind: int, at: int) -> int:
+        """Index just after the comment (1), CDATA section (2), PI (3) or declaration (4) starting
+        at ``at``; -1 when it does not end in the buffer."""
         buf = self.buf
         if kind == 1:
             end = buf.find(b"-->", at + 4)
-            return self._need(end) + 3
+            return end + 3 if end >= 0 else -1
         if kind == 2:
             end = buf.find(b"]]>", at + 9)
-            return self._need(end) + 3
+            return end + 3 if end >= 0 else -1
         if kind == 3:
             end = buf.find(b"?>", at + 2)
-            return self._need(end) + 2
+            return end + 2 if end >= 0 else -1
         m = _DOCTYPE_END.match(buf, at + 2)
         if not m:
-            self._need(-1)
+            return -1
         if buf[m.end() - 1:m.end()] == b"[":
             m2 = _SUBSET_END.search(buf, m.end())
-            return self._need(m2.end() if m2 else -1)
+            return m2.end() if m2 else -1
         return m.end()
 
-    @staticmethod
-    def _need(index: int) -> int:
-        if index < 0:
-            raise InputError("internal error: the record scanner lost its place in the file")
-        return index
-
-    def _tag_end(self, at: int) -> int:
-        m = TAG_REST.match(self.buf, at)
-        if not m:
-            self._need(-1)
-        return m.end()
-
-    def locate(self, qname: str) -> tuple[int, int, bytes]:
-        """Find the next record element named ``qname``: ``(offset, line, raw bytes)``."""
-        outside, inside = self._compiled(qname)
+    def record_end(self, qname: bytes, at: int) -> int:
+        """End (exclusive) of the record element named ``qname`` whose start tag ends at ``at``;
+        -1 when its end tag is not in the buffer yet."""
         buf = self.buf
-        at = self.pos
-        while True:
-            m = outside.search(buf, at)
-            if m is None:
-                self._need(-1)
-            kind = m.lastindex
-            if kind is None:
-                break
-            at = self._skip(kind, m.start())
-        start = m.start()
-        at = self._tag_end(m.end())
-        depth = 0 if buf[at - 2:at - 1] == b"/" else 1
+        if buf[at - 2] == 0x2F:                           # <name … />
+            return at
+        close = _find_name(buf, b"</" + qname, at)
+        if close < 0:
+            return -1
+        if (buf.find(b"<!", at, close) < 0 and buf.find(b"<?", at, close) < 0
+                and _find_name(buf, b"<" + qname, at, close) < 0):
+            gt = buf.find(b">", close)
+            return gt + 1 if gt >= 0 else -1
+        return self._record_end_slow(qname, at)
+
+    def _record_end_slow(self, qname: bytes, at: int) -> int:
+        """:meth:`record_end` token by token: comments, CDATA, PIs and nested same-name elements."""
+        inside = self._inside.get(qname)
+        if inside is None:
+            inside = self._inside[qname] = re.compile(
+                rb"<(?:(!--)|(!\[CDATA\[)|(\?)|(/)?" + re.escape(qname) + rb"(?=[\s/>]))")
+        buf = self.buf
+        depth = 1
         while depth:
             m = inside.search(buf, at)
             if m is None:
-                self._need(-1)
+                return -1
             kind = m.lastindex
             if kind in (1, 2, 3):
-                at = self._skip(kind, m.start())
+                at = self.skip(kind, m.start())
             elif kind == 4:                             # end tag </qname ...>
-                at = self._need(buf.find(b">", m.end())) + 1
+                at = buf.find(b">", m.end())
+                at = at + 1 if at >= 0 else -1
                 depth -= 1
             else:                                       # nested start tag of the same name
-                at = self._tag_end(m.end())
-                if buf[at - 2:at - 1] != b"/":
+                m = _TAG_REST.match(buf, m.end())
+                at = m.end() if m else -1
+                if at >= 0 and buf[at - 2] != 0x2F:
                     depth += 1
-        line = self._line_at(start)
-        self.pos = at
-        return self.base + start, line, bytes(buf[start:at])
+            if at < 0:
+                return -1
+        return at
+
+
+class _Skeleton(_Scanner):
+    """Walks the elements around the records and finds the records themselves (both readings).
+
+    ``tag`` is the lxml tag filter of the record element (``{uri}name``, ``{*}name`` or ``{}name``).
+    ``scopes`` is a stack of in-scope namespace maps (prefix bytes → (quoted value bytes, URI)), one
+    per open element around the current position; ``b""`` is the default namespace.
+    """
+
+    def __init__(self, codec: str, tag: str, source: str):
+        super().__init__(codec)
+        m = re.match(r"^\{([^}]*)\}(.+)$", tag)
+        self.any_ns = m.group(1) == "*"
+        self.want_uri = m.group(1)
+        self.want_local = m.group(2).encode(codec)
+        self.source = source
+        self.scopes: list[dict] = [{}]
+
+    def next_record(self):
+        """``(start, end, qname, scope)`` of the next complete record in the buffer (indexes into
+        ``buf``; ``scope`` the namespaces in scope around it), or ``None`` if more bytes are needed."""
+        buf = self.buf
+        at = self.pos
+        while True:
+            lt = buf.find(b"<", at)
+            if lt < 0:
+                self.pos = at
+                return None
+            if buf.find(b"&", at, lt) >= 0:
+                self._check_references(at, lt)
+            self.pos = lt
+            if lt + 1 >= len(buf):
+                return None
+            c = buf[lt + 1]
+            if c == 0x21:                                   # <!-- … -->, <![CDATA[ … ]]>
+                if buf.startswith(b"<!--", lt):
+                    at = self.skip(1, lt)
+                elif buf.startswith(b"<![CDATA[", lt):
+                    at = self.skip(2, lt)
+                elif len(buf) - lt < 9:
+                    return None
+                else:                                       # <!DOCTYPE …> (tree reading only)
+                    at = self.skip(4, lt)
+                if at < 0:
+                    return None
+                continue
+            if c == 0x3F:                                   # <? … ?>
+                at = self.skip(3, lt)
+                if at < 0:
+                    return None
+                continue
+            if c == 0x2F:                                   # end tag of an element around records
+                at = buf.find(b">", lt)
+                if at < 0:
+                    return None
+                at += 1
+                if len(self.scopes) > 1:
+                    self.scopes.pop()
+                continue
+            m = _START_TAG.match(buf, lt)
+            if m is None:
+                return None                                 # the tag is cut: wait for more bytes
+            qname, tag_end = m.group(1), m.end()
+            scope = self.scopes[-1]
+            own = self._declarations(buf, lt, tag_end)
+            inner = {**scope, **own} if own else scope
+            prefix, colon, local = qname.rpartition(b":")
+            if colon and prefix not in inner and prefix != b"xml":
+                raise InputError(f"{self.source}:{self.line_at(lt)}:{self.column_at(tag_end)}: "
+                                 f"Namespace prefix {prefix.decode(self.codec, 'replace')} on "
+                                 f"{local.decode(self.codec, 'replace')} is not defined")
+            if local == self.want_local and (
+                    self.any_ns or (inner[prefix][1] if prefix in inner else "") == self.want_uri):
+                end = self.record_end(qname, tag_end)
+                if end < 0:
+                    return None
+                self.pos = end
+                return lt, end, qname, scope
+            if buf[tag_end - 2] != 0x2F:
+                self.scopes.append(inner)
+            at = tag_end
+
+    def _check_references(self, start: int, end: int) -> None:
+        """Raise :class:`_Malformed` if a ``&`` in the text ``buf[start:end]`` has no ``;`` (libxml2
+        would wait for one rather than report the error at once)."""
+        buf = self.buf
+        amp = buf.find(b"&", start, end)
+        while amp >= 0:
+            semi = buf.find(b";", amp, end)
+            if semi < 0:
+                raise _Malformed()
+            amp = buf.find(b"&", semi, end)
+
+    def _declarations(self, buf, start: int, end: int) -> dict:
+        """The namespace declarations of the start tag ``buf[start:end]`` (empty dict if none)."""
+        if buf.find(b"xmlns", start, end) < 0:
+            return {}
+        return {m.group(1) or b"": (m.group(2), _uri(m.group(2), self.codec))
+                for m in _XMLNS.finditer(bytes(buf[start:end]))}
+
+    def with_scope(self, raw: bytes, qname: bytes, scope: dict) -> bytes:
+        """``raw`` with the namespace declarations of ``scope`` that its start tag does not make
+        itself added to the start tag, so that it parses on its own as it does in the file."""
+        if not scope:
+            return raw
+        tag = _START_TAG.match(raw)
+        own = self._declarations(raw, 0, tag.end())
+        extra = b"".join((b" xmlns:" + prefix if prefix else b" xmlns") + b"=" + quoted
+                         for prefix, (quoted, _uri_value) in scope.items() if prefix not in own)
+        if not extra:
+            return raw
+        cut = 1 + len(qname)
+        return raw[:cut] + extra + raw[cut:]
+
+
+class _Malformed(Exception):
+    """The scanner found bytes that are not well-formed (libxml2 gives the error's position)."""
+
+
+class _WellFormed:
+    """Parser target that receives nothing: libxml2 only checks the file's well-formedness."""
+
+    def close(self) -> None:
+        return None
 
 
 class XmlRecordReader:
     """Iterator over the records of an XML extract (see the module docstring).
 
+    ``select``: an optional ``select(number) -> bool``; records it rejects come without a tree.
     Attributes known once iteration has started: ``encoding`` (the declared or configured encoding,
-    ``None`` if the file declares none, i.e. UTF-8) and ``records`` (how many were yielded).
+    ``None`` if the file declares none, i.e. UTF-8), ``records`` (how many were yielded) and
+    ``mode`` (``"fragment"`` or ``"tree"``, see the module docstring).
     """
 
-    def __init__(self, cfg, start_number: int = 1, chunk_size: int = CHUNK_SIZE):
+    def __init__(self, cfg, start_number: int = 1, chunk_size: int = CHUNK_SIZE,
+                 select: Callable[[int], bool] | None = None, mode: str | None = None):
         self.cfg = cfg
         self.path = Path(cfg.path)
         self.source = str(cfg.path)
         self.start_number = start_number
         self.chunk_size = chunk_size
+        self.select = select
+        self.mode = mode
         self.encoding: str | None = cfg.encoding
         self.header = None
         self.records = 0
@@ -253,6 +435,9 @@ class XmlRecordReader:
         """Stop reading and close the file."""
         self._it.close()
 
+    def _options(self) -> dict:
+        return {"resolve_entities": False, "no_network": True, "load_dtd": False, "huge_tree": True}
+
     def _read(self) -> Iterator[Record]:
         try:
             f = open(self.path, "rb")
@@ -260,32 +445,172 @@ class XmlRecordReader:
             raise InputError(f"{self.source}: cannot open the extract: {exc.strerror}") from None
         with f:
             head = f.read(self.chunk_size)
+            while root_start(head) is None and len(head) < (1 << 16):    # the whole prolog first
+                more = f.read(self.chunk_size)
+                if not more:
+                    break
+                head += more
             declared = detect_encoding(head)
             if self.encoding is None:
                 self.encoding = declared
-            locator = _RawLocator(python_codec(self.encoding))
-            parser = etree.XMLPullParser(events=("start", "end"), tag=self.cfg.record_tag,
-                                         encoding=self.cfg.encoding, resolve_entities=False,
-                                         no_network=True, load_dtd=False, huge_tree=True)
-            state = {"depth": 0, "number": self.start_number}
-            chunk = head
+            if self.mode != "tree":
+                self.mode = "fragment" if self._fragments_possible(head) else "tree"
+            if self.mode == "fragment":
+                yield from self._read_fragments(f, head)
+            else:
+                yield from self._read_tree(f, head)
+
+    def _fragments_possible(self, head: bytes) -> bool:
+        """Fragment reading needs the whole prolog in the first chunk and no DOCTYPE in it."""
+        root = root_start(head)
+        if root is None or b"<!DOCTYPE" in head[:root]:
+            return False
+        try:
+            etree.XMLParser(encoding=self.encoding, **self._options())
+        except LookupError:                 # an encoding only libxml2's own detection knows
+            return False
+        return True
+
+    def _chunks(self, f, head: bytes) -> Iterator[bytes]:
+        """The file's chunks, ``head`` first, then ``b""`` once at the end."""
+        chunk = head
+        while chunk:
+            yield chunk
+            try:
+                chunk = f.read(self.chunk_size)
+            except OSError as exc:
+                raise InputError(f"{self.source}: read error: {exc.strerror}") from None
+        yield b""
+
+    # -- fragment reading ------------------------------------------------------------------------
+
+    def _read_fragments(self, f, head: bytes) -> Iterator[Record]:
+        codec = python_codec(self.encoding)
+        self._checker = etree.XMLParser(target=_WellFormed(), encoding=self.cfg.encoding,
+                                        **self._options())
+        self._checked = 0               # absolute offset up to which the checker has the bytes
+        self._last_semi = -1            # absolute offset of the last ';' the checker has
+        self._fragment_parser = etree.XMLParser(encoding=self.encoding, **self._options())
+        scanner = _Skeleton(codec, self.cfg.record_tag, self.source)
+        number = self.start_number
+        select, source, key_of = self.select, self.source, self._key
+        chunks = self._chunks(f, head)
+        for chunk in chunks:
+            self._check_to(scanner, scanner.base + len(scanner.buf))
+            scanner.feed(chunk)
             while True:
-                locator.feed(chunk)
                 try:
-                    if chunk:
-                        parser.feed(chunk)
-                    else:
-                        parser.close()
-                except etree.XMLSyntaxError as exc:
-                    yield from self._drain(parser, locator, state)
-                    raise InputError(self._where(exc)) from None
-                yield from self._drain(parser, locator, state)
-                if not chunk:
+                    found = scanner.next_record()
+                except (InputError, _Malformed) as exc:
+                    self._fail(scanner, chunks, exc)
+                if found is None:
+                    self._check_to(scanner, scanner.base + len(scanner.buf))   # run ahead
                     break
-                try:
-                    chunk = f.read(self.chunk_size)
-                except OSError as exc:
-                    raise InputError(f"{self.source}: read error: {exc.strerror}") from None
+                start, end, qname, scope = found
+                self._check_to(scanner, scanner.base + end)   # never yield unchecked bytes
+                raw = bytes(scanner.buf[start:end])
+                offset, line = scanner.base + start, scanner.line_at(start)
+                tree = None
+                amp = raw.rfind(b"&")
+                if amp >= 0 and offset + amp > self._last_semi:
+                    # libxml2 waits for a ';' after a '&' rather than report it: the record is
+                    # well-formed only if its '&'s are in comments, CDATA or PIs; its parse tells
+                    try:
+                        tree = self._parse(scanner, start, raw, qname, scope, line)
+                    except InputError as exc:
+                        self._fail(scanner, chunks, exc)
+                n = number
+                number += 1
+                self.records += 1
+                if select is not None and not select(n):
+                    yield Record(source, n, offset, line, raw, None, "")
+                    continue
+                if tree is None:
+                    try:
+                        tree = self._parse(scanner, start, raw, qname, scope, line)
+                    except InputError as exc:
+                        self._fail(scanner, chunks, exc)
+                key = key_of(tree) if key_of is not None else ""
+                yield Record(source, n, offset, line, raw, tree, str(key).strip())
+        self._check_to(scanner, scanner.base + len(scanner.buf))
+        try:
+            self._checker.close()
+        except etree.XMLSyntaxError as exc:
+            raise InputError(self._where(exc)) from None
+
+    def _check_to(self, scanner: _Skeleton, upto: int) -> None:
+        """Give the well-formedness checker the file's bytes up to absolute offset ``upto``.
+
+        libxml2 parses every complete token it is given, so once the bytes up to a record's end
+        have passed, everything before that end is well-formed (an error is raised here otherwise)
+        — except a ``&`` with no ``;`` anywhere after it: libxml2 waits for more bytes there
+        (hence ``_last_semi``, see :meth:`_read_fragments`).
+        """
+        checked = self._checked
+        if upto <= checked:
+            return
+        data = bytes(scanner.buf[checked - scanner.base:upto - scanner.base])
+        self._checked = upto
+        semi = data.rfind(b";")
+        if semi >= 0:
+            self._last_semi = checked + semi
+        try:
+            self._checker.feed(data)
+        except etree.XMLSyntaxError as exc:
+            raise InputError(self._where(exc)) from None
+
+    def _fail(self, scanner: _Skeleton, chunks, exc: Exception):
+        """The scanner or a record's parse found an error: raise libxml2's own error for the file
+        (it lies at or before this point; the rest of the file may be needed to have it), else
+        ``exc``."""
+        self._check_to(scanner, scanner.base + len(scanner.buf))
+        for chunk in chunks:
+            scanner.pos = len(scanner.buf)
+            scanner.feed(chunk)
+            self._check_to(scanner, scanner.base + len(scanner.buf))
+        try:
+            self._checker.close()
+        except etree.XMLSyntaxError as error:
+            raise InputError(self._where(error)) from None
+        if isinstance(exc, InputError):
+            raise exc
+        raise InputError(f"{self.source}: internal error: the record scanner and libxml2 disagree "
+                         "on the file's structure")
+
+    def _parse(self, scanner: _Skeleton, start: int, raw: bytes, qname: bytes, scope: dict,
+               line: int):
+        """The tree of one record, parsed from its bytes (``scope``'s declarations added)."""
+        data = scanner.with_scope(raw, qname, scope) if scope else raw
+        try:
+            return etree.fromstring(data, self._fragment_parser)
+        except etree.XMLSyntaxError as exc:
+            row, column = exc.position if exc.position else (exc.lineno or 1, 0)
+            if row == 1:                                  # columns of the file's line
+                added = len(data) - len(raw)
+                if column > 1 + len(qname) + added:
+                    column -= added
+                column += scanner.column_at(start) - 1
+            msg = re.sub(r",? line \d+, column \d+$", "", exc.msg or str(exc)).strip()
+            raise InputError(f"{self.source}:{line + row - 1}:{column}: {msg}") from None
+
+    # -- tree reading ----------------------------------------------------------------------------
+
+    def _read_tree(self, f, head: bytes) -> Iterator[Record]:
+        locator = _Skeleton(python_codec(self.encoding), self.cfg.record_tag, self.source)
+        parser = etree.XMLPullParser(events=("start", "end"), tag=self.cfg.record_tag,
+                                     encoding=self.cfg.encoding, **self._options())
+        state = {"depth": 0, "number": self.start_number}
+        for chunk in self._chunks(f, head):
+            locator.feed(chunk)
+            try:
+                if chunk:
+                    parser.feed(chunk)
+                else:
+                    parser.close()
+            except etree.XMLSyntaxError as exc:
+                yield from self._drain(parser, locator, state)
+                raise InputError(self._where(exc)) from None
+            yield from self._drain(parser, locator, state)
 
     def _where(self, exc: etree.XMLSyntaxError) -> str:
         line, column = exc.position if exc.position else (exc.lineno or 0, 0)
@@ -298,7 +623,8 @@ class XmlRecordReader:
                     "or set [input] encoding)")
         return f"{self.source}:{line}:{column}: {msg}"
 
-    def _drain(self, parser, locator: _RawLocator, state: dict) -> Iterator[Record]:
+    def _drain(self, parser, locator: _Skeleton, state: dict) -> Iterator[Record]:
+        select = self.select
         for event, elem in parser.read_events():
             if event == "start":
                 state["depth"] += 1
@@ -306,16 +632,24 @@ class XmlRecordReader:
             state["depth"] -= 1
             if state["depth"]:
                 continue                                  # a nested record: part of the outer one
-            qname = f"{elem.prefix}:{etree.QName(elem).localname}" if elem.prefix \
-                else etree.QName(elem).localname
-            offset, line, raw = locator.locate(qname)
+            found = locator.next_record()
+            if found is None:
+                raise InputError(f"{self.source}: internal error: the record scanner lost its place "
+                                 "in the file")
+            start, end = found[0], found[1]
+            raw = bytes(locator.buf[start:end])
+            offset, line = locator.base + start, locator.line_at(start)
+            number = state["number"]
+            state["number"] += 1
+            self.records += 1
+            if select is not None and not select(number):
+                self._release(elem)
+                yield Record(self.source, number, offset, line, raw, None, "")
+                continue
             tree = elem.__deepcopy__(None)
             tree.tail = None
             self._release(elem)
             key = self._key(tree) if self._key is not None else ""
-            number = state["number"]
-            state["number"] += 1
-            self.records += 1
             yield Record(self.source, number, offset, line, raw, tree, str(key).strip())
 
     @staticmethod
@@ -335,6 +669,6 @@ class XmlRecordReader:
             parent.remove(elem)
 
 
-def read_xml(cfg, start_number: int = 1) -> Iterator[Record]:
+def read_xml(cfg, start_number: int = 1, select: Callable[[int], bool] | None = None) -> Iterator[Record]:
     """Stream the records of an XML extract (``cfg`` is an :class:`~ccm_batch.records.config.InputConfig`)."""
-    return XmlRecordReader(cfg, start_number)
+    return XmlRecordReader(cfg, start_number, select=select)

@@ -1,8 +1,9 @@
 """Run orchestration, compose phase: records → validation → composition → spool, in chunks, on N workers.
 
 Records are numbered 1… in extract order and cut into chunks of ``chunk_size``. Worker ``w`` of ``W``
-composes the chunks ``c`` with ``c % W == w``: every worker streams the extract itself (parsing is
-cheap next to composing), skips the records of other workers' chunks, and commits each of its chunks as
+composes the chunks ``c`` with ``c % W == w``: every worker streams the extract itself (reading is
+cheap next to composing: the reader builds trees only for the records the worker selects), skips the
+records of other workers' chunks, and commits each of its chunks as
 two files in the spool — the documents, then the chunk's rows file, renamed into place last. A chunk
 whose rows file exists is done: a restarted run skips it. The result does not depend on the number of
 workers. Workers are forked processes (the loaded layout is inherited, never pickled).
@@ -96,8 +97,13 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
         write_atomic(rows_path(spool_dir, result.chunk), pickle.dumps(result, PICKLE_PROTOCOL))
         checkpoint("compose")
 
+    def mine(number: int) -> bool:
+        """Records this worker composes: the others are read without a tree (see open_records)."""
+        chunk = (number - 1) // size
+        return chunk % workers == worker and chunk not in skip and (only is None or number in only)
+
     try:
-        for record in open_records(job.input):
+        for record in open_records(job.input, select=mine):
             status["records"] = record.number
             chunk = (record.number - 1) // size
             if chunk != current:
