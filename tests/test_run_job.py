@@ -193,3 +193,26 @@ def test_separator_sheets_are_printed_outside_the_indexes_and_verify_accepts_the
     row[header.index("page_count")] = str(int(row[header.index("page_count")]) - 1)
     index.write_text("\n".join([lines[0], ",".join(row)] + lines[2:]) + "\n", encoding="utf-8")
     assert run_cli("index", "verify", index).returncode == 8
+
+
+def test_composition_warnings_are_grouped_by_kind_and_logged_once_per_record(tmp_path, extract):
+    text = extract.read_bytes()
+    for cid, name in ((b"C0000003", b"M. et Mme Camille DE LA TOUR D'AUVERGNE"),          # 39 characters
+                      (b"C0000008", b"M. et Mme Jean-Baptiste DE LA TOUR D'AUVERGNE")):  # 45 characters
+        s = text.index(b'<customer id="' + cid + b'">')
+        a = text.index(b"<line>", text.index(b"<address>", s)) + len(b"<line>")
+        text = text[:a] + name + text[text.index(b"</line>", a):]
+    data = tmp_path / "long.xml"
+    data.write_bytes(text)
+    proc = run_cli("run", write_job(tmp_path, data, formats=("pdf",)))
+    assert proc.returncode == 4, proc.stderr
+    report = _report(tmp_path / "out")
+    assert report["warnings"] == 2 and report["documents_produced"] == 40
+    # one kind for both records: no record number, layout line or value in it
+    assert report["warnings_by_kind"] == {
+        "address: address line … has … characters (NF Z10-011: at most …): …": 2}
+    logged = [line for line in proc.stderr.splitlines() if "CCM0203W" in line]
+    assert len(logged) == 2
+    assert "record 3 (C0000003): address (" in logged[0] and "has 39 characters" in logged[0]
+    assert "record 8 (C0000008): address (" in logged[1] and "has 45 characters" in logged[1]
+    assert all(line.count("record ") == 1 for line in logged)

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 import resource
 import shutil
 import time
@@ -181,7 +182,7 @@ def _collect(job, report, db, spool_dir, statuses, input_error, load: bool = Tru
             db.executemany(f"INSERT INTO documents VALUES ({','.join('?' * 24)})", result.rows)
         for number, key, message in result.warnings:
             report.warnings += 1
-            report.warning_kinds[message.split(":")[0][:60]] += 1
+            report.warning_kinds[_warning_kind(message)] += 1
         report.records_read += result.count
         if _over_limit(job, rejected, report.records_read):
             stopped = True
@@ -277,6 +278,7 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
         report.files.append({"path": rel, "size": dest.stat().st_size})
     _describe_files(db, report)
     for number, key, message in _first_warnings(spool_dir):
+        message = _RECORD_PREFIX.sub("", message)
         log.message("CCM0203W", f"record {number}{f' ({key})' if key else ''}: {message}")
     report.duration_s = time.monotonic() - started
     report.peak_memory_mb = _peak_memory_mb()
@@ -287,6 +289,18 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
                 f"{report.reconciliation_line()} — exit code {report.exit_code}; report in "
                 f"{job.output_dir / 'report.txt'}", force=True)
     return report
+
+
+_RECORD_PREFIX = re.compile(r"^record \d+: ")
+
+
+def _warning_kind(message: str) -> str:
+    """Group composition warnings by their wording: no record number, layout line or values
+    (``address line 1 has 39 characters …`` and ``… line 2 has 41 …`` are one kind)."""
+    kind = _RECORD_PREFIX.sub("", message)
+    kind = re.sub(r" \([^()]*:\d+\)", "", kind)                     # (layout.xml:52)
+    kind = re.sub(r"'[^']*'|\"[^\"]*\"|(?<![\w-])\d+([.,]\d+)?(?![\w-])", "…", kind)
+    return kind[:100]
 
 
 def _reason_kind(message: str) -> str:
