@@ -43,6 +43,7 @@ class RunReport:
     output_incomplete: str = ""
     spool_bytes: int = 0
     duration_s: float = 0.0
+    phases: dict = field(default_factory=dict)               # phase name -> seconds (this run)
     peak_memory_mb: float = 0.0
     workers: int = 1
     restarted: bool = False
@@ -93,7 +94,8 @@ class RunReport:
             "render_notes": self.render_notes,
             "timing": {"duration_s": round(self.duration_s, 3), "pages_per_minute": pages_per_min,
                        "peak_memory_mb": round(self.peak_memory_mb, 1), "workers": self.workers,
-                       "spool_bytes": self.spool_bytes, "restarted": self.restarted},
+                       "spool_bytes": self.spool_bytes, "restarted": self.restarted,
+                       "phases_s": {k: round(v, 3) for k, v in self.phases.items()}},
         }
 
     def to_text(self) -> str:
@@ -140,6 +142,7 @@ class RunReport:
                 out.append(f"  {f['path']}  ({f['size']:,} bytes){extra}")
         out += ["", f"duration          {t['duration_s']:.1f} s   ({t['pages_per_minute']:,} pages/minute, "
                     f"{t['workers']} worker(s))",
+                "  phases          " + ", ".join(f"{k} {v:.1f} s" for k, v in t["phases_s"].items()),
                 f"peak memory       {t['peak_memory_mb']:.0f} MB",
                 f"spool             {t['spool_bytes']:,} bytes (removed after a successful run)"]
         return "\n".join(out) + "\n"

@@ -8,7 +8,7 @@ from ccm_batch import barcodes, mail
 from ccm_batch.mail.config import ImbConfig, OmrScheme
 from ccm_batch.mail.control import clear_zone_conflicts
 from ccm_batch.mail.sample import document_row, insert_documents
-from ccm_batch.pages import Barcode, Marks, Page, Text, mm
+from ccm_batch.pages import Barcode, Box, Form, Marks, Page, Rule, Text, mm
 
 INSERTS = {"BRE": {"feeder": 1, "weight_g": 3.0}, "LEAFLET": {"feeder": 2, "weight_g": 4.0}}
 
@@ -203,6 +203,15 @@ def test_clear_zone_check():
     outside = Text(mm(40), mm(30), "LiberationSans-Regular", 200, "fine")
     page = Page(11906, 16838, (inside, outside))
     assert clear_zone_conflicts(page, scheme) == [inside]
+    # rules, boxes and a background form's items are checked too; marks and items right of the zone are not
+    rule = Rule(mm(1), scheme.y + 200, mm(30), 20)                        # crosses the zone
+    vertical = Rule(mm(30), scheme.y, mm(50), 20, direction="v")          # right of it
+    box = Box(mm(5), scheme.y - mm(20), mm(4), mm(10))                    # ends 10 mm above: clear
+    logo = Box(mm(1), scheme.y + 500, mm(5), mm(5))
+    marks = Marks(scheme.x, scheme.y, scheme.length, scheme.thickness, scheme.pitch, (1, 0, 1))
+    page = Page(11906, 16838, (outside, rule, vertical, box, marks),
+                background=Form("letterhead", (Form("inner", (logo,)),)))
+    assert clear_zone_conflicts(page, scheme) == [rule, logo]
 
 
 def test_part_label_on_split_households():

@@ -32,7 +32,7 @@ from __future__ import annotations
 import zlib
 from typing import NamedTuple
 
-from ..pages import Barcode, Box, Marks, Page, Text, mm, pt
+from ..pages import Barcode, Box, Form, Marks, Page, Rule, Text, mm, pt
 
 _B36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 PAYLOAD_LENGTH = 26
@@ -270,24 +270,36 @@ def separator_pages(piece, config, width: int, height: int) -> list:
 
 
 def clear_zone_conflicts(page: Page, scheme, margin_mm: float = 3.0) -> list:
-    """Items of ``page`` (other than marks) drawn inside the OMR clear zone (± ``margin_mm``)."""
+    """Items of ``page`` (other than marks; its background Form's included) drawn inside the OMR
+    clear zone (± ``margin_mm``). Text extents are estimated (0.6 em per character)."""
     m = mm(margin_mm)
-    x0, x1 = scheme.x - m, scheme.x + scheme.length + m
-    y0, y1 = scheme.y - m, scheme.y + (len(scheme.positions) - 1) * scheme.pitch + scheme.thickness + m
-    hits = []
-    for item in page.items:
-        if isinstance(item, Marks):
+    zone = (scheme.x - m, scheme.x + scheme.length + m,
+            scheme.y - m, scheme.y + (len(scheme.positions) - 1) * scheme.pitch + scheme.thickness + m)
+    hits: list = []
+    _zone_hits(page.items, zone, hits)
+    if page.background is not None:
+        _zone_hits(page.background.items, zone, hits)
+    return hits
+
+
+def _zone_hits(items, zone, hits: list) -> None:
+    x0, x1, y0, y1 = zone
+    for item in items:
+        kind = type(item)
+        if kind is Form:
+            _zone_hits(item.items, zone, hits)
             continue
-        if isinstance(item, Text):
+        if kind is Marks or item.x >= x1:           # every item extends rightwards from its x
+            continue
+        if kind is Text:
             bx0, by0 = item.x, item.y - item.size
             bx1, by1 = item.x + int(item.size * 0.6 * len(item.text)), item.y + item.size // 4
-        elif hasattr(item, "width"):
-            bx0, by0, bx1, by1 = item.x, item.y, item.x + item.width, item.y + item.height
-        else:                                             # Rule
+        elif kind is Rule:
             length = item.length
             bx0, by0 = item.x, item.y - item.thickness // 2
             bx1, by1 = (item.x + length, item.y + item.thickness) if item.direction == "h" else \
                 (item.x + item.thickness, item.y + length)
+        else:                                       # Box, Image, Barcode
+            bx0, by0, bx1, by1 = item.x, item.y, item.x + item.width, item.y + item.height
         if bx0 < x1 and bx1 > x0 and by0 < y1 and by1 > y0:
             hits.append(item)
-    return hits

@@ -151,15 +151,23 @@ def validate_record(record, specs, namespaces: dict | None = None) -> list[Probl
     Returns the problems in the order of ``specs`` (at most one per field); ``[]`` means valid.
     """
     problems = []
+    tree = getattr(record, "tree", record)
     for spec in specs:
+        if spec.type == "list":             # only the presence of a node is checked: no string values
+            if not spec.required:
+                continue
+            try:
+                found = _xpath(spec.path, namespaces)(tree)
+            except etree.XPathError as exc:
+                problems.append(Problem(spec.name, f"{spec.name}: cannot evaluate {spec.path!r} ({exc})"))
+                continue
+            if isinstance(found, list) and not found:
+                problems.append(Problem(spec.name, f"{spec.name} is missing (at least one expected)"))
+            continue
         try:
-            values = field_values(record, spec, namespaces)
+            values = field_values(tree, spec, namespaces)
         except etree.XPathError as exc:
             problems.append(Problem(spec.name, f"{spec.name}: cannot evaluate {spec.path!r} ({exc})"))
-            continue
-        if spec.type == "list":
-            if not values and spec.required:
-                problems.append(Problem(spec.name, f"{spec.name} is missing (at least one expected)"))
             continue
         if not values or not values[0]:
             if spec.required:

@@ -136,6 +136,7 @@ def run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunRe
             seen[0] = pct
     statuses = compose_all(job, layout, specs, spool_dir, compose_progress)
     bar.close()
+    report.phases["compose"] = time.monotonic() - started
     internal = [s["error"] for s in statuses if s["error"] and s["error"]["kind"] in ("internal", "ccm")]
     if internal:
         err = internal[0]
@@ -207,7 +208,10 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
     from ..records.rejects import RejectWriter
 
     planned = db.execute("SELECT value FROM meta WHERE key = 'planned'").fetchone()
+    clock = time.monotonic()
     rejects, stopped = _collect(job, report, db, spool_dir, statuses, input_error, load=not planned)
+    clock = _phase(report, log, "collect", clock, f"{report.records_read:,} records read, "
+                   f"{len(rejects):,} rejected")
     row = db.execute("SELECT COUNT(*), COALESCE(SUM(pages), 0), COALESCE(SUM(sheets), 0) FROM documents"
                      ).fetchone()
     report.documents = row[0]
@@ -241,6 +245,7 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
             db.execute("INSERT INTO meta VALUES ('planned', ?)",
                        (pickle.dumps(summary, PICKLE_PROTOCOL).hex(),))
             db.commit()
+        clock = _phase(report, log, "plan", clock, f"{summary.pieces_out:,} mail pieces")
         bar = log.progress(report.documents, "render", "doc")
         stats = render_all(job, db, run_dir / "work.db", spool_dir, staging, mail_config,
                            lambda d, p: bar.update(d), resources=report.resources)
@@ -252,6 +257,9 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
             else:
                 report.render_notes[kind] = count
         bar.close()
+        rendered = db.execute("SELECT COALESCE(SUM(pages), 0), COUNT(*) FROM rendered").fetchone()
+        clock = _phase(report, log, "render", clock, f"{rendered[1]:,} print files, {rendered[0]:,} pages, "
+                       + " and ".join(f.upper() for f in job.formats))
         mail.write_production_files(db, staging, job.name, mail_config)
         report.mail = summary.as_dict()
         # plan warnings (e.g. pieces near a weight step) are in report.mail; an address that cannot be
@@ -262,6 +270,7 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
                 summary.invalid
         row = db.execute("SELECT COALESCE(SUM(pages),0), COALESCE(SUM(sheets),0) FROM rendered").fetchone()
         report.pages, report.sheets = row
+        _phase(report, log, "mail files", clock, "mail run, trays and postage")
 
     # -- commit: move staged outputs to the output directory ---------------------------------
     checkpoint("commit")
@@ -292,6 +301,14 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
 
 
 _RECORD_PREFIX = re.compile(r"^record \d+: ")
+
+
+def _phase(report, log, name: str, since: float, detail: str) -> float:
+    """Record and log (CCM0205I) how long phase ``name`` took; returns the time now."""
+    now = time.monotonic()
+    report.phases[name] = now - since
+    log.message("CCM0205I", f"{name}: {now - since:.1f} s ({detail})")
+    return now
 
 
 def _warning_kind(message: str) -> str:

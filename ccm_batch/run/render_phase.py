@@ -53,7 +53,7 @@ def _doc_ref(db: sqlite3.Connection, seq: int):
 
 
 RENDER_WARNINGS = {"omr_clear_zone": "OMR: pages with items in the marks' clear zone (inserter may misread)"}
-AFP_STAT_WARNINGS = {**RENDER_WARNINGS,"substituted": "AFP: characters substituted (not in the code page)",
+AFP_STAT_WARNINGS = {**RENDER_WARNINGS, "substituted": "AFP: characters substituted (not in the code page)",
                      "unknown_fonts": "AFP: fonts without a resident AFP font",
                      "tle_truncated": "AFP: index values truncated to 250 bytes"}
 
@@ -101,10 +101,28 @@ def render_all(job, db: sqlite3.Connection, db_path: Path, spool_dir: Path, stag
     notes = {}
     for (stats,) in db.execute("SELECT stats FROM rendered ORDER BY name"):
         for kind, count in json.loads(stats or "{}").items():
-            if kind in AFP_STAT_WARNINGS and count:
+            if kind == "substituted" and isinstance(count, dict):     # one note per character
+                for ch, n in count.items():
+                    label = _substitution_note(ch)
+                    notes[label] = notes.get(label, 0) + n
+            elif kind in AFP_STAT_WARNINGS and count:
                 label = AFP_STAT_WARNINGS[kind]
                 notes[label] = notes.get(label, 0) + (sum(count.values()) if isinstance(count, dict) else count)
-    return notes
+    return dict(sorted(notes.items()))
+
+
+def _substitution_note(ch: str) -> str:
+    """``AFP: U+2014 EM DASH printed as "-" (not in the code page)``."""
+    import unicodedata
+    from ..afp.ptoca import SUBSTITUTIONS
+
+    def show(c: str) -> str:
+        return f"U+{ord(c):04X} {unicodedata.name(c, '')}".strip()
+    rep = SUBSTITUTIONS.get(ch, "?")
+    if not rep:
+        return f"AFP: {show(ch)} left out (not in the code page)"
+    shown = show(rep) if len(rep) == 1 and not rep.isprintable() else f'"{rep}"'   # spaces by name
+    return f"AFP: {show(ch)} printed as {shown} (not in the code page)"
 
 
 def _render_worker(job, db_path, spool_dir, staging, mail_config, resources, mine) -> None:
