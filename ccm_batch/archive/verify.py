@@ -42,13 +42,22 @@ import os
 import re
 from typing import Iterator, NamedTuple
 
-from pypdf import PdfReader
-from pypdf.errors import PyPdfError
-
 from ..mail.control import SEPARATOR_MARK
 from .index import IndexEntry
 from .reader import IndexFormatError, read_index
 from .tle import CCSID_CODECS, DEFAULT_CODEC, parse_tle, tle_value
+
+# pypdf is imported by the first verifier, not with the archive package: it pulls in Pillow
+# (0.3 s), which every run and render worker would otherwise pay for nothing
+PdfReader = PyPdfError = None
+
+
+def _load_pypdf() -> None:
+    global PdfReader, PyPdfError
+    if PdfReader is None:
+        from pypdf import PdfReader as reader
+        from pypdf.errors import PyPdfError as error
+        PdfReader, PyPdfError = reader, error
 
 SF_NAMES = {
     b"\xD3\xA8\xA8": "BDT", b"\xD3\xA9\xA8": "EDT", b"\xD3\xA8\xAD": "BNG", b"\xD3\xA9\xAD": "ENG",
@@ -201,6 +210,7 @@ class _Verifier:
     """Runs the checks of the module docstring over one index; ``checked`` counts good entries."""
 
     def __init__(self, index_path: str, base_dir: str | None = None):
+        _load_pypdf()
         self.index = os.fspath(index_path)
         self.base = base_dir if base_dir is not None else os.path.dirname(os.path.abspath(self.index))
         self.checked = 0

@@ -38,6 +38,18 @@ DOMESTIC_COUNTRY_LINES = frozenset({"FRANCE", "USA", "US", "UNITED STATES", "UNI
 _US_ZIP = re.compile(r"^\d{5}(?:[- ]?\d{4}(?:[- ]?\d{2})?)?$")
 
 
+class _CombiningMarks(dict):
+    """``str.translate`` table deleting combining marks, filled as characters are met."""
+
+    def __missing__(self, code: int):
+        value = None if unicodedata.combining(chr(code)) else chr(code)
+        self[code] = value
+        return value
+
+
+_NO_MARKS = _CombiningMarks()
+
+
 def norm(text: str) -> str:
     """Matching form of an address or name text (see the module docstring)."""
     if not text:
@@ -45,8 +57,7 @@ def norm(text: str) -> str:
     if text.isascii():
         text = text.upper().translate(_ASCII_PUNCT)
     else:
-        text = unicodedata.normalize("NFKD", text)
-        text = _PUNCT.sub(" ", "".join(c for c in text if not unicodedata.combining(c)).upper())
+        text = _PUNCT.sub(" ", unicodedata.normalize("NFKD", text).translate(_NO_MARKS).upper())
     return " ".join([ABBREVIATIONS.get(t, t) for t in text.split()])
 
 

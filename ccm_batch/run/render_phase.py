@@ -84,11 +84,24 @@ def render_all(job, db: sqlite3.Connection, db_path: Path, spool_dir: Path, stag
         _render_files(job, db, spool_dir, staging, mail_config, progress, resources, set(todo))
     else:
         ctx = multiprocessing.get_context("fork")
-        procs = []
-        for w in range(workers):
-            mine = set(todo[w::workers])
-            procs.append(ctx.Process(target=_render_worker, name=f"ccm-render-{w}",
-                                     args=(job, db_path, spool_dir, staging, mail_config, resources, mine)))
+        claimed = ctx.Array("b", len(todo))          # files are taken in plan order by whichever
+        position = {stem: i for i, stem in enumerate(todo)}     # worker is free first
+
+        def claim(stem: str) -> bool:
+            i = position.get(stem)
+            if i is None:
+                return False
+            with claimed.get_lock():
+                if claimed[i]:
+                    return False
+                claimed[i] = 1
+                return True
+
+        for fmt in job.formats:             # imported once here, not in every worker
+            make_renderer(fmt, job, resources)
+        procs = [ctx.Process(target=_render_worker, name=f"ccm-render-{w}",
+                             args=(job, db_path, spool_dir, staging, mail_config, resources, claim))
+                 for w in range(workers)]
         for proc in procs:
             proc.start()
         for proc in procs:
@@ -134,8 +147,9 @@ def _render_worker(job, db_path, spool_dir, staging, mail_config, resources, min
         db.close()
 
 
-def _render_files(job, db, spool_dir, staging, mail_config, progress, resources, mine: set) -> None:
-    """Render the print files whose stems are in ``mine``, in plan order."""
+def _render_files(job, db, spool_dir, staging, mail_config, progress, resources, mine) -> None:
+    """Render, in plan order, the print files whose stems are in ``mine`` (a set), or that
+    ``mine(stem)`` claims (a callable shared by the render workers)."""
     from .. import mail
     from ..archive import write_indexes
 
@@ -143,7 +157,7 @@ def _render_files(job, db, spool_dir, staging, mail_config, progress, resources,
     try:
         for plan in mail.iter_print_files(db):
             stem = _stem(job, plan)
-            if stem not in mine:
+            if not (mine(stem) if callable(mine) else stem in mine):
                 continue
             archive = parts = None
             if job.archive_pdf:
