@@ -167,18 +167,20 @@ def write_atomic(path: Path, data: bytes) -> None:
 class SpoolReader:
     """Reads spooled documents back by (file, offset, length), keeping a few files open."""
 
+    MAX_OPEN = 128          # presorted print order jumps between chunk files: keep many open
+
     def __init__(self, spool_dir: Path):
         self.dir = spool_dir
-        self._files: dict[str, object] = {}
+        self._files: dict[str, object] = {}        # least recently used first
 
     def read(self, name: str, offset: int, length: int) -> Document:
-        f = self._files.get(name)
+        files = self._files
+        f = files.pop(name, None)
         if f is None:
-            if len(self._files) >= 16:
-                for old in self._files.values():
-                    old.close()
-                self._files.clear()
-            f = self._files[name] = open(self.dir / name, "rb")
+            if len(files) >= self.MAX_OPEN:
+                files.pop(next(iter(files))).close()
+            f = open(self.dir / name, "rb")
+        files[name] = f
         f.seek(offset)
         return unpack_document(f.read(length))
 

@@ -84,3 +84,23 @@ def test_chunk_writer_and_reader(tmp_path):
             _same(reader.read(*ref), _doc(n))
     finally:
         reader.close()
+
+
+def test_reader_keeps_a_bounded_number_of_files_open_in_any_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(SpoolReader, "MAX_OPEN", 3)
+    refs = {}
+    for chunk in range(7):                      # 7 chunk files, 2 documents each
+        writer = ChunkWriter(tmp_path, chunk)
+        for k in range(2):
+            n = chunk * 2 + k + 1
+            refs[n] = writer.add(_doc(n))
+        writer.close()
+    reader = SpoolReader(tmp_path)
+    order = [14, 1, 7, 2, 13, 8, 3, 1, 12, 5, 14, 6, 9, 4, 10, 11, 2]     # jumps between files
+    for n in order:
+        _same(reader.read(*refs[n]), _doc(n))
+        assert len(reader._files) <= 3
+        assert all(not f.closed for f in reader._files.values())
+    assert list(reader._files) == [refs[n][0] for n in (10, 11, 2)]     # most recently used last
+    reader.close()
+    assert reader._files == {}

@@ -32,6 +32,7 @@ TLE encoding decisions (MO:DCA TLE, afp.md §5.3; TLE = X'02' FQN type X'0B' + X
 """
 from __future__ import annotations
 
+import functools
 import unicodedata
 from typing import Iterable
 
@@ -86,6 +87,7 @@ def _text(value) -> str:
     return "" if value is None else str(value)
 
 
+@functools.lru_cache(maxsize=1024)          # the same few names for every document
 def tle_name(name: str, codec: str = DEFAULT_CODEC) -> str:
     """Check a TLE attribute name: non-empty, encodable in ``codec``, at most 250 bytes.
 
@@ -109,8 +111,9 @@ def tle_name(name: str, codec: str = DEFAULT_CODEC) -> str:
 def tle_value(value: str, codec: str = DEFAULT_CODEC) -> str:
     """A value made safe for a TLE: NFKC, control characters to spaces, unmappable to ``?``, ≤ 250 bytes."""
     text = unicodedata.normalize("NFKC", _text(value))
-    text = "".join(" " if unicodedata.category(ch) == "Cc" or ch in "\u2028\u2029" else ch
-                   for ch in text)
+    if not text.isprintable():                   # (printable text has no Cc, U+2028 or U+2029)
+        text = "".join(" " if unicodedata.category(ch) == "Cc" or ch in "\u2028\u2029" else ch
+                       for ch in text)
     encoded = text.encode(codec, errors="replace")[:TLE_MAX_BYTES]
     return encoded.decode(codec)
 
