@@ -256,36 +256,35 @@ class _Body:
         if f is None:
             f = self._font(t.font, t.size)
         lid, space = f
-        y = t.y
         x = t.x
-        if not 0 <= x <= _MAX_POS:
+        if x < 0 or x > _MAX_POS:
             x = _clamp(x)
+        y = t.y
         if y != self.y:
             self.y = y
-            head = _AMB_AMI(4, 0xD3, _clamp(y), 4, 0xC7, x)
+            blob = _AMB_AMI(4, 0xD3, _clamp(y), 4, 0xC7, x)
         else:
-            head = _AMI(4, 0xC7, x)
-        parts = [head]
+            blob = _AMI(4, 0xC7, x)
         font_changed = lid != self.lid
         if font_changed:
-            parts.append(scfl(lid))
+            blob += bytes((3, 0xF1, lid))                   # SCFL
             self.lid = lid
         if t.color != self.color:
-            parts.append(cs_color(t.color))
+            blob += cs_color(t.color)
             self.color = t.color
         ws = t.word_space
         if ws or self.svi is not None:
             want = space + ws
             if font_changed or want != self.svi:
-                parts.append(svi(want))
+                blob += svi(want)
                 self.svi = want
         if t.kerns:
-            parts.append(self._kerned(s, t.kerns, self.r.encoder.encode))
+            blob += self._kerned(s, t.kerns, self.r.encoder.encode)
         else:
             data = self.r.encoder.encode(s)
             n = len(data)
-            parts.append(bytes((n + 2, 0xDB)) + data if n <= 253 else trn(data))
-        self.packer.add(b"".join(parts))
+            blob += bytes((n + 2, 0xDB)) + data if n <= 253 else trn(data)
+        self.packer.add(blob)
 
     @staticmethod
     def _kerned(text: str, kerns, encode) -> bytes:
