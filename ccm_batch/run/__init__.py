@@ -156,15 +156,18 @@ def run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunRe
         db.close()
 
 
-def _collect(job, report, db, spool_dir, statuses, input_error, load: bool = True):
-    """Load committed chunks in record order; apply the reject limit; returns the rejects list.
+def _collect(job, report, db, spool_dir, statuses, input_error, on_reject, load: bool = True):
+    """Load committed chunks in record order; apply the reject limit; returns (rejected, stopped).
+
+    Each rejected record goes to ``on_reject(number, key, source, line, raw, problems)`` as it is
+    met (rejects are streamed to their file, never all held in memory).
 
     ``load=False`` (a restart after planning) only recounts: the documents table is already final.
     """
     chunks = sorted(done_chunks(spool_dir))
     total = max((s["records"] for s in statuses), default=0)
     stopped = any(s.get("stopped") for s in statuses)
-    rejects, expected, rejected = [], 0, 0
+    expected, rejected = 0, 0
     images, forms = {}, {}
     if load:
         db.execute("DELETE FROM documents")
@@ -173,9 +176,9 @@ def _collect(job, report, db, spool_dir, statuses, input_error, load: bool = Tru
             break                         # a gap: later chunks were composed but are not reached
         expected += 1
         result = load_chunk(spool_dir, c)
-        for number, key, source, line, raw, problems in result.rejects:
+        for reject in result.rejects:
             rejected += 1
-            rejects.append((number, key, source, line, raw, problems))
+            on_reject(*reject)
         images.update(result.images or {})
         for name, form in (result.forms or {}).items():
             forms.setdefault(name, form)
@@ -193,7 +196,7 @@ def _collect(job, report, db, spool_dir, statuses, input_error, load: bool = Tru
     if not stopped and not input_error and job.only_records is None and report.records_read != total:
         report.output_incomplete = (f"{total} records in the extract but only {report.records_read} "
                                     "composed (a compose worker stopped early)")
-    return rejects, stopped
+    return rejected, stopped
 
 
 def _over_limit(job, rejected: int, records: int) -> bool:
@@ -209,22 +212,23 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
 
     planned = db.execute("SELECT value FROM meta WHERE key = 'planned'").fetchone()
     clock = time.monotonic()
-    rejects, stopped = _collect(job, report, db, spool_dir, statuses, input_error, load=not planned)
-    clock = _phase(report, log, "collect", clock, f"{report.records_read:,} records read, "
-                   f"{len(rejects):,} rejected")
-    row = db.execute("SELECT COUNT(*), COALESCE(SUM(pages), 0), COALESCE(SUM(sheets), 0) FROM documents"
-                     ).fetchone()
-    report.documents = row[0]
-    report.rejected = len(rejects)
-    for *_, problems in rejects:
+    # rejects are always delivered, even when the run stops
+    writer = RejectWriter(staging, job.name, job.input)
+
+    def on_reject(number, key, source, line, raw, problems):
+        writer.add_raw(number, key, source, line, raw, problems)
         field, message = problems[0]
         report.reject_reasons[f"{field}: {_reason_kind(message)}"] += 1
 
-    # rejects are always delivered, even when the run stops
-    writer = RejectWriter(staging, job.name, job.input)
-    for number, key, source, line, raw, problems in rejects:
-        writer.add_raw(number, key, source, line, raw, problems)
+    rejected, stopped = _collect(job, report, db, spool_dir, statuses, input_error, on_reject,
+                                 load=not planned)
     writer.commit()
+    clock = _phase(report, log, "collect", clock, f"{report.records_read:,} records read, "
+                   f"{rejected:,} rejected")
+    row = db.execute("SELECT COUNT(*), COALESCE(SUM(pages), 0), COALESCE(SUM(sheets), 0) FROM documents"
+                     ).fetchone()
+    report.documents = row[0]
+    report.rejected = rejected
 
     if input_error:
         report.output_incomplete = (f"{input_error}; {report.records_read} records read before the error. "
