@@ -38,14 +38,13 @@ from __future__ import annotations
 
 import csv
 import re
-from pathlib import Path
 from typing import Iterator
 
 from lxml import etree
 
 from ..errors import InputError
 from .config import CsvOptions
-from .model import Record
+from .model import Record, RecordStream
 
 _BAD_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _NAME_BAD = re.compile(r"[^\w.\-]")
@@ -82,7 +81,7 @@ class _Row:
         self.fields, self.raw, self.offset, self.line = fields, raw, offset, line
 
 
-class CsvRecordReader:
+class CsvRecordReader(RecordStream):
     """Iterator over the records of a CSV extract (see the module docstring).
 
     ``header`` is the raw header line (bytes, line ending included) when the file has one, known once
@@ -90,28 +89,10 @@ class CsvRecordReader:
     """
 
     def __init__(self, cfg, start_number: int = 1):
-        self.cfg = cfg
+        super().__init__(cfg, start_number)
         self.opts = cfg.csv or CsvOptions()
-        self.path = Path(cfg.path)
-        self.source = str(cfg.path)
         self.encoding = cfg.encoding or "utf-8"
-        self.start_number = start_number
         self.header: bytes | None = None
-        self.records = 0
-        self._key = None
-        if cfg.key:
-            self._key = etree.XPath(f"string({cfg.key})", namespaces=cfg.namespace_map or None)
-        self._it = self._read()
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> Record:
-        return next(self._it)
-
-    def close(self) -> None:
-        """Stop reading and close the file."""
-        self._it.close()
 
     # -- rows ------------------------------------------------------------------------------
 

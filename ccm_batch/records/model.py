@@ -1,7 +1,10 @@
-"""Read stage: the ``Record`` handed from the readers to validation and composition."""
+"""Read stage: the ``Record`` handed from the readers to validation and composition, and the readers' base."""
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from pathlib import Path
+from typing import Any, Iterator, NamedTuple
+
+from lxml import etree
 
 
 class Record(NamedTuple):
@@ -20,3 +23,36 @@ class Record(NamedTuple):
     raw: bytes
     tree: Any
     key: str = ""
+
+
+class RecordStream:
+    """Base of the streaming readers: the attributes they share, the record key, the iterator protocol.
+
+    A subclass implements ``_read()``, a generator of :class:`Record`; it runs when iteration starts,
+    so attributes the subclass sets after ``super().__init__`` are in place by then. ``header`` and
+    ``encoding`` are known once the first record has been read; ``records`` counts those yielded.
+    """
+
+    def __init__(self, cfg, start_number: int = 1):
+        self.cfg = cfg
+        self.path = Path(cfg.path)
+        self.source = str(cfg.path)
+        self.start_number = start_number
+        self.header = None
+        self.records = 0
+        self._key = (etree.XPath(f"string({cfg.key})", namespaces=cfg.namespace_map or None)
+                     if cfg.key else None)
+        self._it = self._read()
+
+    def _read(self) -> Iterator[Record]:
+        raise NotImplementedError
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> Record:
+        return next(self._it)
+
+    def close(self) -> None:
+        """Stop reading and close the file."""
+        self._it.close()

@@ -48,13 +48,12 @@ from __future__ import annotations
 
 import codecs
 import re
-from pathlib import Path
 from typing import Callable, Iterator
 
 from lxml import etree
 
 from ..errors import InputError
-from .model import Record
+from .model import Record, RecordStream
 
 CHUNK_SIZE = 1 << 20
 
@@ -400,7 +399,7 @@ class _WellFormed:
         return None
 
 
-class XmlRecordReader:
+class XmlRecordReader(RecordStream):
     """Iterator over the records of an XML extract (see the module docstring).
 
     ``select``: an optional ``select(number) -> bool``; records it rejects come without a tree.
@@ -411,29 +410,11 @@ class XmlRecordReader:
 
     def __init__(self, cfg, start_number: int = 1, chunk_size: int = CHUNK_SIZE,
                  select: Callable[[int], bool] | None = None, mode: str | None = None):
-        self.cfg = cfg
-        self.path = Path(cfg.path)
-        self.source = str(cfg.path)
-        self.start_number = start_number
+        super().__init__(cfg, start_number)
         self.chunk_size = chunk_size
         self.select = select
         self.mode = mode
         self.encoding: str | None = cfg.encoding
-        self.header = None
-        self.records = 0
-        self._key = (etree.XPath(f"string({cfg.key})", namespaces=cfg.namespace_map or None)
-                     if cfg.key else None)
-        self._it = self._read()
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> Record:
-        return next(self._it)
-
-    def close(self) -> None:
-        """Stop reading and close the file."""
-        self._it.close()
 
     def _options(self) -> dict:
         return {"resolve_entities": False, "no_network": True, "load_dtd": False, "huge_tree": True}
