@@ -104,12 +104,16 @@ def _string_value(node) -> str:
     return str(node)
 
 
+def _nodes(tree, spec: FieldSpec, namespaces: dict | None) -> list:
+    """What ``spec.path`` selects in ``tree``, as a list (a string or number result is one item)."""
+    result = _xpath(spec.path, namespaces)(tree)
+    return result if isinstance(result, list) else [result]
+
+
 def field_values(record_or_tree, spec: FieldSpec, namespaces: dict | None = None) -> list[str]:
     """The stripped string value of every node ``spec.path`` selects in a record (or a bare tree)."""
     tree = getattr(record_or_tree, "tree", record_or_tree)
-    result = _xpath(spec.path, namespaces)(tree)
-    nodes = result if isinstance(result, list) else [result]
-    return [_string_value(n).strip() for n in nodes]
+    return [_string_value(n).strip() for n in _nodes(tree, spec, namespaces)]
 
 
 def _show(value: str) -> str:
@@ -153,27 +157,23 @@ def validate_record(record, specs, namespaces: dict | None = None) -> list[Probl
     problems = []
     tree = getattr(record, "tree", record)
     for spec in specs:
-        if spec.type == "list":             # only the presence of a node is checked: no string values
-            if not spec.required:
-                continue
-            try:
-                found = _xpath(spec.path, namespaces)(tree)
-            except etree.XPathError as exc:
-                problems.append(Problem(spec.name, f"{spec.name}: cannot evaluate {spec.path!r} ({exc})"))
-                continue
-            if isinstance(found, list) and not found:
-                problems.append(Problem(spec.name, f"{spec.name} is missing (at least one expected)"))
-            continue
+        if spec.type == "list" and not spec.required:
+            continue                        # nothing to check
         try:
-            values = field_values(tree, spec, namespaces)
+            nodes = _nodes(tree, spec, namespaces)
         except etree.XPathError as exc:
             problems.append(Problem(spec.name, f"{spec.name}: cannot evaluate {spec.path!r} ({exc})"))
             continue
-        if not values or not values[0]:
+        if spec.type == "list":             # only the presence of a node is checked: no string values
+            if not nodes:
+                problems.append(Problem(spec.name, f"{spec.name} is missing (at least one expected)"))
+            continue
+        value = _string_value(nodes[0]).strip() if nodes else ""     # the first value is checked
+        if not value:
             if spec.required:
                 problems.append(Problem(spec.name, f"{spec.name} is missing"))
             continue
-        message = check_value(spec, values[0])
+        message = check_value(spec, value)
         if message:
             problems.append(Problem(spec.name, message))
     return problems
