@@ -131,7 +131,21 @@ class IndexWriter(Protocol):
     def abort(self) -> None: ...
 
 
-class _AtomicWriter:
+class _CommitOnExit:
+    """``with`` support: ``commit()`` when the block ends normally, ``abort()`` when it raises."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+        return False
+
+
+class _AtomicWriter(_CommitOnExit):
     """Common part: a text file written as ``<path>.part`` and renamed on commit."""
 
     encoding = "utf-8"
@@ -190,16 +204,6 @@ class _AtomicWriter:
                 os.remove(path)
             except FileNotFoundError:
                 pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
-        return False
 
     def _temporaries(self) -> list[str]:
         return [self.temp_path] if self.path else []
@@ -385,7 +389,7 @@ def index_path(directory: str, basename: str, fmt: str) -> str:
     return os.path.join(directory, basename + SUFFIXES[fmt])
 
 
-class IndexSet:
+class IndexSet(_CommitOnExit):
     """The writers of one run, driven together: ``add`` goes to each, ``commit``/``abort`` to all."""
 
     def __init__(self, writers: dict[str, IndexWriter]):
@@ -423,16 +427,6 @@ class IndexSet:
 
     def __len__(self) -> int:
         return len(self.writers)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.commit()
-        else:
-            self.abort()
-        return False
 
 
 def write_indexes(formats, directory: str, basename: str, *, verify_field: str = "doc_id",
