@@ -31,7 +31,6 @@ from typing import NamedTuple
 
 from lxml import etree
 
-from .. import fonts
 from ..errors import RecordError
 from ..layout import model as M
 from ..layout.expr import Expr, ExprError

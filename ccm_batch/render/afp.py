@@ -267,7 +267,7 @@ class _Body:
             blob = _AMI(4, 0xC7, x)
         font_changed = lid != self.lid
         if font_changed:
-            blob += bytes((3, 0xF1, lid))                   # SCFL
+            blob += scfl(lid)
             self.lid = lid
         if t.color != self.color:
             blob += cs_color(t.color)

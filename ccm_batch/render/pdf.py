@@ -388,7 +388,7 @@ class PdfRenderer:
         pass
 
     def end_file(self) -> FileFacts:
-        writer, opts = self._writer, self.options
+        writer = self._writer
         for resource in self._fonts.values():
             write_font(writer, resource)
         fonts = "".join("/%s %d 0 R" % (r.name, r.number) for r in self._fonts.values())

@@ -9,7 +9,6 @@ refused.
 """
 from __future__ import annotations
 
-import collections
 import hashlib
 import json
 import os
@@ -20,7 +19,7 @@ import shutil
 import time
 from pathlib import Path
 
-from ..errors import CcmError, ConfigError, InputError, OutputError
+from ..errors import CcmError, ConfigError, OutputError
 from ..log import OperatorLog
 from ..report import RunReport
 from ..spool import PICKLE_PROTOCOL, open_db, spool_size, write_atomic

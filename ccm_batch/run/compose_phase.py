@@ -11,7 +11,6 @@ workers. Workers are forked processes (the loaded layout is inherited, never pic
 from __future__ import annotations
 
 import multiprocessing
-import os
 import pickle
 import traceback
 from dataclasses import dataclass

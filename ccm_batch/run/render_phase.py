@@ -12,9 +12,11 @@ import multiprocessing
 import os
 import shutil
 import sqlite3
+import unicodedata
 from pathlib import Path
 
 from .faults import checkpoint
+from ..afp.ptoca import SUBSTITUTIONS
 from ..errors import CcmError
 from ..mail.control import clear_zone_conflicts
 from ..pages import DocumentMeta, Marks
@@ -97,7 +99,7 @@ def render_all(job, db: sqlite3.Connection, db_path: Path, spool_dir: Path, stag
                 claimed[i] = 1
                 return True
 
-        for fmt in job.formats:             # imported once here, not in every worker
+        for fmt in job.formats:     # backends (modules, fonts) loaded once here, inherited by the workers
             make_renderer(fmt, job, resources)
         procs = [ctx.Process(target=_render_worker, name=f"ccm-render-{w}",
                              args=(job, db_path, spool_dir, staging, mail_config, resources, claim))
@@ -126,9 +128,6 @@ def render_all(job, db: sqlite3.Connection, db_path: Path, spool_dir: Path, stag
 
 def _substitution_note(ch: str) -> str:
     """``AFP: U+2014 EM DASH printed as "-" (not in the code page)``."""
-    import unicodedata
-    from ..afp.ptoca import SUBSTITUTIONS
-
     def show(c: str) -> str:
         return f"U+{ord(c):04X} {unicodedata.name(c, '')}".strip()
     rep = SUBSTITUTIONS.get(ch, "?")
