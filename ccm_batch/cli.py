@@ -92,7 +92,7 @@ def _overrides(**kw) -> dict:
 @click.option("--date", help="Job date YYYY-MM-DD (overrides [job] date); every date and id in the outputs derives from it.")
 @click.option("-f", "--format", "formats", multiple=True, type=click.Choice(["pdf", "afp", "debug"]),
               help="Output format; repeat for several (overrides [output] formats).")
-@click.option("-w", "--workers", type=int, help="Compose workers (0 = one per core; default from the job, else 1).")
+@click.option("-w", "--workers", type=int, help="Compose and render workers (0 = one per core; default from the job, else one per core).")
 @click.option("--max-rejects", type=int, help="Stop the run when more records than this are rejected.")
 @click.option("--max-reject-rate", type=float, help="Stop the run when more than this fraction is rejected.")
 @click.option("--work-dir", type=click.Path(file_okay=False), help="Work directory (spool, journal).")

@@ -202,7 +202,7 @@ def load_job(path: str | Path, overrides: dict | None = None) -> JobConfig:
         raise ConfigError(f"{_where(path, 'rejects', 'max_reject_rate')}: expected a fraction between 0 and 1")
 
     run = data.get("run", {})
-    workers = overrides.get("workers", run.get("workers", 1))
+    workers = overrides.get("workers", run.get("workers", 0))     # default: one per core
     if workers in (0, "auto"):
         workers = os.cpu_count() or 1
     chunk = run.get("chunk_size", 200)

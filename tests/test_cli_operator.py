@@ -1,6 +1,7 @@
 """Operator experience: log lines a scheduler reads, --quiet, help, validate, samples, one-line errors."""
 from __future__ import annotations
 
+import os
 import re
 
 from runjobs import make_extract, run_cli, write_job
@@ -16,6 +17,8 @@ def test_non_interactive_log_lines_have_timestamp_message_id_and_severity(tmp_pa
     assert lines and all(LINE.match(line) for line in lines), lines
     assert lines[-1].split(" ", 2)[1] == "CCM0900I"
     assert "records read 5 = documents produced 5 + records rejected 0: OK" in lines[-1]
+    # no [run] workers and no --workers: one worker per core
+    assert f"{os.cpu_count()} worker(s)" in lines[0], lines[0]
 
 
 def test_quiet_keeps_only_the_final_line(tmp_path):
