@@ -18,7 +18,7 @@ from .errors import ConfigError
 FORMATS = ("pdf", "afp", "debug")
 INDEX_FORMATS = ("csv", "jsonl", "cmod")
 
-_SECTIONS = {"job", "input", "layout", "output", "index", "rejects", "mail", "fields", "run"}
+_SECTIONS = {"job", "input", "layout", "output", "index", "rejects", "mail", "fields", "run", "einvoice"}
 _KEYS = {
     "job": {"name", "date", "title"},
     "layout": {"path"},
@@ -52,6 +52,7 @@ class JobConfig:
     min_records_for_rate: int = 100
     fields: tuple = ()               # extra FieldSpec from the job's [fields]
     mail: dict | None = None         # raw [mail] table, read by ccm_batch.mail.MailConfig
+    einvoice: Any = None             # ccm_batch.einvoice.EinvoiceConfig from [einvoice], or None
     workers: int = 1
     chunk_size: int = 200
     only_records: frozenset | None = None   # reprints: compose only these record numbers
@@ -211,6 +212,12 @@ def load_job(path: str | Path, overrides: dict | None = None) -> JobConfig:
     if not isinstance(chunk, int) or chunk < 1:
         raise ConfigError(f"{_where(path, 'run', 'chunk_size')}: expected a whole number ≥ 1")
 
+    from .einvoice.config import load_einvoice_config
+    try:
+        einvoice = load_einvoice_config(data.get("einvoice"), base)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
     return JobConfig(
         path=path, name=name, date=date, title=str(job.get("title", name)), input=input_cfg,
         layout=layout_path, output_dir=out_dir, formats=formats, file_name=file_name, work_dir=work_dir,
@@ -219,7 +226,7 @@ def load_job(path: str | Path, overrides: dict | None = None) -> JobConfig:
         verify_field=str(index.get("verify_field", "doc_id")), cmod_codepage=int(index.get("cmod_codepage", 819)),
         max_rejects=max_rejects, max_reject_rate=max_rate,
         min_records_for_rate=int(rejects.get("min_records_for_rate", 100)),
-        fields=_field_specs(path, data.get("fields", {})), mail=data.get("mail"),
+        fields=_field_specs(path, data.get("fields", {})), mail=data.get("mail"), einvoice=einvoice,
         workers=workers, chunk_size=chunk, raw=data)
 
 

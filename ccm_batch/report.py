@@ -38,6 +38,7 @@ class RunReport:
     warning_kinds: collections.Counter = field(default_factory=collections.Counter)
     files: list = field(default_factory=list)            # [{"path", "size", "pages", "documents"}]
     mail: dict = field(default_factory=dict)
+    einvoice: dict = field(default_factory=dict)         # e-invoices handed to platforms (ccm_batch.einvoice)
     errors: list = field(default_factory=list)           # one-line causes that stopped the run
     limit_exceeded: str = ""
     output_incomplete: str = ""
@@ -91,6 +92,7 @@ class RunReport:
             "errors": self.errors,
             "files": self.files,
             "mail": self.mail,
+            **({"einvoice": self.einvoice} if self.einvoice else {}),
             "render_notes": self.render_notes,
             "timing": {"duration_s": round(self.duration_s, 3), "pages_per_minute": pages_per_min,
                        "peak_memory_mb": round(self.peak_memory_mb, 1), "workers": self.workers,
@@ -130,6 +132,10 @@ class RunReport:
         if self.mail:
             out += ["", "mail production"]
             for k, v in self.mail.items():
+                out.append(f"  {k:<24} {v}")
+        if self.einvoice:
+            out += ["", "e-invoices"]
+            for k, v in self.einvoice.items():
                 out.append(f"  {k:<24} {v}")
         if self.render_notes:
             out += ["", "render notes"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import hashlib
 import math
 import random
 import sys
@@ -156,12 +157,14 @@ class Customer:
     def name(self) -> str:
         return " ".join(p for p in (self.civility, self.first_name, self.last_name) if p)
 
-    def xml(self, language: str | None = None, indent: str = "    ") -> str:
+    def xml(self, language: str | None = None, indent: str = "    ", extra: tuple = ()) -> str:
+        """The ``<customer>`` element; ``extra`` (name, value) pairs are added after ``<name>``."""
         lang = language or self.language
         sep = "true" if self.mail_separately else "false"
         out = [f'{indent}<customer id="{self.id}" language="{lang}" mail_separately="{sep}" kind="{self.kind}">',
                f"{indent}  {_el('civility', self.civility)}", f"{indent}  {_el('first_name', self.first_name)}",
                f"{indent}  {_el('last_name', self.last_name)}", f"{indent}  {_el('name', self.name)}",
+               *[f"{indent}  {_el(name, value)}" for name, value in extra],
                f"{indent}  <address>"]
         out += [f"{indent}    {_el('line', line)}" for line in self.lines]
         out.append(f"{indent}    {_el('postal_code', self.postal_code)}")
@@ -349,7 +352,33 @@ CREDITOR_ID = sepa_creditor_id("123456")
 CREDITOR_IBAN = fr_iban(random.Random(1), "30004")
 
 
-def _invoice(rng, c: Customer, doc_id: str, job: _dt.date, defect: str | None) -> str:
+def siren_of(customer_id: str) -> str:
+    """A valid (Luhn) 9-digit SIREN derived from a customer id: the same customer, the same SIREN."""
+    base = f"{int(hashlib.sha256(customer_id.encode()).hexdigest()[:12], 16) % 10 ** 8:08d}"
+    for last in "0123456789":
+        digits = [int(d) for d in base + last]
+        total = sum(d if i % 2 == 0 else (d * 2 - 9 if d * 2 > 9 else d * 2)
+                    for i, d in enumerate(reversed(digits)))
+        if total % 10 == 0:
+            return base + last
+    raise AssertionError("unreachable")
+
+
+def fr_vat_id(siren: str) -> str:
+    """The French intra-community VAT number of a SIREN (key = (12 + 3 × (SIREN mod 97)) mod 97)."""
+    return f"FR{(12 + 3 * (int(siren) % 97)) % 97:02d}{siren}"
+
+
+PLATFORMS = ["pdp-alpha", "pdp-beta"]     # the B2B buyers' e-invoicing platforms in the B2B sample
+
+
+def b2b_ids(c: Customer) -> tuple:
+    """SIREN, VAT number and platform of a company customer (the B2B invoice sample)."""
+    siren = siren_of(c.id)
+    return (("siren", siren), ("vat_id", fr_vat_id(siren)), ("pdp", PLATFORMS[int(siren) % len(PLATFORMS)]))
+
+
+def _invoice(rng, c: Customer, doc_id: str, job: _dt.date, defect: str | None, b2b: bool = False) -> str:
     start, end = _previous_month(job)
     has = [k for k in ("elec", "gas") if k in c.accounts]
     if len(has) == 1:                    # a second contract for the same customer: the other energy
@@ -415,7 +444,8 @@ def _invoice(rng, c: Customer, doc_id: str, job: _dt.date, defect: str | None) -
         pay += [f"      {_el('mandate_reference', f'RUM-{c.id}-{account[-2:]}')}",
                 f"      {_el('debtor_iban', masked)}", f"      {_el('debit_date', due.isoformat())}"]
     pay.append("    </payment>")
-    out = [f'  <invoice id="{doc_id}" language="{lang}">', c.xml(lang), f"    {_el('account', account)}",
+    ids = b2b_ids(c) if b2b and c.kind == "company" else ()
+    out = [f'  <invoice id="{doc_id}" language="{lang}">', c.xml(lang, extra=ids), f"    {_el('account', account)}",
            f"    {_el('number', doc_id)}", f"    {_el('date', date)}"]
     if defect != "missing":
         out.append(f"    {_el('due_date', due.isoformat())}")
@@ -688,6 +718,24 @@ def write_samples(out_dir, records: int, seed: int = 42, job_date: str = "2026-1
                                       index + 1, job, defect))
     paths.append(path)
     return paths
+
+
+def write_b2b_invoices(path, records: int, seed: int = 7, job_date: str = "2026-11-23") -> Path:
+    """A B2B/B2C invoice extract for e-invoicing (``samples/data/invoices-b2b.xml``): about two thirds
+    company customers carrying ``siren``, ``vat_id`` and ``pdp`` (their e-invoicing platform), the rest
+    consumers (who keep paper)."""
+    job = _dt.date.fromisoformat(job_date)
+    rng = random.Random(f"{seed}:invoices-b2b.xml")
+    pool = _Pool(random.Random(seed), 0, 0)
+    customers = [pool._customer(f"B{i + 1:06d}", "company" if i % 3 else "fr") for i in range(records)]
+    path = Path(path)
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        f.write(f'<?xml version="1.0" encoding="UTF-8"?>\n<invoices job_date="{job_date}" '
+                f'issuer={quoteattr(CREDITOR)}>\n')
+        for i, customer in enumerate(customers):
+            f.write(_invoice(rng, customer, f"FAC-{job.year}-B{i + 1:06d}", job, None, b2b=True))
+        f.write("</invoices>\n")
+    return path
 
 
 def main(argv=None) -> int:

@@ -45,7 +45,7 @@ def _layout_files(layout, layout_path: Path) -> list[Path]:
 
 def _fingerprint(job, layout, input_sha: str) -> dict:
     layout_sha = hashlib.sha256()
-    for p in _layout_files(layout, job.layout):
+    for p in _layout_files(layout, job.layout) + ([job.einvoice.mapping] if job.einvoice else []):
         layout_sha.update(str(p).encode() + b"\0" + Path(p).read_bytes())
     job_repr = json.dumps({"raw": job.raw, "date": job.date, "formats": job.formats,
                            "input": str(job.input.path), "index": job.index_formats,
@@ -111,6 +111,9 @@ def run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunRe
     report = RunReport(job=job.name, job_file=str(job.path), job_date=job.date, layout=str(job.layout),
                        workers=job.workers, restarted=restart)
     layout = load_layout(job.layout)
+    if job.einvoice is not None:       # a bad mapping is a job error (exit 12) before any record is read
+        from ..einvoice import load_mapping
+        load_mapping(job.einvoice.mapping, job.input.namespace_map)
     specs = list(getattr(layout, "field_specs", ())) + list(job.fields)
     _prepare_output(job)
     input_path = Path(job.input.path)
@@ -264,6 +267,10 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
         clock = _phase(report, log, "render", clock, f"{rendered[1]:,} print files, {rendered[0]:,} pages, "
                        + " and ".join(f.upper() for f in job.formats))
         mail.write_production_files(db, staging, job.name, mail_config)
+        if job.einvoice is not None:
+            from ..einvoice.stage import write_handoff
+            report.einvoice = write_handoff(job.einvoice, spool_dir, staging, lambda n: (db.execute(
+                "SELECT doc_id FROM documents WHERE seq = ?", (n,)).fetchone() or (None,))[0])
         report.mail = summary.as_dict()
         # plan warnings (e.g. pieces near a weight step) are in report.mail; an address that cannot be
         # mailed is a warning the operator must act on

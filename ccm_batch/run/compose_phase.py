@@ -88,6 +88,10 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
 
     size = job.chunk_size
     only = job.only_records
+    einvoice = None
+    if job.einvoice is not None:       # EN 16931 e-invoices: checked here, before the document is spooled
+        from ..einvoice.stage import EinvoiceStage, printed_amount
+        einvoice = EinvoiceStage(job.einvoice, job.input.namespace_map)
     status = {"records": 0, "error": None, "stopped": False}
     current, writer, result = None, None, None
 
@@ -133,6 +137,8 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
                 except RecordError as exc:
                     problems = [(exc.field or "layout", exc.message
                                  + (f" (page {exc.page})" if exc.page else ""))]
+                if not problems and einvoice is not None:
+                    problems = einvoice.prepare(record, composed.document, spool_dir, printed_amount)
             if problems:
                 result.rejects.append((record.number, record.key, record.source, record.line, record.raw,
                                        [(getattr(p, "field", p[0] if isinstance(p, tuple) else ""),

@@ -216,6 +216,9 @@ def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archiv
             own = marked[cursor:cursor + len(doc.pages)]
             archived.append(f"archive/{archive.write_document(doc.meta, own)}" if archive is not None else "")
             cursor += len(doc.pages)
+            if job.einvoice is not None:     # Factur-X / CII / UBL into the platform's drop directory
+                from ..einvoice.stage import package_document
+                package_document(job.einvoice, doc.meta, doc.pages, reader.dir, staging, job.date)
         for fmt, name, renderer, indexes in outputs:
             cursor = 0
             for doc, archive_file in zip(documents, archived):
