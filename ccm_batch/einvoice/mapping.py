@@ -33,7 +33,8 @@ allowances) are computed from the lines, never typed.
 
 ``[printed] amounts``  the business terms whose amounts must appear on the composed document,
 formatted as the layout formats them (``format-amount`` in the layout's locale and currency);
-default: ``["BT-109", "BT-110", "BT-112", "BT-115", "BT-117", "BT-131"]``.
+default: ``["BT-109", "BT-110", "BT-112", "BT-115", "BT-117", "BT-131"]``; ``[printed] style``
+``"plain"`` when the layout prints the extract's numbers as they are (``1234.50``).
 
 A missing table or an unknown key is an error at load, with the file and the key.
 """
@@ -62,7 +63,7 @@ TABLES = {
     "vat": ("select", "rate", "basis", "amount", "category", "exemption_reason"),
     "totals": ("tax_basis", "tax_total", "grand_total", "prepaid", "due_payable"),
     "units": None,            # free keys: label -> code
-    "printed": ("amounts",),
+    "printed": ("amounts", "style"),
 }
 REQUIRED = {
     "invoice": ("number", "issue_date", "currency"),
@@ -88,6 +89,7 @@ class Mapping:
     means_codes: dict = field(default_factory=dict)
     negative: str = "reject"             # "reject" | "allowance"
     printed: tuple = DEFAULT_PRINTED
+    printed_style: str = "format-amount"  # "format-amount" (as the layout's format-amount) | "plain" (1234.50)
 
     def value(self, table: str, key: str, node) -> str:
         """The string value of ``table.key`` on ``node`` ('' when unmapped or empty)."""
@@ -131,9 +133,13 @@ def load_mapping(path: Path, namespaces: dict | None = None) -> Mapping:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not a valid TOML file: {exc}") from None
     data.pop("version", None)
-    for name in data:
+    for name, table in data.items():
         if name not in TABLES:
             raise _unknown(path, "", name, TABLES)
+        if isinstance(table, dict) and TABLES[name] is not None:
+            for key in table:
+                if key not in TABLES[name]:
+                    raise _unknown(path, name, key, TABLES[name])
     for name, keys in REQUIRED.items():
         table = data.get(name)
         if not isinstance(table, dict):
@@ -144,7 +150,7 @@ def load_mapping(path: Path, namespaces: dict | None = None) -> Mapping:
     ns = namespaces or {}
     tables, notes, units, means_codes = {}, (), {}, {}
     lines_select = vat_select = None
-    negative, printed = "reject", DEFAULT_PRINTED
+    negative, printed, style = "reject", DEFAULT_PRINTED, "format-amount"
     for name, table in data.items():
         if not isinstance(table, dict):
             raise ConfigError(f"{_where(path, name)}: must be a table")
@@ -157,6 +163,10 @@ def load_mapping(path: Path, namespaces: dict | None = None) -> Mapping:
                 if not isinstance(expr, str) or not expr.strip():
                     raise ConfigError(f"{_where(path, name, key)}: must be a UN/ECE Rec 20 unit code")
                 units[key] = expr.strip()
+            elif (name, key) == ("printed", "style"):
+                if expr not in ("format-amount", "plain"):
+                    raise ConfigError(f"{_where(path, name, key)}: 'format-amount' or 'plain'")
+                style = expr
             elif name == "printed":
                 if not isinstance(expr, list) or any(t not in PRINTED_TERMS for t in expr):
                     raise ConfigError(f"{_where(path, name, key)}: a list of business terms among "
@@ -182,4 +192,4 @@ def load_mapping(path: Path, namespaces: dict | None = None) -> Mapping:
             else:
                 compiled[key] = _compile(path, name, key, expr, ns)
         tables[name] = compiled
-    return Mapping(path, tables, notes, lines_select, vat_select, units, means_codes, negative, printed)
+    return Mapping(path, tables, notes, lines_select, vat_select, units, means_codes, negative, printed, style)

@@ -55,10 +55,10 @@ class EinvoiceStage:
         ``format_amount(value)`` formats an amount as the layout printed it.
         """
         cfg = self.config
+        if cfg.route == "b2b" and not self.mapping.value("buyer", "siren", record.tree).replace(" ", ""):
+            return []                                      # a consumer: no e-invoice
         try:
             invoice = read_invoice(record.tree, self.mapping)
-            if cfg.route == "b2b" and not invoice.buyer.siren:
-                return []                                  # a consumer: no e-invoice
             pdp = invoice.buyer.pdp or cfg.default_pdp
             if not safe_pdp(pdp):
                 raise InvoiceProblem("EINV-PDP", f"platform name {pdp!r} is not a plain directory name")
@@ -72,7 +72,8 @@ class EinvoiceStage:
                 problems += check_xsd(data, syntax, cfg.profile)
                 if not problems:
                     problems += check_rules(data, syntax, cfg.profile)
-            problems += check_printed(invoice, document, self.mapping.printed, format_amount)
+            shown = (lambda v: f"{v:.2f}") if self.mapping.printed_style == "plain" else format_amount
+            problems += check_printed(invoice, document, self.mapping.printed, shown)
         except InvoiceProblem as problem:
             problems = [problem]
         if problems:
