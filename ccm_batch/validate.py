@@ -30,6 +30,12 @@ def validate_job(job, sample: int = 50) -> ValidationResult:
     specs = list(getattr(layout, "field_specs", ())) + list(job.fields)
     out.append(f"job       {job.path}: OK (job {job.name}, date {job.date})")
     out.append(f"layout    {job.layout}: OK ({len(specs)} declared fields)")
+    einvoice = None
+    if job.einvoice is not None:         # the mapping is loaded (errors: exit 12), then every sampled
+        from .einvoice.stage import EinvoiceStage, printed_amount   # invoice is checked as run would
+        einvoice = EinvoiceStage(job.einvoice, job.input.namespace_map)
+        out.append(f"einvoice  {job.einvoice.mapping}: OK (profile {job.einvoice.profile}, "
+                   f"{', '.join(job.einvoice.formats)})")
     input_path = Path(job.input.path)
     if not input_path.is_file():
         from .errors import ConfigError
@@ -47,6 +53,8 @@ def validate_job(job, sample: int = 50) -> ValidationResult:
                     pages += composed.document.page_count
                     for w in composed.warnings:
                         out.append(f"  warning record {record.number}: {w}")
+                    if einvoice is not None:
+                        problems = einvoice.prepare(record, composed.document, None, printed_amount)
                 except RecordError as exc:
                     problems = [(exc.field or "layout", exc.message)]
             for fld, message in problems:

@@ -227,7 +227,10 @@ def test_inconsistent_totals_reject_the_record_with_the_rule_id(tmp_path):
     block = block.replace(f"<total_ttc>{ttc}</total_ttc>", f"<total_ttc>{wrong}</total_ttc>")
     block = block.replace(f"<amount>{ttc}</amount>", f"<amount>{wrong}</amount>")
     (tmp_path / "inv.xml").write_text(data[:start] + block + data[end:], encoding="utf-8")
-    result = run_cli("run", _job_with(tmp_path, tmp_path / "inv.xml"), "-w", "1")
+    job = _job_with(tmp_path, tmp_path / "inv.xml")
+    checked = run_cli("validate", job)                      # validate finds what run would reject
+    assert checked.returncode == 4 and f"field BR-CO-15" in checked.stdout, checked.stdout + checked.stderr
+    result = run_cli("run", job, "-w", "1")
     assert result.returncode == 4, result.stdout + result.stderr
     reasons = list(csv.DictReader((tmp_path / "out" / "invoice-b2b.reasons.csv").open(encoding="utf-8")))
     assert [r["key"] for r in reasons] == [number]
