@@ -97,12 +97,14 @@ def _overrides(**kw) -> dict:
 @click.option("--max-reject-rate", type=float, help="Stop the run when more than this fraction is rejected.")
 @click.option("--work-dir", type=click.Path(file_okay=False), help="Work directory (spool, journal).")
 @click.option("--restart", is_flag=True, help="Finish an interrupted run from its work directory.")
+@click.option("--executor", type=click.Choice(["local", "dask"]), help="Where compose and render tasks run (overrides [run] executor).")
+@click.option("--scheduler", help="Dask scheduler address tcp://HOST:8786 or file:PATH of a scheduler file (implies --executor dask).")
 @click.option("-q", "--quiet", "quiet", is_flag=True, help="Only errors and the final summary line.")
 @click.option("-v", "--verbose", "verbose", is_flag=True, help="Every warning, not just the first 20.")
 @click.pass_context
 @_guard
 def run(ctx, job_file, input_path, output_dir, date, formats, workers, max_rejects, max_reject_rate,
-        work_dir, restart, quiet, verbose):
+        work_dir, restart, executor, scheduler, quiet, verbose):
     """Run JOB_FILE: read, compose, plan, render, index and report.
 
     Outputs go to the job's output directory once the whole run has succeeded: print files, archive
@@ -115,7 +117,8 @@ def run(ctx, job_file, input_path, output_dir, date, formats, workers, max_rejec
         ctx.obj.verbosity = 0 if quiet else 2
     job = load_job(job_file, _overrides(input=input_path, output_dir=output_dir, date=date,
                                         formats=formats or None, workers=workers, max_rejects=max_rejects,
-                                        max_reject_rate=max_reject_rate, work_dir=work_dir))
+                                        max_reject_rate=max_reject_rate, work_dir=work_dir,
+                                        executor=executor, scheduler=scheduler))
     report = run_job(job, _log(ctx), restart=restart)
     sys.exit(report.exit_code)
 

@@ -16,6 +16,7 @@ from typing import Any
 from .errors import ConfigError
 
 FORMATS = ("pdf", "afp", "debug")
+EXECUTORS = ("local", "dask")
 INDEX_FORMATS = ("csv", "jsonl", "cmod")
 
 _SECTIONS = {"job", "input", "layout", "output", "index", "rejects", "mail", "fields", "run", "einvoice"}
@@ -25,7 +26,7 @@ _KEYS = {
     "output": {"dir", "formats", "name", "work_dir"},
     "index": {"formats", "archive_pdf", "archive_name", "verify_field", "cmod_codepage"},
     "rejects": {"max_rejects", "max_reject_rate", "min_records_for_rate"},
-    "run": {"workers", "chunk_size"},
+    "run": {"workers", "chunk_size", "executor", "scheduler", "scheduler_file"},
 }
 
 
@@ -55,6 +56,8 @@ class JobConfig:
     einvoice: Any = None             # ccm_batch.einvoice.EinvoiceConfig from [einvoice], or None
     workers: int = 1
     chunk_size: int = 200
+    executor: str = "local"          # local (forked processes) | dask (tasks on a Dask cluster)
+    scheduler: str = ""              # dask: tcp://HOST:8786, or "file:PATH" (a scheduler file); "" = a local cluster
     only_records: frozenset | None = None   # reprints: compose only these record numbers
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
@@ -211,6 +214,16 @@ def load_job(path: str | Path, overrides: dict | None = None) -> JobConfig:
         raise ConfigError(f"{_where(path, 'run', 'workers')}: expected a whole number ≥ 1")
     if not isinstance(chunk, int) or chunk < 1:
         raise ConfigError(f"{_where(path, 'run', 'chunk_size')}: expected a whole number ≥ 1")
+    executor = overrides.get("executor", run.get("executor", "local"))
+    if executor not in EXECUTORS:
+        raise ConfigError(f"{_where(path, 'run', 'executor')}: {executor!r} is not one of {', '.join(EXECUTORS)}")
+    scheduler = overrides.get("scheduler", run.get("scheduler", ""))
+    if not scheduler and run.get("scheduler_file"):
+        scheduler = "file:" + str(_resolve(base, run["scheduler_file"]))
+    if scheduler and not isinstance(scheduler, str):
+        raise ConfigError(f"{_where(path, 'run', 'scheduler')}: expected an address such as tcp://host:8786")
+    if scheduler and executor != "dask":
+        executor = "dask"                     # naming a scheduler means running on it
 
     from .einvoice.config import load_einvoice_config
     try:
@@ -227,7 +240,7 @@ def load_job(path: str | Path, overrides: dict | None = None) -> JobConfig:
         max_rejects=max_rejects, max_reject_rate=max_rate,
         min_records_for_rate=int(rejects.get("min_records_for_rate", 100)),
         fields=_field_specs(path, data.get("fields", {})), mail=data.get("mail"), einvoice=einvoice,
-        workers=workers, chunk_size=chunk, raw=data)
+        workers=workers, chunk_size=chunk, executor=executor, scheduler=scheduler, raw=data)
 
 
 def with_overrides(job: JobConfig, **changes) -> JobConfig:

@@ -175,6 +175,9 @@ def compose_all(job, layout, specs, spool_dir: Path, progress) -> list[dict]:
 
     ``progress`` is called with (records_so_far, bytes_so_far) while workers run.
     """
+    if job.executor == "dask":           # the same stripes as Dask tasks (ccm_batch.run.dask_executor)
+        from .dask_executor import compose_on_dask
+        return compose_on_dask(job, spool_dir, progress)
     skip = done_chunks(spool_dir)
     status_dir = spool_dir
     for old in status_dir.glob("worker-*.status"):

@@ -2,6 +2,10 @@
 
 Phases: ``compose`` (after the n-th committed chunk), ``render`` (after the n-th finished print file),
 ``commit`` (before the staged outputs are moved). Unset in production; read once per call site.
+
+For the Dask executor's tests: ``CCM_FAULT_ONCE=PATH`` fires the fault only in the first process
+that creates ``PATH`` (a worker killed once, its task rescheduled); ``CCM_FAULT_KILL=PID`` kills that
+process (e.g. the scheduler) instead of the calling one.
 """
 from __future__ import annotations
 
@@ -21,4 +25,10 @@ def checkpoint(phase: str) -> None:
         return
     _counts[phase] = _counts.get(phase, 0) + 1
     if _counts[phase] >= int(n or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+        once = os.environ.get("CCM_FAULT_ONCE")
+        if once:
+            try:
+                os.close(os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                return
+        os.kill(int(os.environ.get("CCM_FAULT_KILL") or os.getpid()), signal.SIGKILL)

@@ -82,7 +82,10 @@ def render_all(job, db: sqlite3.Connection, db_path: Path, spool_dir: Path, stag
     todo = [_stem(job, plan) for plan in mail.iter_print_files(db)]
     todo = [stem for stem in todo if stem not in done]
     workers = min(job.workers, len(todo))
-    if workers <= 1:
+    if job.executor == "dask":           # one task per print file (ccm_batch.run.dask_executor)
+        from .dask_executor import render_on_dask
+        render_on_dask(job, db_path, spool_dir, staging, mail_config, resources, todo, progress)
+    elif workers <= 1:
         _render_files(job, db, spool_dir, staging, mail_config, progress, resources, set(todo))
     else:
         ctx = multiprocessing.get_context("fork")

@@ -1,0 +1,184 @@
+"""Run orchestration, Dask executor: compose stripes and print-file renders as tasks on a Dask cluster.
+
+``[run] executor = "dask"`` (or ``--scheduler``) runs the same two parallel phases as the local
+executor, as tasks of a Dask ``distributed`` cluster:
+
+* **compose**: ``S`` stripe tasks (``S`` = the cluster's worker threads); stripe ``s`` composes the
+  chunks ``c % S == s`` exactly as a local compose worker does (:func:`~.compose_phase._compose_worker`)
+  and commits them to the spool with the same journal (``chunk-N.rows`` renamed into place last).
+  A task first lists the chunks already committed and skips them, so a task that Dask reschedules
+  after its worker died — or a ``--restart`` after the scheduler was lost — composes only what is
+  missing and rewrites a half-written chunk from its start;
+* **render**: one task per planned print file (:func:`~.render_phase._render_files`), journalled in
+  the work database as it finishes.
+
+The spool, staging directory and work database live in the run's work directory, which every Dask
+worker must see at the same path (a shared filesystem with POSIX locks for SQLite; on one machine,
+any local path). Tasks receive the job configuration, never loaded layouts: each worker process loads
+the layout once. Outputs are byte-identical to the local executor's whatever the number of workers:
+chunks and print files are the units, and the collect and plan phases stay in the run's process.
+
+Without a scheduler address a ``LocalCluster`` of ``workers`` single-threaded processes is started
+for the run and closed at its end.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+from pathlib import Path
+
+from ..errors import CcmError
+
+_CLIENT: dict = {}
+_LAYOUTS: dict = {}
+
+
+class SchedulerLost(CcmError):
+    """The Dask scheduler went away: the work done is journalled, ``--restart`` finishes the run."""
+    exit_code = 16
+
+
+def client_for(job):
+    """The run's Dask client (connecting to ``job.scheduler``, or starting a local cluster), cached."""
+    key = (job.scheduler, job.workers)
+    if _CLIENT.get("key") == key:
+        return _CLIENT["client"]
+    shutdown()
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise CcmError("[run] executor = \"dask\" needs the 'distributed' package (pip install distributed)") \
+            from None
+    cluster = None
+    try:
+        if job.scheduler.startswith("file:"):
+            client = Client(scheduler_file=job.scheduler[5:], timeout="30s")
+        elif job.scheduler:
+            client = Client(job.scheduler, timeout="30s")
+        else:
+            cluster = LocalCluster(n_workers=max(1, job.workers), threads_per_worker=1, processes=True,
+                                   host="127.0.0.1", dashboard_address=None, silence_logs=40)
+            client = Client(cluster)
+    except OSError as exc:
+        raise CcmError(f"cannot reach the Dask scheduler {job.scheduler or '(local cluster)'}: {exc}") from None
+    _CLIENT.update(key=key, client=client, cluster=cluster)
+    return client
+
+
+def shutdown() -> None:
+    """Close the run's client (and the local cluster it started)."""
+    client, cluster = _CLIENT.pop("client", None), _CLIENT.pop("cluster", None)
+    _CLIENT.clear()
+    for thing in (client, cluster):
+        if thing is not None:
+            with contextlib.suppress(Exception):
+                thing.close()
+
+
+def _threads(client) -> int:
+    return max(1, sum(client.nthreads().values()))
+
+
+def _gather(client, futures, on_done):
+    """Wait for ``futures``; ``on_done(result)`` as each finishes; a lost scheduler is SchedulerLost."""
+    from concurrent.futures import CancelledError as PoolCancelled
+
+    from distributed import as_completed
+    from distributed.client import CancelledError, FutureCancelledError
+    lost = ("the Dask scheduler was lost{}; the finished chunks and print files are journalled in the work "
+            "directory: start the cluster again and rerun with --restart")
+    try:
+        for future in as_completed(futures):
+            on_done(future.result())
+    except (FutureCancelledError, CancelledError, PoolCancelled) as exc:
+        if "scheduler-connection-lost" in str(exc) or client.status != "running":
+            raise SchedulerLost(lost.format(" (connection closed)")) from None
+        raise CcmError(f"a Dask task was cancelled ({exc}); rerun with --restart") from None
+    except (OSError, TimeoutError) as exc:
+        raise SchedulerLost(lost.format(f" ({type(exc).__name__}: {exc})")) from None
+
+
+# -- compose ----------------------------------------------------------------------------------------
+
+def _layout(path: Path):
+    """The layout of ``path``, loaded once per worker process (layouts are never pickled)."""
+    from ..layout import load_layout
+    stamp = (str(path), os.stat(path).st_mtime_ns)
+    if _LAYOUTS.get("stamp") != stamp:
+        _LAYOUTS.update(stamp=stamp, layout=load_layout(path))
+    return _LAYOUTS["layout"]
+
+
+class _Counter:
+    """A counter with the interface of ``multiprocessing.Value`` (a task counts its own stripe)."""
+
+    def __init__(self, value=0):
+        self.value = value
+
+    def get_lock(self):
+        return contextlib.nullcontext()
+
+
+class _StripeLimit:
+    """Reject limit of one stripe; the run applies the job's limit to the totals when it collects."""
+
+    def __init__(self):
+        self.rejects, self.records, self.bytes, self.stop = _Counter(), _Counter(), _Counter(), _Counter()
+
+    def exceeded(self, rejects: int, records: int) -> bool:
+        return False
+
+
+def compose_stripe(job, spool_dir: str, stripe: int, stripes: int) -> dict:
+    """Dask task: compose the chunks of ``stripe``, skipping those already committed; its status."""
+    from .compose_phase import _compose_worker, done_chunks
+
+    spool = Path(spool_dir)
+    layout = _layout(job.layout)
+    specs = list(getattr(layout, "field_specs", ())) + list(job.fields)
+    _compose_worker(job, layout, specs, spool, stripe, stripes, done_chunks(spool), _StripeLimit(), spool)
+    with open(spool / f"worker-{stripe}.status", "rb") as f:
+        return pickle.load(f)
+
+
+def compose_on_dask(job, spool_dir: Path, progress) -> list[dict]:
+    """The compose phase on the cluster; returns each stripe's status (as the local phase does)."""
+    client = client_for(job)
+    for old in spool_dir.glob("worker-*.status"):
+        old.unlink()
+    stripes = _threads(client)
+    futures = [client.submit(compose_stripe, job, str(spool_dir), s, stripes, key=f"ccm-compose-{s}-{stripes}",
+                             pure=False) for s in range(stripes)]
+    statuses = []
+
+    def done(status):
+        statuses.append(status)
+        progress(max(s["records"] for s in statuses), 0)
+    _gather(client, futures, done)
+    return statuses
+
+
+# -- render -----------------------------------------------------------------------------------------
+
+def render_file(job, db_path: str, spool_dir: str, staging: str, mail_config, resources, stem: str) -> str:
+    """Dask task: render one planned print file (and its indexes) into staging; journal it."""
+    from ..spool import open_db
+    from .render_phase import _render_files
+
+    db = open_db(Path(db_path))
+    try:
+        _render_files(job, db, Path(spool_dir), Path(staging), mail_config, lambda d, p: None, resources,
+                      {stem})
+    finally:
+        db.close()
+    return stem
+
+
+def render_on_dask(job, db_path: Path, spool_dir: Path, staging: Path, mail_config, resources, todo: list,
+                   progress) -> None:
+    """The render phase on the cluster: one task per print file not yet rendered."""
+    client = client_for(job)
+    futures = [client.submit(render_file, job, str(db_path), str(spool_dir), str(staging), mail_config,
+                             resources, stem, key=f"ccm-render-{stem}", pure=False) for stem in todo]
+    _gather(client, futures, lambda stem: progress(1, 0))

@@ -1,0 +1,152 @@
+"""The Dask executor on real clusters: the same bytes as the local executor with 1, 2 and 4 worker processes,
+a worker killed mid-run (its task rescheduled), and a lost scheduler (clear failure, then --restart)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from runjobs import make_extract, output_files, run_cli, write_job
+
+import distributed  # noqa: F401 - in the test extra: a missing package fails, never skips
+
+MAIL = """[mail]
+enabled = true
+max_pieces_per_file = 20
+"""
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    base = tmp_path_factory.mktemp("dask")
+    data = make_extract(base / "inv.xml", 90)
+    job = write_job(base, data, extra=MAIL, chunk_size=8)
+    result = run_cli("run", job, "-o", base / "local", "-w", "2", "-q")
+    assert result.returncode == 0, result.stdout + result.stderr
+    reference = output_files(base / "local")
+    assert sum(1 for name in reference if name.endswith(".afp")) >= 3     # several print files to render
+    return job, reference
+
+
+def _cluster(n: int):
+    from distributed import LocalCluster
+    return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                        dashboard_address=None, silence_logs=40)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 4])
+def test_dask_cluster_gives_the_local_bytes(setup, tmp_path, workers):
+    job, reference = setup
+    with _cluster(workers) as cluster:
+        result = run_cli("run", job, "-o", tmp_path / "out", "--scheduler", cluster.scheduler_address, "-q")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert output_files(tmp_path / "out") == reference
+
+
+def test_executor_dask_without_a_scheduler_starts_and_closes_its_own_cluster(setup, tmp_path):
+    job, reference = setup
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    result = run_cli("run", job, "-o", tmp_path / "out", "--executor", "dask", "-w", "2", "-q")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert output_files(tmp_path / "out") == reference
+    left = {p.pid for p in psutil.Process().children(recursive=True)} - before
+    assert not left                            # no worker process outlives the run
+
+
+@pytest.mark.parametrize("phase", ["compose:2", "render:1"])
+def test_a_worker_killed_mid_run_is_replaced_and_nothing_is_lost_or_doubled(setup, tmp_path, monkeypatch, phase):
+    job, reference = setup
+    marker = tmp_path / "fault-fired"
+    monkeypatch.setenv("CCM_FAULT", phase)          # inherited by the cluster's worker processes only:
+    monkeypatch.setenv("CCM_FAULT_ONCE", str(marker))   # the run below gets an environment without them
+    with _cluster(2) as cluster:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CCM_FAULT")}
+        result = subprocess.run([sys.executable, "-m", "ccm_batch.cli", "run", str(job), "-o", str(tmp_path / "out"),
+                                 "--scheduler", cluster.scheduler_address, "-q"],
+                                capture_output=True, text=True, env=env)
+    assert marker.exists()                          # a worker really died (SIGKILL) during the phase
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert output_files(tmp_path / "out") == reference
+
+
+def _wait_for(path: Path, deadline: float = 60.0) -> None:
+    end = time.monotonic() + deadline
+    while not path.exists():
+        if time.monotonic() > end:
+            raise AssertionError(f"{path} did not appear")
+        time.sleep(0.05)
+
+
+def _start_cluster(tmp: Path, env: dict) -> tuple[subprocess.Popen, subprocess.Popen, Path]:
+    sched_file = tmp / f"scheduler-{time.monotonic_ns()}.json"
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                  "--port", "0", "--no-dashboard", "--scheduler-file", str(sched_file)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    _wait_for(sched_file)
+    worker_env = dict(env)
+    worker_env["CCM_FAULT_KILL"] = str(scheduler.pid) if env.get("CCM_FAULT") else ""
+    worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
+                               str(sched_file), "--nthreads", "1", "--nworkers", "2", "--no-dashboard",
+                               "--host", "127.0.0.1", "--death-timeout", "20"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=worker_env)
+    return scheduler, worker, sched_file
+
+
+def _stop(*procs: subprocess.Popen) -> None:
+    for proc in procs:
+        try:
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                child.kill()
+        except psutil.NoSuchProcess:
+            pass
+        proc.kill()
+        proc.wait()
+
+
+def _wait_workers(sched_file: Path, n: int) -> None:
+    from distributed import Client
+    with Client(scheduler_file=str(sched_file), timeout="30s") as client:
+        client.wait_for_workers(n, timeout=60)
+
+
+def test_a_lost_scheduler_fails_clearly_and_restart_finishes_the_run(setup, tmp_path):
+    job, reference = setup
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("CCM_FAULT")}
+    faulty = dict(base_env, CCM_FAULT="compose:2", CCM_FAULT_ONCE=str(tmp_path / "fired"))
+    scheduler, worker, sched_file = _start_cluster(tmp_path, faulty)
+    try:
+        _wait_workers(sched_file, 2)
+        result = subprocess.run([sys.executable, "-m", "ccm_batch.cli", "run", str(job), "-o", str(tmp_path / "out"),
+                                 "--scheduler", f"file:{sched_file}"], capture_output=True, text=True, env=base_env,
+                                timeout=300)
+    finally:
+        _stop(worker, scheduler)
+    assert (tmp_path / "fired").exists()           # the scheduler was killed while chunks were composed
+    assert result.returncode == 16, result.stdout + result.stderr
+    assert "scheduler was lost" in result.stdout + result.stderr and "--restart" in result.stdout + result.stderr
+    assert not list((tmp_path / "out").glob("*.afp"))        # nothing released
+    scheduler, worker, sched_file = _start_cluster(tmp_path, base_env)
+    try:
+        _wait_workers(sched_file, 2)
+        again = subprocess.run([sys.executable, "-m", "ccm_batch.cli", "run", str(job), "-o", str(tmp_path / "out"),
+                                "--scheduler", f"file:{sched_file}", "--restart", "-q"], capture_output=True,
+                               text=True, env=base_env, timeout=300)
+    finally:
+        _stop(worker, scheduler)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert output_files(tmp_path / "out") == reference
+
+
+def test_an_unknown_executor_is_a_job_error(setup, tmp_path):
+    job, _ = setup
+    bad = tmp_path / "bad.toml"
+    bad.write_text(job.read_text().replace("[run]", '[run]\nexecutor = "spark"'))
+    result = run_cli("run", bad, "-o", tmp_path / "out")
+    assert result.returncode == 12
+    assert "[run] executor: 'spark' is not one of local, dask" in result.stdout + result.stderr
