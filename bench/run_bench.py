@@ -10,6 +10,9 @@ to FOP for each format. The table is also written to bench/work/results.md.
 
 BENCH_REPEAT=3 runs every measurement (both engines) three times and keeps the median run by time: on a
 shared machine single runs vary by ±10 %.
+
+BENCH_DASK=1 also runs ccm-batch with the Dask executor on a local cluster of 1 and of 2 worker processes
+(``--executor dask``, the cluster's start-up included) and reports its overhead against the local executor.
 """
 from __future__ import annotations
 
@@ -78,11 +81,11 @@ def median_run(measure) -> dict:
     return runs[len(runs) // 2]
 
 
-def run_ccm(n: int, data: Path, fmt: str, out: Path) -> dict:
+def run_ccm(n: int, data: Path, fmt: str, out: Path, extra: tuple = ("--workers", "0")) -> dict:
     job = HERE / "bench-invoice.toml"
     shutil.rmtree(out, ignore_errors=True)
     secs, rss, rc = timed([*CCM, "-q", "run", str(job), "--input", str(data), "--output", str(out),
-                           "--format", fmt, "--workers", "0"])
+                           "--format", fmt, *extra])
     files = sorted(out.glob(f"*.{fmt}"))
     pages = sum(pdf_pages(f) if fmt == "pdf" else afp_pages(f) for f in files)
     return {"secs": secs, "rss": rss, "rc": rc, "pages": pages, "size": sum(f.stat().st_size for f in files)}
@@ -115,6 +118,14 @@ def main() -> int:
             fop = median_run(lambda: run_fop(data, fmt, WORK / f"fop-{n}")) if fop_here else None
             rows.append((n, fmt, ccm, fop))
             print_row(n, fmt, ccm, fop, flush=True)
+            if os.environ.get("BENCH_DASK"):
+                for workers in (1, 2):
+                    dask = median_run(lambda: run_ccm(n, data, fmt, WORK / f"dask{workers}-{n}-{fmt}",
+                                                      ("--executor", "dask", "--workers", str(workers))))
+                    dask["engine"] = f"ccm-batch Dask ×{workers}"
+                    rows.append((n, fmt, dask, fop))
+                    print(f"N={n} {fmt}: Dask {workers} worker(s) {_rate(dask, n)[0]:.0f} pages/s, "
+                          f"{100 * (dask['secs'] / ccm['secs'] - 1):+.0f} % time vs local", flush=True)
     table = render_table(rows)
     (WORK / "results.md").write_text(table)
     print()
@@ -141,10 +152,13 @@ def render_table(rows) -> str:
     for n, fmt, ccm, fop in rows:
         cp, cd = _rate(ccm, n)
         fp, fd = _rate(fop, n)
-        for name, r, p, d in (("ccm-batch", ccm, cp, cd), ("Apache FOP", fop, fp, fd)):
+        engines = (("ccm-batch", ccm, cp, cd), ("Apache FOP", fop, fp, fd))
+        if "engine" in ccm:                        # a Dask row: FOP is shown once, with the local row
+            engines = ((ccm["engine"], ccm, cp, cd),)
+        for name, r, p, d in engines:
             if r is None:
                 continue
-            ratio = f"{p / fp:.1f}×" if fp and name == "ccm-batch" else ("1.0×" if fp else "n/a")
+            ratio = f"{p / fp:.1f}×" if fp and name.startswith("ccm-batch") else ("1.0×" if fp else "n/a")
             lines.append(f"| {n:,} | {fmt} | {name} | {r['pages']:,} | {r['secs']:.1f} | {p:.0f} | {d:.0f} | "
                          f"{r['rss']:.0f} | {r['size'] / 1e6:.1f} | {ratio} |")
     machine = f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"
