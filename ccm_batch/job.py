@@ -19,9 +19,10 @@ FORMATS = ("pdf", "afp", "debug")
 EXECUTORS = ("local", "dask")
 INDEX_FORMATS = ("csv", "jsonl", "cmod")
 
-_SECTIONS = {"job", "input", "layout", "output", "index", "rejects", "mail", "fields", "run", "einvoice"}
+_SECTIONS = {"job", "input", "layout", "output", "index", "rejects", "mail", "fields", "run", "einvoice",
+             "history", "costs", "monitoring"}   # the last three: checked by ccm_batch.history.config
 _KEYS = {
-    "job": {"name", "date", "title"},
+    "job": {"name", "date", "title", "deadline"},
     "layout": {"path"},
     "output": {"dir", "formats", "name", "work_dir"},
     "index": {"formats", "archive_pdf", "archive_name", "verify_field", "cmod_codepage"},
@@ -59,6 +60,7 @@ class JobConfig:
     executor: str = "local"          # local (forked processes) | dask (tasks on a Dask cluster)
     scheduler: str = ""              # dask: tcp://HOST:8786, or "file:PATH" (a scheduler file); "" = a local cluster
     only_records: frozenset | None = None   # reprints: compose only these record numbers
+    history: Any = None              # ccm_batch.history.config.HistoryConfig: history, costs, metrics
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -230,6 +232,8 @@ def load_job(path: str | Path, overrides: dict | None = None) -> JobConfig:
         einvoice = load_einvoice_config(data.get("einvoice"), base)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    from .history.config import read_history_config
+    history = read_history_config(path, data, out_dir, date)
 
     return JobConfig(
         path=path, name=name, date=date, title=str(job.get("title", name)), input=input_cfg,
@@ -240,7 +244,7 @@ def load_job(path: str | Path, overrides: dict | None = None) -> JobConfig:
         max_rejects=max_rejects, max_reject_rate=max_rate,
         min_records_for_rate=int(rejects.get("min_records_for_rate", 100)),
         fields=_field_specs(path, data.get("fields", {})), mail=data.get("mail"), einvoice=einvoice,
-        workers=workers, chunk_size=chunk, executor=executor, scheduler=scheduler, raw=data)
+        workers=workers, chunk_size=chunk, executor=executor, scheduler=scheduler, history=history, raw=data)
 
 
 def with_overrides(job: JobConfig, **changes) -> JobConfig:

@@ -312,6 +312,9 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
     report.duration_s = time.monotonic() - started
     report.peak_memory_mb = _peak_memory_mb()
     report.write(job.output_dir)
+    # -- history and metrics (issue 14): after the outputs are committed; never fails the run ----
+    from ..history import after_run
+    after_run(job, report, db, run_dir, log)
     if report.exit_code in (0, 4):
         shutil.rmtree(run_dir, ignore_errors=True)
     log.message("CCM0900I" if report.exit_code < 8 else "CCM0901E",
