@@ -1,4 +1,5 @@
-"""Command line: thin click commands over the library (run, validate, samples, preview, inspect, index, reprint).
+"""Command line: thin click commands over the library (run, validate, samples, preview, inspect, index, reprint,
+kpi, dashboard, history).
 
 Exit codes follow the mainframe convention: 0 all good, 4 completed with warnings or rejects under the
 limit, 8 completed but reject limit exceeded or output incomplete, 12 job/layout/configuration error,
@@ -239,6 +240,101 @@ def reprint(ctx, run_dir, result_csv, out_dir):
     from .reprint import reprint_run
     report = reprint_run(Path(run_dir), Path(result_csv), Path(out_dir) if out_dir else None, _log(ctx))
     sys.exit(report.exit_code)
+
+
+_HISTORY_OPTION = click.option(
+    "--history", "history", metavar="LOCATION",
+    help="The run history: a postgresql:// URL, an SQLite history file, or a job file whose [history] to use "
+         "(default: $CCM_HISTORY).")
+
+
+@cli.command()
+@_HISTORY_OPTION
+@click.option("--job", "job_name", help="Only the runs of this job (its [job] name).")
+@click.option("--since", help="Only runs with a job date on or after this one (YYYY-MM-DD).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.pass_context
+@_guard
+def kpi(ctx, history, job_name, since, fmt):
+    """KPIs of the recorded runs: volumes by channel and trend, e-delivery adoption, postage savings, cost
+    per communication, delivery, returned-mail, bounce and reject rates, on-time completion, throughput
+    (definitions in docs/kpi.md)."""
+    from .history import open_store, resolve_location
+    from .history.kpi import compute_kpis, format_kpis
+    since = _iso_date(since)
+    with open_store(resolve_location(history)) as store:
+        click.echo(format_kpis(compute_kpis(store, job_name, since), fmt), nl=False)
+
+
+@cli.command()
+@_HISTORY_OPTION
+@click.option("--job", "job_name", help="Only the runs of this job.")
+@click.option("--since", help="Only runs with a job date on or after this one (YYYY-MM-DD).")
+@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Directory to write index.html (and kpi.json) into.")
+@click.pass_context
+@_guard
+def dashboard(ctx, history, job_name, since, out_dir):
+    """Write a static, self-contained HTML dashboard of the KPIs over time and the last run's breakdown
+    (opens from disk: no server, no internet)."""
+    from .history import open_store, resolve_location
+    from .history.dashboard import write_dashboard
+    from .history.kpi import compute_kpis
+    with open_store(resolve_location(history)) as store:
+        kpis = compute_kpis(store, job_name, _iso_date(since))
+    click.echo(str(write_dashboard(kpis, Path(out_dir))))
+
+
+@cli.group("history")
+def history_group():
+    """Run-history tools: copy a history to another database, record a delivery event."""
+
+
+@history_group.command("copy")
+@click.argument("source")
+@click.argument("dest")
+@click.pass_context
+@_guard
+def history_copy(ctx, source, dest):
+    """Copy every row of the history SOURCE into DEST (URL or SQLite file; e.g. the embedded history
+    into a shared PostgreSQL). Rows already in DEST are kept; a run already there is refused."""
+    from .history import open_store
+    from .history.transfer import copy_history
+    with open_store(source) as src, open_store(dest) as dst:
+        counts = copy_history(src, dst)
+    for table, n in counts.items():
+        click.echo(f"{table:<14} {n:>10,} rows")
+
+
+@history_group.command("event")
+@_HISTORY_OPTION
+@click.argument("doc_id")
+@click.argument("kind")
+@click.option("--job", "job_name", help="The job that produced the document (default: its latest run).")
+@click.option("--channel", help="paper, email, sms, portal (default: the document's channel decision).")
+@click.option("--detail", help="Free text (bounce diagnostic, return reason).")
+@click.option("--occurred-at", help="When it happened (ISO date-time).")
+@click.pass_context
+@_guard
+def history_event(ctx, history, doc_id, kind, job_name, channel, detail, occurred_at):
+    """Record a delivery event (e.g. `returned`) of document DOC_ID, e.g. a returned letter."""
+    from .errors import ConfigError
+    from .history import EVENT_KINDS, record_event, resolve_location
+    if kind not in EVENT_KINDS:
+        raise ConfigError(f"event kind {kind!r}: expected one of {', '.join(EVENT_KINDS)}")
+    record_event(doc_id, kind, location=resolve_location(history), channel=channel, detail=detail,
+                 occurred_at=occurred_at, source="cli", job=job_name)
+
+
+def _iso_date(value: str | None) -> str | None:
+    import datetime as dt
+    from .errors import ConfigError
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise ConfigError(f"--since {value!r}: expected a date YYYY-MM-DD") from None
 
 
 def main() -> None:

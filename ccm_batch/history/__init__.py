@@ -13,8 +13,8 @@ Public API for other stages (e.g. ``ccm_batch.channels`` sending e-mail/SMS or i
                          message_id="<...@example>", detail="550 5.1.1 user unknown")
     history.record_events([{"doc_id": ..., "kind": "delivered", "channel": "sms"}, ...], job=job)
 
-``job`` is a :class:`ccm_batch.job.JobConfig` (its ``[history]`` says where the database is) or pass
-``location=`` (a PostgreSQL URL or an SQLite path). Kinds: :data:`record.EVENT_KINDS` (``sent``,
+``job`` is a :class:`ccm_batch.job.JobConfig` (its ``[history]`` says where the database is), or a job
+name with ``location=`` (a PostgreSQL URL or an SQLite path). Kinds: :data:`record.EVENT_KINDS` (``sent``,
 ``delivered``, ``bounced``, ``returned``, ``failed``, ``undelivered``, ``opened``, ``damaged``,
 ``missing``, ``reprinted``). An event is matched to the most recent run of the job that produced the
 document unless ``run_id`` is given. A document's channel decision and message id are recorded with the
@@ -28,12 +28,14 @@ from pathlib import Path
 
 from .config import ENV_LOCATION, CostTable, HistoryConfig  # noqa: F401 - public names
 from .record import EVENT_KINDS, insert_events  # noqa: F401
-from .store import open_store
+from .store import open_store  # noqa: F401
 
 
 def _location(job=None, location: str | None = None) -> str:
     if location:
         return str(location)
+    if isinstance(job, str):
+        raise ValueError(f"job {job!r}: give the history location (only a job file's [history] says where it is)")
     cfg = getattr(job, "history", None)
     if cfg is None or not cfg.location:
         raise ValueError("no history location: the job's [history] is disabled and no location was given")
@@ -43,7 +45,7 @@ def _location(job=None, location: str | None = None) -> str:
 def record_events(events, job=None, location: str | None = None) -> int:
     """Record delivery events (dicts with ``doc_id``, ``kind`` and optionally ``channel``,
     ``message_id``, ``detail``, ``occurred_at``, ``source``, ``run_id``) in one transaction."""
-    job_name = getattr(job, "name", None)
+    job_name = job if isinstance(job, str) else getattr(job, "name", None)
     events = [dict(e, job=e.get("job", job_name)) for e in events]
     with open_store(_location(job, location)) as store:
         return insert_events(store, events)
@@ -56,6 +58,31 @@ def record_event(doc_id: str, kind: str, *, job=None, location: str | None = Non
     record_events([{"doc_id": doc_id, "kind": kind, "channel": channel, "message_id": message_id,
                     "detail": detail, "occurred_at": occurred_at, "run_id": run_id, "source": source}],
                   job=job, location=location)
+
+
+def resolve_location(value: str | None) -> str:
+    """Where ``kpi`` / ``dashboard`` read: a PostgreSQL URL, an SQLite file, or a job file (``*.toml``,
+    its ``[history]``); when ``value`` is None, the ``CCM_HISTORY`` environment variable."""
+    import os
+
+    from ..errors import ConfigError
+    from .store import is_url
+    value = value or os.environ.get(ENV_LOCATION)
+    if not value:
+        raise ConfigError("no history given: pass --history (a postgresql:// URL, an SQLite history file or "
+                          f"a job file) or set {ENV_LOCATION}")
+    if is_url(value):
+        return value
+    if value.endswith(".toml"):
+        from ..job import load_job
+        job = load_job(value)
+        if not job.history or not job.history.location:
+            raise ConfigError(f"{value}: [history] is disabled (enabled = false): no history to read")
+        return job.history.location
+    if not Path(value).is_file():
+        raise ConfigError(f"history file {value} does not exist (runs record into it once they finish; "
+                          "see [history] in README)")
+    return value
 
 
 def after_run(job, report, work_db, run_dir: Path, log, kind: str = "run") -> None:
