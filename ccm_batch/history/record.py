@@ -4,7 +4,8 @@
 (streamed, never all in memory) and writes, in one transaction, the run row, its volumes by stream and
 channel, rejects by reason, warnings by kind, phase durations, cost lines and one row per document.
 Costs: paper per sheet, click per printed side, per piece envelope / inserts / inserting / postage
-(charged to the piece's first document, the address carrier), one message per e-mail or portal
+(charged to the piece's first document, the address carrier; the postage line is the plan's postage,
+rounded per stream as the run report shows it), one message per e-mail or portal
 document, one segment per SMS unless the work database says more. Each cost line (channel, item) is
 rounded to the cent (half up); the run's total is the sum of its lines.
 """
@@ -172,6 +173,8 @@ def record_run(store, job, report, work_db, fingerprint: dict | None = None, kin
                 tx.executemany(f"INSERT INTO documents VALUES ({','.join('?' * 15)})", batch)
                 batch.clear()
         tx.executemany(f"INSERT INTO documents VALUES ({','.join('?' * 15)})", batch)
+        if (PAPER, "postage") in costing.lines:       # the plan's postage, rounded per stream as reported
+            costing.lines[(PAPER, "postage")][1] = postage["postage"]
         lines = {k: (q, cents(a)) for k, (q, a) in sorted(costing.lines.items())}
         total = sum((a for _q, a in lines.values()), Decimal(0))
         tx.executemany("INSERT INTO run_costs VALUES (?, ?, ?, ?, ?)",
