@@ -85,9 +85,12 @@ def run_costs(out_dir: Path, currency: str) -> Decimal:
     report = json.loads((out_dir / "report.json").read_text(encoding="utf-8"))
     c = {k: (Decimal(v) if not isinstance(v, dict) else {n: Decimal(x) for n, x in v.items()})
          for k, v in COSTS[currency].items()}
-    mailrun = next(out_dir.glob("*.mailrun.csv"))
-    with open(mailrun, newline="", encoding="utf-8") as f:
-        pieces = list(csv.DictReader(f))
+    mailrun = next(out_dir.glob("*.mailrun.csv"), None)
+    if mailrun is None:          # mail production disabled: one piece per document, no envelope named
+        pieces = [{"envelope": "", "inserts": ""}] * report["mail"]["pieces out"]
+    else:
+        with open(mailrun, newline="", encoding="utf-8") as f:
+            pieces = list(csv.DictReader(f))
     envelopes = sum((c.get("envelopes", {}).get(p["envelope"], c.get("envelope", Decimal(0))) for p in pieces),
                     Decimal(0))
     inserts = sum((c.get("insert", Decimal(0)) * len([n for n in p["inserts"].split(";") if n]) for p in pieces),
@@ -96,7 +99,7 @@ def run_costs(out_dir: Path, currency: str) -> Decimal:
              report["pages"] * c.get("click_mono_per_side", Decimal(0)),
              envelopes, inserts, len(pieces) * c.get("inserting_per_piece", Decimal(0))]
     total = sum((_cents(x) for x in lines), Decimal(0))
-    return total + _amount(report["mail"]["postage"], currency)
+    return total + _amount(report["mail"].get("postage", ""), currency)
 
 
 def recompute_kpis(runs: list[tuple[Path, str]]) -> dict:
@@ -109,8 +112,8 @@ def recompute_kpis(runs: list[tuple[Path, str]]) -> dict:
         r = json.loads((out_dir / "report.json").read_text(encoding="utf-8"))
         m = money.setdefault(cur, {"cost": Decimal(0), "postage": Decimal(0), "baseline": Decimal(0), "docs": 0})
         m["cost"] += run_costs(out_dir, cur)
-        m["postage"] += _amount(r["mail"]["postage"], cur)
-        m["baseline"] += _amount(r["mail"]["baseline (docs alone)"], cur)
+        m["postage"] += _amount(r["mail"].get("postage", ""), cur)
+        m["baseline"] += _amount(r["mail"].get("baseline (docs alone)", ""), cur)
         m["docs"] += r["documents_produced"]
         records += r["records_read"]
         rejected += r["records_rejected"]

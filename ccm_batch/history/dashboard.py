@@ -53,7 +53,7 @@ def _charts(k: dict) -> list[str]:
         go.Scatter(name="e-delivery %", x=labels, mode="lines+markers",
                    y=[round(100 * (r["documents"] - r["by_channel"].get("paper", 0)) / r["documents"], 2)
                       if r["documents"] else None for r in runs])], {"yaxis": {"rangemode": "tozero"}}))
-    charts.append(_figure("chart-throughput", "Throughput per run (pages per minute)", [
+    charts.append(_figure("chart-throughput", "Throughput per run (pages per minute; red: finished after the deadline)", [
         go.Bar(name="pages per minute", x=labels, y=[r["pages_per_minute"] for r in runs],
                marker_color=["#55a868" if r["on_time"] in (True, None) else "#c44e52" for r in runs])]))
     last = k.get("last_run")

@@ -108,17 +108,17 @@ def compute_kpis(store, job: str | None = None, since: str | None = None) -> dic
     costs, postage = {}, {}
     for cur, m in sorted(money.items()):
         savings = m["baseline"] - m["postage"]
-        postage[cur] = {"postage": str(m["postage"]), "baseline": str(m["baseline"]),
-                        "savings": str(savings), "savings_pct": pct(savings, m["baseline"]),
-                        "presort_savings": str(m["single"] - m["postage"])}
-        costs[cur] = {"total": str(m["cost"]), "communications": m["communications"],
+        postage[cur] = {"postage": str(cents(m["postage"])), "baseline": str(cents(m["baseline"])),
+                        "savings": str(cents(savings)), "savings_pct": pct(savings, m["baseline"]),
+                        "presort_savings": str(cents(m["single"] - m["postage"]))}
+        costs[cur] = {"total": str(cents(m["cost"])), "communications": m["communications"],
                       "per_communication": str(cents(m["cost"] / m["communications"])) if m["communications"]
                       else None,
-                      "by_channel": {k: str(v) for k, v in sorted(m["by_channel"].items())},
+                      "by_channel": {k: str(cents(v)) for k, v in sorted(m["by_channel"].items())},
                       "per_document_by_channel": {
                           k: (str(cents(v / volumes[k])) if volumes.get(k) else None)
                           for k, v in sorted(m["by_channel"].items())},
-                      "by_item": {k: str(v) for k, v in sorted(m["by_item"].items())}}
+                      "by_item": {k: str(cents(v)) for k, v in sorted(m["by_item"].items())}}
 
     # delivery, returned mail, bounces (events of communications' documents)
     failed: dict[str, set] = defaultdict(set)

@@ -134,7 +134,7 @@ def _postage(work_db, currency: str | None) -> tuple[str, dict]:
                     t[i] += cents(money(v))
                 by_stream[name] = cents(money(post))
     currency = currency or (sorted(totals)[0] if totals else "")
-    post, single, alone = totals.get(currency, [Decimal(0)] * 3)
+    post, single, alone = (cents(v) for v in totals.get(currency, [Decimal(0)] * 3))
     return currency, {"postage": post, "single": single, "baseline": alone, "by_stream": by_stream}
 
 
