@@ -44,6 +44,8 @@ def reprint_run(run_dir: Path, result_csv: Path, out_dir: Path | None, log):
     log.message("CCM0401I", f"reprinting {len(selection.pieces)} piece(s), {len(selection.doc_seqs)} "
                             f"document(s) into {out}")
     result = run_job(job, log)
+    from .history import after_reprint          # the reprinted documents' delivery events (issue 14)
+    after_reprint(job, report["job"], selection.doc_ids, log)
     with open(out / "reprint-selection.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["old_piece_id", "status"])

@@ -113,6 +113,19 @@ def after_run(job, report, work_db, run_dir: Path, log, kind: str = "run") -> No
                                     "the run's outputs are complete.", force=True)
 
 
+def after_reprint(job, original_job: str, doc_ids, log) -> None:
+    """A reprint's hook: a ``reprinted`` event for each reprinted document of the original run (the
+    reprint run itself is recorded by :func:`after_run`, kind ``reprint``). Never raises."""
+    if job.history is None or not job.history.location or not doc_ids:
+        return
+    try:
+        record_events([{"doc_id": d, "kind": "reprinted", "job": original_job, "source": "reprint"}
+                       for d in doc_ids], location=job.history.location)
+    except Exception as exc:    # noqa: BLE001
+        log.message("CCM0710W", f"the reprint's events were NOT recorded in the history "
+                                f"{_shown(job.history.location)}: {type(exc).__name__}: {exc}", force=True)
+
+
 def _shown(location: str) -> str:
     from .store import _safe_url
     return _safe_url(location)
