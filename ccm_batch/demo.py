@@ -43,6 +43,9 @@ def main(argv=None) -> int:
             print(f"    {out / name / f['path']}")
         print(f"    {out / name / 'report.txt'}")
     print(f"\nAll outputs are under {out}/ (open the PDFs, `ccm-batch inspect` the AFP files).")
+    history = out / "ccm-history" / "history.db"
+    if history.exists():
+        print(f"Run history: ccm-batch kpi --history {history}   (or: dashboard --history {history} --out DIR)")
     return 0 if worst <= 4 else worst
 
 

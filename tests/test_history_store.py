@@ -5,13 +5,11 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
 from ccm_batch.history import open_store, record_event, record_events
 from ccm_batch.history.schema import MIGRATIONS, SCHEMA_VERSION, TABLES
-from ccm_batch.history.transfer import copy_history
 from history_support import demo_job, pg_server, pg_url  # noqa: F401 - fixtures
 
 from runjobs import run_cli

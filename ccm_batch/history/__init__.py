@@ -26,9 +26,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .config import ENV_LOCATION, CostTable, HistoryConfig  # noqa: F401 - public names
-from .record import EVENT_KINDS, insert_events  # noqa: F401
-from .store import open_store  # noqa: F401
+from .config import ENV_LOCATION, CostTable, HistoryConfig
+from .record import EVENT_KINDS, insert_events
+from .store import open_store
+
+__all__ = ["CostTable", "EVENT_KINDS", "HistoryConfig", "after_reprint", "after_run", "open_store",
+           "record_event", "record_events", "resolve_location"]
 
 
 def _location(job=None, location: str | None = None) -> str:
