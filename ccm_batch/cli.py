@@ -322,8 +322,14 @@ def history_event(ctx, history, doc_id, kind, job_name, channel, detail, occurre
     from .history import EVENT_KINDS, record_event, resolve_location
     if kind not in EVENT_KINDS:
         raise ConfigError(f"event kind {kind!r}: expected one of {', '.join(EVENT_KINDS)}")
-    record_event(doc_id, kind, location=resolve_location(history), channel=channel, detail=detail,
-                 occurred_at=occurred_at, source="cli", job=job_name)
+    run_id = record_event(doc_id, kind, location=resolve_location(history), channel=channel, detail=detail,
+                          occurred_at=occurred_at, source="cli", job=job_name)
+    if run_id:
+        click.echo(f"{kind} event of {doc_id} recorded (run {run_id})")
+    else:
+        _log(ctx).message("CCM0713W", f"{kind} event of {doc_id} recorded, but no recorded run"
+                                      f"{f' of job {job_name}' if job_name else ''} produced that document: "
+                                      "it counts in no KPI. Check the document id and --job.", force=True)
 
 
 def _iso_date(value: str | None) -> str | None:

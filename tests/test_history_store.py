@@ -47,10 +47,14 @@ def test_events_are_matched_to_the_latest_run_of_the_document(location, tmp_path
     with open_store(location) as s:
         runs = s.query("SELECT run_id, job_date FROM runs ORDER BY job_date")
         doc_id = s.query("SELECT doc_id FROM documents WHERE run_id = ? ORDER BY seq", (runs[1][0],))[0][0]
-    record_event(doc_id, "returned", location=location, detail="NPAI")
+    assert record_event(doc_id, "returned", location=location, detail="NPAI") == runs[1][0]
+    assert record_event("NO-SUCH-DOC", "returned", location=location) is None
+    r = run_cli("history", "event", "--history", location, "NO-SUCH-DOC", "returned")
+    assert r.returncode == 0 and "CCM0713W" in r.stdout + r.stderr
     record_events([{"doc_id": doc_id, "kind": "reprinted", "run_id": runs[0][0]}], job="letter", location=location)
     with open_store(location) as s:
-        events = s.query("SELECT run_id, kind, channel, job, detail FROM events ORDER BY event_id")
+        events = s.query("SELECT run_id, kind, channel, job, detail FROM events WHERE doc_id = ? "
+                         "ORDER BY event_id", (doc_id,))
     assert events == [(runs[1][0], "returned", "paper", "letter", "NPAI"),
                       (runs[0][0], "reprinted", "paper", "letter", None)]
     with pytest.raises(ValueError):

@@ -51,16 +51,19 @@ def record_events(events, job=None, location: str | None = None) -> int:
     job_name = job if isinstance(job, str) else getattr(job, "name", None)
     events = [dict(e, job=e.get("job", job_name)) for e in events]
     with open_store(_location(job, location)) as store:
-        return insert_events(store, events)
+        return len(insert_events(store, events))
 
 
 def record_event(doc_id: str, kind: str, *, job=None, location: str | None = None, channel: str | None = None,
                  message_id: str | None = None, detail: str | None = None, occurred_at: str | None = None,
-                 run_id: str | None = None, source: str | None = None) -> None:
-    """Record one delivery event of document ``doc_id`` (see the module docstring)."""
-    record_events([{"doc_id": doc_id, "kind": kind, "channel": channel, "message_id": message_id,
-                    "detail": detail, "occurred_at": occurred_at, "run_id": run_id, "source": source}],
-                  job=job, location=location)
+                 run_id: str | None = None, source: str | None = None) -> str | None:
+    """Record one delivery event of document ``doc_id`` (see the module docstring); returns the id of
+    the run it was matched to, or None when no recorded run produced that document."""
+    job_name = job if isinstance(job, str) else getattr(job, "name", None)
+    with open_store(_location(job, location)) as store:
+        return insert_events(store, [{"doc_id": doc_id, "kind": kind, "channel": channel, "message_id": message_id,
+                                      "detail": detail, "occurred_at": occurred_at, "run_id": run_id,
+                                      "source": source, "job": job_name}])[0]
 
 
 def resolve_location(value: str | None) -> str:

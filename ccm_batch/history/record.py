@@ -211,10 +211,11 @@ EVENT_KINDS = ("sent", "delivered", "bounced", "returned", "failed", "undelivere
                "missing", "reprinted")
 
 
-def insert_events(store, events) -> int:
+def insert_events(store, events) -> list:
     """Write delivery events (dicts: doc_id, kind, and optionally job, run_id, channel, message_id,
     detail, occurred_at, source) in one transaction. An event without ``run_id`` is matched to the most
-    recent run (of ``job`` when given) that produced the document. Returns how many were written."""
+    recent run (of ``job`` when given) that produced the document. Returns each event's run id (None
+    when no recorded run produced the document: the event is kept, unmatched)."""
     events = list(events)
     for e in events:
         if e.get("kind") not in EVENT_KINDS:
@@ -224,6 +225,7 @@ def insert_events(store, events) -> int:
 
     def work(tx):
         recorded = now_utc()
+        matched = []
         for e in events:
             run_id, channel, job = e.get("run_id"), e.get("channel"), e.get("job")
             if run_id is None or channel is None:
@@ -244,5 +246,6 @@ def insert_events(store, events) -> int:
                        "message_id, detail, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (recorded, e.get("occurred_at"), job, run_id, e["doc_id"], e["kind"], channel,
                         e.get("message_id"), e.get("detail"), e.get("source")))
-        return len(events)
+            matched.append(run_id)
+        return matched
     return store.write(work)
