@@ -57,11 +57,27 @@ def test_sample_afp_passes_the_strict_parser_and_our_check(job_out):
 
 def test_sample_indexes_resolve(job_out):
     name, out, report = job_out
-    indexes = sorted(out.glob("*.index.csv")) + sorted(out.glob("*.index.jsonl"))
+    indexes = sorted(out.glob("*.index.csv")) + sorted(out.glob("*.index.jsonl")) + sorted(out.glob("*.cmod.ind"))
     assert indexes
     for index in indexes:
         proc = run_cli("index", "verify", index)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_sample_cmod_groups_each_hold_one_document(job_out):
+    """Issue 11 items 1 and 2: every CMOD group names one document — a per-document PDF (never the
+    multi-customer print PDF) or one AFP page group — and AFP indexes reference the resource file."""
+    name, out, report = job_out
+    for index in sorted(out.glob("*.cmod.ind")):
+        text = index.read_text(encoding="latin-1").splitlines()
+        names = [line.split(":", 1)[1] for line in text if line.startswith("GROUP_FILENAME:")]
+        docs = [line for line in text if line == "GROUP_FIELD_NAME:doc_id"]
+        assert names and len(names) == len(docs)
+        if index.name.endswith(".pdf.cmod.ind"):
+            assert len(set(names)) == len(names) and all(n.startswith("archive/") for n in names), index
+        else:
+            res = index.name.replace(".cmod.ind", ".res")
+            assert f"COMMENT:ccm-batch AFP resources={res}" in text and (out / res).is_file()
 
 
 def test_inspect_check_finds_a_corrupted_sample_afp(job_out, tmp_path):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .faults import checkpoint
 from ..afp.ptoca import SUBSTITUTIONS
+from ..archive.resources import resource_file_name, write_resource_file
 from ..errors import CcmError
 from ..mail.control import clear_zone_conflicts
 from ..pages import DocumentMeta, Marks
@@ -162,7 +163,7 @@ def _render_files(job, db, spool_dir, staging, mail_config, progress, resources,
             if not (mine(stem) if callable(mine) else stem in mine):
                 continue
             archive = parts = None
-            if job.archive_pdf:
+            if job.per_document_pdf:
                 # per print file, so that a restarted file starts from an empty directory
                 from ..archive import ArchivePdfWriter
                 parts = staging / "archive-parts" / stem
@@ -183,8 +184,10 @@ def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archiv
         name = f"{stem}.{extension(fmt)}"
         renderer = make_renderer(fmt, job, resources)
         renderer.start_file(str(staging / name), stream)
-        indexes = write_indexes(job.index_formats, staging, f"{stem}.{extension(fmt)}",
-                                verify_field=job.verify_field, cmod_codepage=job.cmod_codepage) \
+        indexes = write_indexes(job.index_formats, staging, name, verify_field=job.verify_field,
+                                cmod_codepage=job.cmod_codepage,
+                                cmod_absolute_dir=str(job.output_dir.resolve()) if job.cmod_absolute_filename else "",
+                                cmod_resource_file=resource_file_name(name) if fmt == "afp" else "") \
             if fmt != "debug" else []
         outputs.append((fmt, name, renderer, indexes))
     pages = docs = sheets = 0
@@ -242,6 +245,8 @@ def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archiv
     for fmt, name, renderer, indexes in outputs:
         facts = renderer.end_file()
         stats.update(getattr(renderer, "stats", {}) or {})
+        if fmt == "afp" and "cmod" in job.index_formats:     # what OnDemand keeps beside each page group
+            write_resource_file(staging / name, staging / resource_file_name(name))
         for index in indexes:
             index.commit()
         files.append({"format": fmt, "name": name, "size": facts.size, "pages": facts.pages,
