@@ -91,3 +91,16 @@ def test_inspect_check_finds_a_corrupted_sample_afp(job_out, tmp_path):
     bad.write_bytes(bytes(data))
     proc = run_cli("inspect", "--check", bad)
     assert proc.returncode == 8 and "offset" in proc.stdout
+
+
+def test_sample_afp_medium_follows_the_layout_page_size(job_out):
+    """Issue 11 item 3: the form map's medium (MDD, read by the strict PyPI parser) is the page size:
+    US Letter (8.5 x 11 in) for the US statement, A4 for the French jobs."""
+    name, out, report = job_out
+    expected = (12240, 15840) if name == "us-statement" else (11906, 16838)
+    for path in sorted(out.glob("*.afp")):
+        with open(path, "rb") as fh:
+            fields = pyafp.load(fh, allow_unknown_fields=True, allow_unknown_triplets=True,
+                                allow_unknown_functions=True, strict=True)
+        media = {(f["XmUnits"], f["XmSize"], f["YmSize"]) for f in fields if "XmSize" in f}
+        assert media == {(14400, *expected)}, (path, media)
