@@ -20,6 +20,11 @@ the pack's ``policies`` is tried and the one with the lowest cost (postage + con
 ``handling_per_container``) kept (ties: the pack's order). A level that does not allow the trial policy
 uses its first allowed option.
 
+A shape with ``automation_routing_digits`` (USPS: 11) prices a piece whose routing code (the normalised
+postcode: ZIP + ZIP4 + delivery point) has another length at its ``nonautomation_rate`` (single-piece
+when empty), whatever its level: automation prices need the delivery-point barcode. Such pieces still
+travel in the level's containers.
+
 Containers are numbered in preparation order (level, key, container); pieces get sequence numbers in
 print order: container, rolled-up pieces first, then the in-tray sort key (postcode + normalised
 street). Bundles (``bundle_key``/``bundle_max_pieces``) break inside a container on a key change or when
@@ -34,7 +39,7 @@ BATCH = 2000
 WORK_DDL = """CREATE TEMP TABLE mail_ps (
   piece_no INTEGER PRIMARY KEY, {keys}, pc TEXT, thick REAL, weight REAL, sort_key TEXT, step_idx INTEGER,
   near_rate INTEGER, near_single INTEGER, single REAL, state INTEGER DEFAULT 0, li INTEGER, rate TEXT,
-  rolled_rate TEXT, rolled_li INTEGER, grp TEXT, tray INTEGER)"""
+  rolled_rate TEXT, rolled_li INTEGER, grp TEXT, tray INTEGER, auto INTEGER)"""
 
 
 def _reset_temp(db) -> None:
@@ -69,7 +74,7 @@ class Mailing:
             near_rate = step is not None and shape.rates.steps_g[step] - weight < margin
             near_single = sp is not None and shape.single_piece.steps_g[sp] - weight < margin
             rows.append((piece_no, *keys_[:ncols], pc, thick, weight, sort_key, step, int(near_rate),
-                         int(near_single), single))
+                         int(near_single), single, int(shape.automation(pc))))
             if len(rows) >= BATCH:
                 self._insert(rows, ncols)
         self._insert(rows, ncols)
@@ -89,8 +94,8 @@ class Mailing:
     def _insert(self, rows: list, ncols: int) -> None:
         if rows:
             self.db.executemany(f"INSERT INTO mail_ps (piece_no, {', '.join(f'k{i}' for i in range(ncols))}, pc, "
-                                "thick, weight, sort_key, step_idx, near_rate, near_single, single) VALUES "
-                                f"({', '.join('?' * (ncols + 9))})", rows)
+                                "thick, weight, sort_key, step_idx, near_rate, near_single, single, auto) VALUES "
+                                f"({', '.join('?' * (ncols + 10))})", rows)
             rows.clear()
 
     def _qualifies(self, count: int) -> tuple[bool, str]:
@@ -174,6 +179,8 @@ class Mailing:
                        "WHERE piece_no IN (SELECT piece_no FROM mail_roll)", (level.rate_level, li))
             db.execute("DELETE FROM mail_asg")
             db.execute("DELETE FROM mail_roll")
+        if shape.automation_routing_digits:         # no delivery-point routing code: no automation price
+            db.execute("UPDATE mail_ps SET rate = ? WHERE auto = 0", (shape.nonautomation_rate or None,))
         postage = db.execute("SELECT COALESCE(SUM(COALESCE(r.price, p.single)), 0) FROM mail_ps p "
                              "LEFT JOIN mail_rate r "
                              "ON r.rate = p.rate AND r.step_idx = p.step_idx").fetchone()[0]
