@@ -17,7 +17,8 @@ Streams: one per (carrier, product, envelope, shape) for domestic mail (``lapost
 With ``[mail]`` absent or disabled: one stream ``main``, one piece per document in input order.
 
 Piece ids are 8-digit numbers in print order over the whole job (streams by kind then name, then
-sequence number). Print files break at ``max_pieces_per_file`` / ``max_sheets_per_file``, at a tray
+sequence number), from ``[mail] piece_id_start`` (1; a reprint starts after every piece id of its run
+and earlier reprints, so ids and IMb serials are never reused). Print files break at ``max_pieces_per_file`` / ``max_sheets_per_file``, at a tray
 boundary when the tray fits in a file. :func:`iter_print_files` streams the plan back for rendering.
 """
 from __future__ import annotations
@@ -231,10 +232,10 @@ def plan_mail(db, config, job: str, job_date: str) -> PlanSummary:
         summary.split_pieces = stats["split_pieces"]
         _plan_streams(db, book, config)
     db.execute("CREATE INDEX mail_piece_stream ON mail_piece(stream, seq)")
-    _assign_ids(db)
+    _assign_ids(db, config.piece_id_start if config.enabled else 1)
     db.execute("CREATE INDEX mail_piece_id ON mail_piece(piece_id)")
     if config.enabled and config.imb.enabled:
-        _assign_imb(db, config)
+        _assign_imb(db, config, job_date)
     db.executemany("INSERT INTO mail_run VALUES (?, ?)", [(k, str(v)) for k, v in meta.items()])
     _assign_files(db, config, job, job_date)
     db.execute("CREATE INDEX mail_piece_file ON mail_piece(stream, file_seq, seq)")
@@ -266,19 +267,21 @@ def _plan_streams(db, book, config) -> None:
                     result["note"]))
 
 
-def _assign_ids(db) -> None:
-    db.execute("UPDATE mail_piece SET piece_id = printf('%08d', s.rn) FROM (SELECT p.piece_no, ROW_NUMBER() OVER "
-               "(ORDER BY st.rank, st.name, p.seq) AS rn FROM mail_piece p "
+def _assign_ids(db, start: int = 1) -> None:
+    db.execute("UPDATE mail_piece SET piece_id = printf('%08d', s.rn + ?) FROM (SELECT p.piece_no, ROW_NUMBER() "
+               "OVER (ORDER BY st.rank, st.name, p.seq) AS rn FROM mail_piece p "
                "JOIN mail_stream st ON st.name = p.stream) s "
-               "WHERE mail_piece.piece_no = s.piece_no")
+               "WHERE mail_piece.piece_no = s.piece_no", (start - 1,))
+    if start > 1 and db.execute("SELECT MAX(CAST(piece_id AS INTEGER)) FROM mail_piece").fetchone()[0] >= 10 ** 8:
+        raise ConfigError(f"[mail] piece_id_start {start}: piece ids would pass 99999999 (8 digits)")
 
 
-def _assign_imb(db, config) -> None:
+def _assign_imb(db, config, job_date: str = "") -> None:
     updates = []
     for piece_no, piece_id, pc in db.execute("SELECT piece_no, piece_id, pc FROM mail_piece WHERE carrier = 'USPS' "
                                              "AND zone = 'domestic' ORDER BY piece_no"):
         try:
-            updates.append((*imb_fields(int(piece_id), pc or "", config.imb), piece_no))
+            updates.append((*imb_fields(int(piece_id), pc or "", config.imb, job_date), piece_no))
         except ValueError as exc:
             raise ConfigError(f"[mail.imb]: {exc}") from None
     db.executemany("UPDATE mail_piece SET imb_tracking = ?, imb_routing = ? WHERE piece_no = ?", updates)
