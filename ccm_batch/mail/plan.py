@@ -157,6 +157,7 @@ class PlanSummary:
     streams: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
     rule_packs: list = field(default_factory=list)
+    alerts: dict = field(default_factory=dict)     # operator warnings for the run report: label -> count
 
     @property
     def savings(self) -> dict:
@@ -225,6 +226,10 @@ def plan_mail(db, config, job: str, job_date: str) -> PlanSummary:
         meta["rule_packs"] = json.dumps({p.id: p.version for p in book.packs.values()})
         meta["envelopes"] = book.catalogue_version
         summary.rule_packs = [f"{p.id} {p.version}" for p in sorted(book.packs.values(), key=lambda p: p.id)]
+        problem = omr_margin_problem(db, config, book.printable_margin_mm)
+        if problem:
+            summary.warnings.append(problem)
+            summary.alerts[OMR_MARGIN_ALERT] = 1
         load_documents(db, book, config)
         stats = build_pieces(db, book, config, summary.warnings)
         summary.households = stats["households"]
@@ -242,6 +247,30 @@ def plan_mail(db, config, job: str, job_date: str) -> PlanSummary:
     _fill_summary(db, summary)
     db.commit()
     return summary
+
+
+OMR_MARGIN_ALERT = "OMR: marks outside the printable margin of the rule pack (printer may not print them)"
+
+
+def omr_margin_problem(db, config, margin_mm: float) -> str:
+    """Why the OMR ladder lies outside the printable margin of the smallest page, or ``""``."""
+    if not (config.enabled and config.control == "omr" and margin_mm):
+        return ""
+    width, height = db.execute("SELECT MIN(page_width), MIN(page_height) FROM documents").fetchone()
+    if not width or not height:
+        return ""
+    omr, margin = config.omr, margin_mm * 1440 / 25.4
+    top, bottom = omr.y, omr.y + (len(omr.positions) - 1) * omr.pitch + omr.thickness
+    sides = [(omr.x < margin - 0.5, f"x_mm = {omr.x * 25.4 / 1440:.1f}"),
+             (omr.x + omr.length > width - margin + 0.5, "the marks' right end"),
+             (top < margin - 0.5, f"y_mm = {top * 25.4 / 1440:.1f}"),
+             (bottom > height - margin + 0.5, "the ladder's bottom")]
+    out = [what for bad, what in sides if bad]
+    if not out:
+        return ""
+    return (f"[mail.omr] {', '.join(out)}: the marks lie outside the printable margin of {margin_mm:g} mm "
+            f"(rule pack envelopes.toml [printer]); many cut-sheet printers cannot print there and the "
+            f"inserter would miss the marks: keep the ladder at least {margin_mm:g} mm from every sheet edge")
 
 
 def _plan_streams(db, book, config) -> None:

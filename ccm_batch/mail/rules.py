@@ -278,6 +278,7 @@ class RuleBook:
     packs: dict = field(default_factory=dict)        # id -> RulePack
     envelopes: dict = field(default_factory=dict)    # name -> Envelope
     catalogue_version: str = ""
+    printable_margin_mm: float = 0.0                 # envelopes.toml [printer]: unprintable sheet border
 
     def pack_for(self, carrier: str, product: str = "") -> RulePack | None:
         """The pack of a carrier product; the carrier's default pack when ``product`` is empty."""
@@ -422,6 +423,15 @@ def load_envelopes(path: Path) -> tuple[dict, str]:
     return out, str(data.get("catalogue", {}).get("version", ""))
 
 
+def load_printable_margin(path: Path) -> float:
+    """``[printer] printable_margin_mm`` of an envelope catalogue (0 when absent)."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    value = data.get("printer", {}).get("printable_margin_mm", 0.0)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"{path}: [printer] printable_margin_mm must be a number ≥ 0")
+    return float(value)
+
+
 def load_rulebook(search_dirs, job_date: str) -> RuleBook:
     """Packs valid on ``job_date`` and the envelope catalogue from the first directories that hold them."""
     book = RuleBook()
@@ -444,6 +454,7 @@ def load_rulebook(search_dirs, job_date: str) -> RuleBook:
                 book.packs[pack_id] = max(valid, key=lambda p: (p.valid_from, p.version))
         if not book.envelopes and (directory / "envelopes.toml").is_file():
             book.envelopes, book.catalogue_version = load_envelopes(directory / "envelopes.toml")
+            book.printable_margin_mm = load_printable_margin(directory / "envelopes.toml")
     if not book.envelopes:
         raise ConfigError("mail: no envelopes.toml in the rules directories")
     return book
