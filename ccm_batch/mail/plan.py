@@ -136,6 +136,7 @@ class StreamSummary:
     files: int = 0
     trays: int = 0
     note: str = ""
+    policy_saving: float = 0.0      # what choosing the overflow option per level / group saved
 
 
 @dataclass
@@ -186,8 +187,16 @@ class PlanSummary:
                "baseline (docs alone)": money(self.baseline_postage),
                "presort savings": money(self.presort_savings), "total savings": money(self.savings),
                "rule packs": ", ".join(self.rule_packs)}
+        saving = {}
+        for s in self.streams:
+            if s.policy_saving:
+                saving[s.currency] = round(saving.get(s.currency, 0.0) + s.policy_saving, 2)
+        if saving:
+            out["overflow choice savings"] = money(saving) + " (per level / group, against the best single policy)"
         for s in self.streams:
             policy = f", policy {s.policy}" if s.policy else ""
+            if s.policy_saving:
+                policy += f" (saves {s.currency} {s.policy_saving:,.2f})"
             out[f"stream {s.name}"] = (f"{s.pieces:,} pieces, {s.documents:,} docs, {s.sheets:,} sheets, "
                                        f"{s.kind}{policy}, {s.trays} trays, {s.files} files, "
                                        f"{s.currency} {s.postage:,.2f}" + (f" ({s.note})" if s.note else ""))
@@ -374,11 +383,12 @@ def _fill_summary(db, summary: PlanSummary) -> None:
             setattr(summary, zone, n)
     summary.near_step = db.execute("SELECT COUNT(*) FROM mail_piece WHERE near_step = 1").fetchone()[0]
     for row in db.execute("SELECT name, kind, pieces, documents, sheets, postage, single_postage, alone_postage, "
-                          "currency, policy, files, trays, note, zone FROM mail_stream ORDER BY rank, name"):
-        name, kind, pieces, docs, sheets, post, single, alone, cur, policy, files, trays, note, zone = row
+                          "currency, policy, files, trays, note, zone, costs FROM mail_stream ORDER BY rank, name"):
+        name, kind, pieces, docs, sheets, post, single, alone, cur, policy, files, trays, note, zone, costs = row
+        saving = json.loads(costs).get("saving", 0.0) if costs else 0.0
         summary.streams.append(StreamSummary(name, kind, pieces or 0, docs or 0, sheets or 0, post or 0.0,
                                              single or 0.0, cur or "", policy or "", files or 0, trays or 0,
-                                             note or ""))
+                                             note or "", round(saving, 2)))
         if cur and zone in ("domestic", "international"):
             for target, value in ((summary.postage, post), (summary.single_postage, single),
                                   (summary.baseline_postage, alone)):
