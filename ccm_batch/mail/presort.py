@@ -20,7 +20,7 @@ the pack's ``policies`` is tried and the one with the lowest cost (postage + con
 ``handling_per_container``) kept (ties: the pack's order); then the choice is refined where that is
 cheaper — per level (each level's allowed options tried in turn, the others fixed, until no change)
 and per group (each group that has an overflow container tries the level's other options; at most
-``GROUP_TRIALS`` trials). The stream's ``policy`` then reads e.g. ``5D:rollup AADC:none +2 group(s)``
+``GROUP_TRIALS`` trials, fewer for large mailings: ``TRIAL_PIECES`` pieces presorted in all). The stream's ``policy`` then reads e.g. ``5D:rollup AADC:none +2 group(s)``
 and its ``costs`` record the single-policy costs, the chosen cost and the ``saving``. A level that does
 not allow an option uses its first allowed one.
 
@@ -39,7 +39,8 @@ from __future__ import annotations
 from .rules import RulePack, ShapeRules
 
 BATCH = 2000
-GROUP_TRIALS = 64      # per-group overflow choices tried per mailing (each is one presort trial)
+GROUP_TRIALS = 64      # per-group overflow choices tried per mailing (each is one presort trial) ...
+TRIAL_PIECES = 4_000_000   # ... and at most this many pieces presorted by them (large mailings try fewer)
 
 WORK_DDL = """CREATE TEMP TABLE mail_ps (
   piece_no INTEGER PRIMARY KEY, {keys}, pc TEXT, thick REAL, weight REAL, sort_key TEXT, step_idx INTEGER,
@@ -59,6 +60,7 @@ class Mailing:
         self.db, self.stream, self.pack, self.shape = db, stream, pack, shape
         self.levels = shape.levels
         self.costs: dict = {}
+        self.count = 0
 
     # ------------------------------------------------------------------ preparation
     def _prepare(self) -> int:
@@ -211,7 +213,7 @@ class Mailing:
     # ------------------------------------------------------------------ run + write back
     def run(self, policy: str = "cheapest") -> dict:
         """Presort the stream; returns ``{kind, policy, note, costs}`` for the stream table."""
-        count = self._prepare()
+        count = self.count = self._prepare()
         ok, note = self._qualifies(count)
         if not ok:
             self._finish_single()
@@ -266,7 +268,7 @@ class Mailing:
         self._last = (levels, {})
         candidates = list(dict.fromkeys(self.overflow_groups))
         groups: dict = {}
-        budget = GROUP_TRIALS
+        budget = min(GROUP_TRIALS, TRIAL_PIECES // max(1, self.count))
         for li, key in candidates:
             for mode in self.levels[li].overflow:
                 if mode == groups.get((li, key), levels[li]) or budget <= 0:
