@@ -25,7 +25,7 @@ _KEYS = {
     "job": {"name", "date", "title", "deadline"},
     "layout": {"path"},
     "output": {"dir", "formats", "name", "work_dir"},
-    "index": {"formats", "archive_pdf", "archive_name", "verify_field", "cmod_codepage"},
+    "index": {"formats", "archive_pdf", "archive_name", "verify_field", "cmod_codepage", "cmod_absolute_filename"},
     "rejects": {"max_rejects", "max_reject_rate", "min_records_for_rate"},
     "run": {"workers", "chunk_size", "executor", "scheduler", "scheduler_file"},
 }
@@ -49,6 +49,7 @@ class JobConfig:
     archive_name: str = "{customer_id}_{doc_type}_{date}_{doc_id}"
     verify_field: str = "doc_id"     # index field printed on each document's first page (index verify)
     cmod_codepage: int = 819
+    cmod_absolute_filename: bool = False   # CMOD GROUP_FILENAME as an absolute path in the output dir
     max_rejects: int | None = None
     max_reject_rate: float | None = None
     min_records_for_rate: int = 100
@@ -62,6 +63,12 @@ class JobConfig:
     only_records: frozenset | None = None   # reprints: compose only these record numbers
     history: Any = None              # ccm_batch.history.config.HistoryConfig: history, costs, metrics
     raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def per_document_pdf(self) -> bool:
+        """One PDF per document under ``archive/``: asked (``archive_pdf``), or needed because a
+        ``cmod`` index of PDF output must name one document per group (a print PDF holds many)."""
+        return self.archive_pdf or ("cmod" in self.index_formats and "pdf" in self.formats)
 
     @property
     def run_dir(self) -> Path:
@@ -241,6 +248,7 @@ def load_job(path: str | Path, overrides: dict | None = None) -> JobConfig:
         index_formats=index_formats, archive_pdf=bool(index.get("archive_pdf", False)),
         archive_name=index.get("archive_name", "{customer_id}_{doc_type}_{date}_{doc_id}"),
         verify_field=str(index.get("verify_field", "doc_id")), cmod_codepage=int(index.get("cmod_codepage", 819)),
+        cmod_absolute_filename=bool(index.get("cmod_absolute_filename", False)),
         max_rejects=max_rejects, max_reject_rate=max_rate,
         min_records_for_rate=int(rejects.get("min_records_for_rate", 100)),
         fields=_field_specs(path, data.get("fields", {})), mail=data.get("mail"), einvoice=einvoice,

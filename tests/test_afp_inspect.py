@@ -201,3 +201,25 @@ def test_page_text_prints_as_readable_lines():
     assert lines[0] == "--- page 1 PGN00001 in group PGP00001: 1984 x 2806 at 240/in"
     assert lines[1] == "(   189,    217)  Facture 2024-001 du 23/11/2024"
     assert lines[-1] == "(   189,    299)  [rule I length 1606 width 48]"
+
+
+def _letter_file(path, medium):
+    """One US Letter page in a print file whose form map declares ``medium``."""
+    r = AfpRenderer(AfpOptions(medium_size=medium))
+    r.start_file(str(path), StreamInfo("job", "main", 1, "", "2024-11-23"))
+    r.start_piece(PieceInfo("P1", 1))
+    r.start_document(DocumentMeta("D1", "C1", "STATEMENT", "2024-11-23"))
+    r.page(Page(12240, 15840, (Text(1440, 1440, "LiberationSans-Regular", 200, "Letter page"),)))
+    r.end_document()
+    r.end_piece()
+    r.end_file()
+    return path
+
+
+def test_check_flags_a_page_larger_than_its_medium(tmp_path):
+    """Issue 11 item 3: 8.5 x 11 in pages on an A4 sheet (8.27 in wide) are cut off by the printer."""
+    problems = check(_letter_file(tmp_path / "a4.afp", (11906, 16838)))
+    assert len(problems) == 1
+    assert "page 1 (8.50 x 11.00 in) is larger than the medium of medium map 'MMSIMPLX' (8.27 x 11.69 in)" \
+        in problems[0].message
+    assert check(_letter_file(tmp_path / "letter.afp", (12240, 15840))) == []

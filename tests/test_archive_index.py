@@ -72,21 +72,38 @@ def test_cmod_generic_index_syntax_line_by_line(tmp_path):
     assert lines[32:] == [""]          # file ends with a newline, nothing after
 
 
-def test_cmod_pdf_uses_archive_pdf_whole_file_or_comments_the_page_range(tmp_path):
+def test_cmod_pdf_group_is_one_document_file_and_never_the_multi_document_print_pdf(tmp_path):
+    """Issue 11 item 1: a group naming the print PDF (0/0 = whole file) would give every customer of
+    the file everyone's documents; the writer refuses it."""
     facts = [DocumentFacts("DOC0001", 1, 2, 2), DocumentFacts("DOC0002", 3, 1, 1)]
     writer = CmodIndexWriter(codepage=1208)
     writer.open(str(tmp_path / "x.cmod.ind"))
     writer.add(meta(1), facts[0], "RUN.pdf", "pdf", archive_file="C001_INVOICE_DOC0001.pdf")
-    writer.add(meta(2, customer_id="Ünïcode €"), facts[1], "RUN.pdf", "pdf")
+    writer.add(meta(2, customer_id="Ünïcode €"), facts[1], "RUN.pdf", "pdf", archive_file="C002.pdf")
+    with pytest.raises(ConfigError, match="must hold exactly one document"):
+        writer.add(meta(3), DocumentFacts("DOC0003", 4, 1, 1), "RUN.pdf", "pdf")
     writer.commit()
     text = open(tmp_path / "x.cmod.ind", encoding="utf-8").read().splitlines()
     assert text[0] == "CODEPAGE:1208"
     first_end = text.index("GROUP_FILENAME:C001_INVOICE_DOC0001.pdf")
     assert text[first_end - 2:first_end] == ["GROUP_OFFSET:0", "GROUP_LENGTH:0"]
-    assert text[first_end + 1] == "COMMENT:document DOC0002 is pages 3-3 of RUN.pdf (no per-document PDF)"
     assert "GROUP_FIELD_VALUE:Ünïcode €" in text
-    assert text[-3:] == ["GROUP_OFFSET:0", "GROUP_LENGTH:0", "GROUP_FILENAME:RUN.pdf"]
-    assert writer.pdf_without_archive == 1
+    assert text[-3:] == ["GROUP_OFFSET:0", "GROUP_LENGTH:0", "GROUP_FILENAME:C002.pdf"]
+    assert not any(line.endswith("RUN.pdf") for line in text)
+
+
+def test_cmod_absolute_group_filename_and_resource_file_reference(tmp_path):
+    out = tmp_path / "out"
+    indexes = write_indexes(["cmod"], tmp_path, "RUN.afp", cmod_absolute_dir=str(out),
+                            cmod_resource_file="RUN.afp.res")
+    indexes.add(meta(1), AFP_FACTS[0], "RUN.afp", "afp")
+    indexes.add(meta(2), DocumentFacts("DOC0002", 3, 1, 1), "RUN.pdf", "pdf", archive_file="archive/D2.pdf")
+    text = open(indexes.commit()["cmod"], encoding="latin-1").read().splitlines()
+    assert text[2] == f"COMMENT:ccm-batch AFP resources={out / 'RUN.afp.res'}"
+    assert f"GROUP_FILENAME:{out / 'RUN.afp'}" in text
+    assert f"GROUP_FILENAME:{out / 'archive/D2.pdf'}" in text
+    with pytest.raises(ConfigError):
+        write_indexes(["cmod"], tmp_path, "X", cmod_absolute_dir="relative/dir")
 
 
 def test_cmod_latin1_replaces_unmappable_and_flattens_line_breaks(tmp_path):

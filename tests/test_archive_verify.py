@@ -210,16 +210,32 @@ def test_pdf_archive_files_checked(tmp_path):
     assert problem.line == 3 and "page 1 of DOC0001.pdf does not contain 'DOC0001'" in problem.message
 
 
-def test_cmod_pdf_without_archive_twins_checks_the_commented_page_ranges(tmp_path):
-    paths, _ = make_pdf_run(tmp_path, formats=("cmod",))
-    assert verify(paths["cmod"]).ok
-    text = open(paths["cmod"], encoding="latin-1").read()
-    assert "COMMENT:document DOC0002 is pages 3-3 of RUN.pdf (no per-document PDF)\n" in text
-    open(paths["cmod"], "w", encoding="latin-1").write(text.replace("is pages 3-3", "is pages 3-4"))
-    problem = verify(paths["cmod"]).problem
-    assert problem.doc_id == "DOC0002"
-    assert problem.message == ("page_count 2 ends the document at page 4, but the next document DOC0003 "
-                               "(line 36) starts at page 4")
+def _legacy_cmod(tmp_path, groups):
+    """A CMOD index written by hand: (doc, offset, length, file, comment) per group."""
+    lines = ["CODEPAGE:819", "COMMENT:ccm-batch archive index verify_field=doc_id"]
+    for doc, offset, length, name, comment in groups:
+        if comment:
+            lines.append(comment)
+        for field, value in (("doc_id", doc), ("customer_id", "C"), ("doc_type", "INVOICE"), ("date", "2025-01-31")):
+            lines += [f"GROUP_FIELD_NAME:{field}", f"GROUP_FIELD_VALUE:{value}"]
+        lines += [f"GROUP_OFFSET:{offset}", f"GROUP_LENGTH:{length}", f"GROUP_FILENAME:{name}"]
+    path = tmp_path / "legacy.cmod.ind"
+    path.write_text("\n".join(lines) + "\n", encoding="latin-1")
+    return path
+
+
+def test_cmod_group_resolving_to_several_documents_fails(tmp_path):
+    """Issue 11 item 1: a CMOD group must resolve to exactly one document."""
+    make_pdf_run(tmp_path)                                      # RUN.pdf: DOC0001 (2 p.), DOC0002, DOC0003
+    ranges = _legacy_cmod(tmp_path, [("DOC0001", 0, 0, "RUN.pdf", "COMMENT:document DOC0001 is pages 1-2 of RUN.pdf"),
+                                     ("DOC0002", 0, 0, "RUN.pdf", "COMMENT:document DOC0002 is pages 3-3 of RUN.pdf")])
+    problem = verify(ranges).problem
+    assert problem.line == 4 and "resolves to every document of that print file" in problem.message
+    whole = _legacy_cmod(tmp_path, [("DOC0001", 0, 0, "RUN.pdf", ""), ("DOC0002", 0, 0, "RUN.pdf", "")])
+    problem = verify(whole).problem
+    assert problem.line == 3 and "named by several groups" in problem.message
+    (tmp_path / "ONE.pdf").write_bytes(build_pdf(DOCS[:1])[0])
+    assert verify(_legacy_cmod(tmp_path, [("DOC0001", 0, 0, "ONE.pdf", "")])).ok
 
 
 def test_end_to_end_with_the_afp_backend(tmp_path):
@@ -244,3 +260,45 @@ def test_end_to_end_with_the_afp_backend(tmp_path):
         result = verify(paths[fmt])
         assert result.ok, str(result)
         assert result.checked == 3
+
+
+def test_afp_resource_file_beside_the_print_file_holds_what_each_group_uses(tmp_path):
+    """Issue 11 item 2: an AFP page group loaded into OnDemand needs the form map (and overlays,
+    images) of the print file's resource group: written as RUN.afp.res and referenced by the index."""
+    from ccm_batch.afp.inspect import check as afp_check
+    from ccm_batch.archive.resources import resource_names, write_resource_file
+    from ccm_batch.render import afp as afp_backend
+    from ccm_batch.render.base import PieceInfo, StreamInfo
+    from test_archive_support import text_page
+    from ccm_batch.archive import tle_values
+    import afp as afp_mod
+    renderer = afp_backend.AfpRenderer(afp_backend.AfpOptions(tle_values=tle_values))
+    indexes = write_indexes(("cmod",), tmp_path, "RUN.afp", cmod_resource_file="RUN.afp.res")
+    renderer.start_file(str(tmp_path / "RUN.afp"), StreamInfo("JOB", "MAIN", job_date="2025-01-31"))
+    for seq, (m, pages) in enumerate(DOCS, 1):
+        renderer.start_piece(PieceInfo(f"P{seq}", seq, (m.doc_id,)))
+        renderer.start_document(m)
+        for k in range(pages):
+            renderer.page(text_page(f"Invoice {m.doc_id}", f"page {k + 1}"))
+        indexes.add(m, renderer.end_document(), "RUN.afp", "afp")
+        renderer.end_piece()
+    renderer.end_file()
+    path = indexes.commit()["cmod"]
+    assert "COMMENT:ccm-batch AFP resources=RUN.afp.res\n" in open(path, encoding="latin-1").read()
+    assert "not found" in verify(path).problem.message                     # referenced, not written yet
+    assert write_resource_file(tmp_path / "RUN.afp", tmp_path / "RUN.afp.res")
+    result = verify(path)
+    assert result.ok, str(result)
+    res = (tmp_path / "RUN.afp.res").read_bytes()
+    with open(tmp_path / "RUN.afp.res", "rb") as fh:            # strict PyAFP, then Begin/End pairing
+        fields = afp_mod.load(fh, allow_unknown_fields=True, allow_unknown_triplets=True,
+                              allow_unknown_functions=True, strict=True)
+    assert fields and not any("_exceptions" in f for f in fields)
+    assert afp_check(tmp_path / "RUN.afp.res") == []
+    names, maps = resource_names(tmp_path / "RUN.afp.res")
+    assert "F1CCMBAT" in names and {"MMSIMPLX", "MMDUPLEX"} <= maps
+    assert res == (tmp_path / "RUN.afp").read_bytes()[:len(res)]           # the print file's own group
+    # a resource file without the duplex/simplex medium maps the groups invoke fails
+    (tmp_path / "RUN.afp.res").write_bytes(res.replace("MMSIMPLX".encode("cp500"), "MMOTHER1".encode("cp500")))
+    problem = verify(path).problem
+    assert "medium map 'MMSIMPLX'" in problem.message and "does not hold" in problem.message

@@ -27,7 +27,7 @@ JOB = ROOT / "samples" / "extra" / "mutuelle" / "mutuelle.toml"
 DATA = ROOT / "samples" / "extra" / "mutuelle" / "decomptes.xml"
 CLI = Path(sys.executable).with_name("ccm-batch")
 UNITS_PER_MM = 1440 / 25.4
-TABLE_LEFT = 850                     # 15 mm: the body's left edge, where the table starts
+TABLE_LEFT = 1077                    # 19 mm: the body's left edge (room for the OMR ladder), where the table starts
 DATE_RE = re.compile(r"^\d\d/\d\d/\d{4}$")
 
 

@@ -296,7 +296,8 @@ def test_imb_payload_on_us_pieces(run):
     for p in us:
         t, r = p["imb_tracking"], p["imb_routing"]
         assert len(t) == 20 and t[:2] == "00" and t[2:5] == "270" and t[5:11] == "123456"
-        assert int(t[11:]) == int(p["piece_id"])
+        assert int(t[11:]) == mail.imb_serial(int(p["piece_id"]), mail.ImbConfig(mailer_id="123456"), DATE)
+        assert int(t[11:]) % 10 ** 6 == int(p["piece_id"])          # job-date scheme: day block + piece
         serials.add(t[11:])
         assert r == p["postcode"] and len(r) == 11
         fields = mail.parse_imb(t + r)

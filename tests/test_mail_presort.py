@@ -224,3 +224,51 @@ def test_bad_rule_pack_is_a_config_error(tmp_path):
     p.write_text(p.read_text().replace('key = "const"', 'key = "prefix:9x"'))
     with pytest.raises(ConfigError):
         mail.load_rulebook([rules], DATE)
+
+
+def _plan_cost(db, stream="usps-fcm-us10", handling=2.00):
+    """The plan's cost recomputed from what it wrote: prices of the pieces + handling per tray."""
+    postage = db.execute("SELECT SUM(price) FROM mail_piece WHERE stream = ?", (stream,)).fetchone()[0]
+    trays = db.execute("SELECT COUNT(*) FROM mail_tray WHERE stream = ?", (stream,)).fetchone()[0]
+    return round(postage + trays * handling, 6)
+
+
+def test_overflow_policy_chosen_per_level_when_cheaper():
+    """Issue 11 item 7. 5-digit 10001: two full trays + 140 pieces (an overflow tray beats paying MXD for
+    them); AADC 606: 404 pieces from five ZIPs under the 5-digit minimum, two full trays + 10 (carrying
+    10 pieces to the mixed-AADC tray that 30 pieces for Miami fill anyway, +0.22, beats a $2 tray). No
+    single policy gets both; per level does."""
+    specs = [(534, "10001", 8)] + [(81, z, 8) for z in ("60701", "60702", "60703", "60704")] + \
+        [(80, "60705", 8), (30, "33101", 8)]
+    db = us_mailing(specs)
+    plan(db)
+    policy, costs = db.execute("SELECT policy, costs FROM mail_stream WHERE name = 'usps-fcm-us10'").fetchone()
+    costs = json.loads(costs)
+    best_single = min(costs[p] for p in ("none", "overflow", "rollup"))
+    assert costs["per_level"] == {"5D": "overflow", "AADC": "none"} and costs["per_group"] == {}
+    assert costs["saving"] == pytest.approx(2.00 - 10 * (0.650 - 0.628), abs=1e-6)
+    assert costs["chosen"] == pytest.approx(best_single - costs["saving"], abs=1e-6) == _plan_cost(db)
+    assert policy == "5D:overflow AADC:none"
+    for single in ("overflow", "none"):                  # each single policy costs more, as written
+        other = us_mailing(specs)
+        plan(other, single)
+        assert _plan_cost(other) > costs["chosen"] + 1.5
+
+
+def test_overflow_policy_chosen_per_group_when_cheaper():
+    """Two 5-digit groups with overflow trays want different options: 60614's 20 overflow pieces roll
+    up into the qualifying AADC 606 tray (5-digit price, no tray), 10001's 140 keep their tray (AADC 100
+    would not qualify: MXD). Same level, so only a per-group choice saves the $2.00 tray."""
+    specs = [(414, "60614", 8), (80, "60701", 8), (80, "60702", 8), (534, "10001", 8)]
+    db = us_mailing(specs)
+    summary = plan(db)[1]
+    policy, costs = db.execute("SELECT policy, costs FROM mail_stream WHERE name = 'usps-fcm-us10'").fetchone()
+    costs = json.loads(costs)
+    assert costs["per_group"] == {"5D:60614": "rollup"} or costs["per_group"] == {"5D:10001": "overflow"}
+    assert costs["saving"] == pytest.approx(2.00, abs=1e-6)
+    assert costs["chosen"] == _plan_cost(db)
+    assert policy.endswith("+1 group(s)")
+    rows = pieces(db, "usps-fcm-us10")
+    assert sum(1 for r in rows if r[5]) == 20                       # the 20 rolled-up pieces
+    assert db.execute("SELECT COUNT(*) FROM mail_tray WHERE overflow = 1").fetchone()[0] == 1
+    assert "saves USD 2.00" in summary.as_dict()["stream usps-fcm-us10"]

@@ -66,3 +66,34 @@ def test_preview_of_a_csv_extract_takes_the_job_input_settings(tmp_path):
     plain = run_cli("preview", ROOT / "layouts" / "us-statement.xml", "--data",
                     ROOT / "samples" / "data" / "us-statements.csv", "-o", tmp_path / "q.pdf")
     assert plain.returncode == 12 and "--job" in plain.stderr
+
+
+def test_reprint_piece_ids_and_imb_serials_are_never_reused(tmp_path):
+    """Issue 11 item 8: reprinted pieces got ids 1, 2, … again, so their IMb carried the serial of
+    another piece of the run. Ids now continue after the run's (and earlier reprints'); serials carry the
+    job date's day block, so another day's run cannot reuse them either."""
+    from runjobs import ROOT
+    out = tmp_path / "out"
+    assert run_cli("run", ROOT / "samples" / "us-statement.toml", "-o", out, "-f", "pdf").returncode in (0, 4)
+    pieces = list(csv.DictReader(open(out / "us-statement.mailrun.csv", encoding="utf-8")))
+    assert len(pieces) >= 8
+    result = tmp_path / "result.csv"
+    result.write_text("piece_id,status\n" + "".join(f"{p['piece_id']},{'DAMAGED' if i < 7 else 'OK'}\n"
+                                                   for i, p in enumerate(pieces)), encoding="utf-8")
+    seen_ids = {p["piece_id"] for p in pieces}
+    seen_serials = {p["imb_tracking"][11:] for p in pieces if p["imb_tracking"]}
+    for round_ in (1, 2):                                     # a second reprint must not reuse the first's
+        proc = run_cli("reprint", "--run", out, "--result", result)
+        assert proc.returncode in (0, 4), proc.stderr
+        again = list(csv.DictReader(open(out / "reprint" / "us-statement-reprint.mailrun.csv", encoding="utf-8")))
+        assert len(again) == 7
+        ids = {p["piece_id"] for p in again}
+        serials = {p["imb_tracking"][11:] for p in again}
+        assert len(serials) == 7 and not ids & seen_ids and not serials & seen_serials, round_
+        seen_ids |= ids
+        seen_serials |= serials
+    # another job date: another day block, so the same piece numbers give other serials
+    from ccm_batch import mail
+    imb = mail.ImbConfig(mailer_id="123456")
+    assert mail.imb_serial(1, imb, "2026-11-23") != mail.imb_serial(1, imb, "2026-11-24")
+    assert str(mail.imb_serial(1, imb, "2026-11-23")).endswith("000001")

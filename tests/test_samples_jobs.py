@@ -57,11 +57,27 @@ def test_sample_afp_passes_the_strict_parser_and_our_check(job_out):
 
 def test_sample_indexes_resolve(job_out):
     name, out, report = job_out
-    indexes = sorted(out.glob("*.index.csv")) + sorted(out.glob("*.index.jsonl"))
+    indexes = sorted(out.glob("*.index.csv")) + sorted(out.glob("*.index.jsonl")) + sorted(out.glob("*.cmod.ind"))
     assert indexes
     for index in indexes:
         proc = run_cli("index", "verify", index)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_sample_cmod_groups_each_hold_one_document(job_out):
+    """Issue 11 items 1 and 2: every CMOD group names one document — a per-document PDF (never the
+    multi-customer print PDF) or one AFP page group — and AFP indexes reference the resource file."""
+    name, out, report = job_out
+    for index in sorted(out.glob("*.cmod.ind")):
+        text = index.read_text(encoding="latin-1").splitlines()
+        names = [line.split(":", 1)[1] for line in text if line.startswith("GROUP_FILENAME:")]
+        docs = [line for line in text if line == "GROUP_FIELD_NAME:doc_id"]
+        assert names and len(names) == len(docs)
+        if index.name.endswith(".pdf.cmod.ind"):
+            assert len(set(names)) == len(names) and all(n.startswith("archive/") for n in names), index
+        else:
+            res = index.name.replace(".cmod.ind", ".res")
+            assert f"COMMENT:ccm-batch AFP resources={res}" in text and (out / res).is_file()
 
 
 def test_inspect_check_finds_a_corrupted_sample_afp(job_out, tmp_path):
@@ -75,3 +91,16 @@ def test_inspect_check_finds_a_corrupted_sample_afp(job_out, tmp_path):
     bad.write_bytes(bytes(data))
     proc = run_cli("inspect", "--check", bad)
     assert proc.returncode == 8 and "offset" in proc.stdout
+
+
+def test_sample_afp_medium_follows_the_layout_page_size(job_out):
+    """Issue 11 item 3: the form map's medium (MDD, read by the strict PyPI parser) is the page size:
+    US Letter (8.5 x 11 in) for the US statement, A4 for the French jobs."""
+    name, out, report = job_out
+    expected = (12240, 15840) if name == "us-statement" else (11906, 16838)
+    for path in sorted(out.glob("*.afp")):
+        with open(path, "rb") as fh:
+            fields = pyafp.load(fh, allow_unknown_fields=True, allow_unknown_triplets=True,
+                                allow_unknown_functions=True, strict=True)
+        media = {(f["XmUnits"], f["XmSize"], f["YmSize"]) for f in fields if "XmSize" in f}
+        assert media == {(14400, *expected)}, (path, media)

@@ -16,7 +16,8 @@ as problems.
   ordering inside AEG/OEG/medium map/page group, mandatory PGD/OBD/OBP/MDD/MCC, AEG/OEG first),
   fonts mapped in the page's AEG before SCFL uses them, PTOCA framing and chains closed by the end
   of each text object, triplet framing of TLE/BDT/BRS/OBD/IOB, IMM names present in an inline form
-  map, a single print-file resource group before the first document.
+  map, a single print-file resource group before the first document, no page (PGD) larger than the
+  medium (MDD) of the inline medium map in effect.
 """
 from __future__ import annotations
 
@@ -158,6 +159,8 @@ class _Walker:
         self.form_maps = 0
         self.mm_names: set = set()
         self.imms: list = []
+        self.media: dict = {}            # medium map name -> (width, height) of its MDD, in inches
+        self.medium_map = ""             # the medium map in effect (last IMM)
         self.brg_seen = self.bdt_seen = False
         self._page = None
         self._ptoca = None
@@ -332,6 +335,8 @@ class _Walker:
                 if abbr == "PGD":
                     self._page["width"], self._page["height"] = R.u3(data, 6), R.u3(data, 9)
                 self._page["upi"] = units / base if units else 1440.0
+                if abbr == "PGD":
+                    self._check_medium(field.offset, self._page)
         elif abbr == "BPT":
             page = self._page_frame(stack)
             if page is not None and top.abbr in ("BPG", "BMO") and not page.has_ptd:
@@ -340,9 +345,27 @@ class _Walker:
             self._ptx(field, stack)
         elif abbr == "IMM":
             self.imms.append((field.offset, R.ebcdic(data[:8])))
+            self.medium_map = R.ebcdic(data[:8])
+        elif abbr == "MDD" and top.abbr == "BMM" and len(data) >= 12:
+            units = (data[2] << 8) | data[3]
+            width, height = R.u3(data, 6), R.u3(data, 9)
+            if units and 0 < width < 0xFFFFFF and 0 < height < 0xFFFFFF:     # 0 / X'FFFFFF': printer's own
+                upi = units / (10 if data[0] == 0 else 10 / 2.54)
+                self.media[top.name] = (width / upi, height / upi)
         elif abbr == "BMM" and self.form_maps:
             self.mm_names.add(R.ebcdic(data[:8]))
         return ""
+
+    def _check_medium(self, offset: int, page: dict) -> None:
+        """A page larger than the medium (sheet) of the medium map in effect is cut off by the printer."""
+        medium = self.media.get(self.medium_map)
+        if medium is None or not page["width"]:
+            return
+        width, height = page["width"] / page["upi"], page["height"] / page["upi"]
+        tolerance = 1 / 1440
+        if width > medium[0] + tolerance or height > medium[1] + tolerance:
+            self.problem(offset, f"page {page['number']} ({width:.2f} x {height:.2f} in) is larger than the "
+                                 f"medium of medium map {self.medium_map!r} ({medium[0]:.2f} x {medium[1]:.2f} in)")
 
     def _ptx(self, field, stack):
         page = self._page_frame(stack)

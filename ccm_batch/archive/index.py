@@ -30,15 +30,18 @@ Formats and files (``basename`` from :func:`write_indexes`):
 ``{basename}.cmod.ind``
     IBM Content Manager OnDemand generic indexer parameter file (afp.md §11.2): ``CODEPAGE:819``
     (ISO 8859-1; the file is encoded in that code page, see :data:`CMOD_CODECS`), one
-    ``COMMENT:`` line, then per document ``GROUP_FIELD_NAME:``/``GROUP_FIELD_VALUE:`` pairs for
+    ``COMMENT:`` line (plus, for an AFP print file, ``COMMENT:ccm-batch AFP resources=NAME`` naming
+    the resource file beside it: :mod:`ccm_batch.archive.resources`), then per document ``GROUP_FIELD_NAME:``/``GROUP_FIELD_VALUE:`` pairs for
     every archive field (:func:`ccm_batch.archive.tle.document_fields`), ``GROUP_OFFSET:``,
-    ``GROUP_LENGTH:``, ``GROUP_FILENAME:``. AFP: offset/length of the document's page group in the
-    print file. PDF: a byte range of a multi-document PDF is not a loadable document, so following
-    afp.md ("the generic indexer suits one document per file, e.g. the PDF twin") the group names
-    the document's own archive PDF (``archive_file``, from :class:`ArchivePdfWriter`) with
-    ``GROUP_OFFSET:0``/``GROUP_LENGTH:0`` (= whole file). Without an archive PDF the group names the
-    print file with 0/0 and a ``COMMENT:`` line giving its page range; the writer counts these in
-    ``pdf_without_archive`` — enable ``archive_pdf`` for PDF runs indexed for OnDemand.
+    ``GROUP_LENGTH:``, ``GROUP_FILENAME:``. A group always holds exactly one document. AFP:
+    offset/length of the document's page group in the print file. PDF: a byte range of a
+    multi-document PDF is not a loadable document, so following afp.md ("the generic indexer suits
+    one document per file, e.g. the PDF twin") the group names the document's own PDF
+    (``archive_file``, from :class:`ArchivePdfWriter`) with ``GROUP_OFFSET:0``/``GROUP_LENGTH:0``
+    (= whole file). A PDF document without its own file raises :class:`ConfigError` (a run asking for
+    a ``cmod`` index of PDF output always writes per-document PDFs: ``JobConfig.per_document_pdf``).
+    With ``group_filename_absolute`` the ``GROUP_FILENAME`` is an absolute path under ``base_dir``
+    (the directory the run's outputs land in), as ``arsload`` run elsewhere needs.
     Values are written as given (line breaks become spaces; characters the code page lacks become
     ``?``). At most 128 fields per group (OnDemand's limit): more raises :class:`ConfigError`.
 
@@ -68,6 +71,7 @@ CMOD_CODECS = {819: "latin-1", 1252: "cp1252", 1208: "utf-8", 850: "cp850", 500:
 """CMOD ``CODEPAGE:`` values this writer can encode, with their Python codecs."""
 CMOD_MAX_FIELDS = 128
 CMOD_COMMENT = "COMMENT:ccm-batch archive index verify_field="
+CMOD_RESOURCES = "COMMENT:ccm-batch AFP resources="
 
 
 class IndexEntry(NamedTuple):
@@ -94,6 +98,7 @@ class IndexEntry(NamedTuple):
     archive_file: str = ""
     verify_text: str = ""
     line: int = 0
+    resources: str = ""          # CMOD: the AFP resource file the index references ("" = none)
 
     def archive_fields(self) -> list[tuple[str, str]]:
         """Fixed fields then declared fields, as TLEs and CMOD groups carry them."""
@@ -340,23 +345,34 @@ class CmodIndexWriter(_AtomicWriter):
     ``codepage`` is the ``CODEPAGE:`` value (a key of :data:`CMOD_CODECS`); the file is encoded in it.
     """
 
-    def __init__(self, verify_field: str = "doc_id", codepage: int = 819):
+    def __init__(self, verify_field: str = "doc_id", codepage: int = 819,
+                 group_filename_absolute: bool = False, base_dir: str = "", resource_file: str = ""):
         if codepage not in CMOD_CODECS:
             raise ConfigError(f"CMOD code page {codepage} is not supported "
                               f"(use one of {', '.join(map(str, sorted(CMOD_CODECS)))})")
         super().__init__(verify_field)
         self.codepage = codepage
         self.encoding = CMOD_CODECS[codepage]
-        self.pdf_without_archive = 0
+        self.group_filename_absolute = group_filename_absolute
+        self.resource_file = resource_file
+        self.base_dir = os.fspath(base_dir) if base_dir else ""
+        if group_filename_absolute and not os.path.isabs(self.base_dir):
+            raise ConfigError("an absolute GROUP_FILENAME needs the absolute output directory (base_dir)")
 
     def open(self, path: str) -> None:
         super().open(path)
         self._out.reconfigure(errors="replace")
 
     def _start(self) -> None:
-        self.pdf_without_archive = 0
         self._out.write(f"CODEPAGE:{self.codepage}\n")
         self._out.write(f"{CMOD_COMMENT}{_flat(self.verify_field)}\n")
+        if self.resource_file:
+            self._out.write(f"{CMOD_RESOURCES}{_flat(self._filename(self.resource_file))}\n")
+
+    def _filename(self, name: str) -> str:
+        if self.group_filename_absolute and not os.path.isabs(name):
+            return os.path.join(self.base_dir, name)
+        return name
 
     def _write(self, entry: IndexEntry) -> None:
         fields = entry.archive_fields()
@@ -369,11 +385,11 @@ class CmodIndexWriter(_AtomicWriter):
         elif entry.archive_file:
             offset, length, filename = 0, 0, entry.archive_file
         else:
-            self.pdf_without_archive += 1
-            offset, length, filename = 0, 0, entry.print_file
-            last = entry.first_page + entry.page_count - 1
-            lines.append(f"COMMENT:document {_flat(entry.doc_id)} is pages {entry.first_page}-{last} "
-                         f"of {_flat(entry.print_file)} (no per-document PDF)")
+            raise ConfigError(f"document {entry.doc_id}: a CMOD group must hold exactly one document, but "
+                              f"it has no per-document PDF and {entry.print_file} holds the whole print file; "
+                              f"write per-document PDFs ([index] archive_pdf, implied by a 'cmod' index of "
+                              f"a PDF run)")
+        filename = self._filename(filename)
         for name, value in fields:
             lines.append(f"GROUP_FIELD_NAME:{_flat(name)}")
             lines.append(f"GROUP_FIELD_VALUE:{_flat(value)}")
@@ -430,8 +446,13 @@ class IndexSet(_CommitOnExit):
 
 
 def write_indexes(formats, directory: str, basename: str, *, verify_field: str = "doc_id",
-                  cmod_codepage: int = 819, csv_delimiter: str = ",") -> IndexSet:
+                  cmod_codepage: int = 819, csv_delimiter: str = ",", cmod_absolute_dir: str = "",
+                  cmod_resource_file: str = "") -> IndexSet:
     """Open one index writer per asked format (``csv``, ``jsonl``, ``cmod``) in ``directory``.
+
+    ``cmod_absolute_dir``: write CMOD ``GROUP_FILENAME`` (and the resource file) as absolute paths in
+    that directory (where the outputs will be). ``cmod_resource_file``: the AFP resource file the CMOD
+    index references.
 
     Files are ``{basename}.index.csv``, ``{basename}.index.jsonl``, ``{basename}.cmod.ind``, written
     under ``.part`` names until :meth:`IndexSet.commit`. Unknown formats raise :class:`ConfigError`;
@@ -451,7 +472,9 @@ def write_indexes(formats, directory: str, basename: str, *, verify_field: str =
             if fmt == "csv":
                 writer = CsvIndexWriter(verify_field, delimiter=csv_delimiter)
             elif fmt == "cmod":
-                writer = CmodIndexWriter(verify_field, codepage=cmod_codepage)
+                writer = CmodIndexWriter(verify_field, codepage=cmod_codepage,
+                                         group_filename_absolute=bool(cmod_absolute_dir),
+                                         base_dir=cmod_absolute_dir, resource_file=cmod_resource_file)
             else:
                 writer = WRITERS[fmt](verify_field)
             writer.open(index_path(directory, basename, fmt))

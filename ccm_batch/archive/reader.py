@@ -22,7 +22,7 @@ import re
 from typing import Iterator
 
 from ..errors import InputError
-from .index import (CMOD_CODECS, CMOD_COMMENT, INDEX_PREFIX, TRAILING_COLUMNS, IndexEntry)
+from .index import (CMOD_CODECS, CMOD_COMMENT, CMOD_RESOURCES, INDEX_PREFIX, TRAILING_COLUMNS, IndexEntry)
 from .tle import FIXED_FIELDS, merge_fields
 
 _PAGE_RANGE = re.compile(r"COMMENT:document .* is pages (\d+)-(\d+) of ")
@@ -184,6 +184,7 @@ def _read_cmod(path: str) -> Iterator[IndexEntry]:
     start = 0
     pages = (0, 0)           # (first page, page count) from a "COMMENT:document … is pages a-b of …" line
     previous_file = ""
+    resources = ""
     with open(path, encoding=codec, newline="") as f:
         for line, text in enumerate(f, 1):
             text = text.rstrip("\r\n")
@@ -194,7 +195,9 @@ def _read_cmod(path: str) -> Iterator[IndexEntry]:
             if not sep:
                 raise IndexFormatError(path, line, f"not a KEY:value line: {text[:60]!r}")
             if key == "COMMENT":
-                if text.startswith(CMOD_COMMENT):
+                if text.startswith(CMOD_RESOURCES):
+                    resources = text[len(CMOD_RESOURCES):].strip()
+                elif text.startswith(CMOD_COMMENT):
                     verify_field = value.rpartition("verify_field=")[2].strip() or "doc_id"
                 elif (match := _PAGE_RANGE.match(text)):
                     pages = (int(match.group(1)), int(match.group(2)) - int(match.group(1)) + 1)
@@ -220,7 +223,8 @@ def _read_cmod(path: str) -> Iterator[IndexEntry]:
                     raise IndexFormatError(path, line, "GROUP_FILENAME is empty and no previous group names one")
                 if pending_name is not None:
                     raise IndexFormatError(path, line, f"GROUP_FIELD_NAME {pending_name!r} has no value")
-                yield _cmod_entry(path, start, group, offset, length, filename, verify_field, pages)
+                yield _cmod_entry(path, start, group, offset, length, filename, verify_field, pages)._replace(
+                    resources=resources)
                 previous_file = filename
                 group, offset, length, start, pages = [], None, None, 0, (0, 0)
             else:

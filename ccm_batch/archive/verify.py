@@ -16,6 +16,9 @@ AFP (CSV/JSONL ``format = afp``; CMOD when the file starts with X'5A')
       sanitising rule :func:`~ccm_batch.archive.tle.tle_value` (code page from BDT's X'01' triplet,
       CCSID 500 when absent). Extra TLEs are allowed;
     * the matching ENG must end exactly at ``offset + length``;
+    * CMOD with a ``COMMENT:ccm-batch AFP resources=`` line: every medium map the group invokes (IMM)
+      and every overlay (IPO) and object (IOB) it includes is in that resource file
+      (:mod:`ccm_batch.archive.resources`);
     * CSV/JSONL only: the group holds ``page_count`` BPGs and its first BPG is page ``first_page`` of the
       file (BPGs counted from the file start).
 
@@ -31,9 +34,15 @@ PDF (CSV/JSONL ``format = pdf``)
     * with ``archive_file``: that file has ``page_count`` pages, its first page contains ``verify_text``,
       and its XMP metadata declares PDF/A-2 (``pdfaid:part`` 2, conformance B).
 
+CMOD (every group, AFP or PDF): a group must resolve to exactly one document. OnDemand loads
+    ``GROUP_LENGTH`` bytes at ``GROUP_OFFSET`` of ``GROUP_FILENAME``, 0/0 meaning the whole file; so a
+    whole-file group whose file is named by another whole-file group of the index fails, and so does a
+    group naming a page range of a multi-document print PDF (the ``COMMENT:document … is pages a-b``
+    groups of older indexes): each would retrieve every document of its file. AFP groups must give a
+    byte range, which must be one BNG…ENG page group (above).
+
 PDF (CMOD, one document per ``GROUP_FILENAME`` with offset/length 0/0)
-    the file's first page contains ``verify_text``; a group naming a multi-document print file (no
-    archive PDF; its ``COMMENT:`` line gives the page range) gets the page-range checks above. Sheet counts are not checked (a PDF does not say
+    the file's first page contains ``verify_text``. Sheet counts are not checked (a PDF does not say
     whether it is printed duplex).
 """
 from __future__ import annotations
@@ -45,6 +54,7 @@ from typing import Iterator, NamedTuple
 from ..mail.control import SEPARATOR_MARK
 from .index import IndexEntry
 from .reader import IndexFormatError, read_index
+from .resources import resource_names
 from .tle import CCSID_CODECS, DEFAULT_CODEC, parse_tle, tle_value
 
 # pypdf is imported by the first verifier, not with the archive package: it pulls in Pillow
@@ -68,6 +78,7 @@ SF_NAMES = {
     b"\xD3\xAB\x8A": "MCF", b"\xD3\xA8\xA5": "BPF", b"\xD3\xA9\xA5": "EPF",
 }
 BDT, BNG, ENG, TLE, BPG = b"\xD3\xA8\xA8", b"\xD3\xA8\xAD", b"\xD3\xA9\xAD", b"\xD3\xA0\x90", b"\xD3\xA8\xAF"
+IMM, IOB, IPO = b"\xD3\xAB\xCC", b"\xD3\xAF\xC3", b"\xD3\xAF\xD8"
 _PDFA_PART = re.compile(rb"pdfaid:part(?:>|=\s*[\"'])\s*(\d+)")
 _PDFA_CONFORMANCE = re.compile(rb"pdfaid:conformance(?:>|=\s*[\"'])\s*([A-Za-z])")
 
@@ -174,13 +185,15 @@ class _AfpWalker:
             pos += tlen
 
     def read_group(self) -> tuple[int, int, list[tuple[str | None, str | None]]]:
-        """At a BNG: walk to its ENG. Returns (end offset, BPG count, group-level TLEs)."""
+        """At a BNG: walk to its ENG. Returns (end offset, BPG count, group-level TLEs); the resources
+        the group refers to are left in ``self.references``: (kind, name) for IMM, IOB and IPO."""
         sfid, length = self.header(self.pos)
         if sfid != BNG:
             raise ValueError(f"the structured field at offset {self.pos} is {sf_name(sfid)} "
                              f"(X'{sfid.hex().upper()}'), not BNG (X'D3A8AD')")
         pos = self.pos + 1 + length
         depth, pages, tles, in_pages = 1, 0, [], False
+        self.references = set()
         while True:
             if pos >= self.size:
                 raise ValueError(f"the page group starting at offset {self.pos} has no ENG before the end of file")
@@ -194,6 +207,9 @@ class _AfpWalker:
             elif sfid == BPG:
                 pages += 1
                 in_pages = True
+            elif sfid in (IMM, IOB, IPO):
+                name = self.data(pos, length)[:8].decode("cp500", "replace").rstrip(" \x00")
+                self.references.add(("medium map" if sfid == IMM else "resource", name))
             elif sfid == TLE and depth == 1 and not in_pages:
                 try:
                     tles.append(parse_tle(self.data(pos, length), self.codec))
@@ -217,6 +233,8 @@ class _Verifier:
         self._afp: _AfpWalker | None = None
         self._pdf: tuple | None = None        # (path, PdfReader, file) of the print PDF being read
         self._done_files: set[str] = set()
+        self._whole_files: set[str] = set()       # CMOD: files named whole (0/0) by a group
+        self._resource_files: dict = {}           # CMOD: resource file -> (names, medium maps) or error
         self._ends: tuple[str, int] | None = None     # (print file, last page) of the previous PDF entry
 
     def _path(self, name: str) -> str:
@@ -248,6 +266,10 @@ class _Verifier:
         if not os.path.isfile(path):
             return f"print file {entry.print_file} not found (looked for {path})"
         fmt = entry.fmt or _sniff(path)
+        if not entry.fmt:                   # CMOD generic index: a group must be exactly one document
+            problem = self._check_cmod_group(entry, following, path, fmt)
+            if problem:
+                return problem
         try:
             if fmt == "afp":
                 return self._check_afp(entry, path)
@@ -260,6 +282,31 @@ class _Verifier:
         except PyPdfError as exc:
             return f"{entry.print_file} cannot be read as PDF: {exc}"
         return f"{entry.print_file} is neither AFP nor PDF"
+
+    # -- CMOD groups ------------------------------------------------------------------------------
+
+    def _check_cmod_group(self, entry: IndexEntry, following: IndexEntry | None, path: str,
+                          fmt: str) -> str | None:
+        """One group, one document: OnDemand loads ``GROUP_OFFSET``/``GROUP_LENGTH`` bytes of
+        ``GROUP_FILENAME`` (0/0 = the whole file), so a group resolving to a file or a byte range that
+        holds several documents would give every customer of that file everyone's documents."""
+        whole = not entry.offset and not entry.length
+        if not whole:
+            return None
+        if fmt == "pdf" and entry.page_count:
+            last = entry.first_page + entry.page_count - 1
+            return (f"the group names pages {entry.first_page}-{last} of {entry.print_file} with "
+                    f"GROUP_OFFSET/GROUP_LENGTH 0/0: OnDemand loads the whole file, so it resolves to every "
+                    f"document of that print file, not one (write per-document PDFs: [index] archive_pdf)")
+        key = os.path.normcase(os.path.abspath(path))
+        shared = key in self._whole_files or (
+            following is not None and not following.fmt and not following.offset and not following.length
+            and os.path.normcase(os.path.abspath(self._path(following.print_file))) == key)
+        self._whole_files.add(key)
+        if shared:
+            return (f"GROUP_FILENAME {entry.print_file} (the whole file: GROUP_OFFSET/GROUP_LENGTH 0/0) is "
+                    f"named by several groups: each resolves to more than one document")
+        return None
 
     # -- AFP -------------------------------------------------------------------------------------
 
@@ -296,6 +343,29 @@ class _Verifier:
                     f"the index says first_page {entry.first_page}")
         walker.pos = end
         walker.pages = pages_before + pages
+        if entry.resources:
+            return self._check_resources(entry, walker.references)
+        return None
+
+    def _check_resources(self, entry: IndexEntry, references: set) -> str | None:
+        """Every form map medium map (IMM), overlay (IPO) and object (IOB) the page group uses is in
+        the resource file the CMOD index references (it is all OnDemand keeps beside the group)."""
+        path = self._path(entry.resources)
+        if path not in self._resource_files:
+            try:
+                self._resource_files[path] = resource_names(path)
+            except FileNotFoundError:
+                self._resource_files[path] = f"AFP resource file {entry.resources} not found (looked for {path})"
+            except (OSError, ValueError) as exc:
+                self._resource_files[path] = f"AFP resource file {entry.resources}: {exc}"
+        known = self._resource_files[path]
+        if isinstance(known, str):
+            return known
+        names, maps = known
+        for kind, name in sorted(references):
+            if name not in (maps if kind == "medium map" else names):
+                return (f"the page group at offset {entry.offset} uses {kind} {name!r}, which the AFP "
+                        f"resource file {entry.resources} does not hold")
         return None
 
     # -- PDF -------------------------------------------------------------------------------------

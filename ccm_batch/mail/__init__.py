@@ -15,7 +15,7 @@ code. Everything is computed with SQL ORDER BY / GROUP BY over the run's work da
 one household or one container of pieces in memory.
 """
 from .config import DataMatrixSpec, ImbConfig, InsertSpec, MailConfig, OmrScheme
-from .control import (control_payload, decode_control, decode_omr, imb_fields, job_code, mark_pages,
+from .control import (control_payload, decode_control, decode_omr, imb_fields, imb_serial, job_code, mark_pages,
                       omr_bits, parse_imb, separator_pages)
 from .plan import (PlanSummary, PlannedPiece, PrintFilePlan, StreamSummary, iter_pieces, iter_print_files,
                    plan_mail)
@@ -27,7 +27,7 @@ __all__ = [
     "MailConfig", "OmrScheme", "DataMatrixSpec", "ImbConfig", "InsertSpec",
     "plan_mail", "iter_print_files", "iter_pieces", "PlanSummary", "PlannedPiece", "PrintFilePlan", "StreamSummary",
     "mark_pages", "separator_pages", "omr_bits", "decode_omr", "control_payload", "decode_control", "job_code",
-    "imb_fields", "parse_imb",
+    "imb_fields", "imb_serial", "parse_imb",
     "write_production_files", "record_piece_position", "reprint", "read_inserter_results",
     "build_reprint_documents", "ReprintSelection",
     "load_rulebook", "RuleBook", "RulePack",

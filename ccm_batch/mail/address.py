@@ -1,6 +1,6 @@
 """Mail stage, addresses: normalisation for householding keys, postcode parsing and pre-mailing checks.
 
-``norm()`` follows postal.md §2: NFKD, strip accents, uppercase, punctuation to spaces, collapse spaces,
+``norm()`` follows postal.md §2: NFKD, strip accents, ligatures spelt out (Œ → OE, Æ → AE), uppercase, punctuation to spaces, collapse spaces,
 standard abbreviations (Pub 28 suffixes and AFNOR voie types mapped to one token, so "AVENUE", "AVE"
 and "AV" match), and civilities dropped from names. It is used for *matching keys only*; the printed
 address is never changed here.
@@ -38,11 +38,19 @@ DOMESTIC_COUNTRY_LINES = frozenset({"FRANCE", "USA", "US", "UNITED STATES", "UNI
 _US_ZIP = re.compile(r"^\d{5}(?:[- ]?\d{4}(?:[- ]?\d{2})?)?$")
 
 
+LIGATURES = {"Œ": "OE", "œ": "oe", "Æ": "AE", "æ": "ae", "Ø": "O", "ø": "o", "Đ": "D", "đ": "d", "Ł": "L",
+             "ł": "l", "Þ": "TH", "þ": "th", "ı": "i", "ß": "ss"}
+"""Letters NFKD does not decompose, spelt as the ASCII letters an uppercase address line uses (NF Z10-011
+lines are written "COEUR" for "Cœur"): without this "LEBŒUF" and "LEBOEUF" were two households."""
+
+
 class _CombiningMarks(dict):
-    """``str.translate`` table deleting combining marks, filled as characters are met."""
+    """``str.translate`` table deleting combining marks and spelling out :data:`LIGATURES`, filled as
+    characters are met."""
 
     def __missing__(self, code: int):
-        value = None if unicodedata.combining(chr(code)) else chr(code)
+        ch = chr(code)
+        value = LIGATURES.get(ch, None if unicodedata.combining(ch) else ch)
         self[code] = value
         return value
 

@@ -15,6 +15,7 @@ Example (every key optional; defaults shown)::
     paper_gsm = 80                 # sheet weight = area x grammage
     caliper_mm = 0.1               # sheet thickness
     max_pieces_per_file = 0        # 0 = no limit; files break at tray boundaries where possible
+    piece_id_start = 1             # first piece id; a reprint continues after its run's piece ids
     max_sheets_per_file = 0
     name_template = "{job}_{stream}_{seq:03d}"
     control = "omr"                # omr | datamatrix | none
@@ -30,6 +31,7 @@ Example (every key optional; defaults shown)::
     x_mm = 5  y_mm = 100  module_mm = 0.5
     [mail.imb]                     # USPS Intelligent Mail barcode on US pieces
     enabled = false  mailer_id = "123456"  service_type = "270"  barcode_id = "00"  serial_start = 0
+    serial_scheme = "job_date"     # job_date: day of the job date + piece number | piece: serial_start + piece
     x_mm = 20  y_mm = 62           # used when the address page carries no imb Barcode to fill in
     [mail.part_label]              # printed on the first page of each part of a split household
     x_mm = 20  y_mm = 45  size_pt = 7  text = "PLI {part}/{parts}"
@@ -104,6 +106,7 @@ class ImbConfig:
     serial_start: int = 0
     x: int = mm(20)
     y: int = mm(62)
+    serial_scheme: str = "job_date"     # job_date | piece (see ccm_batch.mail.control.imb_serial)
 
 
 @dataclass(frozen=True)
@@ -131,6 +134,7 @@ class MailConfig:
     datamatrix: DataMatrixSpec = DataMatrixSpec()
     imb: ImbConfig = ImbConfig()
     part_label: tuple | None = None     # (x, y, size, template) of the "PLI 1/2" mark on split pieces
+    piece_id_start: int = 1             # first piece id (reprints continue after the run's pieces)
 
     @classmethod
     def from_dict(cls, table: dict | None, base_dir=None) -> "MailConfig":
@@ -142,7 +146,7 @@ class MailConfig:
         known = {"enabled", "rules_dir", "householding", "address_carrier_types", "split", "policy",
                  "carriers", "international_carrier", "envelopes", "paper_gsm", "caliper_mm", "inserts",
                  "max_pieces_per_file", "max_sheets_per_file", "name_template", "control", "separators",
-                 "validate_addresses", "omr", "datamatrix", "imb", "part_label"}
+                 "validate_addresses", "omr", "datamatrix", "imb", "part_label", "piece_id_start"}
         unknown = sorted(set(t) - known)
         if unknown:
             raise ConfigError(f"[mail]: unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
@@ -163,6 +167,11 @@ class MailConfig:
         for key in ("paper_gsm", "caliper_mm"):
             if key in t:
                 kw[key] = _positive(t[key], f"[mail] {key}")
+        if "piece_id_start" in t:
+            start = t["piece_id_start"]
+            if not isinstance(start, int) or isinstance(start, bool) or not 1 <= start < 10 ** 8:
+                raise ConfigError("[mail] piece_id_start: a whole number from 1 to 99999999")
+            kw["piece_id_start"] = start
         for key in ("max_pieces_per_file", "max_sheets_per_file"):
             if key in t:
                 kw[key] = int(_positive(t[key], f"[mail] {key}", allow_zero=True))
@@ -257,7 +266,9 @@ def _omr(d: dict) -> OmrScheme:
 def _imb(d: dict) -> ImbConfig:
     cfg = ImbConfig(bool(d.get("enabled", True)), str(d.get("barcode_id", "00")), str(d.get("service_type", "270")),
                     str(d.get("mailer_id", "123456")), int(d.get("serial_start", 0)),
-                    mm(d.get("x_mm", 20)), mm(d.get("y_mm", 62)))
+                    mm(d.get("x_mm", 20)), mm(d.get("y_mm", 62)), str(d.get("serial_scheme", "job_date")))
+    if cfg.serial_scheme not in ("job_date", "piece"):
+        raise ConfigError("[mail.imb] serial_scheme: job_date or piece")
     if not (len(cfg.barcode_id) == 2 and cfg.barcode_id.isdigit() and cfg.barcode_id[1] in "01234"):
         raise ConfigError("[mail.imb] barcode_id: 2 digits, the second 0-4")
     if not (len(cfg.service_type) == 3 and cfg.service_type.isdigit()):

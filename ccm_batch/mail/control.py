@@ -22,13 +22,18 @@ divert, bit 2 = stop; CHK = Σ (position × character code) mod 97 over the 24 p
 :func:`decode_control` checks and parses it.
 
 **IMb** (postal.md §4.3): tracking = barcode id (2) + service type (3) + mailer id (6|9) + serial
-(9|6: ``serial_start`` + piece number, unique within the job); routing = the ZIP, ZIP+4 or ZIP+4+DP
-digits. The page gets a ``Barcode(symbology="imb", data=tracking + routing)``: an ``imb`` barcode
+(9|6 digits, :func:`imb_serial`); routing = the ZIP, ZIP+4 or ZIP+4+DP digits. USPS wants a serial
+unique per mailer id for 45 days: piece numbers are unique within a run and its reprints (a reprint
+numbers its pieces after every piece id of the run and of earlier reprints, ``[mail] piece_id_start``),
+and the default ``job_date`` serial scheme puts the job date's day number in the serial's first digits,
+so runs on different days never share a serial. Two jobs mailed under one mailer id with the same job
+date must be given disjoint ``serial_start`` blocks (e.g. 0 and 500000). The page gets a ``Barcode(symbology="imb", data=tracking + routing)``: an ``imb`` barcode
 already placed by the layout on the piece's first page gets this data; otherwise one is added at the
 configured position. The 65-bar encoding is :func:`ccm_batch.barcodes.imb_encode` (render side).
 """
 from __future__ import annotations
 
+import datetime as _dt
 import zlib
 from typing import NamedTuple
 
@@ -171,12 +176,34 @@ def _symbol_size(symbology: str, data: str, module: int, default: tuple) -> tupl
 
 # ------------------------------------------------------------------------------------------------ IMb
 
-def imb_fields(piece_number: int, routing_digits: str, imb) -> tuple[str, str]:
+def imb_serial(piece_number: int, imb, job_date: str = "") -> int:
+    """The IMb serial of a piece (see the module docstring); ``ValueError`` when it does not fit.
+
+    ``job_date`` scheme (the default when a job date is given): the first 3 digits of a 9-digit serial
+    (2 of a 6-digit one) are the job date's day number modulo 1000 (100), the rest ``serial_start`` +
+    piece number — serials of runs on different days never meet within 1000 (100) days, far beyond
+    the 45 days USPS asks. ``piece`` scheme: ``serial_start`` + piece number.
+    """
+    width = 15 - len(imb.mailer_id)
+    number = imb.serial_start + piece_number
+    if getattr(imb, "serial_scheme", "piece") == "job_date" and job_date:
+        day_digits = 3 if width >= 9 else 2
+        room = width - day_digits
+        if number >= 10 ** room:
+            raise ValueError(f"IMb serial: piece number {number} does not fit in the {room} digits a job-date "
+                             f"serial leaves (mailer id {imb.mailer_id}); use serial_scheme = \"piece\" "
+                             "with serial_start blocks")
+        day = _dt.date.fromisoformat(job_date).toordinal() % 10 ** day_digits
+        return day * 10 ** room + number
+    if number >= 10 ** width:
+        raise ValueError(f"IMb serial {number} does not fit in {width} digits (mailer id {imb.mailer_id})")
+    return number
+
+
+def imb_fields(piece_number: int, routing_digits: str, imb, job_date: str = "") -> tuple[str, str]:
     """(tracking, routing) of a US piece; raises ``ValueError`` when the serial does not fit."""
     width = 15 - len(imb.mailer_id)
-    serial = imb.serial_start + piece_number
-    if serial >= 10 ** width:
-        raise ValueError(f"IMb serial {serial} does not fit in {width} digits (mailer id {imb.mailer_id})")
+    serial = imb_serial(piece_number, imb, job_date)
     tracking = f"{imb.barcode_id}{imb.service_type}{imb.mailer_id}{serial:0{width}d}"
     routing = routing_digits if len(routing_digits) in (5, 9, 11) and routing_digits.isdigit() else ""
     return tracking, routing

@@ -17,7 +17,8 @@ Streams: one per (carrier, product, envelope, shape) for domestic mail (``lapost
 With ``[mail]`` absent or disabled: one stream ``main``, one piece per document in input order.
 
 Piece ids are 8-digit numbers in print order over the whole job (streams by kind then name, then
-sequence number). Print files break at ``max_pieces_per_file`` / ``max_sheets_per_file``, at a tray
+sequence number), from ``[mail] piece_id_start`` (1; a reprint starts after every piece id of its run
+and earlier reprints, so ids and IMb serials are never reused). Print files break at ``max_pieces_per_file`` / ``max_sheets_per_file``, at a tray
 boundary when the tray fits in a file. :func:`iter_print_files` streams the plan back for rendering.
 """
 from __future__ import annotations
@@ -135,6 +136,7 @@ class StreamSummary:
     files: int = 0
     trays: int = 0
     note: str = ""
+    policy_saving: float = 0.0      # what choosing the overflow option per level / group saved
 
 
 @dataclass
@@ -156,6 +158,7 @@ class PlanSummary:
     streams: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
     rule_packs: list = field(default_factory=list)
+    alerts: dict = field(default_factory=dict)     # operator warnings for the run report: label -> count
 
     @property
     def savings(self) -> dict:
@@ -184,8 +187,16 @@ class PlanSummary:
                "baseline (docs alone)": money(self.baseline_postage),
                "presort savings": money(self.presort_savings), "total savings": money(self.savings),
                "rule packs": ", ".join(self.rule_packs)}
+        saving = {}
+        for s in self.streams:
+            if s.policy_saving:
+                saving[s.currency] = round(saving.get(s.currency, 0.0) + s.policy_saving, 2)
+        if saving:
+            out["overflow choice savings"] = money(saving) + " (per level / group, against the best single policy)"
         for s in self.streams:
             policy = f", policy {s.policy}" if s.policy else ""
+            if s.policy_saving:
+                policy += f" (saves {s.currency} {s.policy_saving:,.2f})"
             out[f"stream {s.name}"] = (f"{s.pieces:,} pieces, {s.documents:,} docs, {s.sheets:,} sheets, "
                                        f"{s.kind}{policy}, {s.trays} trays, {s.files} files, "
                                        f"{s.currency} {s.postage:,.2f}" + (f" ({s.note})" if s.note else ""))
@@ -224,6 +235,10 @@ def plan_mail(db, config, job: str, job_date: str) -> PlanSummary:
         meta["rule_packs"] = json.dumps({p.id: p.version for p in book.packs.values()})
         meta["envelopes"] = book.catalogue_version
         summary.rule_packs = [f"{p.id} {p.version}" for p in sorted(book.packs.values(), key=lambda p: p.id)]
+        problem = omr_margin_problem(db, config, book.printable_margin_mm)
+        if problem:
+            summary.warnings.append(problem)
+            summary.alerts[OMR_MARGIN_ALERT] = 1
         load_documents(db, book, config)
         stats = build_pieces(db, book, config, summary.warnings)
         summary.households = stats["households"]
@@ -231,16 +246,40 @@ def plan_mail(db, config, job: str, job_date: str) -> PlanSummary:
         summary.split_pieces = stats["split_pieces"]
         _plan_streams(db, book, config)
     db.execute("CREATE INDEX mail_piece_stream ON mail_piece(stream, seq)")
-    _assign_ids(db)
+    _assign_ids(db, config.piece_id_start if config.enabled else 1)
     db.execute("CREATE INDEX mail_piece_id ON mail_piece(piece_id)")
     if config.enabled and config.imb.enabled:
-        _assign_imb(db, config)
+        _assign_imb(db, config, job_date)
     db.executemany("INSERT INTO mail_run VALUES (?, ?)", [(k, str(v)) for k, v in meta.items()])
     _assign_files(db, config, job, job_date)
     db.execute("CREATE INDEX mail_piece_file ON mail_piece(stream, file_seq, seq)")
     _fill_summary(db, summary)
     db.commit()
     return summary
+
+
+OMR_MARGIN_ALERT = "OMR: marks outside the printable margin of the rule pack (printer may not print them)"
+
+
+def omr_margin_problem(db, config, margin_mm: float) -> str:
+    """Why the OMR ladder lies outside the printable margin of the smallest page, or ``""``."""
+    if not (config.enabled and config.control == "omr" and margin_mm):
+        return ""
+    width, height = db.execute("SELECT MIN(page_width), MIN(page_height) FROM documents").fetchone()
+    if not width or not height:
+        return ""
+    omr, margin = config.omr, margin_mm * 1440 / 25.4
+    top, bottom = omr.y, omr.y + (len(omr.positions) - 1) * omr.pitch + omr.thickness
+    sides = [(omr.x < margin - 0.5, f"x_mm = {omr.x * 25.4 / 1440:.1f}"),
+             (omr.x + omr.length > width - margin + 0.5, "the marks' right end"),
+             (top < margin - 0.5, f"y_mm = {top * 25.4 / 1440:.1f}"),
+             (bottom > height - margin + 0.5, "the ladder's bottom")]
+    out = [what for bad, what in sides if bad]
+    if not out:
+        return ""
+    return (f"[mail.omr] {', '.join(out)}: the marks lie outside the printable margin of {margin_mm:g} mm "
+            f"(rule pack envelopes.toml [printer]); many cut-sheet printers cannot print there and the "
+            f"inserter would miss the marks: keep the ladder at least {margin_mm:g} mm from every sheet edge")
 
 
 def _plan_streams(db, book, config) -> None:
@@ -266,19 +305,21 @@ def _plan_streams(db, book, config) -> None:
                     result["note"]))
 
 
-def _assign_ids(db) -> None:
-    db.execute("UPDATE mail_piece SET piece_id = printf('%08d', s.rn) FROM (SELECT p.piece_no, ROW_NUMBER() OVER "
-               "(ORDER BY st.rank, st.name, p.seq) AS rn FROM mail_piece p "
+def _assign_ids(db, start: int = 1) -> None:
+    db.execute("UPDATE mail_piece SET piece_id = printf('%08d', s.rn + ?) FROM (SELECT p.piece_no, ROW_NUMBER() "
+               "OVER (ORDER BY st.rank, st.name, p.seq) AS rn FROM mail_piece p "
                "JOIN mail_stream st ON st.name = p.stream) s "
-               "WHERE mail_piece.piece_no = s.piece_no")
+               "WHERE mail_piece.piece_no = s.piece_no", (start - 1,))
+    if start > 1 and db.execute("SELECT MAX(CAST(piece_id AS INTEGER)) FROM mail_piece").fetchone()[0] >= 10 ** 8:
+        raise ConfigError(f"[mail] piece_id_start {start}: piece ids would pass 99999999 (8 digits)")
 
 
-def _assign_imb(db, config) -> None:
+def _assign_imb(db, config, job_date: str = "") -> None:
     updates = []
     for piece_no, piece_id, pc in db.execute("SELECT piece_no, piece_id, pc FROM mail_piece WHERE carrier = 'USPS' "
                                              "AND zone = 'domestic' ORDER BY piece_no"):
         try:
-            updates.append((*imb_fields(int(piece_id), pc or "", config.imb), piece_no))
+            updates.append((*imb_fields(int(piece_id), pc or "", config.imb, job_date), piece_no))
         except ValueError as exc:
             raise ConfigError(f"[mail.imb]: {exc}") from None
     db.executemany("UPDATE mail_piece SET imb_tracking = ?, imb_routing = ? WHERE piece_no = ?", updates)
@@ -342,11 +383,12 @@ def _fill_summary(db, summary: PlanSummary) -> None:
             setattr(summary, zone, n)
     summary.near_step = db.execute("SELECT COUNT(*) FROM mail_piece WHERE near_step = 1").fetchone()[0]
     for row in db.execute("SELECT name, kind, pieces, documents, sheets, postage, single_postage, alone_postage, "
-                          "currency, policy, files, trays, note, zone FROM mail_stream ORDER BY rank, name"):
-        name, kind, pieces, docs, sheets, post, single, alone, cur, policy, files, trays, note, zone = row
+                          "currency, policy, files, trays, note, zone, costs FROM mail_stream ORDER BY rank, name"):
+        name, kind, pieces, docs, sheets, post, single, alone, cur, policy, files, trays, note, zone, costs = row
+        saving = json.loads(costs).get("saving", 0.0) if costs else 0.0
         summary.streams.append(StreamSummary(name, kind, pieces or 0, docs or 0, sheets or 0, post or 0.0,
                                              single or 0.0, cur or "", policy or "", files or 0, trays or 0,
-                                             note or ""))
+                                             note or "", round(saving, 2)))
         if cur and zone in ("domestic", "international"):
             for target, value in ((summary.postage, post), (summary.single_postage, single),
                                   (summary.baseline_postage, alone)):

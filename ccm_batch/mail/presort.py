@@ -15,10 +15,19 @@ price (level ``SINGLE``). Otherwise, levels are prepared finest first, one at a 
   front of that container, grouped by destination), ``none`` carries them down at the next level's price;
 - groups below the minimum stay for the next level; the last (residual, ``const``) level takes the rest.
 
-The overflow policy is chosen per mailing: the ``policy`` option, or with ``cheapest`` every policy of
+The overflow policy: the ``policy`` option for the whole mailing, or with ``cheapest`` every policy of
 the pack's ``policies`` is tried and the one with the lowest cost (postage + containers ×
-``handling_per_container``) kept (ties: the pack's order). A level that does not allow the trial policy
-uses its first allowed option.
+``handling_per_container``) kept (ties: the pack's order); then the choice is refined where that is
+cheaper — per level (each level's allowed options tried in turn, the others fixed, until no change)
+and per group (each group that has an overflow container tries the level's other options; at most
+``GROUP_TRIALS`` trials, fewer for large mailings: ``TRIAL_PIECES`` pieces presorted in all). The stream's ``policy`` then reads e.g. ``5D:rollup AADC:none +2 group(s)``
+and its ``costs`` record the single-policy costs, the chosen cost and the ``saving``. A level that does
+not allow an option uses its first allowed one.
+
+A shape with ``automation_routing_digits`` (USPS: 11) prices a piece whose routing code (the normalised
+postcode: ZIP + ZIP4 + delivery point) has another length at its ``nonautomation_rate`` (single-piece
+when empty), whatever its level: automation prices need the delivery-point barcode. Such pieces still
+travel in the level's containers.
 
 Containers are numbered in preparation order (level, key, container); pieces get sequence numbers in
 print order: container, rolled-up pieces first, then the in-tray sort key (postcode + normalised
@@ -30,11 +39,13 @@ from __future__ import annotations
 from .rules import RulePack, ShapeRules
 
 BATCH = 2000
+GROUP_TRIALS = 64      # per-group overflow choices tried per mailing (each is one presort trial) ...
+TRIAL_PIECES = 4_000_000   # ... and at most this many pieces presorted by them (large mailings try fewer)
 
 WORK_DDL = """CREATE TEMP TABLE mail_ps (
   piece_no INTEGER PRIMARY KEY, {keys}, pc TEXT, thick REAL, weight REAL, sort_key TEXT, step_idx INTEGER,
   near_rate INTEGER, near_single INTEGER, single REAL, state INTEGER DEFAULT 0, li INTEGER, rate TEXT,
-  rolled_rate TEXT, rolled_li INTEGER, grp TEXT, tray INTEGER)"""
+  rolled_rate TEXT, rolled_li INTEGER, grp TEXT, tray INTEGER, auto INTEGER)"""
 
 
 def _reset_temp(db) -> None:
@@ -49,6 +60,7 @@ class Mailing:
         self.db, self.stream, self.pack, self.shape = db, stream, pack, shape
         self.levels = shape.levels
         self.costs: dict = {}
+        self.count = 0
 
     # ------------------------------------------------------------------ preparation
     def _prepare(self) -> int:
@@ -69,7 +81,7 @@ class Mailing:
             near_rate = step is not None and shape.rates.steps_g[step] - weight < margin
             near_single = sp is not None and shape.single_piece.steps_g[sp] - weight < margin
             rows.append((piece_no, *keys_[:ncols], pc, thick, weight, sort_key, step, int(near_rate),
-                         int(near_single), single))
+                         int(near_single), single, int(shape.automation(pc))))
             if len(rows) >= BATCH:
                 self._insert(rows, ncols)
         self._insert(rows, ncols)
@@ -89,8 +101,8 @@ class Mailing:
     def _insert(self, rows: list, ncols: int) -> None:
         if rows:
             self.db.executemany(f"INSERT INTO mail_ps (piece_no, {', '.join(f'k{i}' for i in range(ncols))}, pc, "
-                                "thick, weight, sort_key, step_idx, near_rate, near_single, single) VALUES "
-                                f"({', '.join('?' * (ncols + 9))})", rows)
+                                "thick, weight, sort_key, step_idx, near_rate, near_single, single, auto) VALUES "
+                                f"({', '.join('?' * (ncols + 10))})", rows)
             rows.clear()
 
     def _qualifies(self, count: int) -> tuple[bool, str]:
@@ -112,15 +124,26 @@ class Mailing:
         fitting = [c for c in self.shape.containers if length <= c.length_mm + 1e-9]
         return (fitting[-1] if fitting else self.shape.containers[0]).name
 
-    def _trial(self, policy: str) -> float:
+    def _mode(self, li: int, policy) -> str:
+        """The overflow mode of level ``li`` under ``policy`` (a policy name, or a per-level dict)."""
+        level = self.levels[li]
+        want = policy.get(li, level.overflow[0]) if isinstance(policy, dict) else policy
+        return want if want in level.overflow else level.overflow[0]
+
+    def _trial(self, policy, groups: dict | None = None) -> float:
+        """Prepare every level with ``policy`` (one name, or {level index: mode}) and the per-group
+        exceptions ``groups`` ({(level index, key): mode}); returns the plan's cost. The groups whose
+        last container was an overflow container are left in ``self.overflow_groups``."""
         db, shape = self.db, self.shape
+        groups = groups or {}
+        self.overflow_groups = []
         db.execute("UPDATE mail_ps SET state=0, li=NULL, rate=NULL, rolled_rate=NULL, rolled_li=NULL, grp=NULL, "
                    "tray=NULL")
         db.execute("DELETE FROM mail_trayw")
         capacity = shape.containers[0].length_mm
         last_li = len(self.levels) - 1
         for li, level in enumerate(self.levels):
-            mode = policy if policy in level.overflow else level.overflow[0]
+            level_mode = self._mode(li, policy)
             db.execute("DROP TABLE IF EXISTS temp.mail_qual")
             db.execute("CREATE TEMP TABLE mail_qual (key TEXT PRIMARY KEY)")
             minimum, args = str(int(level.min_pieces)), []
@@ -137,6 +160,11 @@ class Mailing:
                 key, tray, fill, idx = state["key"], state["tray"], state["fill"], state["idx"]
                 if key is None or not tray:
                     return
+                mode = groups.get((li, key), level_mode)
+                if mode not in level.overflow:
+                    mode = level_mode
+                if idx > 0 and li < last_li and fill < shape.full_ratio * capacity:
+                    self.overflow_groups.append((li, key))
                 keep = idx == 0 or li == last_li or fill >= shape.full_ratio * capacity or mode == "overflow"
                 if keep:
                     asg.extend((p, key, idx) for p in tray)
@@ -174,6 +202,8 @@ class Mailing:
                        "WHERE piece_no IN (SELECT piece_no FROM mail_roll)", (level.rate_level, li))
             db.execute("DELETE FROM mail_asg")
             db.execute("DELETE FROM mail_roll")
+        if shape.automation_routing_digits:         # no delivery-point routing code: no automation price
+            db.execute("UPDATE mail_ps SET rate = ? WHERE auto = 0", (shape.nonautomation_rate or None,))
         postage = db.execute("SELECT COALESCE(SUM(COALESCE(r.price, p.single)), 0) FROM mail_ps p "
                              "LEFT JOIN mail_rate r "
                              "ON r.rate = p.rate AND r.step_idx = p.step_idx").fetchone()[0]
@@ -183,7 +213,7 @@ class Mailing:
     # ------------------------------------------------------------------ run + write back
     def run(self, policy: str = "cheapest") -> dict:
         """Presort the stream; returns ``{kind, policy, note, costs}`` for the stream table."""
-        count = self._prepare()
+        count = self.count = self._prepare()
         ok, note = self._qualifies(count)
         if not ok:
             self._finish_single()
@@ -193,11 +223,63 @@ class Mailing:
         for p in trials:
             self.costs[p] = self._trial(p)
         best = min(trials, key=lambda p: (self.costs[p], trials.index(p)))
-        if best != trials[-1]:
+        costs = dict(self.costs)
+        label, last = best, trials[-1]
+        if policy == "cheapest":
+            levels, groups, cost = self._refine(best)
+            saving = round(self.costs[best] - cost, 6)
+            if saving > 1e-9:
+                label = " ".join(f"{self.levels[li].name}:{m}" for li, m in sorted(levels.items())) + \
+                    (f" +{len(groups)} group(s)" if groups else "")
+                costs.update({"chosen": cost, "saving": saving, "per_level": {
+                    self.levels[li].name: m for li, m in sorted(levels.items())}, "per_group": {
+                    f"{self.levels[li].name}:{key}": m for (li, key), m in sorted(groups.items())}})
+                best, last = None, (levels, groups)
+                self._trial(levels, groups)
+            else:
+                last = self._last
+        if best is not None and last != best:
             self._trial(best)
         self._finish_presort()
         _reset_temp(self.db)
-        return {"kind": "presort", "policy": best, "note": note, "costs": dict(self.costs)}
+        return {"kind": "presort", "policy": label, "note": note, "costs": costs}
+
+    def _refine(self, best: str) -> tuple[dict, dict, float]:
+        """Cheaper choices than one policy for the whole mailing: the overflow mode per level
+        (coordinate descent, from the best single policy), then per group for the groups that have an
+        overflow container (at most :data:`GROUP_TRIALS` trials, in preparation order). Returns the
+        per-level modes, the per-group exceptions and the cost; the last trial run is in ``_last``."""
+        levels = {li: self._mode(li, best) for li in range(len(self.levels) - 1)}
+        cost = self.costs[best]
+        self._last = best
+        changed = True
+        while changed:
+            changed = False
+            for li in sorted(levels):
+                for mode in self.levels[li].overflow:
+                    if mode == levels[li]:
+                        continue
+                    trial = {**levels, li: mode}
+                    c = self._trial(trial)
+                    self._last = (trial, {})
+                    if c < cost - 1e-9:
+                        levels, cost, changed = trial, c, True
+        self._trial(levels)
+        self._last = (levels, {})
+        candidates = list(dict.fromkeys(self.overflow_groups))
+        groups: dict = {}
+        budget = min(GROUP_TRIALS, TRIAL_PIECES // max(1, self.count))
+        for li, key in candidates:
+            for mode in self.levels[li].overflow:
+                if mode == groups.get((li, key), levels[li]) or budget <= 0:
+                    continue
+                budget -= 1
+                trial = {**groups, (li, key): mode}
+                c = self._trial(levels, trial)
+                self._last = (levels, trial)
+                if c < cost - 1e-9:
+                    groups, cost = trial, c
+        return levels, groups, cost
 
     def _finish_single(self) -> None:
         self.db.execute(

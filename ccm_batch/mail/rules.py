@@ -11,6 +11,7 @@ validity period::
     [shape.letter] / [shape.flat]
                 max_length_mm, max_height_mm, max_thickness_mm, max_weight, mailing_min,
                 local_min = {pieces, key}, handling_per_piece,
+                automation_routing_digits, nonautomation_rate    # e.g. 11, "NONAUTO" (USPS IMb)
                 containers = {full_ratio, sizes = [{name, length_mm}, ...]}   # biggest first
                 single_piece = {steps, prices}        # the baseline for savings
                 rates = {steps, <rate_level> = [...]} # presort prices per weight step
@@ -192,6 +193,14 @@ class ShapeRules:
     containers: tuple = ()
     full_ratio: float = 0.75
     handling_per_piece: float = 0.0
+    automation_routing_digits: int = 0  # automation prices need a routing code of this many digits
+    nonautomation_rate: str = ""         # rate level of a piece without it ("" = single-piece price)
+
+    def automation(self, pc: str) -> bool:
+        """Whether a piece with normalised postcode ``pc`` may be priced at automation (presort) rates:
+        USPS wants the 11-digit delivery-point routing code (ZIP + ZIP4 + delivery point) in the IMb."""
+        n = self.automation_routing_digits
+        return not n or (len(pc or "") == n and pc.isdigit())
 
     @property
     def presorted(self) -> bool:
@@ -269,6 +278,7 @@ class RuleBook:
     packs: dict = field(default_factory=dict)        # id -> RulePack
     envelopes: dict = field(default_factory=dict)    # name -> Envelope
     catalogue_version: str = ""
+    printable_margin_mm: float = 0.0                 # envelopes.toml [printer]: unprintable sheet border
 
     def pack_for(self, carrier: str, product: str = "") -> RulePack | None:
         """The pack of a carrier product; the carrier's default pack when ``product`` is empty."""
@@ -352,7 +362,15 @@ def _shape(name: str, data: dict, where: str, base: Path, unit: float) -> ShapeR
         single, rates, levels, int(data.get("mailing_min", 0)),
         (int(local["pieces"]), parse_key(local["key"], where, base)) if local else None,
         tuple(sorted(sizes, key=lambda c: -c.length_mm)), float(cont.get("full_ratio", 0.75)),
-        float(data.get("handling_per_piece", 0.0)))
+        float(data.get("handling_per_piece", 0.0)), int(data.get("automation_routing_digits", 0)),
+        _nonautomation(data, rates, where))
+
+
+def _nonautomation(data: dict, rates, where: str) -> str:
+    rate = str(data.get("nonautomation_rate", ""))
+    if rate and (rates is None or rate not in rates.prices):
+        raise ConfigError(f"{where}: nonautomation_rate {rate!r} has no prices in the rates table")
+    return rate
 
 
 def load_pack(path: Path) -> RulePack:
@@ -405,6 +423,15 @@ def load_envelopes(path: Path) -> tuple[dict, str]:
     return out, str(data.get("catalogue", {}).get("version", ""))
 
 
+def load_printable_margin(path: Path) -> float:
+    """``[printer] printable_margin_mm`` of an envelope catalogue (0 when absent)."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    value = data.get("printer", {}).get("printable_margin_mm", 0.0)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"{path}: [printer] printable_margin_mm must be a number ≥ 0")
+    return float(value)
+
+
 def load_rulebook(search_dirs, job_date: str) -> RuleBook:
     """Packs valid on ``job_date`` and the envelope catalogue from the first directories that hold them."""
     book = RuleBook()
@@ -427,6 +454,7 @@ def load_rulebook(search_dirs, job_date: str) -> RuleBook:
                 book.packs[pack_id] = max(valid, key=lambda p: (p.valid_from, p.version))
         if not book.envelopes and (directory / "envelopes.toml").is_file():
             book.envelopes, book.catalogue_version = load_envelopes(directory / "envelopes.toml")
+            book.printable_margin_mm = load_printable_margin(directory / "envelopes.toml")
     if not book.envelopes:
         raise ConfigError("mail: no envelopes.toml in the rules directories")
     return book

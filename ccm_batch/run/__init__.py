@@ -284,6 +284,9 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
         report.mail = summary.as_dict()
         # plan warnings (e.g. pieces near a weight step) are in report.mail; an address that cannot be
         # mailed is a warning the operator must act on
+        for label, count in getattr(summary, "alerts", {}).items():   # e.g. OMR marks outside the margin
+            report.warnings += count
+            report.warning_kinds[label] += count
         if summary.invalid:
             report.warnings += summary.invalid
             report.warning_kinds["mail: invalid or incomplete address (piece in the 'invalid' stream)"] += \

@@ -7,6 +7,7 @@ output directory until the whole run has succeeded (see :mod:`ccm_batch.run`).
 """
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
 import os
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from .faults import checkpoint
 from ..afp.ptoca import SUBSTITUTIONS
+from ..archive.resources import resource_file_name, write_resource_file
 from ..errors import CcmError
 from ..mail.control import clear_zone_conflicts
 from ..pages import DocumentMeta, Marks
@@ -27,11 +29,12 @@ JOURNAL_DDL = """CREATE TABLE IF NOT EXISTS rendered (
   name TEXT PRIMARY KEY, files TEXT, pages INTEGER, documents INTEGER, sheets INTEGER, stats TEXT)"""
 
 
-def make_renderer(fmt: str, job, resources=((), ())):
+def make_renderer(fmt: str, job, resources=((), ()), medium=None):
     """The backend for one output format, with options from the job.
 
     ``resources`` = (image paths, background Forms) used anywhere in the run: the AFP backend declares
-    them once in each print file's resource group.
+    them once in each print file's resource group. ``medium`` = (width, height) of the sheet the AFP
+    form map declares (the size of the print file's first page; default A4).
     """
     if fmt == "pdf":
         from ..render.pdf import PdfOptions, PdfRenderer
@@ -40,7 +43,9 @@ def make_renderer(fmt: str, job, resources=((), ())):
         from ..archive import tle_values
         from ..render.afp import AfpOptions, AfpRenderer
         images, forms = resources
-        return AfpRenderer(AfpOptions(job_date=job.date, tle_values=tle_values, images=images, forms=forms))
+        extra = {"medium_size": tuple(medium)} if medium else {}
+        return AfpRenderer(AfpOptions(job_date=job.date, tle_values=tle_values, images=images, forms=forms,
+                                      **extra))
     from ..render.debug import DebugRenderer
     return DebugRenderer()
 
@@ -162,7 +167,7 @@ def _render_files(job, db, spool_dir, staging, mail_config, progress, resources,
             if not (mine(stem) if callable(mine) else stem in mine):
                 continue
             archive = parts = None
-            if job.archive_pdf:
+            if job.per_document_pdf:
                 # per print file, so that a restarted file starts from an empty directory
                 from ..archive import ArchivePdfWriter
                 parts = staging / "archive-parts" / stem
@@ -178,20 +183,29 @@ def _render_files(job, db, spool_dir, staging, mail_config, progress, resources,
 def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archive, progress,
                  write_indexes, archive_parts, resources) -> None:
     stream = StreamInfo(job=job.name, stream=plan.stream, seq=plan.seq, title=job.title, job_date=job.date)
+    pieces = iter(plan.pieces)
+    first = next(pieces, None)
+    medium = None
+    if first is not None:          # the sheet follows the layout's page size (Letter for US layouts)
+        page = reader.read(*_doc_ref(db, first.doc_seqs[0])).pages[0]
+        medium = (page.width, page.height)
+        pieces = itertools.chain((first,), pieces)
     outputs = []
     for fmt in job.formats:
         name = f"{stem}.{extension(fmt)}"
-        renderer = make_renderer(fmt, job, resources)
+        renderer = make_renderer(fmt, job, resources, medium)
         renderer.start_file(str(staging / name), stream)
-        indexes = write_indexes(job.index_formats, staging, f"{stem}.{extension(fmt)}",
-                                verify_field=job.verify_field, cmod_codepage=job.cmod_codepage) \
+        indexes = write_indexes(job.index_formats, staging, name, verify_field=job.verify_field,
+                                cmod_codepage=job.cmod_codepage,
+                                cmod_absolute_dir=str(job.output_dir.resolve()) if job.cmod_absolute_filename else "",
+                                cmod_resource_file=resource_file_name(name) if fmt == "afp" else "") \
             if fmt != "debug" else []
         outputs.append((fmt, name, renderer, indexes))
     pages = docs = sheets = 0
     positions = []
     check_omr = mail_config.enabled and mail_config.control == "omr"
     omr_conflicts = 0
-    for piece in plan.pieces:
+    for piece in pieces:
         info = PieceInfo(piece_id=piece.piece_id, seq=piece.seq, doc_ids=tuple(piece.doc_seqs),
                          sheets=piece.sheets, duplex=bool(piece.duplex))
         documents = [reader.read(*_doc_ref(db, seq)) for seq in piece.doc_seqs]
@@ -242,6 +256,8 @@ def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archiv
     for fmt, name, renderer, indexes in outputs:
         facts = renderer.end_file()
         stats.update(getattr(renderer, "stats", {}) or {})
+        if fmt == "afp" and "cmod" in job.index_formats:     # what OnDemand keeps beside each page group
+            write_resource_file(staging / name, staging / resource_file_name(name))
         for index in indexes:
             index.commit()
         files.append({"format": fmt, "name": name, "size": facts.size, "pages": facts.pages,
