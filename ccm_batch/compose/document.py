@@ -33,6 +33,7 @@ from .address import fits_window, format_address
 from .graphics import bind_graphic
 from .table import BoundRow, TableBlock, bind_row, bind_table
 from .text import Span
+from .typography import hyphenation, no_break, typographic
 
 MAX_PAGES = 5000
 _GRAPHICS = (M.ImageNode, M.RuleNode, M.BoxNode, M.BarcodeNode, M.EpcQrNode, M.ChartNode)
@@ -121,7 +122,7 @@ class Composer:
         if len(runs) == 1:                       # fast path: one run, no condition
             r = runs[0]
             tmpl = r.template
-            if r.cond is None and r.lang is None and tmpl is not None:
+            if r.cond is None and r.lang is None and tmpl is not None and not r.nobreak:
                 text = tmpl.const
                 if text is None:
                     text = self._render(tmpl, ctx, env, owner, r.font_id)
@@ -145,6 +146,8 @@ class Composer:
                 text = self._render(tmpl, ctx, env, owner, r.font_id)
             if not text:
                 continue
+            if r.nobreak:
+                text = no_break(text)
             if out:
                 last = out[-1]
                 if last.font == r.font_id and last.size == r.size and last.color == r.color:
@@ -186,7 +189,10 @@ class Composer:
             if t is M.Para:
                 spans = self.spans(n.runs, ctx, env, n)
                 if spans:
-                    out.append(F.ParaBlock(spans, n.style, n.name, n.src))
+                    st = n.style
+                    if st.typographic:
+                        spans = [sp._replace(text=typographic(sp.text, self.language)) for sp in spans]
+                    out.append(F.ParaBlock(spans, st, n.name, n.src, hyphenate=hyphenation(st, self.language)))
             elif t is M.Table:
                 out.append(self.bind_table(n, ctx, env))
             elif t is M.If:
@@ -357,8 +363,10 @@ class Composer:
         if not spans:
             return
         st = p.style
+        if st.typographic:
+            spans = [sp._replace(text=typographic(sp.text, self.language)) for sp in spans]
         width = n.width if n.width is not None else max(1, self.layout_width - n.x)
-        lines = F.make_lines(spans, width, st.first_indent, st.indent)
+        lines = F.make_lines(spans, width, st.first_indent, st.indent, hyphenation(st, self.language))
         out.extend(F.place_lines(lines, n.x, n.y, width, st.leading, st.align))
 
     def _address(self, n: M.AddressNode, ctx, env, out):

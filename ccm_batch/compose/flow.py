@@ -84,18 +84,19 @@ _line_cache: dict = {}
 LINE_CACHE_SIZE = 50000
 
 
-def make_lines(spans: list, width: int, first_indent: int = 0, indent: int = 0) -> list:
-    """Break ``spans`` (:class:`ccm_batch.compose.text.Span`) into lines of ``width`` units.
+def make_lines(spans: list, width: int, first_indent: int = 0, indent: int = 0, hyphenate=False) -> list:
+    """Break ``spans`` (:class:`ccm_batch.compose.text.Span`) into lines of ``width`` units
+    (``hyphenate``: False or a pyphen language, see :func:`ccm_batch.compose.typography.hyphenation`).
 
     Results are cached per process (spans and widths are immutable values; lines are immutable
     named tuples): table cells repeat the same labels and amounts over thousands of rows.
     """
-    key = (tuple(spans), width, first_indent, indent)
+    key = (tuple(spans), width, first_indent, indent, hyphenate)
     lines = _line_cache.get(key)
     if lines is None:
         if len(_line_cache) >= LINE_CACHE_SIZE:
             _line_cache.clear()
-        lines = _line_cache[key] = _make_lines(spans, width, first_indent, indent)
+        lines = _line_cache[key] = _make_lines(spans, width, first_indent, indent, hyphenate)
     return lines
 
 
@@ -104,7 +105,7 @@ def make_lines_uncached(spans: list, width: int, first_indent: int = 0, indent: 
     return _make_lines(spans, width, first_indent, indent)
 
 
-def _make_lines(spans: list, width: int, first_indent: int = 0, indent: int = 0) -> list:
+def _make_lines(spans: list, width: int, first_indent: int = 0, indent: int = 0, hyphenate=False) -> list:
     if len(spans) == 1:
         sp = spans[0]
         t = sp.text
@@ -119,7 +120,7 @@ def _make_lines(spans: list, width: int, first_indent: int = 0, indent: int = 0)
             if w <= width - first_indent:
                 asc, desc = vmetrics(sp.font, sp.size)
                 return [SimpleLine(t, sp.font, sp.size, sp.color, w, asc, desc, kerns, first_indent)]
-    return textmod.break_lines(spans, width, first_indent=first_indent, indent=indent)
+    return textmod.break_lines(spans, width, first_indent=first_indent, indent=indent, hyphenate=hyphenate)
 
 
 def place_lines(lines, x: int, y: int, width: int, leading: int, align: str) -> list:
@@ -137,9 +138,10 @@ class ParaBlock:
     """A bound paragraph: spans in a style, broken into lines for the region width on first use."""
 
     __slots__ = ("spans", "style", "lines", "width", "name", "src", "keep_with_next", "keep_together",
-                 "space_before", "space_after", "continued")
+                 "space_before", "space_after", "continued", "hyphenate")
 
-    def __init__(self, spans, style, name, src, lines=None, width=None, continued=False):
+    def __init__(self, spans, style, name, src, lines=None, width=None, continued=False, hyphenate=False):
+        self.hyphenate = hyphenate
         self.spans = spans
         self.style = style
         self.lines = lines
@@ -155,7 +157,7 @@ class ParaBlock:
     def get_lines(self, width: int) -> list:
         if self.lines is None or self.width != width and not self.continued:
             st = self.style
-            self.lines = make_lines(self.spans, width, st.first_indent, st.indent)
+            self.lines = make_lines(self.spans, width, st.first_indent, st.indent, self.hyphenate)
             self.width = width
         return self.lines
 
@@ -183,7 +185,8 @@ class ParaBlock:
                 raise RecordError(f"a line of {self.name} ({self.src}) is taller than the page body",
                                   field=f"{self.name} ({self.src})", page=ctx.page)
         items = place_lines(lines[:k], x, y, width, lead, st.align)
-        rest = ParaBlock(self.spans, st, self.name, self.src, lines[k:], self.width, continued=True)
+        rest = ParaBlock(self.spans, st, self.name, self.src, lines[k:], self.width, continued=True,
+                         hyphenate=self.hyphenate)
         return items, k * lead, rest
 
 

@@ -150,11 +150,12 @@ class ContentCompiler:
         _trim(out, -1, _rstrip_xml)
         return tuple(r for r in out if r.template is None or r.template.parts)
 
-    def _inline(self, el, font_id, style, scope, out, cond, lang):
+    def _inline(self, el, font_id, style, scope, out, cond, lang, nobreak=False):
         def text(s):
             if s:
                 s = _WS.sub(" ", s)
-                out.append(M.Run(self.template(el, s, scope), font_id, style.size, style.color, cond, lang))
+                out.append(M.Run(self.template(el, s, scope), font_id, style.size, style.color, cond, lang,
+                                 nobreak))
         text(el.text)
         for child in el:
             if not isinstance(child.tag, str):
@@ -163,7 +164,7 @@ class ContentCompiler:
             tag = child.tag
             if tag == "br":
                 out.append(M.Run(None, font_id, style.size, style.color, cond, lang))
-            elif tag in ("b", "i", "span"):
+            elif tag in ("b", "i", "span", "nobreak"):
                 st = style
                 if tag == "b":
                     st = style._replace(bold=True)
@@ -178,9 +179,10 @@ class ContentCompiler:
                 st = st._replace(font_id=fid)
                 c_cond = self._opt_expr(child, "if", scope, "boolean") if tag == "span" else None
                 c_lang = child.get("lang") if tag == "span" else None
-                self._inline(child, fid, st, scope, out, c_cond or cond, c_lang or lang)
+                c_nobreak = nobreak or tag == "nobreak" or child.get("nobreak") == "true"
+                self._inline(child, fid, st, scope, out, c_cond or cond, c_lang or lang, c_nobreak)
             else:
-                self.fail(child, f"<{tag}> is not inline content (b, i, span, br)")
+                self.fail(child, f"<{tag}> is not inline content (b, i, span, nobreak, br)")
             text(child.tail)
 
     # graphics
@@ -277,6 +279,13 @@ class ContentCompiler:
         st = self.style(el, style)
         node.font_id = st.font_id
         node.size = self.length(el, "size", 140)
+        node.scale = el.get("scale")
+        node.scale_min = self._opt_expr(el, "scale-min", scope, "number")
+        node.scale_max = self._opt_expr(el, "scale-max", scope, "number")
+        node.gridlines = int(el.get("gridlines", "0"))
+        node.grid_color = self.color(el, "grid-color", (200, 200, 200))
+        node.axis_label = self._opt_template(el, "axis-label", scope | {"value"})
+        node.negative_color = self.color(el, "negative-color", None)
         return node
 
     # fixed-only

@@ -47,7 +47,8 @@ _STYLE_ATTRS = {"font": "family", "bold": "bold", "italic": "italic", "size": "s
                 "color": "color", "align": "align", "indent": "indent", "first-indent": "first_indent",
                 "space-before": "space_before", "space-after": "space_after",
                 "keep-with-next": "keep_with_next", "keep-together": "keep_together",
-                "widows": "widows", "orphans": "orphans"}
+                "widows": "widows", "orphans": "orphans", "hyphenate": "hyphenate",
+                "typographic": "typographic"}
 _ALIGN = {"left": "start", "right": "end"}
 _WS = re.compile(r"[ \t\r\n]+")            # XML white space only (a no-break space stays)
 
@@ -220,7 +221,9 @@ class _Loader(ContentCompiler):
             if value is None:
                 continue
             try:
-                if prop in ("bold", "italic", "keep_with_next", "keep_together"):
+                if prop == "hyphenate":
+                    props[prop] = value
+                elif prop in ("bold", "italic", "keep_with_next", "keep_together", "typographic"):
                     props[prop] = value == "true"
                 elif prop in ("widows", "orphans"):
                     props[prop] = int(value)

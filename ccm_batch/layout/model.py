@@ -32,6 +32,8 @@ class TextStyle(NamedTuple):
     widows: int
     orphans: int
     font_id: str
+    hyphenate: str = "auto"      # auto (on for justified text), true, false
+    typographic: bool = False    # straight quotes and apostrophes drawn as the language's typographic ones
 
 
 class Run(NamedTuple):
@@ -42,6 +44,7 @@ class Run(NamedTuple):
     color: tuple
     cond: object = None
     lang: str | None = None
+    nobreak: bool = False        # <nobreak>: spaces and hyphens of this run never break a line
 
 
 class Node:
@@ -143,7 +146,8 @@ class EpcQrNode(Graphic):
 class ChartNode(Graphic):
     """A bar chart of ``value`` over the nodes of ``select``, drawn as boxes, rules and text."""
     __slots__ = ("width", "height", "select", "value", "label", "value_label", "title", "color",
-                 "highlight", "highlight_last", "axis_color", "font_id", "size")
+                 "highlight", "highlight_last", "axis_color", "font_id", "size", "scale", "scale_min",
+                 "scale_max", "gridlines", "grid_color", "axis_label", "negative_color")
     kind = "chart"
 
 
