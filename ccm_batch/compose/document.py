@@ -209,6 +209,11 @@ class Composer:
                     st = n.style
                     out.append(F.GroupBlock(children, n.name, n.src, st.keep_with_next, st.keep_together,
                                             st.space_before, st.space_after))
+            elif t is M.Columns:
+                cols = [(c.width, c.valign, self.bind_flow(c.children, ctx, env, [])) for c in n.cols]
+                st = n.style
+                out.append(F.SideBlock(cols, n.gap, n.name, n.src, st.keep_with_next, st.space_before,
+                                       st.space_after))
             elif t is M.PageBreak:
                 out.append(F.BreakBlock(n.name, n.src))
             elif t is M.Space:
@@ -280,13 +285,37 @@ class Composer:
                 break
         return F.Fill(items, 0, queue, res.forced)
 
-    def paginate(self, blocks: list) -> list:
+    def sequence(self) -> M.PageSequence:
+        """The page sequence of this record: the first ``<pages><when>`` whose test is true, else
+        the ``<pages>`` attributes."""
         seq = self.layout.sequence
+        for test, alt in seq.choices:
+            if self._eval(test, self.root, self.env, "pages when"):
+                return alt
+        return seq
+
+    def page_template(self, tmpl: M.PageTemplate, number: int) -> M.PageTemplate:
+        """``<pages template="…">``: the template an expression names for page ``number``."""
+        expr = self.layout.sequence.template
+        if expr is None:
+            return tmpl
+        name = self._eval(expr, self.root, dict(self.env, page=number), "pages template").strip()
+        if not name:
+            return tmpl
+        found = self.layout.templates.get(name)
+        if found is None:
+            raise RecordError(f"pages template: no page template {name!r} (defined: "
+                              f"{', '.join(self.layout.templates)})", field="pages template", page=number)
+        return found
+
+    def paginate(self, blocks: list) -> list:
+        seq = self.sequence()
         pages: list = []            # [(template, flow items)]
         queue = blocks
         n = 1
         while True:
             tmpl = seq.first if n == 1 else seq.rest
+            tmpl = self.page_template(tmpl, len(pages) + 1)
             self.page = len(pages) + 1
             start = queue
             res = self.fill_page(tmpl, queue)

@@ -271,6 +271,60 @@ class GroupBlock:
                                        self.space_after)
 
 
+class SideBlock:
+    """``<columns>``: flow content side by side on one band; the band never splits across pages.
+
+    ``cols`` is ``[(width or None, valign, blocks)]``: a None width shares what the fixed widths and
+    gaps leave; each column is filled like a region of unlimited height, the band is as tall as the
+    tallest column and the others are aligned in it (top, middle, bottom).
+    """
+
+    __slots__ = ("cols", "gap", "name", "src", "keep_with_next", "space_before", "space_after")
+
+    def __init__(self, cols, gap, name, src, keep_with_next=False, space_before=0, space_after=0):
+        self.cols, self.gap = cols, gap
+        self.name, self.src = name, src
+        self.keep_with_next = keep_with_next
+        self.space_before, self.space_after = space_before, space_after
+
+    def widths(self, width: int) -> list:
+        fixed = sum(w for w, _, _ in self.cols if w is not None)
+        shared = [w for w, _, _ in self.cols if w is None]
+        rest = width - fixed - self.gap * (len(self.cols) - 1)
+        share = rest // len(shared) if shared else 0
+        return [w if w is not None else share for w, _, _ in self.cols]
+
+    def split(self, x, y, width, avail, at_top, ctx):
+        widths = self.widths(width)
+        if min(widths) <= 0:
+            raise RecordError(f"{self.name} ({self.src}): the columns are wider than the region",
+                              field=f"{self.name} ({self.src})", page=ctx.page)
+        filled = []
+        cx = x
+        for (w, valign, blocks), cw in zip(self.cols, widths):
+            res = fill(blocks, cx, y, cw, 1 << 40, True, ctx)
+            if res.rest:
+                raise RecordError(f"{self.name} ({self.src}): no page break inside <columns>",
+                                  field=f"{self.name} ({self.src})", page=ctx.page)
+            filled.append((cx, cw, valign, blocks, res))
+            cx += cw + self.gap
+        height = max(res.used for *_, res in filled)
+        if height > avail:
+            if at_top:
+                raise RecordError(f"{self.name} ({self.src}) is taller than the page body",
+                                  field=f"{self.name} ({self.src})", page=ctx.page)
+            return None, 0, None
+        items = []
+        for cx, cw, valign, blocks, res in filled:
+            dy = height - res.used
+            if valign == "middle":
+                dy //= 2
+            if valign in ("middle", "bottom") and dy > 0:
+                res = fill(blocks, cx, y + dy, cw, 1 << 40, True, ctx)
+            items.extend(res.items)
+        return items, height, None
+
+
 class Fill(NamedTuple):
     """What :func:`fill` placed: items, height used, the blocks left, and whether a page break forced the end."""
     items: list

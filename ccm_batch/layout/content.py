@@ -86,7 +86,7 @@ class ContentCompiler:
             node.descending = el.get("order") == "descending"
             node.children = self.content(el, style, scope | REPEAT_VARS, ctx, static)
             return node
-        if tag in ("p", "page-break", "space", "block", "table"):
+        if tag in ("p", "page-break", "space", "block", "table", "columns"):
             if ctx != "flow":
                 self.fail(el, f"<{tag}> belongs in a <flow>, a <frame> or a <block>, not among fixed items")
             return getattr(self, "_" + tag.replace("-", "_"))(el, style, scope)
@@ -140,6 +140,21 @@ class ContentCompiler:
         node = self.common(M.Block, el, scope)
         node.style = self.style(el, style)
         node.children = self.content(el, node.style, scope, "flow")
+        return node
+
+    def _columns(self, el, style, scope):
+        node = self.common(M.Columns, el, scope)
+        node.style = self.style(el, style)
+        node.gap = self.length(el, "gap", 0)
+        valign = el.get("valign", "top")
+        cols = []
+        for c in el.findall("column"):
+            width = None if c.get("width", "*") == "*" else self.length(c, "width")
+            cst = self.style(c, node.style)
+            cols.append(M.SideColumn(width, c.get("valign", valign), self.content(c, cst, scope, "flow")))
+        if not cols:
+            self.fail(el, "<columns> needs at least one <column>")
+        node.cols = cols
         return node
 
     def runs(self, el, style, scope) -> tuple:

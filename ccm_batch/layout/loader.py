@@ -159,9 +159,10 @@ class _Loader(ContentCompiler):
         flow_el = root.find("flow")
         flow = self.content(flow_el, self.base_style, scope, "flow") if flow_el is not None else []
         if flow:
-            for t in (sequence.first, sequence.rest, sequence.last, sequence.only):
-                if t is not None and t.body is None:
-                    self.fail(seq_el, f"page template {t.name!r} holds the flow but has no <body>")
+            for seq in (sequence,) + tuple(c[1] for c in sequence.choices):
+                for t in (seq.first, seq.rest, seq.last, seq.only):
+                    if t is not None and t.body is None:
+                        self.fail(seq_el, f"page template {t.name!r} holds the flow but has no <body>")
         return M.Layout(
             name=root.get("name"), doc_type=root.get("doc-type", root.get("name")),
             record=root.get("record", ""), duplex=root.get("duplex") == "true", path=str(self.path),
@@ -383,16 +384,23 @@ class _Loader(ContentCompiler):
         return M.PageTemplate(el.get("name"), w, h, body, background, fixed, self.where(el))
 
     def _read_sequence(self, el, templates) -> M.PageSequence:
-        def get(attr, required=False):
-            name = el.get(attr)
-            if name is None:
-                return None
-            if name not in templates:
-                self.fail(el, f"{attr}: unknown page template {name!r} (defined: {', '.join(templates)})")
-            return templates[name]
-        first = get("first")
-        rest = get("rest") or first
-        return M.PageSequence(first, rest, get("last"), get("only"), get("first-back"))
+        def one(e):
+            def get(attr):
+                name = e.get(attr)
+                if name is None:
+                    return None
+                if name not in templates:
+                    self.fail(e, f"{attr}: unknown page template {name!r} (defined: {', '.join(templates)})")
+                return templates[name]
+            first = get("first")
+            rest = get("rest") or first
+            return M.PageSequence(first, rest, get("last"), get("only"), get("first-back"))
+        seq = one(el)
+        choices = tuple((self.expr(w, w.get("test"), self.scope, "boolean", "test"), one(w))
+                        for w in el.findall("when"))
+        template = self._opt_expr(el, "template", self.scope | {"page"}, "string")
+        self.templates = templates
+        return seq._replace(choices=choices, template=template)
 
 
 _ORDER = {

@@ -88,6 +88,21 @@ class Block(Node):
     kind = "block"
 
 
+class Columns(Node):
+    """Side-by-side blocks in the flow: ``cols`` is a list of :class:`SideColumn`; the group never
+    splits across pages; ``gap`` between columns."""
+    __slots__ = ("cols", "gap", "style")
+    kind = "columns"
+
+
+class SideColumn(NamedTuple):
+    """One column of a :class:`Columns`: ``width`` in units (None: a share of the rest), ``valign``
+    (top, middle, bottom) and its flow ``children``."""
+    width: int | None
+    valign: str
+    children: list
+
+
 class If(Node):
     """Children used when ``test`` is true."""
     __slots__ = ("test", "children")
@@ -237,12 +252,18 @@ class PageTemplate:
 
 class PageSequence(NamedTuple):
     """Which template each page uses: ``first``, ``rest``, ``last`` (None: rest), ``only`` (a single-page
-    document; None: first) and ``first_back`` (the back of the first sheet, fixed content only)."""
+    document; None: first) and ``first_back`` (the back of the first sheet, fixed content only).
+
+    ``choices``: ``[(test Expr, PageSequence)]`` from ``<when>`` children — the first whose test is
+    true for the record replaces this sequence; ``template``: an expression evaluated before each
+    page is filled (``$page`` set) naming the template of that page ('' = the sequence's choice)."""
     first: PageTemplate
     rest: PageTemplate
     last: PageTemplate | None
     only: PageTemplate | None
     first_back: PageTemplate | None
+    choices: tuple = ()
+    template: object = None
 
 
 class Field(NamedTuple):

@@ -1,0 +1,121 @@
+"""Compose stage tests: issue 15's layout features — side-by-side columns in the flow, the page
+sequence chosen per record (<pages><when>) and per page (<pages template>), format-amount of a
+negated zero. Geometry from the page model."""
+from __future__ import annotations
+
+import pytest
+from lxml import etree
+
+from ccm_batch.compose import compose_document
+from ccm_batch.errors import RecordError
+from ccm_batch.layout import load_layout
+from ccm_batch.pages import Barcode, Text, mm
+from ccm_batch.records.model import Record
+
+LAYOUT = """<?xml version="1.0" encoding="UTF-8"?>
+<layout name="t" record="r">
+  <fields>
+    <field name="accounts" path="account" type="list" required="false"/>
+    <field name="items" path="item" type="list" required="false"/>
+  </fields>
+  <page-template name="three" size="100mm 200mm">
+    <body top="60mm" bottom="10mm" left="10mm" right="10mm"/>
+    <text x="10mm" y="5mm">three</text>
+  </page-template>
+  <page-template name="one" size="100mm 200mm">
+    <body top="40mm" bottom="10mm" left="10mm" right="10mm"/>
+    <text x="10mm" y="5mm">one</text>
+  </page-template>
+  <page-template name="odd" size="100mm 200mm">
+    <body top="10mm" bottom="10mm" left="10mm" right="10mm"/>
+    <text x="10mm" y="5mm">odd {{$page}}</text>
+  </page-template>
+  {pages}
+  <flow>
+  {flow}
+  </flow>
+</layout>
+"""
+
+
+def compose(tmp_path, flow="<p>x</p>", record="<r/>", pages='<pages first="three"/>'):
+    path = tmp_path / "t.xml"
+    path.write_text(LAYOUT.format(flow=flow, pages=pages), encoding="utf-8")
+    layout = load_layout(path)
+    rec = Record("data.xml", 1, 0, 1, record.encode(), etree.fromstring(record), key="K1")
+    return compose_document(layout, rec, job="job", job_date="2026-11-23").document
+
+
+def texts(page):
+    return {i.text: i for i in page.items if isinstance(i, Text)}
+
+
+def test_columns_put_a_qr_code_beside_a_heading_vertically_centred(tmp_path):
+    flow = """<columns gap="5mm" space-before="2mm">
+      <column><p size="14pt">Votre relevé</p><p>trimestriel</p></column>
+      <column width="20mm" valign="middle"><barcode type="qr" data="https://example.org/r/1" module="0.5mm"/></column>
+    </columns>
+    <p>after</p>"""
+    page = compose(tmp_path, flow).pages[0]
+    t = texts(page)
+    qr = [i for i in page.items if isinstance(i, Barcode)][0]
+    body_left, body_right = mm(10), mm(90)
+    assert t["Votre relevé"].x == body_left
+    assert qr.x == body_right - mm(20)                  # the fixed-width column is on the right
+    assert t["trimestriel"].y < qr.y + qr.height         # side by side, not stacked
+    band_bottom = max(qr.y + qr.height, t["trimestriel"].y)
+    assert t["after"].y > band_bottom                   # the flow continues under the band
+    # the heading column is shorter than the QR: the QR (the taller) starts at the band's top
+    assert qr.y == mm(60)
+
+
+def test_columns_valign_middle_and_bottom(tmp_path):
+    flow = """<columns>
+      <column width="40mm"><box width="10mm" height="30mm" fill="#000000"/></column>
+      <column width="20mm" valign="middle"><p>mid</p></column>
+      <column width="20mm" valign="bottom"><p>bot</p></column>
+    </columns>"""
+    t = texts(compose(tmp_path, flow).pages[0])
+    top = mm(60)
+    assert abs((t["mid"].y - top) - mm(15)) < mm(3)
+    assert abs((t["bot"].y - top) - mm(30)) < mm(3)
+    assert t["mid"].x == mm(50) and t["bot"].x == mm(70)
+
+
+def test_columns_move_whole_to_the_next_page(tmp_path):
+    flow = '<p>x</p><space height="110mm"/>' + """<columns>
+      <column><box width="10mm" height="20mm" fill="#000000"/></column><column><p>right</p></column>
+    </columns>"""
+    doc = compose(tmp_path, flow)
+    assert len(doc.pages) == 2 and "right" in texts(doc.pages[1])
+
+
+PER_RECORD = """<pages first="three">
+    <when test="count($accounts) = 1" first="one"/>
+  </pages>"""
+
+
+def test_page_sequence_chosen_per_record(tmp_path):
+    one = compose(tmp_path, "<p>body</p>", "<r><account/></r>", PER_RECORD)
+    three = compose(tmp_path, "<p>body</p>", "<r><account/><account/><account/></r>", PER_RECORD)
+    assert "one" in texts(one.pages[0]) and texts(one.pages[0])["body"].y < mm(45)
+    assert "three" in texts(three.pages[0]) and texts(three.pages[0])["body"].y > mm(60)
+
+
+def test_page_template_chosen_per_page_by_an_expression(tmp_path):
+    flow = "".join(f"<p>line {i}</p>" for i in range(120))
+    pages = '<pages first="three" template="when($page mod 2 = 0, \'odd\', \'\')"/>'
+    doc = compose(tmp_path, flow, pages=pages)
+    assert len(doc.pages) >= 3
+    assert "three" in texts(doc.pages[0]) and "odd 2" in texts(doc.pages[1]) and "three" in texts(doc.pages[2])
+
+
+def test_page_template_expression_naming_no_template_rejects(tmp_path):
+    with pytest.raises(RecordError, match="no page template 'nope'"):
+        compose(tmp_path, pages='<pages first="three" template="\'nope\'"/>')
+
+
+def test_format_amount_of_a_negated_zero_has_no_sign(tmp_path):
+    flow = "<p>{format-amount(-sum($items))}|{format-amount(-0.004)}|{format-number(-sum($items), '0.00')}</p>"
+    t = texts(compose(tmp_path, flow).pages[0])
+    assert "0,00\u00a0€|0,00\u00a0€|0,00" in t, t
