@@ -119,3 +119,43 @@ def test_format_amount_of_a_negated_zero_has_no_sign(tmp_path):
     flow = "<p>{format-amount(-sum($items))}|{format-amount(-0.004)}|{format-number(-sum($items), '0.00')}</p>"
     t = texts(compose(tmp_path, flow).pages[0])
     assert "0,00\u00a0€|0,00\u00a0€|0,00" in t, t
+
+
+def test_table_cells_hold_barcodes_images_and_blocks_with_vertical_alignment(tmp_path):
+    from PIL import Image as PILImage
+    from ccm_batch.pages import Box, Image
+    PILImage.new("RGB", (40, 20), "red").save(tmp_path / "logo.png")
+    flow = """<table padding="1mm">
+      <column width="30mm"/><column width="25mm"/><column width="25mm"/>
+      <repeat select="$items">
+        <row>
+          <cell valign="middle">{@id}</cell>
+          <cell><barcode type="datamatrix" data="{@id}" module="0.6mm"/></cell>
+          <cell><image src="logo.png" width="20mm"/><p size="7pt">logo</p></cell>
+        </row>
+      </repeat>
+    </table>
+    <p>after</p>"""
+    doc = compose(tmp_path, flow, '<r><item id="A-1"/><item id="B-2"/></r>')
+    page = doc.pages[0]
+    t = texts(page)
+    codes = [i for i in page.items if isinstance(i, Barcode)]
+    images = [i for i in page.items if isinstance(i, Image)]
+    assert len(codes) == 2 and len(images) == 2
+    assert codes[0].x == mm(40) + mm(1) and images[0].x == mm(65) + mm(1)
+    assert codes[1].y > codes[0].y + codes[0].height          # one per row, rows stacked
+    row_top = mm(60)
+    row_h = codes[1].y - codes[0].y
+    assert row_h >= images[0].height + mm(2)                   # the tallest cell sets the height
+    # the text cell is centred in its row
+    label = [i for i in page.items if isinstance(i, Text) and i.text == "A-1"][0]
+    assert abs(label.y - (row_top + row_h // 2)) < mm(3)
+    assert t["after"].y > codes[1].y + codes[1].height
+    assert not any(isinstance(i, Box) for i in page.items)
+
+
+def test_a_cell_mixing_loose_text_and_blocks_is_a_load_error(tmp_path):
+    from ccm_batch.errors import LayoutError
+    flow = """<table><column width="30mm"/><row><cell>text <image src="x.png" width="1mm"/></cell></row></table>"""
+    with pytest.raises(LayoutError, match=r"t\.xml:\d+: "):
+        compose(tmp_path, flow)

@@ -64,9 +64,10 @@ class BoundCell(NamedTuple):
                                      # (dy not included) as plain tuples; None: placed from ``lines``
     first: int | None = None         # first baseline below the top of the text (None: no text)
     depth: int = 0                   # height of the text (lines × leading)
+    blocks: tuple | None = None      # flow content's page items relative to the row's top-left corner
 
 
-_X, _W, _LINES, _LEAD, _ALIGN, _FILL, _DY, _ITEMS, _FIRST, _DEPTH = range(10)
+_X, _W, _LINES, _LEAD, _ALIGN, _FILL, _DY, _ITEMS, _FIRST, _DEPTH, _BLOCKS = range(11)
 
 
 class BoundRow(NamedTuple):
@@ -94,6 +95,11 @@ def draw_row(row: BoundRow, x: int, y: int, width: int, grid) -> list:
         if c[_FILL] is not None:
             append(_tn(Box, (x + c[_X], y, c[_W], h, c[_FILL], None, 0)))
     for c in cells:
+        if len(c) > _BLOCKS and c[_BLOCKS] is not None:      # flow content: translate its items
+            dy = y + c[_DY]
+            for it in c[_BLOCKS]:
+                append(it._replace(x=it.x + x, y=it.y + dy))
+            continue
         rel = c[_ITEMS]
         if rel is not None:                  # pre-placed texts: translate
             yy = y + c[_DY]
@@ -267,6 +273,8 @@ def _make_plan(row: M.Row) -> _RowPlan | None:
     cells = []
     names: set = set()
     pure = True
+    if row.valigned:
+        return None
     for cell in row.cells:
         simple = cell.simple
         if cell.cond is not None or cell.lang is not None or simple is None:
@@ -373,13 +381,25 @@ def bind_row(comp, row: M.Row, t: M.Table, ctx, env, fill, carry=0.0) -> BoundRo
             return _bind_planned(comp, row, plan, ctx, env, fill, carry)
     pad = row.padding
     cells = []
+    valigns = []
     content = 0
     cache = F._line_cache
     for cell in row.cells:
         if (cell.lang is not None or cell.cond is not None) and not comp._test(cell, ctx, env):
             continue
+        valigns.append(cell.valign)
         w = cell.width
         st = cell.style
+        if cell.blocks is not None:                  # images, bar codes, blocks
+            res = F.fill(comp.bind_flow(cell.blocks, ctx, env, []), cell.x + pad, pad, w - 2 * pad, 1 << 40,
+                         True, comp)
+            if res.rest:
+                comp.error(cell, "no page break inside a table cell")
+            if res.used > content:
+                content = res.used
+            cells.append(BoundCell(cell.x, w, (), st.leading, st.align, cell.fill, 0, None, None, res.used,
+                                   tuple(res.items)))
+            continue
         simple = cell.simple
         if simple is not None:                       # one unconditional run
             tmpl, font, size, color, fast = simple
@@ -409,7 +429,7 @@ def bind_row(comp, row: M.Row, t: M.Table, ctx, env, fill, carry=0.0) -> BoundRo
             content = h
         first = (st.leading - lines[0].ascent - lines[0].descent) // 2 + lines[0].ascent if lines else None
         cells.append(BoundCell(cell.x, w, lines, st.leading, st.align, cell.fill, 0, None, first, h))
-    return _finish_row(row, cells, content, fill, carry)
+    return _finish_row(row, cells, content, fill, carry, valigns)
 
 
 def _bind_planned(comp, row: M.Row, plan: _RowPlan, ctx, env, fill, carry) -> BoundRow:
@@ -504,7 +524,7 @@ def _bind_cell(cell: M.Cell, kind: str, raw: str, pad: int, memo: dict) -> tuple
     return hit
 
 
-def _finish_row(row: M.Row, cells: list, content: int, fill, carry) -> BoundRow:
+def _finish_row(row: M.Row, cells: list, content: int, fill, carry, valigns=()) -> BoundRow:
     if row.mixed and len(cells) > 1:        # line up the first baselines of the row
         firsts = [c[_FIRST] for c in cells]
         top = max((f for f in firsts if f is not None), default=0)
@@ -517,5 +537,12 @@ def _finish_row(row: M.Row, cells: list, content: int, fill, carry) -> BoundRow:
                         content = h
     pad = row.padding
     height = (row.height if row.height > content else content) + 2 * pad
+    if row.valigned:                        # cells with valign middle/bottom: lowered in the row
+        for i, (c, valign) in enumerate(zip(cells, valigns)):
+            if valign != "top":
+                room = height - 2 * pad - c[_DEPTH] - c[_DY]
+                dy = room // 2 if valign == "middle" else room
+                if dy > 0:
+                    cells[i] = c[:_DY] + (c[_DY] + dy,) + c[_DY + 1:]
     return BoundRow(tuple(cells), height, pad, row.fill if row.fill is not None else fill,
                     row.rule_above, row.rule_below, carry, row.name, row.src)

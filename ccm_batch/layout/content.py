@@ -462,10 +462,18 @@ class ContentCompiler:
                 cst = cst._replace(align=col.align)
             cell.style = self.style(c, cst)
             cell.fill = self.color(c, "fill", None)
-            cell.runs = self.runs(c, cell.style, scope)
+            cell.valign = c.get("valign", "top")
+            cell.blocks = None
+            if any(isinstance(k.tag, str) and k.tag in _CELL_BLOCKS for k in c):
+                if (c.text or "").strip(_XML_WS) or any((k.tail or "").strip(_XML_WS) for k in c):
+                    self.fail(c, "a cell holding images, bar codes or blocks puts its text in <p> elements")
+                cell.blocks = self.content(c, cell.style, scope, "flow")
+                cell.runs = ()
+            else:
+                cell.runs = self.runs(c, cell.style, scope)
             cell.x = sum(col.width for col in table.columns[:span])
             cell.width = sum(col.width for col in table.columns[span:span + cell.colspan])
-            r0 = cell.runs[0] if len(cell.runs) == 1 else None
+            r0 = cell.runs[0] if len(cell.runs) == 1 and not r0_nobreak(cell.runs) else None
             single = r0.template.single if r0 is not None and r0.template is not None else None
             cell.simple = ((r0.template, r0.font_id, r0.size, r0.color, single.fast if single else None)
                            if r0 is not None and r0.template is not None and r0.cond is None
@@ -476,6 +484,7 @@ class ContentCompiler:
             self.fail(el, f"row has {span} cells (with spans) for {len(table.columns)} columns")
         node.cells = tuple(cells)
         node.plan = None
+        node.valigned = any(c.valign != "top" for c in cells)
         node.mixed = len({(c.style.size, c.style.leading, c.style.font_id) for c in cells}) > 1 or any(
             len({(r.font_id, r.size) for r in c.runs}) > 1 for c in cells)
         return node
@@ -492,6 +501,16 @@ class ContentCompiler:
         except (ValueError, IndexError):
             self.fail(el, f"{attr}: expected 'THICKNESS [#rrggbb]', got {value!r}")
         return (thickness, color)
+
+
+# elements that make a table cell hold flow content (images, bar codes, blocks) instead of inline text
+_CELL_BLOCKS = frozenset({"p", "block", "columns", "table", "image", "barcode", "epc-qr", "chart", "rule",
+                          "box", "space", "if", "choose", "repeat", "use"})
+
+
+def r0_nobreak(runs) -> bool:
+    """A single run that is ``<nobreak>`` cannot take the table's fast path (which ignores the flag)."""
+    return bool(runs) and runs[0].nobreak
 
 
 def _lstrip_xml(text: str) -> str:

@@ -197,8 +197,9 @@ class Column(NamedTuple):
 
 class Cell(Node):
     """A table cell: inline runs, alignment, span."""
-    __slots__ = ("runs", "style", "colspan", "fill", "x", "width", "simple")
+    __slots__ = ("runs", "style", "colspan", "fill", "x", "width", "simple", "blocks", "valign")
     kind = "cell"
+    # blocks: flow content (images, bar codes, paragraphs, blocks…) instead of inline runs, or None
     # x, width: position in the table (units); simple: (template, font id, size, colour, fast) when
     # the cell is one unconditional run (the fast path), else None; fast: node -> str when the run
     # is a plain {child} value
@@ -206,8 +207,10 @@ class Cell(Node):
 
 class Row(Node):
     """A table row template: ``height`` is the minimum content height, ``padding`` added above and below."""
-    __slots__ = ("cells", "style", "fill", "height", "padding", "rule_below", "rule_above", "mixed", "plan")
+    __slots__ = ("cells", "style", "fill", "height", "padding", "rule_below", "rule_above", "mixed", "plan",
+                 "valigned")
     kind = "row"
+    # valigned: True when a cell has valign middle/bottom (compose lowers it in the row)
     # mixed: the cells use different sizes/fonts (compose lines up their first baselines); plan: compose's
     # per-process binding plan and cell cache (None until the row is first bound)
 
