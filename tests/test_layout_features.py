@@ -159,3 +159,66 @@ def test_a_cell_mixing_loose_text_and_blocks_is_a_load_error(tmp_path):
     flow = """<table><column width="30mm"/><row><cell>text <image src="x.png" width="1mm"/></cell></row></table>"""
     with pytest.raises(LayoutError, match=r"t\.xml:\d+: "):
         compose(tmp_path, flow)
+
+
+def _rows(n):
+    return "".join(f'<item id="{i}"/>' for i in range(n))
+
+
+TABLE = """<table {attrs}>
+      <column width="40mm"/>
+      <header><cell>head</cell></header>
+      <repeat select="$items"><row height="5mm"><cell>row {{@id}}</cell></row></repeat>
+      <row><cell>TOTAL</cell></row>
+    </table>"""
+
+
+def _page_of(doc, text):
+    for i, page in enumerate(doc.pages):
+        if text in texts(page):
+            return i
+    raise AssertionError(text)
+
+
+def _count_rows(page):
+    return sum(1 for t in texts(page) if t.startswith("row "))
+
+
+def test_table_widows_carry_at_least_n_rows_with_the_totals(tmp_path):
+    # the body holds 26 rows of 5 mm (130 mm) minus the header: 27 rows + total overflow by ~2 rows
+    plain = compose(tmp_path, TABLE.format(attrs=""), f"<r>{_rows(27)}</r>")
+    assert len(plain.pages) == 2 and _count_rows(plain.pages[1]) < 4
+    kept = compose(tmp_path, TABLE.format(attrs='widows="6"'), f"<r>{_rows(27)}</r>")
+    # six body rows on the last page: five item rows and the total
+    assert _count_rows(kept.pages[1]) == 5 and "TOTAL" in texts(kept.pages[1])
+    assert _count_rows(kept.pages[0]) + 5 == 27
+
+
+def test_table_orphans_start_the_table_on_the_next_page(tmp_path):
+    flow = '<p>x</p><space height="110mm"/>' + TABLE.format(attrs='orphans="3"')
+    doc = compose(tmp_path, flow, f"<r>{_rows(10)}</r>")
+    assert _count_rows(doc.pages[0]) == 0 and _count_rows(doc.pages[1]) == 10
+    doc = compose(tmp_path, '<p>x</p><space height="110mm"/>' + TABLE.format(attrs=""), f"<r>{_rows(10)}</r>")
+    assert 0 < _count_rows(doc.pages[0]) < 3              # without the rule: lonely rows
+
+
+def test_keep_with_previous_never_leaves_a_disclaimer_alone_on_the_last_page(tmp_path):
+    disclaimer = '<p space-before="4mm" {attr}>Vérifiez vos opérations. Sans réclamation sous deux mois, elles sont approuvées.</p>'
+    rec = f"<r>{_rows(24)}</r>"
+    alone = compose(tmp_path, TABLE.format(attrs="") + disclaimer.format(attr=""), rec)
+    last = alone.pages[-1]
+    assert len(alone.pages) == 2 and _count_rows(last) == 0 and "TOTAL" not in texts(last)
+    kept = compose(tmp_path, TABLE.format(attrs='widows="4"') + disclaimer.format(attr='keep-with-previous="true"'),
+                   rec)
+    last = kept.pages[-1]
+    assert _count_rows(last) >= 3 and "TOTAL" in texts(last)      # 4 body rows: 3 items and the total
+    assert _count_rows(kept.pages[0]) + _count_rows(last) == 24
+
+
+def test_keep_with_previous_moves_an_unsplittable_block_along(tmp_path):
+    flow = ('<p>x</p><space height="104mm"/><box width="10mm" height="20mm" fill="#000000"/>'
+            '<p keep-with-previous="true">sig</p>')
+    doc = compose(tmp_path, flow)
+    from ccm_batch.pages import Box
+    assert len(doc.pages) == 2
+    assert "sig" in texts(doc.pages[1]) and any(isinstance(i, Box) and i.height == mm(20) for i in doc.pages[1].items)

@@ -56,6 +56,7 @@ class Composer:
         self.page = None
         self.address = None
         self._warned = set()
+        self.keep_with_previous = set()       # ids of bound blocks that keep with the previous one
 
     # -- diagnostics --------------------------------------------------------------------------
     def warn(self, node, message: str) -> None:
@@ -185,6 +186,16 @@ class Composer:
         for n in nodes:
             if (n.lang is not None or n.cond is not None) and not self._test(n, ctx, env):
                 continue
+            before = len(out)
+            self._bind_one(n, ctx, env, out)
+            if len(out) > before:
+                st = getattr(n, "style", None)
+                if st is not None and st.keep_with_previous or getattr(n, "keep_with_previous", False):
+                    self.keep_with_previous.add(id(out[before]))
+        return out
+
+    def _bind_one(self, n, ctx, env, out: list) -> None:
+        if True:
             t = type(n)
             if t is M.Para:
                 spans = self.spans(n.runs, ctx, env, n)
@@ -224,7 +235,6 @@ class Composer:
                                           n.space_before, n.space_after))
             else:
                 self.error(n, f"<{n.kind}> cannot be used in a flow")
-        return out
 
     def _choose(self, n, ctx, env):
         for test, children in n.branches:

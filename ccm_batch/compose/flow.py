@@ -15,6 +15,9 @@ Rules (after XSL-FO, as FOP applies them; decisions noted):
   paragraph continuing into a region of another width keeps its line breaks.
 - ``keep-with-next``: when the next block cannot start on this page, the chain of keep-with-next
   blocks before it moves to the next page with it (unless the chain already starts the page).
+- ``keep-with-previous``: when such a block cannot start on this page, the block before it gives up
+  its end (its last table rows, its last lines, within its widows/orphans) to go over with it, or
+  moves whole when it cannot split — a disclaimer or a signature never ends up alone on a last page.
 - Anything that cannot fit an empty region (a line, a table row, an image taller than the body)
   raises :class:`~ccm_batch.errors.RecordError` naming the layout element and the page.
 - A ``page-break`` at the top of a page is ignored (never an empty page). Empty paragraphs (every
@@ -325,6 +328,27 @@ class SideBlock:
         return items, height, None
 
 
+def _give_up_tail(history, items, blocks, i, x, y0, y, width, ctx):
+    """``keep-with-previous``: block ``i`` does not fit under the block placed before it, so that block
+    gives up its end (table rows, paragraph lines) to go over with it — or moves whole when it cannot
+    split and did not start the page. None when nothing can move (the block then goes alone)."""
+    pb, n_items, y_b, pend_b, first_b = history[-1]
+    gap_b = 0 if first_b else max(pend_b, pb.space_before)
+    used_b = y - y_b - gap_b
+    if used_b <= 0 or type(pb) in (SpaceBlock, BreakBlock):
+        return None
+    saved = items[n_items:]
+    del items[n_items:]
+    placed, h, rest = pb.split(x, y0 + y_b + gap_b, width, used_b - 1, first_b, ctx)
+    if placed is not None and rest is not None:
+        items.extend(placed)
+        return Fill(items, y_b + gap_b + h, [rest] + list(blocks[i:]), False)
+    if placed is None and not first_b:
+        return Fill(items, y_b, [pb] + list(blocks[i:]), False)
+    items.extend(saved)
+    return None
+
+
 class Fill(NamedTuple):
     """What :func:`fill` placed: items, height used, the blocks left, and whether a page break forced the end."""
     items: list
@@ -352,6 +376,10 @@ def fill(blocks: list, x: int, y0: int, width: int, height: int, at_top: bool, c
         gap = 0 if first else max(pending, b.space_before)
         avail = height - y - gap
         placed, h, rest = b.split(x, y0 + y + gap, width, avail, first, ctx)
+        if placed is None and history and id(b) in getattr(ctx, "keep_with_previous", ()):
+            moved = _give_up_tail(history, items, blocks, i, x, y0, y, width, ctx)
+            if moved is not None:
+                return moved
         if placed is None:
             # keep-with-next: move the chain of keepers before this block along with it
             j = len(history)

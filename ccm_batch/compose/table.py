@@ -17,7 +17,10 @@ knows its height), then :class:`TableBlock` places rows region by region under t
 - ``shade`` fills every second repeated row (2nd, 4th…, as XSL-FO ``position() mod 2 = 0``), rows'
   and cells' own ``fill`` win; ``grid`` draws cell borders, ``frame`` a box around each segment,
   ``rule-below``/``rule-above`` a line under/over a row;
-- a table with ``keep-together`` moves whole to the next page when it does not fit.
+- a table with ``keep-together`` moves whole to the next page when it does not fit;
+- ``widows="N"`` on the table: when it breaks, at least N rows go to the next page with the last
+  ones (the totals never sit under two lonely rows); ``orphans="N"``: fewer than N rows before the
+  first break and the table starts on the next page.
 
 Row geometry follows XSL-FO as FOP applies it: a row's ``height`` is the minimum height of its
 content; the ``padding`` is added above and below it; cell text starts at the top. Decision: when
@@ -143,7 +146,7 @@ class TableBlock:
 
     __slots__ = ("rows", "header", "width", "grid", "frame", "name", "src", "keep_with_next", "keep_together",
                  "space_before", "space_after", "pos", "carry", "make_carry", "carry_out_h", "has_carry_in",
-                 "has_carry_out")
+                 "has_carry_out", "widows", "orphans")
 
     def __init__(self, rows, header, width, grid, frame, name, src, style, make_carry=None, carry=0.0,
                  carry_out_h=0, has_carry_in=False, has_carry_out=False, pos=0):
@@ -164,6 +167,8 @@ class TableBlock:
         self.carry_out_h = carry_out_h
         self.has_carry_in = has_carry_in
         self.has_carry_out = has_carry_out
+        self.widows = 0                       # rows (set by bind_table from the table's own attributes)
+        self.orphans = 0
 
     def _total(self) -> int:
         return sum(h.height for h in self.header) + sum(r.height for r in self.rows)
@@ -190,6 +195,17 @@ class TableBlock:
             used += r.height
             carry = round(carry + r.carry, 9)
             k += 1
+        if k < n and (self.widows or self.orphans) and k > pos:
+            if n - k < self.widows:             # at least `widows` rows go on with the last ones
+                k = max(pos, n - self.widows)
+            if k - pos < self.orphans and not at_top and pos == 0:
+                k = pos                         # too few rows before the break: start on the next page
+            if k == pos and at_top:
+                k = pos + 1
+            used = top + sum(r.height for r in rows[pos:k])
+            carry = self.carry
+            for r in rows[pos:k]:
+                carry = round(carry + r.carry, 9)
         if k == pos and n > 0:
             if at_top:
                 r = rows[pos]
@@ -222,6 +238,7 @@ class TableBlock:
             rest = TableBlock(rows, self.header, tw, grid, self.frame, self.name, self.src, _rest_style(self),
                               self.make_carry, carry, self.carry_out_h, self.has_carry_in, self.has_carry_out,
                               pos=k)
+            rest.widows = self.widows
         if self.frame is not None:
             t, color = self.frame
             items.append(Box(x, y, tw, yy - y, None, color, t))
@@ -322,9 +339,11 @@ def bind_table(comp, t: M.Table, ctx, env) -> TableBlock:
         e["page"] = page
         return bind_row(comp, row, t, ctx, e, None)
     out_h = make_carry("out", initial, 1).height if t.carry_out is not None else 0
-    return TableBlock(rows, header, sum(c.width for c in t.columns), t.grid, t.frame, t.name, t.src,
-                      t.style, make_carry if t.carry is not None else None, initial, out_h,
-                      t.carry_in is not None, t.carry_out is not None)
+    block = TableBlock(rows, header, sum(c.width for c in t.columns), t.grid, t.frame, t.name, t.src,
+                       t.style, make_carry if t.carry is not None else None, initial, out_h,
+                       t.carry_in is not None, t.carry_out is not None)
+    block.widows, block.orphans = t.widows, t.orphans
+    return block
 
 
 def _where(node) -> str:

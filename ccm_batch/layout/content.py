@@ -209,6 +209,7 @@ class ContentCompiler:
         node.space_before = self.length(el, "space-before", 0)
         node.space_after = self.length(el, "space-after", 0)
         node.keep_with_next = el.get("keep-with-next") == "true"
+        node.keep_with_previous = el.get("keep-with-previous") == "true"
         return node
 
     def _image(self, el, style, scope, static):
@@ -373,6 +374,8 @@ class ContentCompiler:
         node.columns = tuple(cols)
         node.width = self.length(el, "width", sum(c.width for c in cols))
         node.shade = self.color(el, "shade", None)
+        node.widows = int(el.get("widows", "0"))      # rows; only when set on the table itself
+        node.orphans = int(el.get("orphans", "0"))
         padding = self.length(el, "padding", 0)
         row_height = self.length(el, "row-height", 0)
         node.grid = self._line_spec(el, "grid")

@@ -47,6 +47,7 @@ _STYLE_ATTRS = {"font": "family", "bold": "bold", "italic": "italic", "size": "s
                 "color": "color", "align": "align", "indent": "indent", "first-indent": "first_indent",
                 "space-before": "space_before", "space-after": "space_after",
                 "keep-with-next": "keep_with_next", "keep-together": "keep_together",
+                "keep-with-previous": "keep_with_previous",
                 "widows": "widows", "orphans": "orphans", "hyphenate": "hyphenate",
                 "typographic": "typographic"}
 _ALIGN = {"left": "start", "right": "end"}
@@ -224,7 +225,8 @@ class _Loader(ContentCompiler):
             try:
                 if prop == "hyphenate":
                     props[prop] = value
-                elif prop in ("bold", "italic", "keep_with_next", "keep_together", "typographic"):
+                elif prop in ("bold", "italic", "keep_with_next", "keep_together", "typographic",
+                              "keep_with_previous"):
                     props[prop] = value == "true"
                 elif prop in ("widows", "orphans"):
                     props[prop] = int(value)
@@ -254,7 +256,8 @@ class _Loader(ContentCompiler):
     def _apply(self, el, parent: M.TextStyle, explicit: dict, inherit_only: bool) -> M.TextStyle:
         base = parent._asdict()
         if inherit_only:          # spaces and keeps are not inherited
-            base.update(space_before=0, space_after=0, keep_with_next=False, keep_together=False)
+            base.update(space_before=0, space_after=0, keep_with_next=False, keep_together=False,
+                        keep_with_previous=False)
         if not explicit:
             return M.TextStyle(**base)
         explicit = dict(explicit)

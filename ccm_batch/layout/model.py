@@ -34,6 +34,7 @@ class TextStyle(NamedTuple):
     font_id: str
     hyphenate: str = "auto"      # auto (on for justified text), true, false
     typographic: bool = False    # straight quotes and apostrophes drawn as the language's typographic ones
+    keep_with_previous: bool = False   # stay on the page where the previous block ends (not inherited)
 
 
 class Run(NamedTuple):
@@ -125,7 +126,7 @@ class Repeat(Node):
 
 class Graphic(Node):
     """Common placement of graphics: ``x``/``y`` (fixed) or ``align`` and spaces (in a flow)."""
-    __slots__ = ("x", "y", "align", "space_before", "space_after", "keep_with_next")
+    __slots__ = ("x", "y", "align", "space_before", "space_after", "keep_with_next", "keep_with_previous")
 
 
 class ImageNode(Graphic):
@@ -218,8 +219,9 @@ class Row(Node):
 class Table(Node):
     """A table that flows over pages, with repeated header rows (``header``: a list) and carried-forward totals."""
     __slots__ = ("columns", "width", "header", "carry_in", "carry_out", "body", "shade", "carry",
-                 "carry_initial", "grid", "frame", "style")
+                 "carry_initial", "grid", "frame", "style", "widows", "orphans")
     kind = "table"
+    # widows / orphans: minimum body rows on the table's last page / before a page break (0: no rule)
 
 
 # -- pages and the layout ------------------------------------------------------------------------
