@@ -175,3 +175,20 @@ def test_gridlines_and_axis_labels(tmp_path):
     assert len(grid) >= 3
     base = axis(res)[0]
     assert base.x > mm(10)                  # the gutter holds the axis labels
+
+
+def test_dashed_rule_is_drawn_as_dashes(tmp_path):
+    res = compose(tmp_path, '<rule length="20mm" dash="2mm 1mm" thickness="0.4pt"/>')
+    rules = [i for i in res.document.pages[0].items if isinstance(i, Rule)]
+    assert len(rules) == 7                                  # 0, 3, 6 … 18 mm: the last dash is cut
+    assert all(r.length == mm(2) for r in rules[:-1])
+    assert rules[-1].length == min(mm(2), mm(20) - (rules[-1].x - rules[0].x))
+    assert rules[-1].x + rules[-1].length <= rules[0].x + mm(20)
+    assert rules[1].x - rules[0].x == mm(3)
+
+
+def test_typographic_style_reaches_table_cells_and_messages(tmp_path):
+    flow = ('<table typographic="true"><column width="60mm"/>'
+            '<row><cell>Date d\'échéance</cell></row><row><cell>{@id}</cell></row></table>')
+    texts = lines_of(compose(tmp_path, flow, record="<r id=\"l'assuré\"/>"))
+    assert texts == ["Date d\u2019échéance", "l\u2019assuré"]

@@ -7,7 +7,9 @@ replaced by ``<ROOT>``) is hashed per data set. The committed digests were produ
 the composition optimisations (commit 2aa8921); any change in any page item of any record changes them.
 Deliberate updates: invoice, statement and letter for issue 15's line-breaking rules (no break inside a
 number + unit, ``n°`` + identifier or an identifier's hyphens) and hyphenation of justified text;
-statement again for its table widows and the disclaimer kept with the table (no near-empty last page).
+statement again for its table widows and the disclaimer kept with the table (no near-empty last page);
+invoice, statement and letter for typographic apostrophes, the letter's date at the address block's
+left edge, the invoice's payment slip on page 1 (dashed cut line, QR caption under the code).
 
 Each set is composed twice in the same process, so the second pass runs on warm per-process caches
 (line, cell and fixed-content caches) and must give the same digest as the first.
@@ -36,9 +38,9 @@ SAMPLES = {            # layout: (job file for the [input] table, data file)
 }
 DIGESTS = {
     "bench": "a3298ebbe14186aeccdb85e66a4688e571f4650923d9afc763c32d5cd596db3d",
-    "invoice": "56055931ebd03caf8528eb5aa9ddf85044de6116a8c19815e42bbe4ce6f30bc3",
-    "statement": "ad0b6debfe2f7c8a477a23ad3b52e1a9cbc1f0d1adf140eca0122e65e5bb40c8",
-    "letter": "5323741ab53b5449045078d8eefc4e2a593c147ed02d93b99438cc0a172cd82a",
+    "invoice": "9f677f9d2ba36de21d9ab443504733b4feda912b296eb7b2f728cf598f6af480",
+    "statement": "ff4c55a8d35d43a3259c3f61319877ec55adafa6790382e5b6f639b2b2f9a092",
+    "letter": "8afc278d1cf987de507418254179279662ffd01144c5a5c9e33c85bce11c0918",
     "us-statement": "2af67b2c11665d4f38ee3003d32ea3ac52c3e41c126b98baa6ec062b393a91c4",
 }
 

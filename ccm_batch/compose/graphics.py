@@ -74,8 +74,30 @@ def bind_image(c, node: M.ImageNode, ctx, env) -> Graphic:
     return Graphic(w, h, lambda x, y, width: [Image(x, y, w, h, path)])
 
 
+def _dashes(x, y, length, t, direction, color, dash) -> list:
+    """A dashed line as short rules: ``dash`` = (on, off); the last dash is cut at the end."""
+    on, off = dash
+    out = []
+    pos = 0
+    while pos < length:
+        seg = min(on, length - pos)
+        if direction == "v":
+            out.append(Rule(x, y + pos, seg, t, "v", color))
+        else:
+            out.append(Rule(x + pos, y, seg, t, "h", color))
+        pos += on + off
+    return out
+
+
 def bind_rule(c, node: M.RuleNode, ctx, env) -> Graphic:
     t = node.thickness
+    if node.dash is not None:
+        if node.direction == "v":
+            length = node.length or 0
+            return Graphic(t, length, lambda x, y, width: _dashes(x + t // 2, y, length, t, "v", node.color,
+                                                                 node.dash))
+        return Graphic(node.length or 0, t, lambda x, y, width: _dashes(x, y + t // 2, node.length or width, t,
+                                                                       "h", node.color, node.dash))
     if node.direction == "v":
         length = node.length or 0
         return Graphic(t, length, lambda x, y, width: [Rule(x + t // 2, y, length, t, "v", node.color)])

@@ -36,6 +36,7 @@ from lxml import etree
 
 from ..errors import RecordError
 from ..layout import model as M
+from ..layout.content import typographic_apostrophes
 from ..layout.expr import Expr, ExprError
 from ..pages import Box, Rule, Text
 from . import flow as F
@@ -431,6 +432,8 @@ def bind_row(comp, row: M.Row, t: M.Table, ctx, env, fill, carry=0.0) -> BoundRo
                     text = text.strip(" ")
                 else:
                     text = comp._render(tmpl, ctx, env, cell, font).strip(" ")
+            if st.typographic and "'" in text:
+                text = typographic_apostrophes(text)
             if not text:
                 cells.append(BoundCell(cell.x, w, (), st.leading, st.align, cell.fill))
                 continue
@@ -442,6 +445,8 @@ def bind_row(comp, row: M.Row, t: M.Table, ctx, env, fill, carry=0.0) -> BoundRo
                 cache[key] = lines
         else:
             spans = comp.spans(cell.runs, ctx, env, cell)
+            if st.typographic:
+                spans = [sp._replace(text=typographic_apostrophes(sp.text)) for sp in spans]
             lines = F.make_lines(spans, w - 2 * pad, st.first_indent, st.indent) if spans else ()
         h = len(lines) * st.leading
         if h > content:
@@ -511,6 +516,8 @@ def _bind_cell(cell: M.Cell, kind: str, raw: str, pad: int, memo: dict) -> tuple
         if kind is _RENDER or not text.isascii() or "\n" in text or "\t" in text:
             text, warning = F.data_text(text, font)
         text = text.strip(" ")
+        if st.typographic and "'" in text:
+            text = typographic_apostrophes(text)
     w = cell.width
     lead = st.leading
     if not text:

@@ -163,6 +163,9 @@ class ContentCompiler:
         self._inline(el, style.font_id, style, scope, out, None, None)
         _trim(out, 0, _lstrip_xml)
         _trim(out, -1, _rstrip_xml)
+        if style.typographic:               # the layout's own apostrophes, in every language (cells too)
+            out = [r._replace(template=_typographic_template(r.template)) if r.template is not None else r
+                   for r in out]
         return tuple(r for r in out if r.template is None or r.template.parts)
 
     def _inline(self, el, font_id, style, scope, out, cond, lang, nobreak=False):
@@ -242,6 +245,17 @@ class ContentCompiler:
         node.thickness = self.length(el, "thickness", 10)
         node.direction = el.get("direction", "h")
         node.color = self.color(el, "color", (0, 0, 0))
+        node.dash = None
+        if el.get("dash") is not None:
+            parts = el.get("dash").split()
+            try:
+                on = parse_length(parts[0])
+                off = parse_length(parts[1]) if len(parts) > 1 else on
+            except (ValueError, IndexError):
+                self.fail(el, f"dash: expected 'ON [OFF]' lengths, got {el.get('dash')!r}")
+            if on <= 0 or off < 0:
+                self.fail(el, "dash: the lengths must be positive")
+            node.dash = (on, off)
         return node
 
     def _box(self, el, style, scope, static):
@@ -514,6 +528,22 @@ _CELL_BLOCKS = frozenset({"p", "block", "columns", "table", "image", "barcode", 
 def r0_nobreak(runs) -> bool:
     """A single run that is ``<nobreak>`` cannot take the table's fast path (which ignores the flag)."""
     return bool(runs) and runs[0].nobreak
+
+
+_APOSTROPHE = re.compile(r"(?<=\w)'")
+
+
+def typographic_apostrophes(text: str) -> str:
+    """``l'assuré`` → ``l’assuré`` (an apostrophe after a letter or digit)."""
+    return _APOSTROPHE.sub("\u2019", text) if "'" in text else text
+
+
+def _typographic_template(tmpl):
+    parts = list(tmpl.parts)
+    if not any(isinstance(p, str) and "'" in p for p in parts):
+        return tmpl
+    return Template.from_parts(tmpl.source, [typographic_apostrophes(p) if isinstance(p, str) else p
+                                             for p in parts])
 
 
 def _lstrip_xml(text: str) -> str:

@@ -128,6 +128,11 @@ class _Loader(ContentCompiler):
                                       0, 0, False, False, 2, 2, _fonts().resolve("Helvetica"))
         if "default" in self.style_defs:      # the layout's base style: inherited by everything
             self.base_style = self._apply(root, self.base_style, self.style_defs["default"], False)
+        if self.base_style.typographic:       # messages print with typographic apostrophes too
+            from .content import typographic_apostrophes
+            for texts in self.messages.values():
+                for lang in texts:
+                    texts[lang] = typographic_apostrophes(texts[lang])
         specs, fields, scope = self._read_fields(root.find("fields"))
         variables = []
         for var in (root.find("variables") if root.find("variables") is not None else ()):

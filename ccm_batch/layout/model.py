@@ -137,8 +137,9 @@ class ImageNode(Graphic):
 
 class RuleNode(Graphic):
     """A horizontal or vertical line."""
-    __slots__ = ("length", "thickness", "direction", "color")
+    __slots__ = ("length", "thickness", "direction", "color", "dash")
     kind = "rule"
+    # dash: (on, off) lengths of a dashed line, or None (solid)
 
 
 class BoxNode(Graphic):
