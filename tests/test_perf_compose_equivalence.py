@@ -9,7 +9,8 @@ Deliberate updates: invoice, statement and letter for issue 15's line-breaking r
 number + unit, ``n°`` + identifier or an identifier's hyphens) and hyphenation of justified text;
 statement again for its table widows and the disclaimer kept with the table (no near-empty last page);
 invoice, statement and letter for typographic apostrophes, the letter's date at the address block's
-left edge, the invoice's payment slip on page 1 (dashed cut line, QR caption under the code).
+left edge, the invoice's payment slip on page 1 (dashed cut line, QR caption under the code);
+statement and US statement for amounts signed consistently (unsigned, direction in words or by column).
 
 Each set is composed twice in the same process, so the second pass runs on warm per-process caches
 (line, cell and fixed-content caches) and must give the same digest as the first.
@@ -39,9 +40,9 @@ SAMPLES = {            # layout: (job file for the [input] table, data file)
 DIGESTS = {
     "bench": "a3298ebbe14186aeccdb85e66a4688e571f4650923d9afc763c32d5cd596db3d",
     "invoice": "9f677f9d2ba36de21d9ab443504733b4feda912b296eb7b2f728cf598f6af480",
-    "statement": "ff4c55a8d35d43a3259c3f61319877ec55adafa6790382e5b6f639b2b2f9a092",
+    "statement": "839e3e99d4cd3936284f52668084e07e4c54e726795477538f31a7d052b26c5d",
     "letter": "8afc278d1cf987de507418254179279662ffd01144c5a5c9e33c85bce11c0918",
-    "us-statement": "2af67b2c11665d4f38ee3003d32ea3ac52c3e41c126b98baa6ec062b393a91c4",
+    "us-statement": "9f430cff11813bdc8b9eb61073369ed37c3bcd99f5bed3dc59b0c1e9e4d8855d",
 }
 
 

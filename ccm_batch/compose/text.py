@@ -11,8 +11,8 @@ stable when a record's data changes elsewhere in the paragraph. Break opportunit
   white space at a line end is dropped and not measured; U+00A0, U+2007 and U+202F never break;
 * after a hyphen (``-`` or U+2010) between two word characters ("Jean-|Pierre", not "-|12,00"),
   except inside an **identifier** (a word holding a digit: ``SAN-2026-7907560``, ``RUM-C000006-11``)
-  or a **URL / e-mail address** (``://``, ``www.``, ``@``), which never break at a hyphen; a URL may
-  break after a ``/`` of its path;
+  or a **URL / e-mail address / domain name** (``://``, ``www.``, ``@``, ``name.tld``), which never
+  break at a hyphen; a URL may break after a ``/`` of its path;
 * never at the **no-break pairs** (:func:`kept_glue`): a number and its unit (``12 kVA``,
   ``121 755,07 €``, ``15 %``), ``n°``/``N°``/``No.``/``§``/``art.`` and what follows
   (``n° SAN-2026-7907560``), French punctuation and the word before it (``montant :``,
@@ -92,8 +92,11 @@ def kept_glue(before: str, after: str) -> bool:
     return False
 
 
+_DOMAIN = re.compile(r"^[\w-]+(\.[\w-]+)*\.[a-z]{2,6}(/\S*)?[.,;:)]?$")
+
+
 def _is_url(word: str) -> bool:
-    return "://" in word or word.startswith("www.") or "@" in word
+    return "://" in word or word.startswith("www.") or "@" in word or bool(_DOMAIN.match(word))
 
 
 def is_identifier(word: str) -> bool:
