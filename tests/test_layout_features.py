@@ -222,3 +222,23 @@ def test_keep_with_previous_moves_an_unsplittable_block_along(tmp_path):
     from ccm_batch.pages import Box
     assert len(doc.pages) == 2
     assert "sig" in texts(doc.pages[1]) and any(isinstance(i, Box) and i.height == mm(20) for i in doc.pages[1].items)
+
+
+@pytest.mark.parametrize("lang, title, total", [("fr", "FACTURE", "Total TTC à payer"),
+                                                ("en", "INVOICE", "Total due incl. VAT"),
+                                                ("de", "RECHNUNG", "Gesamtbetrag brutto")])
+def test_sample_invoice_speaks_the_customers_language(lang, title, total):
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    tree = etree.parse(str(root / "samples" / "data" / "invoices.xml"))
+    inv = tree.getroot().find("invoice")
+    inv.set("language", lang)
+    inv.find("customer").set("language", lang)
+    layout = load_layout(root / "layouts" / "invoice.xml")
+    rec = Record("invoices.xml", 1, 0, 1, etree.tostring(inv), inv, key=inv.get("id"))
+    doc = compose_document(layout, rec, job="job", job_date="2026-11-23").document
+    words = {t.text for p in doc.pages for t in p.items if isinstance(t, Text)}
+    assert title in words and total in words
+    other = {"fr": "INVOICE", "en": "FACTURE", "de": "FACTURE"}[lang]
+    assert other not in words
+    assert doc.meta.language == lang
