@@ -33,6 +33,7 @@ from . import model as M
 from .content import ContentCompiler
 from .expr import Expr, ExprError, Template
 from .functions import check_locale
+from .paths import PathUse, names_in, read_extract
 from .units import PAGE_SIZES, parse_color, parse_length
 
 from ..records.validate import FieldSpec
@@ -52,6 +53,7 @@ _STYLE_ATTRS = {"font": "family", "bold": "bold", "italic": "italic", "size": "s
                 "typographic": "typographic"}
 _ALIGN = {"left": "start", "right": "end"}
 _WS = re.compile(r"[ \t\r\n]+")            # XML white space only (a no-break space stays)
+_HOLE = re.compile(r"\{([^{}]*)\}")
 
 
 def schema() -> etree.RelaxNG:
@@ -78,6 +80,7 @@ class _Loader(ContentCompiler):
         self.messages = {}
         self.message_src = {}                     # key -> file:line of its definition
         self.using = []                           # fragment names being expanded (cycle check)
+        self.path_uses = []                       # PathUse of every expression (ccm_batch.layout.paths)
 
     # -- errors --------------------------------------------------------------------------------
     def where(self, el) -> str:
@@ -169,13 +172,17 @@ class _Loader(ContentCompiler):
                 for t in (seq.first, seq.rest, seq.last, seq.only):
                     if t is not None and t.body is None:
                         self.fail(seq_el, f"page template {t.name!r} holds the flow but has no <body>")
-        return M.Layout(
+        extract_names = read_extract(root.find("extract"), self.path.parent, self.fail)
+        layout = M.Layout(
             name=root.get("name"), doc_type=root.get("doc-type", root.get("name")),
             record=root.get("record", ""), duplex=root.get("duplex") == "true", path=str(self.path),
             files=list(self.files), field_specs=specs, fields=fields, variables=variables,
             messages=self.messages, meta=meta, styles={k: v for k, v in self.style_defs.items()},
             templates=templates, sequence=sequence, flow=flow, locale=locale_expr,
             currency=currency_expr, language=language_expr, base_style=self.base_style)
+        layout.path_uses = tuple(self.path_uses)
+        layout.extract_names = extract_names
+        return layout
 
     # -- imports, styles, messages ------------------------------------------------------------
     def _import(self, el, base: Path):
@@ -278,15 +285,28 @@ class _Loader(ContentCompiler):
     # -- expressions ---------------------------------------------------------------------------
     def expr(self, el, source, scope, mode, attr="expression") -> Expr:
         try:
-            return Expr(source, mode, scope)
+            compiled = Expr(source, mode, scope)
         except ExprError as exc:
             self.fail(el, f"{attr}: {exc}")
+        self._record_paths(el, source)
+        return compiled
 
     def template(self, el, source, scope, attr="text") -> Template:
         try:
-            return Template(source, scope)
+            compiled = Template(source, scope)
         except ExprError as exc:
             self.fail(el, f"{attr}: {exc}")
+        if source and "{" in source:
+            for hole in _HOLE.findall(source.replace("{{", "").replace("}}", "")):
+                self._record_paths(el, hole)
+        return compiled
+
+    def _record_paths(self, el, source) -> None:
+        """Remember the element/attribute names ``source`` reads (checked against the extract)."""
+        if not source:
+            return
+        for kind, name in names_in(source):
+            self.path_uses.append(PathUse(kind, name, source, self.where(el)))
 
     def _opt_expr(self, el, attr, scope, mode):
         value = el.get(attr)
@@ -412,7 +432,8 @@ class _Loader(ContentCompiler):
 
 
 _ORDER = {
-    "layout": ("import", "fields", "variables", "messages", "meta", "styles", "page-template", "pages", "flow"),
+    "layout": ("import", "extract", "fields", "variables", "messages", "meta", "styles", "page-template", "pages",
+               "flow"),
     "fragments": ("styles", "messages", "fragment"),
 }
 

@@ -325,6 +325,8 @@ class Layout:
         self.currency = kw["currency"]
         self.language = kw["language"]
         self.base_style = kw["base_style"]
+        self.path_uses = ()          # names the expressions read (ccm_batch.layout.paths.PathUse)
+        self.extract_names = None    # names the <extract> section declares, or None
 
     def __repr__(self):
         return f"<Layout {self.name} ({self.path})>"
