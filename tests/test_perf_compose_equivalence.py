@@ -39,7 +39,7 @@ SAMPLES = {            # layout: (job file for the [input] table, data file)
 }
 DIGESTS = {
     "bench": "a3298ebbe14186aeccdb85e66a4688e571f4650923d9afc763c32d5cd596db3d",
-    "invoice": "48ef5516ab3eaab2b2f52c2df37c4910293dc7c6b006e939df1fb398b26f11c9",
+    "invoice": "c963f0865ea16062fe0e0b49d64503af3f5e38a91f4b3a1420cd03c695033475",
     "statement": "839e3e99d4cd3936284f52668084e07e4c54e726795477538f31a7d052b26c5d",
     "letter": "8afc278d1cf987de507418254179279662ffd01144c5a5c9e33c85bce11c0918",
     "us-statement": "9f430cff11813bdc8b9eb61073369ed37c3bcd99f5bed3dc59b0c1e9e4d8855d",

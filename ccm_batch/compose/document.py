@@ -485,6 +485,7 @@ class Composer:
         self.env = env
         blocks = self.bind_flow(lay.flow, self.root, env, []) if lay.flow else []
         plan = self.paginate(blocks)
+        self.templates_used = [tmpl for tmpl, _ in plan]       # per page (the preview overlay reads it)
         total = len(plan)
         duplex = lay.duplex
         pages = []
