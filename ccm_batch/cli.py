@@ -167,14 +167,17 @@ def samples(ctx, records, out_dir, seed, bad):
 @click.option("--records", "record_range", default="1-3", show_default=True, help="Records to compose, e.g. 1-3 or 5.")
 @click.option("--png", "png_dir", type=click.Path(file_okay=False), help="Also write PNG pages here (needs pdftoppm).")
 @click.option("-o", "--out", "out_pdf", type=click.Path(dir_okay=False), default="preview.pdf", show_default=True)
+@click.option("--overlay", is_flag=True,
+              help="Draw envelope windows, the job's inserter marks and their clear zones; list collisions.")
 @click.pass_context
 @_guard
-def preview(ctx, layout_file, data, job_file, record_element, record_range, png_dir, out_pdf):
+def preview(ctx, layout_file, data, job_file, record_element, record_range, png_dir, out_pdf, overlay):
     """Compose a few records of DATA with LAYOUT_FILE into a PDF (and PNG pages) to look at.
 
     \b
       ccm-batch preview layouts/invoice.xml --data samples/data/invoices.xml --records 1-3 --png /tmp/png
       ccm-batch preview --job samples/us-statement.toml --records 2 --png /tmp/png
+      ccm-batch preview --job samples/invoice.toml --records 1 --overlay --png /tmp/png
     """
     from .preview import preview_layout
     job = None
@@ -183,7 +186,7 @@ def preview(ctx, layout_file, data, job_file, record_element, record_range, png_
         job = load_job(job_file)
     for line in preview_layout(Path(layout_file) if layout_file else None, Path(data) if data else None,
                                record_element, record_range, Path(out_pdf), Path(png_dir) if png_dir else None,
-                               job=job):
+                               job=job, overlay=overlay):
         click.echo(line)
 
 

@@ -27,11 +27,14 @@ def parse_range(text: str) -> tuple[int, int]:
 
 
 def preview_layout(layout_path: Path | None, data: Path | None, record_element: str | None, record_range: str,
-                   out_pdf: Path, png_dir: Path | None, job_date: str = "2026-11-23", job=None):
+                   out_pdf: Path, png_dir: Path | None, job_date: str = "2026-11-23", job=None,
+                   overlay: bool = False):
     """Compose and render; yields lines describing what was written.
 
     With ``job`` (a loaded job file) the job's input settings (CSV dialect, columns, grouping, namespaces)
-    and layout are used; ``data`` and ``layout_path`` override them when given.
+    and layout are used; ``data`` and ``layout_path`` override them when given. ``overlay`` draws the
+    envelope windows, the inserter marks and clear zones the job would print, and lists collisions
+    (:mod:`ccm_batch.overlay`).
     """
     from .compose import compose_document
     from .layout import load_layout
@@ -62,16 +65,33 @@ def preview_layout(layout_path: Path | None, data: Path | None, record_element: 
     renderer = PdfRenderer(PdfOptions(title=f"preview {layout_path.name}", creation_date=job_date))
     out_pdf.parent.mkdir(parents=True, exist_ok=True)
     renderer.start_file(str(out_pdf), StreamInfo(job="preview", stream="preview", job_date=job_date))
-    composed = 0
+    mail = None
+    if overlay and job is not None and job.mail:
+        from .mail.config import MailConfig
+        mail = MailConfig.from_dict(job.mail, job.path.parent)
+    composed = seen = collisions = 0
     for rec in open_records(cfg):
         if rec.number < lo:
             continue
         if rec.number > hi:
             break
+        seen += 1
         problems = [(p.field, p.message) for p in validate_record(rec, layout.field_specs)]
         if not problems:
             try:
-                result = compose_document(layout, rec, job="preview", job_date=job_date)
+                if overlay:
+                    from .compose.document import Composer
+                    from .overlay import overlay_document
+                    composer = Composer(layout, rec, "preview", job_date)
+                    document, warnings = composer.run()
+                    document, hits = overlay_document(document, composer.templates_used, layout, mail,
+                                                      rec.number)
+                    result = type("Result", (), {"document": document, "warnings": warnings})
+                    for line in hits:
+                        collisions += 1
+                        yield f"collision: {line}"
+                else:
+                    result = compose_document(layout, rec, job="preview", job_date=job_date)
             except RecordError as exc:
                 problems = [(exc.field or "layout", exc.message)]
         if problems:
@@ -90,10 +110,17 @@ def preview_layout(layout_path: Path | None, data: Path | None, record_element: 
         composed += 1
         yield f"record {rec.number}: {doc.meta.doc_id}, {doc.page_count} page(s)"
     facts = renderer.end_file()
+    if seen == 0:
+        yield f"no record numbered {lo}-{hi} in {cfg.path}: nothing composed"
     yield f"{out_pdf}: {facts.pages} page(s), {composed} document(s)"
+    if overlay:
+        yield (f"overlay: {collisions} collision(s)" if collisions else "overlay: no collision")
     if png_dir is not None:
         if not shutil.which("pdftoppm"):
             raise ConfigError("--png needs poppler's pdftoppm (apt-get install poppler-utils)")
         png_dir.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["pdftoppm", "-png", "-r", "100", str(out_pdf), str(png_dir / "page")], check=True)
+        for stale in png_dir.glob("page-*.png"):        # a previous preview's pages (pdftoppm's names)
+            stale.unlink()
+        if facts.pages:
+            subprocess.run(["pdftoppm", "-png", "-r", "100", str(out_pdf), str(png_dir / "page")], check=True)
         yield f"{png_dir}: {len(list(png_dir.glob('page-*.png')))} PNG page(s)"

@@ -432,7 +432,7 @@ def _invoice(rng, c: Customer, doc_id: str, job: _dt.date, defect: str | None, b
     total_ttc = total_ht + total_tva
     due = job + _dt.timedelta(days=15)
     debit = rng.random() < 0.7
-    lang = "de" if defect == "language" else c.language
+    lang = "it" if defect == "language" else c.language
     date = "2026-13-45" if defect == "date" else job.isoformat()
     pay = [f'    <payment method="{"direct_debit" if debit else "transfer"}">',
            f"      {_el('creditor_name', CREDITOR)}", f"      {_el('creditor_id', CREDITOR_ID)}",

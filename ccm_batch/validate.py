@@ -41,11 +41,13 @@ def validate_job(job, sample: int = 50) -> ValidationResult:
         from .errors import ConfigError
         raise ConfigError(f"input file {input_path} does not exist")
     read = bad = pages = 0
+    trees = []
     try:
         for record in open_records(job.input):
             if record.number > sample:
                 break
             read += 1
+            trees.append(record.tree)
             problems = [(p.field, p.message) for p in validate_record(record, specs)]
             if not problems:
                 try:
@@ -65,7 +67,12 @@ def validate_job(job, sample: int = 50) -> ValidationResult:
         out.append(f"input     {exc}")
         result.exit_code = 8
         return result
-    out.append(f"input     {input_path}: {read} records sampled, {bad} problems, {pages} pages composed")
-    if bad:
+    from .layout.paths import check_paths
+    unmatched = check_paths(layout, trees)
+    for message in unmatched:
+        out.append(f"  warning {message}")
+    out.append(f"input     {input_path}: {read} records sampled, {bad} problems, {pages} pages composed"
+               + (f", {len(unmatched)} layout paths matching nothing" if unmatched else ""))
+    if bad or unmatched:
         result.exit_code = EXIT_WARNING
     return result

@@ -7,6 +7,12 @@ replaced by ``<ROOT>``) is hashed per data set. The committed digests were produ
 the composition optimisations (commit 2aa8921); any change in any page item of any record changes them.
 Issue 11 changed three on purpose: invoice and statement bodies start at 19 mm (room for the OMR
 ladder inside the printer's 5 mm margin), the US statement's postcode carries the delivery point.
+Deliberate updates: invoice, statement and letter for issue 15's line-breaking rules (no break inside a
+number + unit, ``n°`` + identifier or an identifier's hyphens) and hyphenation of justified text;
+statement again for its table widows and the disclaimer kept with the table (no near-empty last page);
+invoice, statement and letter for typographic apostrophes, the letter's date at the address block's
+left edge, the invoice's payment slip on page 1 (dashed cut line, QR caption under the code);
+statement and US statement for amounts signed consistently (unsigned, direction in words or by column).
 
 Each set is composed twice in the same process, so the second pass runs on warm per-process caches
 (line, cell and fixed-content caches) and must give the same digest as the first.
@@ -35,10 +41,10 @@ SAMPLES = {            # layout: (job file for the [input] table, data file)
 }
 DIGESTS = {
     "bench": "a3298ebbe14186aeccdb85e66a4688e571f4650923d9afc763c32d5cd596db3d",
-    "invoice": "2d8397f54267a1334221588965390db1c3e4158f85394a1596a83b68b6266f8d",
-    "statement": "9d27ea781c54ac98107d0d9b5dd8932a46c99e8d72bd6740ba9d1bcfb2763ed5",
-    "letter": "35cf5a45f14eb08c40cd591658e4df12055ede4e00ad3c9b1374ac3b4ecff507",
-    "us-statement": "35273e78a52022966c56eefd1c5b6515cb71cf808979a2dd455a692c506537a0",
+    "invoice": "ef6ff639a2e7a3e349bd6bc7f6155e7a7e8fb1fc298222ef50121be8088e058c",
+    "statement": "3de372b7972940f3ed698653c0e86d6942eae3e3e68cbe82d17717bf6cc969b8",
+    "letter": "8afc278d1cf987de507418254179279662ffd01144c5a5c9e33c85bce11c0918",
+    "us-statement": "1254ec4ea1c55f0f4dd38c5951faed59412594e8ecdf576e1221b29bb2ccb5c8",
 }
 
 

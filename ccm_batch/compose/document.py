@@ -33,6 +33,7 @@ from .address import fits_window, format_address
 from .graphics import bind_graphic
 from .table import BoundRow, TableBlock, bind_row, bind_table
 from .text import Span
+from .typography import hyphenation, no_break, typographic
 
 MAX_PAGES = 5000
 _GRAPHICS = (M.ImageNode, M.RuleNode, M.BoxNode, M.BarcodeNode, M.EpcQrNode, M.ChartNode)
@@ -55,6 +56,7 @@ class Composer:
         self.page = None
         self.address = None
         self._warned = set()
+        self.keep_with_previous = set()       # ids of bound blocks that keep with the previous one
 
     # -- diagnostics --------------------------------------------------------------------------
     def warn(self, node, message: str) -> None:
@@ -121,7 +123,7 @@ class Composer:
         if len(runs) == 1:                       # fast path: one run, no condition
             r = runs[0]
             tmpl = r.template
-            if r.cond is None and r.lang is None and tmpl is not None:
+            if r.cond is None and r.lang is None and tmpl is not None and not r.nobreak:
                 text = tmpl.const
                 if text is None:
                     text = self._render(tmpl, ctx, env, owner, r.font_id)
@@ -145,6 +147,8 @@ class Composer:
                 text = self._render(tmpl, ctx, env, owner, r.font_id)
             if not text:
                 continue
+            if r.nobreak:
+                text = no_break(text)
             if out:
                 last = out[-1]
                 if last.font == r.font_id and last.size == r.size and last.color == r.color:
@@ -182,11 +186,24 @@ class Composer:
         for n in nodes:
             if (n.lang is not None or n.cond is not None) and not self._test(n, ctx, env):
                 continue
+            before = len(out)
+            self._bind_one(n, ctx, env, out)
+            if len(out) > before:
+                st = getattr(n, "style", None)
+                if st is not None and st.keep_with_previous or getattr(n, "keep_with_previous", False):
+                    self.keep_with_previous.add(id(out[before]))
+        return out
+
+    def _bind_one(self, n, ctx, env, out: list) -> None:
+        if True:
             t = type(n)
             if t is M.Para:
                 spans = self.spans(n.runs, ctx, env, n)
                 if spans:
-                    out.append(F.ParaBlock(spans, n.style, n.name, n.src))
+                    st = n.style
+                    if st.typographic:
+                        spans = [sp._replace(text=typographic(sp.text, self.language)) for sp in spans]
+                    out.append(F.ParaBlock(spans, st, n.name, n.src, hyphenate=hyphenation(st, self.language)))
             elif t is M.Table:
                 out.append(self.bind_table(n, ctx, env))
             elif t is M.If:
@@ -203,6 +220,11 @@ class Composer:
                     st = n.style
                     out.append(F.GroupBlock(children, n.name, n.src, st.keep_with_next, st.keep_together,
                                             st.space_before, st.space_after))
+            elif t is M.Columns:
+                cols = [(c.width, c.valign, self.bind_flow(c.children, ctx, env, [])) for c in n.cols]
+                st = n.style
+                out.append(F.SideBlock(cols, n.gap, n.name, n.src, st.keep_with_next, st.space_before,
+                                       st.space_after))
             elif t is M.PageBreak:
                 out.append(F.BreakBlock(n.name, n.src))
             elif t is M.Space:
@@ -213,7 +235,6 @@ class Composer:
                                           n.space_before, n.space_after))
             else:
                 self.error(n, f"<{n.kind}> cannot be used in a flow")
-        return out
 
     def _choose(self, n, ctx, env):
         for test, children in n.branches:
@@ -274,13 +295,37 @@ class Composer:
                 break
         return F.Fill(items, 0, queue, res.forced)
 
-    def paginate(self, blocks: list) -> list:
+    def sequence(self) -> M.PageSequence:
+        """The page sequence of this record: the first ``<pages><when>`` whose test is true, else
+        the ``<pages>`` attributes."""
         seq = self.layout.sequence
+        for test, alt in seq.choices:
+            if self._eval(test, self.root, self.env, "pages when"):
+                return alt
+        return seq
+
+    def page_template(self, tmpl: M.PageTemplate, number: int) -> M.PageTemplate:
+        """``<pages template="…">``: the template an expression names for page ``number``."""
+        expr = self.layout.sequence.template
+        if expr is None:
+            return tmpl
+        name = self._eval(expr, self.root, dict(self.env, page=number), "pages template").strip()
+        if not name:
+            return tmpl
+        found = self.layout.templates.get(name)
+        if found is None:
+            raise RecordError(f"pages template: no page template {name!r} (defined: "
+                              f"{', '.join(self.layout.templates)})", field="pages template", page=number)
+        return found
+
+    def paginate(self, blocks: list) -> list:
+        seq = self.sequence()
         pages: list = []            # [(template, flow items)]
         queue = blocks
         n = 1
         while True:
             tmpl = seq.first if n == 1 else seq.rest
+            tmpl = self.page_template(tmpl, len(pages) + 1)
             self.page = len(pages) + 1
             start = queue
             res = self.fill_page(tmpl, queue)
@@ -357,8 +402,10 @@ class Composer:
         if not spans:
             return
         st = p.style
+        if st.typographic:
+            spans = [sp._replace(text=typographic(sp.text, self.language)) for sp in spans]
         width = n.width if n.width is not None else max(1, self.layout_width - n.x)
-        lines = F.make_lines(spans, width, st.first_indent, st.indent)
+        lines = F.make_lines(spans, width, st.first_indent, st.indent, hyphenation(st, self.language))
         out.extend(F.place_lines(lines, n.x, n.y, width, st.leading, st.align))
 
     def _address(self, n: M.AddressNode, ctx, env, out):
@@ -438,6 +485,7 @@ class Composer:
         self.env = env
         blocks = self.bind_flow(lay.flow, self.root, env, []) if lay.flow else []
         plan = self.paginate(blocks)
+        self.templates_used = [tmpl for tmpl, _ in plan]       # per page (the preview overlay reads it)
         total = len(plan)
         duplex = lay.duplex
         pages = []

@@ -15,6 +15,9 @@ Rules (after XSL-FO, as FOP applies them; decisions noted):
   paragraph continuing into a region of another width keeps its line breaks.
 - ``keep-with-next``: when the next block cannot start on this page, the chain of keep-with-next
   blocks before it moves to the next page with it (unless the chain already starts the page).
+- ``keep-with-previous``: when such a block cannot start on this page, the block before it gives up
+  its end (its last table rows, its last lines, within its widows/orphans) to go over with it, or
+  moves whole when it cannot split — a disclaimer or a signature never ends up alone on a last page.
 - Anything that cannot fit an empty region (a line, a table row, an image taller than the body)
   raises :class:`~ccm_batch.errors.RecordError` naming the layout element and the page.
 - A ``page-break`` at the top of a page is ignored (never an empty page). Empty paragraphs (every
@@ -84,18 +87,19 @@ _line_cache: dict = {}
 LINE_CACHE_SIZE = 50000
 
 
-def make_lines(spans: list, width: int, first_indent: int = 0, indent: int = 0) -> list:
-    """Break ``spans`` (:class:`ccm_batch.compose.text.Span`) into lines of ``width`` units.
+def make_lines(spans: list, width: int, first_indent: int = 0, indent: int = 0, hyphenate=False) -> list:
+    """Break ``spans`` (:class:`ccm_batch.compose.text.Span`) into lines of ``width`` units
+    (``hyphenate``: False or a pyphen language, see :func:`ccm_batch.compose.typography.hyphenation`).
 
     Results are cached per process (spans and widths are immutable values; lines are immutable
     named tuples): table cells repeat the same labels and amounts over thousands of rows.
     """
-    key = (tuple(spans), width, first_indent, indent)
+    key = (tuple(spans), width, first_indent, indent, hyphenate)
     lines = _line_cache.get(key)
     if lines is None:
         if len(_line_cache) >= LINE_CACHE_SIZE:
             _line_cache.clear()
-        lines = _line_cache[key] = _make_lines(spans, width, first_indent, indent)
+        lines = _line_cache[key] = _make_lines(spans, width, first_indent, indent, hyphenate)
     return lines
 
 
@@ -104,7 +108,7 @@ def make_lines_uncached(spans: list, width: int, first_indent: int = 0, indent: 
     return _make_lines(spans, width, first_indent, indent)
 
 
-def _make_lines(spans: list, width: int, first_indent: int = 0, indent: int = 0) -> list:
+def _make_lines(spans: list, width: int, first_indent: int = 0, indent: int = 0, hyphenate=False) -> list:
     if len(spans) == 1:
         sp = spans[0]
         t = sp.text
@@ -119,7 +123,7 @@ def _make_lines(spans: list, width: int, first_indent: int = 0, indent: int = 0)
             if w <= width - first_indent:
                 asc, desc = vmetrics(sp.font, sp.size)
                 return [SimpleLine(t, sp.font, sp.size, sp.color, w, asc, desc, kerns, first_indent)]
-    return textmod.break_lines(spans, width, first_indent=first_indent, indent=indent)
+    return textmod.break_lines(spans, width, first_indent=first_indent, indent=indent, hyphenate=hyphenate)
 
 
 def place_lines(lines, x: int, y: int, width: int, leading: int, align: str) -> list:
@@ -137,9 +141,10 @@ class ParaBlock:
     """A bound paragraph: spans in a style, broken into lines for the region width on first use."""
 
     __slots__ = ("spans", "style", "lines", "width", "name", "src", "keep_with_next", "keep_together",
-                 "space_before", "space_after", "continued")
+                 "space_before", "space_after", "continued", "hyphenate")
 
-    def __init__(self, spans, style, name, src, lines=None, width=None, continued=False):
+    def __init__(self, spans, style, name, src, lines=None, width=None, continued=False, hyphenate=False):
+        self.hyphenate = hyphenate
         self.spans = spans
         self.style = style
         self.lines = lines
@@ -155,7 +160,7 @@ class ParaBlock:
     def get_lines(self, width: int) -> list:
         if self.lines is None or self.width != width and not self.continued:
             st = self.style
-            self.lines = make_lines(self.spans, width, st.first_indent, st.indent)
+            self.lines = make_lines(self.spans, width, st.first_indent, st.indent, self.hyphenate)
             self.width = width
         return self.lines
 
@@ -183,7 +188,8 @@ class ParaBlock:
                 raise RecordError(f"a line of {self.name} ({self.src}) is taller than the page body",
                                   field=f"{self.name} ({self.src})", page=ctx.page)
         items = place_lines(lines[:k], x, y, width, lead, st.align)
-        rest = ParaBlock(self.spans, st, self.name, self.src, lines[k:], self.width, continued=True)
+        rest = ParaBlock(self.spans, st, self.name, self.src, lines[k:], self.width, continued=True,
+                         hyphenate=self.hyphenate)
         return items, k * lead, rest
 
 
@@ -268,6 +274,81 @@ class GroupBlock:
                                        self.space_after)
 
 
+class SideBlock:
+    """``<columns>``: flow content side by side on one band; the band never splits across pages.
+
+    ``cols`` is ``[(width or None, valign, blocks)]``: a None width shares what the fixed widths and
+    gaps leave; each column is filled like a region of unlimited height, the band is as tall as the
+    tallest column and the others are aligned in it (top, middle, bottom).
+    """
+
+    __slots__ = ("cols", "gap", "name", "src", "keep_with_next", "space_before", "space_after")
+
+    def __init__(self, cols, gap, name, src, keep_with_next=False, space_before=0, space_after=0):
+        self.cols, self.gap = cols, gap
+        self.name, self.src = name, src
+        self.keep_with_next = keep_with_next
+        self.space_before, self.space_after = space_before, space_after
+
+    def widths(self, width: int) -> list:
+        fixed = sum(w for w, _, _ in self.cols if w is not None)
+        shared = [w for w, _, _ in self.cols if w is None]
+        rest = width - fixed - self.gap * (len(self.cols) - 1)
+        share = rest // len(shared) if shared else 0
+        return [w if w is not None else share for w, _, _ in self.cols]
+
+    def split(self, x, y, width, avail, at_top, ctx):
+        widths = self.widths(width)
+        if min(widths) <= 0:
+            raise RecordError(f"{self.name} ({self.src}): the columns are wider than the region",
+                              field=f"{self.name} ({self.src})", page=ctx.page)
+        filled = []
+        cx = x
+        for (w, valign, blocks), cw in zip(self.cols, widths):
+            res = fill(blocks, cx, y, cw, 1 << 40, True, ctx)
+            if res.rest:
+                raise RecordError(f"{self.name} ({self.src}): no page break inside <columns>",
+                                  field=f"{self.name} ({self.src})", page=ctx.page)
+            filled.append((cx, cw, valign, blocks, res))
+            cx += cw + self.gap
+        height = max(res.used for *_, res in filled)
+        if height > avail:
+            if at_top:
+                raise RecordError(f"{self.name} ({self.src}) is taller than the page body",
+                                  field=f"{self.name} ({self.src})", page=ctx.page)
+            return None, 0, None
+        items = []
+        for cx, cw, valign, blocks, res in filled:
+            dy = height - res.used
+            if valign == "middle":
+                dy //= 2
+            if valign in ("middle", "bottom") and dy > 0:
+                res = fill(blocks, cx, y + dy, cw, 1 << 40, True, ctx)
+            items.extend(res.items)
+        return items, height, None
+
+
+def _give_up_tail(history, items, blocks, i, x, y0, y, width, ctx):
+    """``keep-with-previous``: block ``i`` does not fit under the block placed before it, so that block
+    gives up its end (table rows, paragraph lines) to go over with it — or moves whole when it cannot
+    split and did not start the page. None when nothing can move (the block then goes alone)."""
+    pb, n_items, y_b, pend_b, first_b = history[-1]
+    gap_b = 0 if first_b else max(pend_b, pb.space_before)
+    used_b = y - y_b - gap_b
+    if used_b <= 0 or type(pb) in (SpaceBlock, BreakBlock):
+        return None
+    saved = items[n_items:]
+    del items[n_items:]
+    placed, h, rest = pb.split(x, y0 + y_b + gap_b, width, used_b - 1, first_b, ctx)
+    if placed is not None and rest is not None:
+        items.extend(placed)
+        return Fill(items, y_b + gap_b + h, [rest] + list(blocks[i:]), False)
+    if placed is None and not first_b:
+        return Fill(items, y_b, [pb] + list(blocks[i:]), False)
+    items.extend(saved)
+    return None
+
+
 class Fill(NamedTuple):
     """What :func:`fill` placed: items, height used, the blocks left, and whether a page break forced the end."""
     items: list
@@ -295,6 +376,10 @@ def fill(blocks: list, x: int, y0: int, width: int, height: int, at_top: bool, c
         gap = 0 if first else max(pending, b.space_before)
         avail = height - y - gap
         placed, h, rest = b.split(x, y0 + y + gap, width, avail, first, ctx)
+        if placed is None and history and id(b) in getattr(ctx, "keep_with_previous", ()):
+            moved = _give_up_tail(history, items, blocks, i, x, y0, y, width, ctx)
+            if moved is not None:
+                return moved
         if placed is None:
             # keep-with-next: move the chain of keepers before this block along with it
             j = len(history)

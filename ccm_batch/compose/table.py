@@ -17,7 +17,10 @@ knows its height), then :class:`TableBlock` places rows region by region under t
 - ``shade`` fills every second repeated row (2nd, 4th…, as XSL-FO ``position() mod 2 = 0``), rows'
   and cells' own ``fill`` win; ``grid`` draws cell borders, ``frame`` a box around each segment,
   ``rule-below``/``rule-above`` a line under/over a row;
-- a table with ``keep-together`` moves whole to the next page when it does not fit.
+- a table with ``keep-together`` moves whole to the next page when it does not fit;
+- ``widows="N"`` on the table: when it breaks, at least N rows go to the next page with the last
+  ones (the totals never sit under two lonely rows); ``orphans="N"``: fewer than N rows before the
+  first break and the table starts on the next page.
 
 Row geometry follows XSL-FO as FOP applies it: a row's ``height`` is the minimum height of its
 content; the ``padding`` is added above and below it; cell text starts at the top. Decision: when
@@ -33,6 +36,7 @@ from lxml import etree
 
 from ..errors import RecordError
 from ..layout import model as M
+from ..layout.content import typographic_apostrophes
 from ..layout.expr import Expr, ExprError
 from ..pages import Box, Rule, Text
 from . import flow as F
@@ -64,9 +68,10 @@ class BoundCell(NamedTuple):
                                      # (dy not included) as plain tuples; None: placed from ``lines``
     first: int | None = None         # first baseline below the top of the text (None: no text)
     depth: int = 0                   # height of the text (lines × leading)
+    blocks: tuple | None = None      # flow content's page items relative to the row's top-left corner
 
 
-_X, _W, _LINES, _LEAD, _ALIGN, _FILL, _DY, _ITEMS, _FIRST, _DEPTH = range(10)
+_X, _W, _LINES, _LEAD, _ALIGN, _FILL, _DY, _ITEMS, _FIRST, _DEPTH, _BLOCKS = range(11)
 
 
 class BoundRow(NamedTuple):
@@ -94,6 +99,11 @@ def draw_row(row: BoundRow, x: int, y: int, width: int, grid) -> list:
         if c[_FILL] is not None:
             append(_tn(Box, (x + c[_X], y, c[_W], h, c[_FILL], None, 0)))
     for c in cells:
+        if len(c) > _BLOCKS and c[_BLOCKS] is not None:      # flow content: translate its items
+            dy = y + c[_DY]
+            for it in c[_BLOCKS]:
+                append(it._replace(x=it.x + x, y=it.y + dy))
+            continue
         rel = c[_ITEMS]
         if rel is not None:                  # pre-placed texts: translate
             yy = y + c[_DY]
@@ -137,7 +147,7 @@ class TableBlock:
 
     __slots__ = ("rows", "header", "width", "grid", "frame", "name", "src", "keep_with_next", "keep_together",
                  "space_before", "space_after", "pos", "carry", "make_carry", "carry_out_h", "has_carry_in",
-                 "has_carry_out")
+                 "has_carry_out", "widows", "orphans")
 
     def __init__(self, rows, header, width, grid, frame, name, src, style, make_carry=None, carry=0.0,
                  carry_out_h=0, has_carry_in=False, has_carry_out=False, pos=0):
@@ -158,6 +168,8 @@ class TableBlock:
         self.carry_out_h = carry_out_h
         self.has_carry_in = has_carry_in
         self.has_carry_out = has_carry_out
+        self.widows = 0                       # rows (set by bind_table from the table's own attributes)
+        self.orphans = 0
 
     def _total(self) -> int:
         return sum(h.height for h in self.header) + sum(r.height for r in self.rows)
@@ -184,6 +196,17 @@ class TableBlock:
             used += r.height
             carry = round(carry + r.carry, 9)
             k += 1
+        if k < n and (self.widows or self.orphans) and k > pos:
+            if n - k < self.widows:             # at least `widows` rows go on with the last ones
+                k = max(pos, n - self.widows)
+            if k - pos < self.orphans and not at_top and pos == 0:
+                k = pos                         # too few rows before the break: start on the next page
+            if k == pos and at_top:
+                k = pos + 1
+            used = top + sum(r.height for r in rows[pos:k])
+            carry = self.carry
+            for r in rows[pos:k]:
+                carry = round(carry + r.carry, 9)
         if k == pos and n > 0:
             if at_top:
                 r = rows[pos]
@@ -216,6 +239,7 @@ class TableBlock:
             rest = TableBlock(rows, self.header, tw, grid, self.frame, self.name, self.src, _rest_style(self),
                               self.make_carry, carry, self.carry_out_h, self.has_carry_in, self.has_carry_out,
                               pos=k)
+            rest.widows = self.widows
         if self.frame is not None:
             t, color = self.frame
             items.append(Box(x, y, tw, yy - y, None, color, t))
@@ -267,6 +291,8 @@ def _make_plan(row: M.Row) -> _RowPlan | None:
     cells = []
     names: set = set()
     pure = True
+    if row.valigned:
+        return None
     for cell in row.cells:
         simple = cell.simple
         if cell.cond is not None or cell.lang is not None or simple is None:
@@ -314,9 +340,11 @@ def bind_table(comp, t: M.Table, ctx, env) -> TableBlock:
         e["page"] = page
         return bind_row(comp, row, t, ctx, e, None)
     out_h = make_carry("out", initial, 1).height if t.carry_out is not None else 0
-    return TableBlock(rows, header, sum(c.width for c in t.columns), t.grid, t.frame, t.name, t.src,
-                      t.style, make_carry if t.carry is not None else None, initial, out_h,
-                      t.carry_in is not None, t.carry_out is not None)
+    block = TableBlock(rows, header, sum(c.width for c in t.columns), t.grid, t.frame, t.name, t.src,
+                       t.style, make_carry if t.carry is not None else None, initial, out_h,
+                       t.carry_in is not None, t.carry_out is not None)
+    block.widows, block.orphans = t.widows, t.orphans
+    return block
 
 
 def _where(node) -> str:
@@ -373,13 +401,25 @@ def bind_row(comp, row: M.Row, t: M.Table, ctx, env, fill, carry=0.0) -> BoundRo
             return _bind_planned(comp, row, plan, ctx, env, fill, carry)
     pad = row.padding
     cells = []
+    valigns = []
     content = 0
     cache = F._line_cache
     for cell in row.cells:
         if (cell.lang is not None or cell.cond is not None) and not comp._test(cell, ctx, env):
             continue
+        valigns.append(cell.valign)
         w = cell.width
         st = cell.style
+        if cell.blocks is not None:                  # images, bar codes, blocks
+            res = F.fill(comp.bind_flow(cell.blocks, ctx, env, []), cell.x + pad, pad, w - 2 * pad, 1 << 40,
+                         True, comp)
+            if res.rest:
+                comp.error(cell, "no page break inside a table cell")
+            if res.used > content:
+                content = res.used
+            cells.append(BoundCell(cell.x, w, (), st.leading, st.align, cell.fill, 0, None, None, res.used,
+                                   tuple(res.items)))
+            continue
         simple = cell.simple
         if simple is not None:                       # one unconditional run
             tmpl, font, size, color, fast = simple
@@ -392,6 +432,8 @@ def bind_row(comp, row: M.Row, t: M.Table, ctx, env, fill, carry=0.0) -> BoundRo
                     text = text.strip(" ")
                 else:
                     text = comp._render(tmpl, ctx, env, cell, font).strip(" ")
+            if st.typographic and "'" in text:
+                text = typographic_apostrophes(text)
             if not text:
                 cells.append(BoundCell(cell.x, w, (), st.leading, st.align, cell.fill))
                 continue
@@ -403,13 +445,15 @@ def bind_row(comp, row: M.Row, t: M.Table, ctx, env, fill, carry=0.0) -> BoundRo
                 cache[key] = lines
         else:
             spans = comp.spans(cell.runs, ctx, env, cell)
+            if st.typographic:
+                spans = [sp._replace(text=typographic_apostrophes(sp.text)) for sp in spans]
             lines = F.make_lines(spans, w - 2 * pad, st.first_indent, st.indent) if spans else ()
         h = len(lines) * st.leading
         if h > content:
             content = h
         first = (st.leading - lines[0].ascent - lines[0].descent) // 2 + lines[0].ascent if lines else None
         cells.append(BoundCell(cell.x, w, lines, st.leading, st.align, cell.fill, 0, None, first, h))
-    return _finish_row(row, cells, content, fill, carry)
+    return _finish_row(row, cells, content, fill, carry, valigns)
 
 
 def _bind_planned(comp, row: M.Row, plan: _RowPlan, ctx, env, fill, carry) -> BoundRow:
@@ -472,6 +516,8 @@ def _bind_cell(cell: M.Cell, kind: str, raw: str, pad: int, memo: dict) -> tuple
         if kind is _RENDER or not text.isascii() or "\n" in text or "\t" in text:
             text, warning = F.data_text(text, font)
         text = text.strip(" ")
+        if st.typographic and "'" in text:
+            text = typographic_apostrophes(text)
     w = cell.width
     lead = st.leading
     if not text:
@@ -504,7 +550,7 @@ def _bind_cell(cell: M.Cell, kind: str, raw: str, pad: int, memo: dict) -> tuple
     return hit
 
 
-def _finish_row(row: M.Row, cells: list, content: int, fill, carry) -> BoundRow:
+def _finish_row(row: M.Row, cells: list, content: int, fill, carry, valigns=()) -> BoundRow:
     if row.mixed and len(cells) > 1:        # line up the first baselines of the row
         firsts = [c[_FIRST] for c in cells]
         top = max((f for f in firsts if f is not None), default=0)
@@ -517,5 +563,12 @@ def _finish_row(row: M.Row, cells: list, content: int, fill, carry) -> BoundRow:
                         content = h
     pad = row.padding
     height = (row.height if row.height > content else content) + 2 * pad
+    if row.valigned:                        # cells with valign middle/bottom: lowered in the row
+        for i, (c, valign) in enumerate(zip(cells, valigns)):
+            if valign != "top":
+                room = height - 2 * pad - c[_DEPTH] - c[_DY]
+                dy = room // 2 if valign == "middle" else room
+                if dy > 0:
+                    cells[i] = c[:_DY] + (c[_DY] + dy,) + c[_DY + 1:]
     return BoundRow(tuple(cells), height, pad, row.fill if row.fill is not None else fill,
                     row.rule_above, row.rule_below, carry, row.name, row.src)

@@ -9,7 +9,14 @@ stable when a record's data changes elsewhere in the paragraph. Break opportunit
 
 * at runs of breaking white space (U+0020, tab, U+2000–U+2006, U+2008–U+200A, U+3000); the
   white space at a line end is dropped and not measured; U+00A0, U+2007 and U+202F never break;
-* after a hyphen (``-`` or U+2010) between two word characters ("Jean-|Pierre", not "-|12,00");
+* after a hyphen (``-`` or U+2010) between two word characters ("Jean-|Pierre", not "-|12,00"),
+  except inside an **identifier** (a word holding a digit: ``SAN-2026-7907560``, ``RUM-C000006-11``)
+  or a **URL / e-mail address / domain name** (``://``, ``www.``, ``@``, ``name.tld``), which never
+  break at a hyphen; a URL may break after a ``/`` of its path;
+* never at the **no-break pairs** (:func:`kept_glue`): a number and its unit (``12 kVA``,
+  ``121 755,07 €``, ``15 %``), ``n°``/``N°``/``No.``/``§``/``art.`` and what follows
+  (``n° SAN-2026-7907560``), French punctuation and the word before it (``montant :``,
+  ``« texte »``) — the space is kept and drawn, but is no break opportunity;
 * at a soft hyphen U+00AD (drawn as ``-`` only when the line breaks there) and at U+200B;
 * at hyphenation points when ``hyphenate`` is set (a callable, or a language code using the
   optional ``pyphen`` package; ``True`` means French);
@@ -56,6 +63,80 @@ _BREAK_SPACES = " \t\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2008\u2009\u200a
 _TOKEN = re.compile(r"\n|[%s]+|\u200b|\u00ad|[^\n%s\u200b\u00ad]+" % (_BREAK_SPACES, _BREAK_SPACES))
 _HYPHEN_SPLIT = re.compile(r"(?<=\w)[-\u2010](?=\w)")
 _LETTERS = re.compile(r"[^\W\d_]{5,}")
+_WORD = re.compile(r"[^\n%s]+" % _BREAK_SPACES)
+
+# -- break rules: no-break pairs, identifiers, URLs --------------------------------------------
+
+_UNITS = frozenset("""% ‰ € $ £ ¥ CHF EUR USD GBP kVA VA kW kWh MWh GWh Wh W kWc kvar V A mA Hz kHz MHz
+GHz mm cm dm m km m² m³ m2 m3 g mg kg t q l L ml mL cl hl h min s ms °C °F ° Ko Mo Go To ko Mo KB MB GB TB
+px pt an ans mois jour jours j h. km/h m³/h g/km mn sec kg/m³ pers.""".split())
+_NUMBER_END = re.compile(r"\d[)\]]?$")
+_BEFORE_ID = frozenset({"n°", "N°", "nº", "Nº", "№", "No.", "no.", "Nr.", "nr.", "§", "art.", "Art.",
+                        "p.", "pp.", "réf.", "Réf.", "ref.", "Ref."})
+_TRAIL_PUNCT = ".,;:!?)]»\u201d\u2019"
+
+
+def kept_glue(before: str, after: str) -> bool:
+    """True when the breaking space between the words ``before`` and ``after`` must not break:
+    a number and its unit, an ``n°``-like abbreviation and the identifier after it, a French
+    high punctuation (``:;!?»``) or closing quote and the word before it, ``«`` and the next word."""
+    if not before or not after:
+        return False
+    if after[0] in ":;!?»\u203a" or before[-1] in "«\u2039":
+        return True
+    if before in _BEFORE_ID:
+        return True
+    if _NUMBER_END.search(before):
+        unit = after.rstrip(_TRAIL_PUNCT) or after
+        return unit in _UNITS
+    return False
+
+
+_DOMAIN = re.compile(r"^[\w-]+(\.[\w-]+)*\.[a-z]{2,6}(/\S*)?[.,;:)]?$")
+
+
+def _is_url(word: str) -> bool:
+    return "://" in word or word.startswith("www.") or "@" in word or bool(_DOMAIN.match(word))
+
+
+def is_identifier(word: str) -> bool:
+    """A word that never breaks at a hyphen and is never hyphenated: it holds a digit, or it is a
+    URL or e-mail address."""
+    return any(c.isdigit() for c in word) or _is_url(word)
+
+
+def word_breaks(word: str) -> list[int]:
+    """Offsets in ``word`` (no white space) after which a line may break: after a hyphen between
+    word characters, except in identifiers; after a ``/`` of a URL's path."""
+    if _is_url(word):
+        start = word.find("://")
+        start = start + 3 if start >= 0 else 0
+        return [i + 1 for i in range(start, len(word) - 1) if word[i] == "/" and word[i + 1] != "/"]
+    if "-" not in word and "\u2010" not in word or is_identifier(word):
+        return []
+    return [m.end() for m in _HYPHEN_SPLIT.finditer(word)]
+
+
+def _split_points(seg: str) -> list[int]:
+    """:func:`word_breaks` over every word of ``seg`` (offsets in ``seg``)."""
+    out = []
+    for m in _WORD.finditer(seg):
+        for p in word_breaks(m.group()):
+            out.append(m.start() + p)
+    return out
+
+
+def _kept_at(text: str, start: int, end: int) -> bool:
+    """Whether the glue ``text[start:end]`` joins a no-break pair (words on both sides)."""
+    if start == 0 or end >= len(text):
+        return False
+    i = start
+    while i > 0 and text[i - 1] not in _BREAK_SPACES and text[i - 1] != "\n":
+        i -= 1
+    j = end
+    while j < len(text) and text[j] not in _BREAK_SPACES and text[j] != "\n":
+        j += 1
+    return kept_glue(text[i:start], text[end:j])
 
 
 class Span(NamedTuple):
@@ -290,16 +371,21 @@ def _words(spans: Iterable[Span], style_of: Callable[[Span], int]) -> list[_Word
     words: list[_Word] = []
     parts: list = []
     sid = 0
+    texts = []
     for span in spans:
         text = span.text
-        if not text:
-            continue
         if "\r" in text:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
-        text = _nfc(text)
+        texts.append(_nfc(text))
+    whole = "".join(texts)              # the paragraph's text: no-break pairs may cross spans
+    base = 0
+    for span, text in zip(spans, texts):
+        if not text:
+            continue
         sid = style_of(span)
         tr = None if text.isascii() else (_fallback_table(span.font) or None)
-        for tok in _TOKEN.findall(text):
+        for m in _TOKEN.finditer(text):
+            tok = m.group()
             c = tok[0]
             if c == "\n":
                 words.append(_Word(_unless_blank(parts), "newline", sid))
@@ -308,7 +394,9 @@ def _words(spans: Iterable[Span], style_of: Callable[[Span], int]) -> list[_Word
                 tok = tok.replace("\t", " ")
                 if tr:
                     tok = tok.translate(tr)
-                if parts:
+                if parts and _kept_at(whole, base + m.start(), base + m.end()):
+                    parts.append((sid, tok))            # a no-break pair: the space is no break
+                elif parts:
                     words.append(_Word(parts, "glue", sid, [(sid, tok)]))
                     parts = []
                 elif not words or words[-1].after == "newline":
@@ -322,17 +410,27 @@ def _words(spans: Iterable[Span], style_of: Callable[[Span], int]) -> list[_Word
                 if parts:
                     words.append(_Word(parts, "break" if c == "\u200b" else "soft", sid))
                     parts = []
-            elif "-" in tok or "\u2010" in tok:
+            elif "-" in tok or "\u2010" in tok or "/" in tok:
                 draw = tok.translate(tr) if tr else tok
                 start = 0
-                for m in _HYPHEN_SPLIT.finditer(tok):
-                    parts.append((sid, draw[start:m.end()]))
+                ws = base + m.start()                   # the whole word, across spans
+                while ws > 0 and whole[ws - 1] not in _BREAK_SPACES and whole[ws - 1] != "\n":
+                    ws -= 1
+                off = base + m.start() - ws
+                for p in word_breaks(_WORD.match(whole, ws).group()):
+                    p -= off
+                    if p <= start:
+                        continue
+                    if p >= len(tok):
+                        break
+                    parts.append((sid, draw[start:p]))
                     words.append(_Word(parts, "break", sid))
                     parts = []
-                    start = m.end()
+                    start = p
                 parts.append((sid, draw[start:]))
             else:
                 parts.append((sid, tok.translate(tr) if tr else tok))
+        base += len(text)
     words.append(_Word(_unless_blank(parts), "end", sid))
     return words
 
@@ -493,6 +591,8 @@ def _hyphen_points(word: "_Word", hyph) -> tuple[int, str, list[int]] | None:
     if len(word.parts) != 1:
         return None
     sid, text = word.parts[0]
+    if is_identifier(text):
+        return None
     m = _LETTERS.search(text)
     if m is None:
         return None
@@ -630,6 +730,17 @@ def _break_lines(spans: tuple, width: int, first_indent: int, indent: int, kern:
                 emit(False)
                 continue
         if not placed and b.empty:           # a word wider than the whole line
+            for k, (psid, ptext) in enumerate(w.parts):
+                if k and not ptext.strip(_BREAK_SPACES):
+                    # a no-break pair wider than the line: break at its space, not inside a word
+                    words[i:i + 1] = [_Word(w.parts[:k], "glue", psid, [(psid, ptext)]),
+                                      _Word(w.parts[k + 1:], w.after, w.style, w.glue)]
+                    n += 1
+                    break
+            else:
+                k = 0
+            if k:
+                continue
             tail = split_chars(w)
             if tail is not None:
                 words[i] = tail
@@ -721,11 +832,11 @@ def _break_plain(span: Span, width: int, first_indent: int, indent: int,
         # break candidates: (end of line, start of the next line)
         cands = []
         for m in _GLUE.finditer(seg):
-            if 0 < m.start() and seg_start + m.start() < trimmed:
+            if 0 < m.start() and seg_start + m.start() < trimmed and not _kept_at(seg, m.start(), m.end()):
                 cands.append((seg_start + m.start(), seg_start + m.end()))
-        if "-" in seg or "\u2010" in seg:
-            for m in _HYPHEN_SPLIT.finditer(seg):
-                cands.append((seg_start + m.end(), seg_start + m.end()))
+        if "-" in seg or "\u2010" in seg or "/" in seg:
+            for p in _split_points(seg):
+                cands.append((seg_start + p, seg_start + p))
             cands.sort()
         cands.append((trimmed, seg_end + 1))
         ends = [c[0] for c in cands]

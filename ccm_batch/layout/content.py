@@ -86,7 +86,7 @@ class ContentCompiler:
             node.descending = el.get("order") == "descending"
             node.children = self.content(el, style, scope | REPEAT_VARS, ctx, static)
             return node
-        if tag in ("p", "page-break", "space", "block", "table"):
+        if tag in ("p", "page-break", "space", "block", "table", "columns"):
             if ctx != "flow":
                 self.fail(el, f"<{tag}> belongs in a <flow>, a <frame> or a <block>, not among fixed items")
             return getattr(self, "_" + tag.replace("-", "_"))(el, style, scope)
@@ -142,19 +142,38 @@ class ContentCompiler:
         node.children = self.content(el, node.style, scope, "flow")
         return node
 
+    def _columns(self, el, style, scope):
+        node = self.common(M.Columns, el, scope)
+        node.style = self.style(el, style)
+        node.gap = self.length(el, "gap", 0)
+        valign = el.get("valign", "top")
+        cols = []
+        for c in el.findall("column"):
+            width = None if c.get("width", "*") == "*" else self.length(c, "width")
+            cst = self.style(c, node.style)
+            cols.append(M.SideColumn(width, c.get("valign", valign), self.content(c, cst, scope, "flow")))
+        if not cols:
+            self.fail(el, "<columns> needs at least one <column>")
+        node.cols = cols
+        return node
+
     def runs(self, el, style, scope) -> tuple:
         """The inline runs of a mixed-content element (whitespace collapsed, ends trimmed)."""
         out = []
         self._inline(el, style.font_id, style, scope, out, None, None)
         _trim(out, 0, _lstrip_xml)
         _trim(out, -1, _rstrip_xml)
+        if style.typographic:               # the layout's own apostrophes, in every language (cells too)
+            out = [r._replace(template=_typographic_template(r.template)) if r.template is not None else r
+                   for r in out]
         return tuple(r for r in out if r.template is None or r.template.parts)
 
-    def _inline(self, el, font_id, style, scope, out, cond, lang):
+    def _inline(self, el, font_id, style, scope, out, cond, lang, nobreak=False):
         def text(s):
             if s:
                 s = _WS.sub(" ", s)
-                out.append(M.Run(self.template(el, s, scope), font_id, style.size, style.color, cond, lang))
+                out.append(M.Run(self.template(el, s, scope), font_id, style.size, style.color, cond, lang,
+                                 nobreak))
         text(el.text)
         for child in el:
             if not isinstance(child.tag, str):
@@ -163,7 +182,7 @@ class ContentCompiler:
             tag = child.tag
             if tag == "br":
                 out.append(M.Run(None, font_id, style.size, style.color, cond, lang))
-            elif tag in ("b", "i", "span"):
+            elif tag in ("b", "i", "span", "nobreak"):
                 st = style
                 if tag == "b":
                     st = style._replace(bold=True)
@@ -178,9 +197,10 @@ class ContentCompiler:
                 st = st._replace(font_id=fid)
                 c_cond = self._opt_expr(child, "if", scope, "boolean") if tag == "span" else None
                 c_lang = child.get("lang") if tag == "span" else None
-                self._inline(child, fid, st, scope, out, c_cond or cond, c_lang or lang)
+                c_nobreak = nobreak or tag == "nobreak" or child.get("nobreak") == "true"
+                self._inline(child, fid, st, scope, out, c_cond or cond, c_lang or lang, c_nobreak)
             else:
-                self.fail(child, f"<{tag}> is not inline content (b, i, span, br)")
+                self.fail(child, f"<{tag}> is not inline content (b, i, span, nobreak, br)")
             text(child.tail)
 
     # graphics
@@ -192,6 +212,7 @@ class ContentCompiler:
         node.space_before = self.length(el, "space-before", 0)
         node.space_after = self.length(el, "space-after", 0)
         node.keep_with_next = el.get("keep-with-next") == "true"
+        node.keep_with_previous = el.get("keep-with-previous") == "true"
         return node
 
     def _image(self, el, style, scope, static):
@@ -224,6 +245,17 @@ class ContentCompiler:
         node.thickness = self.length(el, "thickness", 10)
         node.direction = el.get("direction", "h")
         node.color = self.color(el, "color", (0, 0, 0))
+        node.dash = None
+        if el.get("dash") is not None:
+            parts = el.get("dash").split()
+            try:
+                on = parse_length(parts[0])
+                off = parse_length(parts[1]) if len(parts) > 1 else on
+            except (ValueError, IndexError):
+                self.fail(el, f"dash: expected 'ON [OFF]' lengths, got {el.get('dash')!r}")
+            if on <= 0 or off < 0:
+                self.fail(el, "dash: the lengths must be positive")
+            node.dash = (on, off)
         return node
 
     def _box(self, el, style, scope, static):
@@ -277,6 +309,13 @@ class ContentCompiler:
         st = self.style(el, style)
         node.font_id = st.font_id
         node.size = self.length(el, "size", 140)
+        node.scale = el.get("scale")
+        node.scale_min = self._opt_expr(el, "scale-min", scope, "number")
+        node.scale_max = self._opt_expr(el, "scale-max", scope, "number")
+        node.gridlines = int(el.get("gridlines", "0"))
+        node.grid_color = self.color(el, "grid-color", (200, 200, 200))
+        node.axis_label = self._opt_template(el, "axis-label", scope | {"value"})
+        node.negative_color = self.color(el, "negative-color", None)
         return node
 
     # fixed-only
@@ -349,6 +388,8 @@ class ContentCompiler:
         node.columns = tuple(cols)
         node.width = self.length(el, "width", sum(c.width for c in cols))
         node.shade = self.color(el, "shade", None)
+        node.widows = int(el.get("widows", "0"))      # rows; only when set on the table itself
+        node.orphans = int(el.get("orphans", "0"))
         padding = self.length(el, "padding", 0)
         row_height = self.length(el, "row-height", 0)
         node.grid = self._line_spec(el, "grid")
@@ -438,10 +479,18 @@ class ContentCompiler:
                 cst = cst._replace(align=col.align)
             cell.style = self.style(c, cst)
             cell.fill = self.color(c, "fill", None)
-            cell.runs = self.runs(c, cell.style, scope)
+            cell.valign = c.get("valign", "top")
+            cell.blocks = None
+            if any(isinstance(k.tag, str) and k.tag in _CELL_BLOCKS for k in c):
+                if (c.text or "").strip(_XML_WS) or any((k.tail or "").strip(_XML_WS) for k in c):
+                    self.fail(c, "a cell holding images, bar codes or blocks puts its text in <p> elements")
+                cell.blocks = self.content(c, cell.style, scope, "flow")
+                cell.runs = ()
+            else:
+                cell.runs = self.runs(c, cell.style, scope)
             cell.x = sum(col.width for col in table.columns[:span])
             cell.width = sum(col.width for col in table.columns[span:span + cell.colspan])
-            r0 = cell.runs[0] if len(cell.runs) == 1 else None
+            r0 = cell.runs[0] if len(cell.runs) == 1 and not r0_nobreak(cell.runs) else None
             single = r0.template.single if r0 is not None and r0.template is not None else None
             cell.simple = ((r0.template, r0.font_id, r0.size, r0.color, single.fast if single else None)
                            if r0 is not None and r0.template is not None and r0.cond is None
@@ -452,6 +501,7 @@ class ContentCompiler:
             self.fail(el, f"row has {span} cells (with spans) for {len(table.columns)} columns")
         node.cells = tuple(cells)
         node.plan = None
+        node.valigned = any(c.valign != "top" for c in cells)
         node.mixed = len({(c.style.size, c.style.leading, c.style.font_id) for c in cells}) > 1 or any(
             len({(r.font_id, r.size) for r in c.runs}) > 1 for c in cells)
         return node
@@ -468,6 +518,32 @@ class ContentCompiler:
         except (ValueError, IndexError):
             self.fail(el, f"{attr}: expected 'THICKNESS [#rrggbb]', got {value!r}")
         return (thickness, color)
+
+
+# elements that make a table cell hold flow content (images, bar codes, blocks) instead of inline text
+_CELL_BLOCKS = frozenset({"p", "block", "columns", "table", "image", "barcode", "epc-qr", "chart", "rule",
+                          "box", "space", "if", "choose", "repeat", "use"})
+
+
+def r0_nobreak(runs) -> bool:
+    """A single run that is ``<nobreak>`` cannot take the table's fast path (which ignores the flag)."""
+    return bool(runs) and runs[0].nobreak
+
+
+_APOSTROPHE = re.compile(r"(?<=\w)'")
+
+
+def typographic_apostrophes(text: str) -> str:
+    """``l'assuré`` → ``l’assuré`` (an apostrophe after a letter or digit)."""
+    return _APOSTROPHE.sub("\u2019", text) if "'" in text else text
+
+
+def _typographic_template(tmpl):
+    parts = list(tmpl.parts)
+    if not any(isinstance(p, str) and "'" in p for p in parts):
+        return tmpl
+    return Template.from_parts(tmpl.source, [typographic_apostrophes(p) if isinstance(p, str) else p
+                                             for p in parts])
 
 
 def _lstrip_xml(text: str) -> str:

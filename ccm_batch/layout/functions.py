@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime
 import math
 import unicodedata
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 
 from babel import Locale, UnknownLocaleError
@@ -168,18 +168,37 @@ def format_date(value: datetime.date, pattern: str, locale: str) -> str:
 
 # -- extension functions: signature (context, *args) as lxml calls them ----------------------------
 
+def _unsigned_zero(number: Decimal, digits: int) -> Decimal:
+    """A value that prints as zero never carries a sign: ``-0`` and ``-0.001`` print ``0,00``."""
+    if number.is_signed() and not number.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_EVEN):
+        return abs(number)                  # Babel rounds half-even too
+    return number
+
+
 def _fn_format_amount(_ctx, value, currency=None, locale=None):
     number = to_decimal(value)
     if number is None:
         return ""
-    return format_amount(number, to_str(currency) if currency is not None else STATE.currency,
-                         to_str(locale) if locale is not None else STATE.locale)
+    currency = to_str(currency) if currency is not None else STATE.currency
+    number = _unsigned_zero(number, _currency_digits(currency))
+    return format_amount(number, currency, to_str(locale) if locale is not None else STATE.locale)
+
+
+@lru_cache(maxsize=64)
+def _currency_digits(currency: str) -> int:
+    from babel.numbers import get_currency_precision
+    try:
+        return get_currency_precision(currency)
+    except Exception:           # an unknown code: Babel itself then reports it when formatting
+        return 2
 
 
 def _fn_format_number(_ctx, value, pattern="", locale=None):
     number = to_decimal(value)
     if number is None:
         return ""
+    if not number:
+        number = abs(number)                # -0 prints 0
     return format_number(number, to_str(pattern), to_str(locale) if locale is not None else STATE.locale)
 
 

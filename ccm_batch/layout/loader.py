@@ -33,6 +33,7 @@ from . import model as M
 from .content import ContentCompiler
 from .expr import Expr, ExprError, Template
 from .functions import check_locale
+from .paths import PathUse, names_in, read_extract
 from .units import PAGE_SIZES, parse_color, parse_length
 
 from ..records.validate import FieldSpec
@@ -47,9 +48,12 @@ _STYLE_ATTRS = {"font": "family", "bold": "bold", "italic": "italic", "size": "s
                 "color": "color", "align": "align", "indent": "indent", "first-indent": "first_indent",
                 "space-before": "space_before", "space-after": "space_after",
                 "keep-with-next": "keep_with_next", "keep-together": "keep_together",
-                "widows": "widows", "orphans": "orphans"}
+                "keep-with-previous": "keep_with_previous",
+                "widows": "widows", "orphans": "orphans", "hyphenate": "hyphenate",
+                "typographic": "typographic"}
 _ALIGN = {"left": "start", "right": "end"}
 _WS = re.compile(r"[ \t\r\n]+")            # XML white space only (a no-break space stays)
+_HOLE = re.compile(r"\{([^{}]*)\}")
 
 
 def schema() -> etree.RelaxNG:
@@ -76,6 +80,7 @@ class _Loader(ContentCompiler):
         self.messages = {}
         self.message_src = {}                     # key -> file:line of its definition
         self.using = []                           # fragment names being expanded (cycle check)
+        self.path_uses = []                       # PathUse of every expression (ccm_batch.layout.paths)
 
     # -- errors --------------------------------------------------------------------------------
     def where(self, el) -> str:
@@ -126,6 +131,11 @@ class _Loader(ContentCompiler):
                                       0, 0, False, False, 2, 2, _fonts().resolve("Helvetica"))
         if "default" in self.style_defs:      # the layout's base style: inherited by everything
             self.base_style = self._apply(root, self.base_style, self.style_defs["default"], False)
+        if self.base_style.typographic:       # messages print with typographic apostrophes too
+            from .content import typographic_apostrophes
+            for texts in self.messages.values():
+                for lang in texts:
+                    texts[lang] = typographic_apostrophes(texts[lang])
         specs, fields, scope = self._read_fields(root.find("fields"))
         variables = []
         for var in (root.find("variables") if root.find("variables") is not None else ()):
@@ -158,16 +168,21 @@ class _Loader(ContentCompiler):
         flow_el = root.find("flow")
         flow = self.content(flow_el, self.base_style, scope, "flow") if flow_el is not None else []
         if flow:
-            for t in (sequence.first, sequence.rest, sequence.last, sequence.only):
-                if t is not None and t.body is None:
-                    self.fail(seq_el, f"page template {t.name!r} holds the flow but has no <body>")
-        return M.Layout(
+            for seq in (sequence,) + tuple(c[1] for c in sequence.choices):
+                for t in (seq.first, seq.rest, seq.last, seq.only):
+                    if t is not None and t.body is None:
+                        self.fail(seq_el, f"page template {t.name!r} holds the flow but has no <body>")
+        extract_names = read_extract(root.find("extract"), self.path.parent, self.fail)
+        layout = M.Layout(
             name=root.get("name"), doc_type=root.get("doc-type", root.get("name")),
             record=root.get("record", ""), duplex=root.get("duplex") == "true", path=str(self.path),
             files=list(self.files), field_specs=specs, fields=fields, variables=variables,
             messages=self.messages, meta=meta, styles={k: v for k, v in self.style_defs.items()},
             templates=templates, sequence=sequence, flow=flow, locale=locale_expr,
             currency=currency_expr, language=language_expr, base_style=self.base_style)
+        layout.path_uses = tuple(self.path_uses)
+        layout.extract_names = extract_names
+        return layout
 
     # -- imports, styles, messages ------------------------------------------------------------
     def _import(self, el, base: Path):
@@ -220,7 +235,10 @@ class _Loader(ContentCompiler):
             if value is None:
                 continue
             try:
-                if prop in ("bold", "italic", "keep_with_next", "keep_together"):
+                if prop == "hyphenate":
+                    props[prop] = value
+                elif prop in ("bold", "italic", "keep_with_next", "keep_together", "typographic",
+                              "keep_with_previous"):
                     props[prop] = value == "true"
                 elif prop in ("widows", "orphans"):
                     props[prop] = int(value)
@@ -250,7 +268,8 @@ class _Loader(ContentCompiler):
     def _apply(self, el, parent: M.TextStyle, explicit: dict, inherit_only: bool) -> M.TextStyle:
         base = parent._asdict()
         if inherit_only:          # spaces and keeps are not inherited
-            base.update(space_before=0, space_after=0, keep_with_next=False, keep_together=False)
+            base.update(space_before=0, space_after=0, keep_with_next=False, keep_together=False,
+                        keep_with_previous=False)
         if not explicit:
             return M.TextStyle(**base)
         explicit = dict(explicit)
@@ -266,15 +285,28 @@ class _Loader(ContentCompiler):
     # -- expressions ---------------------------------------------------------------------------
     def expr(self, el, source, scope, mode, attr="expression") -> Expr:
         try:
-            return Expr(source, mode, scope)
+            compiled = Expr(source, mode, scope)
         except ExprError as exc:
             self.fail(el, f"{attr}: {exc}")
+        self._record_paths(el, source)
+        return compiled
 
     def template(self, el, source, scope, attr="text") -> Template:
         try:
-            return Template(source, scope)
+            compiled = Template(source, scope)
         except ExprError as exc:
             self.fail(el, f"{attr}: {exc}")
+        if source and "{" in source:
+            for hole in _HOLE.findall(source.replace("{{", "").replace("}}", "")):
+                self._record_paths(el, hole)
+        return compiled
+
+    def _record_paths(self, el, source) -> None:
+        """Remember the element/attribute names ``source`` reads (checked against the extract)."""
+        if not source:
+            return
+        for kind, name in names_in(source):
+            self.path_uses.append(PathUse(kind, name, source, self.where(el)))
 
     def _opt_expr(self, el, attr, scope, mode):
         value = el.get(attr)
@@ -380,20 +412,28 @@ class _Loader(ContentCompiler):
         return M.PageTemplate(el.get("name"), w, h, body, background, fixed, self.where(el))
 
     def _read_sequence(self, el, templates) -> M.PageSequence:
-        def get(attr, required=False):
-            name = el.get(attr)
-            if name is None:
-                return None
-            if name not in templates:
-                self.fail(el, f"{attr}: unknown page template {name!r} (defined: {', '.join(templates)})")
-            return templates[name]
-        first = get("first")
-        rest = get("rest") or first
-        return M.PageSequence(first, rest, get("last"), get("only"), get("first-back"))
+        def one(e):
+            def get(attr):
+                name = e.get(attr)
+                if name is None:
+                    return None
+                if name not in templates:
+                    self.fail(e, f"{attr}: unknown page template {name!r} (defined: {', '.join(templates)})")
+                return templates[name]
+            first = get("first")
+            rest = get("rest") or first
+            return M.PageSequence(first, rest, get("last"), get("only"), get("first-back"))
+        seq = one(el)
+        choices = tuple((self.expr(w, w.get("test"), self.scope, "boolean", "test"), one(w))
+                        for w in el.findall("when"))
+        template = self._opt_expr(el, "template", self.scope | {"page"}, "string")
+        self.templates = templates
+        return seq._replace(choices=choices, template=template)
 
 
 _ORDER = {
-    "layout": ("import", "fields", "variables", "messages", "meta", "styles", "page-template", "pages", "flow"),
+    "layout": ("import", "extract", "fields", "variables", "messages", "meta", "styles", "page-template", "pages",
+               "flow"),
     "fragments": ("styles", "messages", "fragment"),
 }
 

@@ -32,6 +32,9 @@ class TextStyle(NamedTuple):
     widows: int
     orphans: int
     font_id: str
+    hyphenate: str = "auto"      # auto (on for justified text), true, false
+    typographic: bool = False    # straight quotes and apostrophes drawn as the language's typographic ones
+    keep_with_previous: bool = False   # stay on the page where the previous block ends (not inherited)
 
 
 class Run(NamedTuple):
@@ -42,6 +45,7 @@ class Run(NamedTuple):
     color: tuple
     cond: object = None
     lang: str | None = None
+    nobreak: bool = False        # <nobreak>: spaces and hyphens of this run never break a line
 
 
 class Node:
@@ -85,6 +89,21 @@ class Block(Node):
     kind = "block"
 
 
+class Columns(Node):
+    """Side-by-side blocks in the flow: ``cols`` is a list of :class:`SideColumn`; the group never
+    splits across pages; ``gap`` between columns."""
+    __slots__ = ("cols", "gap", "style")
+    kind = "columns"
+
+
+class SideColumn(NamedTuple):
+    """One column of a :class:`Columns`: ``width`` in units (None: a share of the rest), ``valign``
+    (top, middle, bottom) and its flow ``children``."""
+    width: int | None
+    valign: str
+    children: list
+
+
 class If(Node):
     """Children used when ``test`` is true."""
     __slots__ = ("test", "children")
@@ -107,7 +126,7 @@ class Repeat(Node):
 
 class Graphic(Node):
     """Common placement of graphics: ``x``/``y`` (fixed) or ``align`` and spaces (in a flow)."""
-    __slots__ = ("x", "y", "align", "space_before", "space_after", "keep_with_next")
+    __slots__ = ("x", "y", "align", "space_before", "space_after", "keep_with_next", "keep_with_previous")
 
 
 class ImageNode(Graphic):
@@ -118,8 +137,9 @@ class ImageNode(Graphic):
 
 class RuleNode(Graphic):
     """A horizontal or vertical line."""
-    __slots__ = ("length", "thickness", "direction", "color")
+    __slots__ = ("length", "thickness", "direction", "color", "dash")
     kind = "rule"
+    # dash: (on, off) lengths of a dashed line, or None (solid)
 
 
 class BoxNode(Graphic):
@@ -143,7 +163,8 @@ class EpcQrNode(Graphic):
 class ChartNode(Graphic):
     """A bar chart of ``value`` over the nodes of ``select``, drawn as boxes, rules and text."""
     __slots__ = ("width", "height", "select", "value", "label", "value_label", "title", "color",
-                 "highlight", "highlight_last", "axis_color", "font_id", "size")
+                 "highlight", "highlight_last", "axis_color", "font_id", "size", "scale", "scale_min",
+                 "scale_max", "gridlines", "grid_color", "axis_label", "negative_color")
     kind = "chart"
 
 
@@ -178,8 +199,9 @@ class Column(NamedTuple):
 
 class Cell(Node):
     """A table cell: inline runs, alignment, span."""
-    __slots__ = ("runs", "style", "colspan", "fill", "x", "width", "simple")
+    __slots__ = ("runs", "style", "colspan", "fill", "x", "width", "simple", "blocks", "valign")
     kind = "cell"
+    # blocks: flow content (images, bar codes, paragraphs, blocks…) instead of inline runs, or None
     # x, width: position in the table (units); simple: (template, font id, size, colour, fast) when
     # the cell is one unconditional run (the fast path), else None; fast: node -> str when the run
     # is a plain {child} value
@@ -187,8 +209,10 @@ class Cell(Node):
 
 class Row(Node):
     """A table row template: ``height`` is the minimum content height, ``padding`` added above and below."""
-    __slots__ = ("cells", "style", "fill", "height", "padding", "rule_below", "rule_above", "mixed", "plan")
+    __slots__ = ("cells", "style", "fill", "height", "padding", "rule_below", "rule_above", "mixed", "plan",
+                 "valigned")
     kind = "row"
+    # valigned: True when a cell has valign middle/bottom (compose lowers it in the row)
     # mixed: the cells use different sizes/fonts (compose lines up their first baselines); plan: compose's
     # per-process binding plan and cell cache (None until the row is first bound)
 
@@ -196,8 +220,9 @@ class Row(Node):
 class Table(Node):
     """A table that flows over pages, with repeated header rows (``header``: a list) and carried-forward totals."""
     __slots__ = ("columns", "width", "header", "carry_in", "carry_out", "body", "shade", "carry",
-                 "carry_initial", "grid", "frame", "style")
+                 "carry_initial", "grid", "frame", "style", "widows", "orphans")
     kind = "table"
+    # widows / orphans: minimum body rows on the table's last page / before a page break (0: no rule)
 
 
 # -- pages and the layout ------------------------------------------------------------------------
@@ -233,12 +258,18 @@ class PageTemplate:
 
 class PageSequence(NamedTuple):
     """Which template each page uses: ``first``, ``rest``, ``last`` (None: rest), ``only`` (a single-page
-    document; None: first) and ``first_back`` (the back of the first sheet, fixed content only)."""
+    document; None: first) and ``first_back`` (the back of the first sheet, fixed content only).
+
+    ``choices``: ``[(test Expr, PageSequence)]`` from ``<when>`` children — the first whose test is
+    true for the record replaces this sequence; ``template``: an expression evaluated before each
+    page is filled (``$page`` set) naming the template of that page ('' = the sequence's choice)."""
     first: PageTemplate
     rest: PageTemplate
     last: PageTemplate | None
     only: PageTemplate | None
     first_back: PageTemplate | None
+    choices: tuple = ()
+    template: object = None
 
 
 class Field(NamedTuple):
@@ -294,6 +325,8 @@ class Layout:
         self.currency = kw["currency"]
         self.language = kw["language"]
         self.base_style = kw["base_style"]
+        self.path_uses = ()          # names the expressions read (ccm_batch.layout.paths.PathUse)
+        self.extract_names = None    # names the <extract> section declares, or None
 
     def __repr__(self):
         return f"<Layout {self.name} ({self.path})>"

@@ -79,6 +79,9 @@ class _Limit:
         return False
 
 
+PATH_SAMPLE = 50          # records of the first chunk the layout's extract paths are checked on
+
+
 def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: int, skip: set,
                     limit: _Limit, status_dir: Path, progress=None) -> None:
     """Body of one worker: compose this worker's chunks; write ``worker-N.status`` at the end."""
@@ -95,7 +98,13 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
     status = {"records": 0, "error": None, "stopped": False}
     current, writer, result = None, None, None
 
+    sample_trees = []                 # chunk 0's first records: the layout's paths are checked on them
+
     def commit():
+        if result.chunk == 0:
+            from ..layout.paths import check_paths
+            for message in reversed(check_paths(layout, sample_trees)):
+                result.warnings.insert(0, (result.first, "", message))
         writer.close()
         write_atomic(rows_path(spool_dir, result.chunk), pickle.dumps(result, PICKLE_PROTOCOL))
         checkpoint("compose")
@@ -130,6 +139,8 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
                 continue
             result.last = record.number
             result.count += 1
+            if chunk == 0 and len(sample_trees) < PATH_SAMPLE:
+                sample_trees.append(record.tree)
             problems = validate_record(record, specs)
             if not problems:
                 try:
