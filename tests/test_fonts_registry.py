@@ -147,7 +147,9 @@ def test_register_empty_directory_fails(tmp_path):
         fonts.register_directory(str(tmp_path))
 
 
-def test_register_refuses_cff_fonts(tmp_path):
+def test_register_accepts_cff_fonts_and_refuses_non_fonts(tmp_path):
+    """CFF-flavoured OpenType registers (issue 12: Noto Sans CJK is CFF; renderers convert the
+    glyphs they embed); a file that is not a font is refused with its path."""
     from fontTools.fontBuilder import FontBuilder
     from fontTools.pens.t2CharStringPen import T2CharStringPen
     fb = FontBuilder(1000, isTTF=False)
@@ -157,9 +159,12 @@ def test_register_refuses_cff_fonts(tmp_path):
     fb.setupCFF("CffTest", {"FullName": "CffTest"}, {".notdef": pen.getCharString()}, {})
     fb.setupHorizontalMetrics({".notdef": (500, 0)})
     fb.setupHorizontalHeader(ascent=800, descent=-200)
-    fb.setupNameTable({"familyName": "Cff Test", "styleName": "Regular"})
+    fb.setupNameTable({"familyName": "Cff Test", "styleName": "Regular", "psName": "CffTest-Regular"})
     fb.setupOS2()
     fb.setupPost()
     fb.save(str(tmp_path / "cff.otf"))
-    with pytest.raises(ValueError, match="TrueType"):
-        fonts.register_font(str(tmp_path / "cff.otf"))
+    assert fonts.register_font(str(tmp_path / "cff.otf")) == "CffTest-Regular"
+    assert fonts.get_font("CffTest-Regular").cff
+    (tmp_path / "notafont.ttf").write_bytes(b"hello, not a font")
+    with pytest.raises(ValueError, match="notafont.ttf"):
+        fonts.register_font(str(tmp_path / "notafont.ttf"))

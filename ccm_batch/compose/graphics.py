@@ -109,7 +109,7 @@ def bind_barcode(c, node: M.BarcodeNode, ctx, env) -> Graphic:
 
     def draw(x, y, width, g=g):
         items = g.draw(x, y, width)
-        items.append(textmod.place_text(x + g.width // 2, y + g.height + 40 + asc, data, st.font_id, size,
+        items.extend(textmod.place_runs(x + g.width // 2, y + g.height + 40 + asc, data, st.font_id, size,
                                         st.color, "center"))
         return items
     return Graphic(g.width, g.height + extra, draw)
@@ -155,7 +155,7 @@ def bind_chart(c, node: M.ChartNode, ctx, env) -> Graphic:
     def draw(x, y, width):
         out = []
         if title:
-            out.append(textmod.place_text(x, y + asc, title, font, size, (0, 0, 0), "left"))
+            out.extend(textmod.place_runs(x, y + asc, title, font, size, (0, 0, 0), "left"))
         base_y = y + title_h + value_h + plot_h
         if n:
             slot = W / n
@@ -169,10 +169,10 @@ def bind_chart(c, node: M.ChartNode, ctx, env) -> Graphic:
                 if bh > 0:
                     out.append(Box(cx - bar_w // 2, base_y - bh, bar_w, bh, color, None, 0))
                 if vlabels[i]:
-                    out.append(textmod.place_text(cx, base_y - bh - desc - size // 8, vlabels[i], font, size,
+                    out.extend(textmod.place_runs(cx, base_y - bh - desc - size // 8, vlabels[i], font, size,
                                                   (60, 60, 60), "center"))
                 if labels[i]:
-                    out.append(textmod.place_text(cx, base_y + size // 4 + asc, labels[i], font, size,
+                    out.extend(textmod.place_runs(cx, base_y + size // 4 + asc, labels[i], font, size,
                                                   (60, 60, 60), "center"))
         out.append(Rule(x, base_y, W, 10, "h", node.axis_color))
         return out
