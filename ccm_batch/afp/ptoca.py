@@ -199,6 +199,23 @@ def trn(data: bytes) -> bytes:
     return b"".join(bytes((len(c) + 2, 0xDB)) + c for c in (data[i:i + MAX_TRN] for i in range(0, n, MAX_TRN)))
 
 
+def trn_utf16(text: str) -> bytes:
+    """TRN control sequences (chained) carrying ``text`` in UTF-16BE, split between characters
+    (never inside a surrogate pair) into runs of at most 252 bytes."""
+    data = text.encode("utf-16-be")
+    n = len(data)
+    if n <= MAX_TRN:
+        return bytes((n + 2, 0xDB)) + data
+    out, start = [], 0
+    while start < n:
+        end = min(start + 252, n)
+        if end < n and 0xD8 <= data[end - 2] <= 0xDB:      # do not cut a surrogate pair
+            end -= 2
+        out.append(bytes((end - start + 2, 0xDB)) + data[start:end])
+        start = end
+    return b"".join(out)
+
+
 def _s2(v: int) -> bytes:
     return (v & 0xFFFF).to_bytes(2, "big")
 

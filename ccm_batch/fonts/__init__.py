@@ -545,9 +545,10 @@ class FontMetrics:
 
 
 from .fallback import (DEFAULT_FALLBACKS, fallback_chain, fallbacks, find_system_font,  # noqa: E402
-                       font_for, needs_shaping, on_change, set_fallbacks, split_runs, uncovered)
+                       font_for, needs_shaping, on_change, reset_fallbacks, set_fallbacks, split_runs,
+                       uncovered)
 
 __all__ = ["DEFAULT_FALLBACKS", "FONT_DIR", "FontMetrics", "fallback_chain", "fallbacks", "families",
            "find_system_font", "font_for", "font_ids", "font_index", "font_path", "get_font",
-           "needs_shaping", "on_change", "register_alias", "register_directory", "register_font",
+           "needs_shaping", "on_change", "register_alias", "reset_fallbacks", "register_directory", "register_font",
            "resolve", "set_fallbacks", "split_runs", "uncovered"]
