@@ -360,7 +360,9 @@ class FontMetrics:
         hmtx = ttf["hmtx"].metrics
         self.glyph_advances = [hmtx[name][0] for name in self.glyph_order]
         self.cmap = dict(ttf.getBestCmap() or {})
-        self._drawn = frozenset(map(chr, self.cmap)) | _CONTROL   # nothing missing in these
+        # the characters that print as they are (complex scripts left out: see needs_shaping)
+        from .fallback import needs_shaping
+        self._drawn = frozenset(c for c in map(chr, self.cmap) if not needs_shaping(c)) | _CONTROL
         adv = _Advances()
         adv.notdef = self.glyph_advances[0]
         for cp, glyph in self.cmap.items():
