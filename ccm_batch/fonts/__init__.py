@@ -79,11 +79,23 @@ def _norm(name: str) -> str:
 def _add(font_id: str, path: str, family: str, bold: bool, italic: bool, index: int = 0) -> None:
     old = _paths.get(font_id)
     if old is not None and os.path.realpath(old) != os.path.realpath(path):
-        raise ValueError(f"font id {font_id!r} already registered from {old}, not {path}")
+        if not _same_file(old, path):
+            raise ValueError(f"font id {font_id!r} already registered from {old}, not {path}")
+        path = old                   # the same font shipped twice (two copies of a layout): fine
     _paths[font_id] = path
     _index[font_id] = index
     _styles[font_id] = (family, bold, italic)
     _families.setdefault(family, {})[(bold, italic)] = font_id
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        if os.path.getsize(a) != os.path.getsize(b):
+            return False
+        with open(a, "rb") as fa, open(b, "rb") as fb:
+            return fa.read() == fb.read()
+    except OSError:
+        return False
 
 
 def register_alias(alias: str, family: str) -> None:
