@@ -179,3 +179,23 @@ def test_afp_is_clean_under_inspect_check(run):
     assert proc.returncode == 0, proc.stdout
     text = run_cli("inspect", "--text", afp).stdout
     assert "Αλέξανδρος Παπαδόπουλος" in text and "王小明" in text
+
+
+def test_substitute_policy_prints_question_marks_and_lists_the_records(tmp_path):
+    job = tmp_path / "invoice.toml"
+    shutil.copy(SAMPLES / "invoices.xml", tmp_path / "invoices.xml")
+    text = (SAMPLES / "invoice.toml").read_text(encoding="utf-8").replace("../../../layouts/", f"{ROOT}/layouts/")
+    job.write_text(text.replace('missing_glyphs = "reject"', 'missing_glyphs = "substitute"'), encoding="utf-8")
+    proc = run_cli("run", job, "--output", tmp_path / "out", "--workers", "1")
+    assert proc.returncode == 4, proc.stdout + proc.stderr             # 4: warnings
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    assert report["records_rejected"] == 0 and report["documents_produced"] == 12
+    listed = report["glyph_substitutions"]["records"]
+    assert [(r["record"], r["key"]) for r in listed] == [(10, "FAC-2026-0000010"), (11, "FAC-2026-0000011")]
+    assert any("U+0645" in m for m in listed[0]["messages"])
+    assert any("U+05D3" in m for m in listed[1]["messages"])
+    assert "records printed with '?'" in (tmp_path / "out" / "report.txt").read_text(encoding="utf-8")
+    index = _index(tmp_path / "out", "pdf")
+    [pdf] = (tmp_path / "out").glob("*_001.pdf")
+    row = index["C-INTL-HE"]
+    assert "?? ???" in _pdftotext(pdf, int(row["first_page"]), int(row["page_count"]))

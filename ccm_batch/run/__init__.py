@@ -29,6 +29,7 @@ from .render_phase import render_all
 from ..render.afp import fonts_option
 
 FINGERPRINT_FILE = "fingerprint.json"
+SUBSTITUTED_LIST_MAX = 1000          # records listed in the report under [fonts] missing_glyphs = "substitute"
 
 
 def sha256_file(path: Path) -> str:
@@ -202,6 +203,14 @@ def _collect(job, report, db, spool_dir, statuses, input_error, on_reject, load:
         for number, key, message in result.warnings:
             report.warnings += 1
             report.warning_kinds[_warning_kind(message)] += 1
+            if "no font draws" in message and "; printed as" in message:     # [fonts] substitute
+                listed = report.substituted_records
+                if listed and listed[-1]["record"] == number:
+                    listed[-1]["messages"].append(message)
+                elif len(listed) < SUBSTITUTED_LIST_MAX:
+                    listed.append({"record": number, "key": key, "messages": [message]})
+                else:
+                    report.substituted_more += 1
         report.records_read += result.count
         if _over_limit(job, rejected, report.records_read):
             stopped = True
