@@ -41,7 +41,7 @@ def run(request, tmp_path_factory):
     kind = request.param
     d = tmp_path_factory.mktemp(kind)
     job = d / f"{kind}.toml"
-    shutil.copy(SAMPLES / f"{kind}.toml", job)
+    shutil.copy(SAMPLES / f"{kind}-intl.toml", job)
     shutil.copy(SAMPLES / f"{kind}s.xml", d / f"{kind}s.xml")
     text = job.read_text(encoding="utf-8").replace("../../../layouts/", f"{ROOT}/layouts/")
     job.write_text(text, encoding="utf-8")
@@ -184,7 +184,7 @@ def test_afp_is_clean_under_inspect_check(run):
 def test_substitute_policy_prints_question_marks_and_lists_the_records(tmp_path):
     job = tmp_path / "invoice.toml"
     shutil.copy(SAMPLES / "invoices.xml", tmp_path / "invoices.xml")
-    text = (SAMPLES / "invoice.toml").read_text(encoding="utf-8").replace("../../../layouts/", f"{ROOT}/layouts/")
+    text = (SAMPLES / "invoice-intl.toml").read_text(encoding="utf-8").replace("../../../layouts/", f"{ROOT}/layouts/")
     job.write_text(text.replace('missing_glyphs = "reject"', 'missing_glyphs = "substitute"'), encoding="utf-8")
     proc = run_cli("run", job, "--output", tmp_path / "out", "--workers", "1")
     assert proc.returncode == 4, proc.stdout + proc.stderr             # 4: warnings

@@ -8,13 +8,15 @@ as problems.
   the decoded essentials (names, TLE ``name = 'value'``, fonts, sizes, PTX text preview …); End
   Named Page Group / End Document lines carry page counts.
 * :func:`page_texts` — per page, each text run (position in the page's L-units, decoded in the code
-  page of its font) and each PTOCA rule. A run continues across TRN, RMI and SVI (kerned or split
+  page of its font, or as UTF-16BE for a data-object font mapped by an MDR) and each PTOCA rule,
+  the text of an included overlay (IPO) first, at the IPO's offset. A run continues across TRN, RMI and SVI (kerned or split
   runs read back as one string); a run that starts right after other text, without an absolute
   move, has ``x = None`` because glyph widths are unknown to the reader.
 * :func:`check` — :class:`Problem` list: framing (X'5A', lengths, truncation, class code), Begin/End
   pairing and names, nesting and order per the MO:DCA grammar of afp.md §4 (allowed children,
   ordering inside AEG/OEG/medium map/page group, mandatory PGD/OBD/OBP/MDD/MCC, AEG/OEG first),
-  fonts mapped in the page's AEG before SCFL uses them, PTOCA framing and chains closed by the end
+  fonts mapped in the page's AEG (MCF or MDR) before SCFL uses them, MDR fonts carried in the
+  print-file resource group, PTOCA framing and chains closed by the end
   of each text object, triplet framing of TLE/BDT/BRS/OBD/IOB, IMM names present in an inline form
   map, a single print-file resource group before the first document, no page (PGD) larger than the
   medium (MDD) of the inline medium map in effect.

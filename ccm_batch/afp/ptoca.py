@@ -9,7 +9,10 @@ codecs (afp.md §10)::
     T1V10037  cp037       US/Canada Latin-1 (no €)
 
 All four hold every Latin-1 character, so French accents, ç, « », ° and the no-break space encode
-as such. Characters outside the code page are **substituted** (:data:`SUBSTITUTIONS`): œ → "oe",
+as such. Text runs with other characters are written in UTF-16BE (:func:`trn_utf16`) with a carried
+TrueType font by the AFP backend (issue 12); the substitutions below remain for what has no such
+font (a renderer used without ``AfpOptions.fonts``) and for TLE values, where ``€`` is written
+``EUR``. Characters outside the code page are then **substituted** (:data:`SUBSTITUTIONS`): œ → "oe",
 Œ → "OE", ’ ‘ → "'", “ ” „ → '"', – — → "-", … → "...", U+202F narrow no-break space → U+00A0,
 € → "EUR" on code pages without €, and anything else → "?". :class:`TextEncoder` counts every
 substitution per character so the run report can say what was lost. A substitution may change the
