@@ -444,7 +444,8 @@ class Composer:
             self.page = None
             items = self.fixed(tmpl.background, None, {}, [])
             self.page = saved
-            tmpl.form = Form(f"{self.layout.name}.{tmpl.name}", tuple(items))
+            items = self._sweep_items(tuple(items), f"background of page template {tmpl.name}")
+            tmpl.form = Form(f"{self.layout.name}.{tmpl.name}", items)
         return tmpl.form
 
     # -- the document ------------------------------------------------------------------------------
@@ -483,7 +484,10 @@ class Composer:
 
     def _glyph_sweep(self, page: Page, number: int) -> Page:
         """Check every Text of a finished page (see the module docstring); substitute if allowed."""
-        items = page.items
+        items = self._sweep_items(page.items, f"page {number}")
+        return page if items is page.items else page._replace(items=items)
+
+    def _sweep_items(self, items: tuple, src: str) -> tuple:
         bad = None
         for i, item in enumerate(items):
             if type(item) is Text and not fonts.get_font(item.font)._drawn.issuperset(item.text):
@@ -492,15 +496,15 @@ class Composer:
                     bad = bad or []
                     bad.append((i, missing))
         if not bad:
-            return page
+            return items
         items = list(items)
         for i, missing in bad:
             t = items[i]
-            where = _Where(f"text {t.text[:40]!r}", f"page {number}")
+            where = _Where(f"text {t.text[:40]!r}", src)
             self.warn(where, F.GlyphWarning(F.describe_missing(missing, t.font)
                                             + f"; printed as {F.SUBSTITUTE!r}"))
             items[i] = t._replace(text=t.text.translate({ord(ch): F.SUBSTITUTE for ch in missing}))
-        return page._replace(items=tuple(items))
+        return tuple(items)
 
     def meta(self, env) -> DocumentMeta:
         m = self.layout.meta
