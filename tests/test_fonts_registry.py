@@ -135,11 +135,17 @@ def test_register_directory_adds_family(tmp_path):
     assert fonts.resolve("CORPORATE", bold=True, italic=True) == "CorporateTest-Bold"
     fm = fonts.get_font("CorporateTest-Bold")
     assert fm.width("AV", 200) == fonts.get_font("LiberationSerif-Bold").width("AV", 200)
-    # registering the same file again is fine, another file with the same id is not
+    # registering the same file again is fine, and so is an identical copy elsewhere (two copies of
+    # one layout directory in a process: the first path is kept); another font with the same id is not
     assert fonts.register_font(str(tmp_path / "a.ttf")) == "CorporateTest-Bold"
     shutil.copy(tmp_path / "a.ttf", tmp_path / "c.ttf")
+    assert fonts.register_font(str(tmp_path / "c.ttf")) == "CorporateTest-Bold"
+    assert fonts.font_path("CorporateTest-Bold") == str(tmp_path / "a.ttf")
+    (tmp_path / "other").mkdir()
+    _renamed_font(fonts.font_path("LiberationSerif"), tmp_path / "other" / "d.ttf", "Corporate Test",
+                  "CorporateTest-Bold", True)
     with pytest.raises(ValueError, match="already registered"):
-        fonts.register_font(str(tmp_path / "c.ttf"))
+        fonts.register_font(str(tmp_path / "other" / "d.ttf"))
 
 
 def test_register_empty_directory_fails(tmp_path):
