@@ -20,7 +20,7 @@ EXECUTORS = ("local", "dask")
 INDEX_FORMATS = ("csv", "jsonl", "cmod")
 
 _SECTIONS = {"job", "input", "layout", "output", "index", "rejects", "mail", "fields", "run", "einvoice",
-             "history", "costs", "monitoring"}   # the last three: checked by ccm_batch.history.config
+             "history", "costs", "monitoring", "fonts"}   # history/costs/monitoring: checked by ccm_batch.history.config
 _KEYS = {
     "job": {"name", "date", "title", "deadline"},
     "layout": {"path"},
@@ -28,7 +28,10 @@ _KEYS = {
     "index": {"formats", "archive_pdf", "archive_name", "verify_field", "cmod_codepage", "cmod_absolute_filename"},
     "rejects": {"max_rejects", "max_reject_rate", "min_records_for_rate"},
     "run": {"workers", "chunk_size", "executor", "scheduler", "scheduler_file"},
+    "fonts": {"missing_glyphs", "fallback", "face"},
 }
+MISSING_GLYPHS = ("reject", "substitute")
+_FACE_KEYS = {"family", "regular", "bold", "italic", "bold_italic", "fallback"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,9 @@ class JobConfig:
     scheduler: str = ""              # dask: tcp://HOST:8786, or "file:PATH" (a scheduler file); "" = a local cluster
     only_records: frozenset | None = None   # reprints: compose only these record numbers
     history: Any = None              # ccm_batch.history.config.HistoryConfig: history, costs, metrics
+    missing_glyphs: str = "reject"   # [fonts]: a character no font draws rejects the record / prints "?"
+    font_fallback: tuple | None = None      # [fonts] fallback: overrides the layout's default chain
+    font_faces: tuple = ()           # [[fonts.face]]: (family, ((path, bold, italic), ...), fallback)
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -133,6 +139,73 @@ def _field_specs(path: Path, table: dict) -> tuple:
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{_where(path, 'fields', name)}: {exc}") from None
     return tuple(specs)
+
+
+def _fonts_section(path: Path, table: dict) -> dict:
+    """``[fonts]``: missing_glyphs policy, fallback chain, ``[[fonts.face]]`` files (relative paths
+    resolve against the job file; checked here: missing files are a configuration error)."""
+    policy = table.get("missing_glyphs", "reject")
+    if policy not in MISSING_GLYPHS:
+        raise ConfigError(f"{_where(path, 'fonts', 'missing_glyphs')}: {policy!r} (expected one of: "
+                          f"{', '.join(MISSING_GLYPHS)})")
+    fallback = table.get("fallback")
+    if fallback is not None:
+        if isinstance(fallback, str):
+            fallback = [f.strip() for f in fallback.split(",") if f.strip()]
+        if not isinstance(fallback, list) or not all(isinstance(f, str) for f in fallback):
+            raise ConfigError(f"{_where(path, 'fonts', 'fallback')}: expected a list of family names")
+        fallback = tuple(fallback)
+    faces = []
+    raw_faces = table.get("face", [])
+    if isinstance(raw_faces, dict):
+        raw_faces = [raw_faces]
+    for i, face in enumerate(raw_faces, 1):
+        where = _where(path, "fonts", f"face #{i}")
+        if not isinstance(face, dict) or not isinstance(face.get("family"), str) or not face["family"].strip():
+            raise ConfigError(f"{where}: expected a table with family = \"…\" and font files")
+        unknown = set(face) - _FACE_KEYS
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {sorted(unknown)[0]!r} "
+                              f"(expected one of: {', '.join(sorted(_FACE_KEYS))})")
+        files = []
+        for key, bold, italic in (("regular", False, False), ("bold", True, False), ("italic", False, True),
+                                  ("bold_italic", True, True)):
+            if key in face:
+                file = _resolve(path.parent, str(face[key]))
+                if not file.is_file():
+                    raise ConfigError(f"{where}: {key} font file {file} does not exist")
+                files.append((str(file), bold, italic))
+        if not files:
+            raise ConfigError(f"{where}: names no font file (regular, bold, italic, bold_italic)")
+        chain = face.get("fallback")
+        if isinstance(chain, str):
+            chain = [f.strip() for f in chain.split(",") if f.strip()]
+        faces.append((face["family"].strip(), tuple(files), tuple(chain) if chain is not None else None))
+    return {"missing_glyphs": policy, "font_fallback": fallback, "font_faces": tuple(faces)}
+
+
+def load_job_layout(job: "JobConfig"):
+    """Register the job's font faces, load its layout, then apply the job's fallback chains (which
+    override the layout's). Font problems raise :class:`ConfigError` (exit 12) naming the job file."""
+    from . import fonts
+    from .layout import load_layout
+    for family, files, _ in job.font_faces:
+        for file, bold, italic in files:
+            try:
+                fonts.register_font(file, alias=family, family=family, bold=bold, italic=italic)
+            except (ValueError, OSError) as exc:
+                raise ConfigError(f"{_where(job.path, 'fonts', 'face')}: {family!r}: {file} is not a "
+                                  f"usable font: {exc}") from None
+    layout = load_layout(job.layout)
+    try:
+        if job.font_fallback is not None:
+            fonts.set_fallbacks(job.font_fallback)
+        for family, _, chain in job.font_faces:
+            if chain is not None:
+                fonts.set_fallbacks(chain, family=family)
+    except KeyError as exc:
+        raise ConfigError(f"{_where(job.path, 'fonts', 'fallback')}: {exc.args[0]}") from None
+    return layout
 
 
 def load_job(path: str | Path, overrides: dict | None = None) -> JobConfig:
@@ -252,7 +325,8 @@ def load_job(path: str | Path, overrides: dict | None = None) -> JobConfig:
         max_rejects=max_rejects, max_reject_rate=max_rate,
         min_records_for_rate=int(rejects.get("min_records_for_rate", 100)),
         fields=_field_specs(path, data.get("fields", {})), mail=data.get("mail"), einvoice=einvoice,
-        workers=workers, chunk_size=chunk, executor=executor, scheduler=scheduler, history=history, raw=data)
+        workers=workers, chunk_size=chunk, executor=executor, scheduler=scheduler, history=history, raw=data,
+        **_fonts_section(path, data.get("fonts", {})))
 
 
 def with_overrides(job: JobConfig, **changes) -> JobConfig:

@@ -50,6 +50,8 @@ class RunReport:
     restarted: bool = False
     resources: tuple = field(default=((), ()), repr=False)   # images, forms declared per print file
     render_notes: dict = field(default_factory=dict)         # e.g. AFP code-page substitutions
+    substituted_records: list = field(default_factory=list)  # [{"record", "key", "messages"}]: '?' printed
+    substituted_more: int = 0                                # ... beyond SUBSTITUTED_LIST_MAX
 
     # -- reconciliation and exit code -------------------------------------------------------
     @property
@@ -94,6 +96,7 @@ class RunReport:
             "mail": self.mail,
             **({"einvoice": self.einvoice} if self.einvoice else {}),
             "render_notes": self.render_notes,
+            "glyph_substitutions": {"records": self.substituted_records, "more": self.substituted_more},
             "timing": {"duration_s": round(self.duration_s, 3), "pages_per_minute": pages_per_min,
                        "peak_memory_mb": round(self.peak_memory_mb, 1), "workers": self.workers,
                        "spool_bytes": self.spool_bytes, "restarted": self.restarted,
@@ -122,6 +125,13 @@ class RunReport:
         out.append(f"warnings          {self.warnings:>10,}")
         for kind, n in d["warnings_by_kind"].items():
             out.append(f"  {n:>8,}  {kind}")
+        if self.substituted_records:
+            out.append("records printed with '?' for characters no font draws ([fonts] missing_glyphs):")
+            for s in self.substituted_records:
+                out.append(f"  record {s['record']} ({s['key']}): {len(s['messages'])} text(s), first: "
+                           f"{s['messages'][0]}")
+            if self.substituted_more:
+                out.append(f"  … and {self.substituted_more} more (see the operator log)")
         out += ["", self.reconciliation_line()]
         if self.limit_exceeded:
             out.append(f"REJECT LIMIT EXCEEDED: {self.limit_exceeded}")

@@ -20,13 +20,13 @@ def validate_job(job, sample: int = 50) -> ValidationResult:
     A job or layout error raises :class:`ccm_batch.errors.ConfigError` (exit 12).
     """
     from .compose import compose_document
-    from .layout import load_layout
+    from .job import load_job_layout
     from .records import open_records
     from .records.validate import validate_record
 
     result = ValidationResult()
     out = result.lines
-    layout = load_layout(job.layout)
+    layout = load_job_layout(job)
     specs = list(getattr(layout, "field_specs", ())) + list(job.fields)
     out.append(f"job       {job.path}: OK (job {job.name}, date {job.date})")
     out.append(f"layout    {job.layout}: OK ({len(specs)} declared fields)")
@@ -51,7 +51,8 @@ def validate_job(job, sample: int = 50) -> ValidationResult:
             problems = [(p.field, p.message) for p in validate_record(record, specs)]
             if not problems:
                 try:
-                    composed = compose_document(layout, record, job=job.name, job_date=job.date)
+                    composed = compose_document(layout, record, job=job.name, job_date=job.date,
+                                                missing_glyphs=job.missing_glyphs)
                     pages += composed.document.page_count
                     for w in composed.warnings:
                         out.append(f"  warning record {record.number}: {w}")

@@ -38,13 +38,13 @@ BODY_TOP = mm(10)
 
 
 def compose(tmp_path, flow: str, record: str = "<r/>", fixed: str = "", language="$lang",
-            locale="when($lang = 'en', 'en_GB', 'fr_FR')", number=7):
+            locale="when($lang = 'en', 'en_GB', 'fr_FR')", number=7, missing_glyphs="reject"):
     path = tmp_path / "t.xml"
     path.write_text(HEAD.format(fixed=fixed, language=language, locale=locale) + flow
                     + "\n  </flow>\n</layout>\n", encoding="utf-8")
     layout = load_layout(path)
     rec = Record("data.xml", number, 0, 1, record.encode(), etree.fromstring(record), key="K1")
-    return compose_document(layout, rec, job="job", job_date="2026-11-23")
+    return compose_document(layout, rec, job="job", job_date="2026-11-23", missing_glyphs=missing_glyphs)
 
 
 def texts(page):
@@ -225,11 +225,28 @@ def test_metadata_defaults(tmp_path):
     assert meta.date == "2026-11-23" and meta.doc_type == "t"
 
 
-def test_missing_glyph_is_a_warning_naming_record_and_element(tmp_path):
+def test_cjk_prints_with_the_fallback_font_and_no_warning(tmp_path):
     res = compose(tmp_path, "<p>Note {$name}</p>", record="<r><name>\u4e2d\u6587</name></r>", number=3)
+    assert res.warnings == []
+    runs = [(t.text, t.font) for t in texts(res.document.pages[0])]
+    assert runs[0] == ("Note ", "LiberationSans") and runs[1][0] == "\u4e2d\u6587"
+    assert runs[1][1].startswith("NotoSansCJK")
+
+
+def test_character_no_font_draws_rejects_the_record_naming_it(tmp_path):
+    with pytest.raises(RecordError) as info:
+        compose(tmp_path, "<p>Note {$name}</p>", record="<r><name>A\ue000B</name></r>", number=3)
+    assert info.value.field.startswith("p (") and "t.xml:" in info.value.field
+    assert "no font draws" in info.value.message and "(U+E000)" in info.value.message
+
+
+def test_missing_glyph_is_a_warning_naming_record_and_element_when_substituting(tmp_path):
+    res = compose(tmp_path, "<p>Note {$name}</p>", record="<r><name>A\ue000B</name></r>", number=3,
+                  missing_glyphs="substitute")
     assert len(res.warnings) == 1
     w = res.warnings[0]
-    assert w.startswith("record 3: p (") and "t.xml:" in w and "\u4e2d" in w
+    assert w.startswith("record 3: p (") and "t.xml:" in w and "U+E000" in w
+    assert [t.text for t in texts(res.document.pages[0])] == ["Note A?B"]
 
 
 def test_graphic_taller_than_body_rejects_the_record(tmp_path):

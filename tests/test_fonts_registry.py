@@ -135,11 +135,17 @@ def test_register_directory_adds_family(tmp_path):
     assert fonts.resolve("CORPORATE", bold=True, italic=True) == "CorporateTest-Bold"
     fm = fonts.get_font("CorporateTest-Bold")
     assert fm.width("AV", 200) == fonts.get_font("LiberationSerif-Bold").width("AV", 200)
-    # registering the same file again is fine, another file with the same id is not
+    # registering the same file again is fine, and so is an identical copy elsewhere (two copies of
+    # one layout directory in a process: the first path is kept); another font with the same id is not
     assert fonts.register_font(str(tmp_path / "a.ttf")) == "CorporateTest-Bold"
     shutil.copy(tmp_path / "a.ttf", tmp_path / "c.ttf")
+    assert fonts.register_font(str(tmp_path / "c.ttf")) == "CorporateTest-Bold"
+    assert fonts.font_path("CorporateTest-Bold") == str(tmp_path / "a.ttf")
+    (tmp_path / "other").mkdir()
+    _renamed_font(fonts.font_path("LiberationSerif"), tmp_path / "other" / "d.ttf", "Corporate Test",
+                  "CorporateTest-Bold", True)
     with pytest.raises(ValueError, match="already registered"):
-        fonts.register_font(str(tmp_path / "c.ttf"))
+        fonts.register_font(str(tmp_path / "other" / "d.ttf"))
 
 
 def test_register_empty_directory_fails(tmp_path):
@@ -147,7 +153,9 @@ def test_register_empty_directory_fails(tmp_path):
         fonts.register_directory(str(tmp_path))
 
 
-def test_register_refuses_cff_fonts(tmp_path):
+def test_register_accepts_cff_fonts_and_refuses_non_fonts(tmp_path):
+    """CFF-flavoured OpenType registers (issue 12: Noto Sans CJK is CFF; renderers convert the
+    glyphs they embed); a file that is not a font is refused with its path."""
     from fontTools.fontBuilder import FontBuilder
     from fontTools.pens.t2CharStringPen import T2CharStringPen
     fb = FontBuilder(1000, isTTF=False)
@@ -157,9 +165,12 @@ def test_register_refuses_cff_fonts(tmp_path):
     fb.setupCFF("CffTest", {"FullName": "CffTest"}, {".notdef": pen.getCharString()}, {})
     fb.setupHorizontalMetrics({".notdef": (500, 0)})
     fb.setupHorizontalHeader(ascent=800, descent=-200)
-    fb.setupNameTable({"familyName": "Cff Test", "styleName": "Regular"})
+    fb.setupNameTable({"familyName": "Cff Test", "styleName": "Regular", "psName": "CffTest-Regular"})
     fb.setupOS2()
     fb.setupPost()
     fb.save(str(tmp_path / "cff.otf"))
-    with pytest.raises(ValueError, match="TrueType"):
-        fonts.register_font(str(tmp_path / "cff.otf"))
+    assert fonts.register_font(str(tmp_path / "cff.otf")) == "CffTest-Regular"
+    assert fonts.get_font("CffTest-Regular").cff
+    (tmp_path / "notafont.ttf").write_bytes(b"hello, not a font")
+    with pytest.raises(ValueError, match="notafont.ttf"):
+        fonts.register_font(str(tmp_path / "notafont.ttf"))

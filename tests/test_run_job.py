@@ -47,16 +47,17 @@ def test_run_produces_checked_outputs_and_reconciles(tmp_path, extract):
     assert {f["path"] for f in report["files"]} >= {"inv_main_001.pdf", "inv_main_001.afp",
                                                      "inv_main_001.afp.cmod.ind"}
     assert not (out / ".ccm-work-inv").exists()      # the work directory is removed after success
-    # the phases are timed; AFP code page substitutions are noted one character at a time
-    # (T1001140 has no U+2014): every em dash of the item descriptions at least, and at most every
-    # one the PDF shows (a background form's text is encoded once, in its overlay)
+    # the phases are timed; since issue 12 nothing is substituted in the AFP: the em dashes of the
+    # item descriptions (not in code page T1001140) are UTF-16 runs with a carried TrueType font,
+    # and the AFP shows exactly as many as the PDF (overlay text included)
     assert set(report["timing"]["phases_s"]) == {"compose", "collect", "plan", "render", "mail files"}
     in_data = sum(line.count("\u2014") for line in extract.read_text(encoding="utf-8").splitlines()
                   if "<desc>" in line)
     in_pdf = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout.count("\u2014")
-    note = 'AFP: U+2014 EM DASH printed as "-" (not in the code page)'
-    assert list(report["render_notes"]) == [note]
-    assert 0 < in_data < report["render_notes"][note] <= in_pdf
+    from ccm_batch.afp.inspect import page_texts
+    in_afp = sum(run.text.count("\u2014") for page in page_texts(afp) for run in page.runs)
+    assert report["render_notes"] == {}
+    assert 0 < in_data <= in_afp == in_pdf
 
 
 @pytest.mark.parametrize("mail", ["", "[mail]\nenabled = true\nmax_pieces_per_file = 7\n"])

@@ -218,8 +218,9 @@ def test_hyphenate_with_callable():
 def test_nfc_normalisation_and_missing_glyphs():
     [line] = break_lines([Span("e\u0301te\u0301", SANS, PT10)], 10000)
     assert line.text == "été"
-    spans = [Span("abc \u4e00", SANS, PT10), Span("\u2011x\u4e00", BOLD, PT10)]
-    assert missing_glyphs(spans) == "\u4e00"          # U+2011 is drawn with a stand-in
+    spans = [Span("abc \ue000\u4e00", SANS, PT10), Span("\u2011x\u4e00\ue000", BOLD, PT10)]
+    # U+2011 is drawn with a stand-in, U+4E00 by the CJK fallback font; no font has U+E000
+    assert missing_glyphs(spans) == "\ue000"
 
 
 def test_stand_ins_for_missing_glyphs_keep_break_rules():

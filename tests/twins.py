@@ -8,8 +8,6 @@ from __future__ import annotations
 from pdfminer.high_level import extract_pages
 from pdfminer.layout import LAParams, LTChar, LTContainer
 
-from ccm_batch.afp.ptoca import SUBSTITUTIONS
-
 UNITS_PER_PT = 20
 
 
@@ -33,16 +31,9 @@ def pdf_glyphs(path) -> list[list[tuple[str, float, float]]]:
 
 
 def afp_spelling(text: str) -> str:
-    """``text`` as the AFP code page prints it (œ → oe, — → -: the documented substitutions)."""
-    return "".join(c if _printable(c) else SUBSTITUTIONS.get(c, "?") for c in text)
-
-
-def _printable(c: str) -> bool:
-    try:
-        c.encode("cp1140")          # the AFP backend's default code page, T1001140
-        return True
-    except UnicodeEncodeError:
-        return False
+    """``text`` as the AFP prints it: exactly (since issue 12, characters outside the code page are
+    UTF-16 runs with a carried TrueType font, never substituted)."""
+    return text
 
 
 def run_found(run, glyphs, tolerance: float) -> bool:

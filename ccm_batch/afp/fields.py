@@ -87,11 +87,18 @@ BBC, EBC, BDD, BDA, MBC = (_id(a) for a in ("BBC", "EBC", "BDD", "BDA", "MBC"))
 BFM, EFM, BMM, EMM, PGP, MDD, MCC, MMC = (_id(a) for a in ("BFM", "EFM", "BMM", "EMM", "PGP", "MDD",
                                                          "MCC", "MMC"))
 BMO, EMO = _id("BMO"), _id("EMO")
+BOC, EOC, OCD, MDR = (_id(a) for a in ("BOC", "EOC", "OCD", "MDR"))
 
 # Resource Object Type (triplet X'21') values used in BRS.
 RES_TYPE_IOCA = 0x06
 RES_TYPE_OVERLAY = 0xFC
 RES_TYPE_FORM_MAP = 0xFE
+RES_TYPE_OBJECT_CONTAINER = 0x92
+
+# MO:DCA registry object type "TrueType/OpenType Font" (OID 1.3.18.0.4.1.1.51), as FOP writes it.
+TRUETYPE_OID = bytes.fromhex("06072B120004010133")
+CCSID_UTF16 = 1200
+OBJ_CLASS_DATA_OBJECT_FONT = 0x41
 
 MAX_SF_DATA = 32752 - 8          # MO:DCA IS/3 limit on SFLength (afp.md §2)
 CHUNK = 8192                     # PTX / IPD data chunk, as FOP and IS/1 readers expect
@@ -154,6 +161,53 @@ def t_area_size(width: int, height: int) -> bytes:
 def t_mapping(option: int) -> bytes:
     """X'04' Mapping Option (X'20' scale to fit, X'60' scale to fill, X'00' position)."""
     return triplet(0x04, bytes((option,)))
+
+
+def t_object_class(struct_flags: int) -> bytes:
+    """X'10' Object Classification: class X'41' data-object font, structure flags, TrueType OID.
+
+    ``struct_flags`` (first byte): X'54' on the BRS and in the MDR (data not in this container),
+    X'DC' on the BOC (object data in the container's OCD fields, no OEG) — FOP's values.
+    """
+    return triplet(0x10, bytes((0, OBJ_CLASS_DATA_OBJECT_FONT, 0, 0, struct_flags, 0))
+                   + TRUETYPE_OID.ljust(16, b"\0"))
+
+
+def font_resource(name: str, full_name: str, program: bytes) -> bytes:
+    """A TrueType/OpenType font carried in the print-file resource group (afp.md §10):
+    ``BRS (X'21' 92, X'10', X'01' CCSID 1200, FQN X'01' full name) BOC (X'10') OCD… EOC ERS``.
+
+    ``full_name`` (UTF-16BE in the FQN) is the name the pages' MDR refer to the font by.
+    """
+    uname = full_name.encode("utf-16-be")
+    head = sf(BRS, name8(name) + b"\x00\x00" + t_res_type(RES_TYPE_OBJECT_CONTAINER) + t_object_class(0x54)
+              + t_ccsid(CCSID_UTF16) + t_fqn(0x01, uname))
+    boc = sf(BOC, name8(name) + b"\x00\x00" + t_object_class(0xDC))
+    ocd = b"".join(sf(OCD, program[i:i + CHUNK]) for i in range(0, len(program), CHUNK))
+    return head + boc + ocd + begin(EOC, name) + begin(ERS, name)
+
+
+def mdr_group_font(full_name: str, lid: int, size: int) -> bytes:
+    """One MDR repeating group mapping the data-object font ``full_name`` to text LID ``lid`` at
+    ``size`` (vertical font size, 1/1440 inch): X'01' CCSID 1200, FQN X'DE' (external resource
+    reference, UTF-16BE name), FQN X'BE' (the LID), X'10', X'8B' (TrueType, Unicode encoding)."""
+    body = (t_ccsid(CCSID_UTF16) + t_fqn(0xDE, full_name.encode("utf-16-be"))
+            + triplet(0x02, bytes((0xBE, 0x00, lid))) + t_object_class(0x54)
+            + triplet(0x8B, b"\x00\x20" + size.to_bytes(2, "big") + b"\x00\x00\x00\x00"
+                      + b"\x00\x03\x00\x01\x00\x00"))
+    return (len(body) + 2).to_bytes(2, "big") + body
+
+
+def mdr(groups: list[bytes]) -> bytes:
+    """MDR made of pre-built repeating groups."""
+    return sf(MDR, b"".join(groups))
+
+
+def tle_unicode(name: str, value: str) -> bytes:
+    """TLE whose name and value are UTF-16BE, declared by a X'01' CCSID 1200 triplet (for index
+    values the document code page cannot hold; the OnDemand application must read Unicode)."""
+    return sf(TLE, t_ccsid(CCSID_UTF16) + t_fqn(0x0B, name.encode("utf-16-be")[:250])
+              + triplet(0x36, b"\x00\x00" + value.encode("utf-16-be")[:248]))
 
 
 # --- print file, document, page group, page ------------------------------------------------

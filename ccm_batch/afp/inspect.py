@@ -8,13 +8,15 @@ as problems.
   the decoded essentials (names, TLE ``name = 'value'``, fonts, sizes, PTX text preview …); End
   Named Page Group / End Document lines carry page counts.
 * :func:`page_texts` — per page, each text run (position in the page's L-units, decoded in the code
-  page of its font) and each PTOCA rule. A run continues across TRN, RMI and SVI (kerned or split
+  page of its font, or as UTF-16BE for a data-object font mapped by an MDR) and each PTOCA rule,
+  the text of an included overlay (IPO) first, at the IPO's offset. A run continues across TRN, RMI and SVI (kerned or split
   runs read back as one string); a run that starts right after other text, without an absolute
   move, has ``x = None`` because glyph widths are unknown to the reader.
 * :func:`check` — :class:`Problem` list: framing (X'5A', lengths, truncation, class code), Begin/End
   pairing and names, nesting and order per the MO:DCA grammar of afp.md §4 (allowed children,
   ordering inside AEG/OEG/medium map/page group, mandatory PGD/OBD/OBP/MDD/MCC, AEG/OEG first),
-  fonts mapped in the page's AEG before SCFL uses them, PTOCA framing and chains closed by the end
+  fonts mapped in the page's AEG (MCF or MDR) before SCFL uses them, MDR fonts carried in the
+  print-file resource group, PTOCA framing and chains closed by the end
   of each text object, triplet framing of TLE/BDT/BRS/OBD/IOB, IMM names present in an inline form
   map, a single print-file resource group before the first document, no page (PGD) larger than the
   medium (MDD) of the inline medium map in effect.
@@ -29,6 +31,7 @@ from .ptoca import codec_for
 _CCSID_CODECS = {500: "cp500", 37: "cp037", 1140: "cp1140", 1148: "ccm-cp1148", 273: "cp273",
                  875: "cp875", 1026: "cp1026"}
 _RES_TYPES = {0x06: "IOCA image", 0xFC: "overlay", 0xFE: "form map", 0xFB: "page segment",
+              0x92: "object container",
               0x40: "font character set", 0x41: "code page", 0x42: "coded font", 0x92: "object container",
               0x03: "GOCA graphics", 0x05: "BCOCA bar code", 0x5F: "page segment", 0xDF: "overlay"}
 _BARCODES = {0x01: "Code 39", 0x03: "UPC-A", 0x08: "EAN-8", 0x09: "EAN-13", 0x0C: "Interleaved 2 of 5",
@@ -166,6 +169,8 @@ class _Walker:
         self._ptoca = None
         self._state = None
         self._lids = None
+        self.overlays: dict = {}              # overlay name -> (text runs, rules) for IPO
+        self.font_resources: set = set()      # data-object font names carried in the resource group
 
     def problem(self, offset: int, message: str) -> None:
         self.problems.append(Problem(offset, message))
@@ -257,6 +262,9 @@ class _Walker:
                 group = next((f.name for f in reversed(stack) if f.abbr == "BNG"), "")
                 self._page = {"number": self.page_no, "name": frame.name, "group": group, "width": 0,
                               "height": 0, "upi": 1440.0, "runs": [], "rules": []}
+            else:                                     # an overlay: its text joins the pages using it
+                self._page = {"overlay": frame.name, "width": 0, "height": 0, "upi": 1440.0,
+                              "runs": [], "rules": []}
         elif abbr == "BPT":
             self._ptoca = R.PtocaParser()
             self._state = {"x": 0, "y": 0, "lid": None, "run": None}
@@ -285,6 +293,10 @@ class _Walker:
                 p = self._page
                 self.pages.append(PageText(p["number"], p["name"], p["group"], p["width"], p["height"],
                                            p["upi"], tuple(p["runs"]), tuple(p["rules"])))
+            self._page = None
+        elif top.abbr == "BMO":
+            if self._page is not None:
+                self.overlays[top.name] = (tuple(self._page["runs"]), tuple(self._page["rules"]))
             self._page = None
         elif top.abbr == "BNG":
             stack[-2].groups += 1
@@ -319,6 +331,32 @@ class _Walker:
                     if g["lid"] in page.lids:
                         self.problem(field.offset, f"font LID {g['lid']} mapped twice in one AEG")
                     page.lids[g["lid"]] = codec_for(g["code_page"]) if g["code_page"] else "cp500"
+        elif abbr == "MDR" and top.abbr == "BAG":
+            page = self._page_frame(stack)
+            for g in R.mdr_fonts(data):
+                if g["lid"] is None:
+                    self.problem(field.offset, "MDR repeating group without a X'BE' local identifier")
+                    continue
+                if page is not None:
+                    if g["lid"] in page.lids:
+                        self.problem(field.offset, f"font LID {g['lid']} mapped twice in one AEG")
+                    page.lids[g["lid"]] = "utf-16-be" if g["unicode"] else "cp500"
+                    if g["name"] and g["name"] not in self.font_resources:
+                        self.problem(field.offset, f"MDR maps font {g['name']!r}, not carried in the "
+                                                   "print-file resource group")
+        elif abbr == "BRS":
+            for tid, p in R.triplets(data, 10) if len(data) > 10 else ():
+                if tid == 0x02 and p[:1] == b"\x01":
+                    unicode = any(t == 0x01 and len(q) >= 4 and (q[2] << 8 | q[3]) == 1200
+                                  for t, q in R.triplets(data, 10))
+                    self.font_resources.add(p[2:].decode("utf-16-be", "replace") if unicode else R.ebcdic(p[2:]))
+        elif abbr == "IPO" and self._page is not None and self.text and len(data) >= 14:
+            runs, rules = self.overlays.get(R.ebcdic(data[:8]), ((), ()))
+            dx, dy = R.sb3(data, 8), R.sb3(data, 11)
+            self._page["runs"].extend(TextRun(None if r.x is None else r.x + dx, r.y + dy, r.text, r.lid)
+                                      for r in runs)
+            self._page["rules"].extend(RuleMark(None if m.x is None else m.x + dx, m.y + dy, m.axis,
+                                                m.length, m.width) for m in rules)
         elif abbr == "MCF-1" and top.abbr == "BAG":
             page = self._page_frame(stack)
             if page is not None and len(data) >= 4:
@@ -423,9 +461,11 @@ def _describe(field: R.Field, doc_codec: str) -> str:
     if abbr == "?":
         return f"{field.title} ({len(data)} bytes)"
     if abbr == "TLE":
-        names = R.fqn(data)
-        value = next((p[2:] for tid, p in R.triplets(data) if tid == 0x36 and len(p) >= 2), b"")
-        return f"{R.ebcdic(names.get(0x0B, b''), doc_codec)} = {R.ebcdic(value, doc_codec)!r}"
+        name, value = R.tle_text(data, doc_codec)
+        return f"{name} = {value!r}"
+    if abbr == "MDR":
+        return ", ".join(f"LID {g['lid']}={g['name']} {g['size'] / 20:g}pt" + (" (UTF-16)" if g["unicode"] else "")
+                         for g in R.mdr_fonts(data))
     if abbr == "NOP":
         text = data.decode("cp500", "replace")
         if data and sum(ch.isprintable() for ch in text) >= 0.9 * len(text):

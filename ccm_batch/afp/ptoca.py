@@ -9,7 +9,10 @@ codecs (afp.md §10)::
     T1V10037  cp037       US/Canada Latin-1 (no €)
 
 All four hold every Latin-1 character, so French accents, ç, « », ° and the no-break space encode
-as such. Characters outside the code page are **substituted** (:data:`SUBSTITUTIONS`): œ → "oe",
+as such. Text runs with other characters are written in UTF-16BE (:func:`trn_utf16`) with a carried
+TrueType font by the AFP backend (issue 12); the substitutions below remain for what has no such
+font (a renderer used without ``AfpOptions.fonts``) and for TLE values, where ``€`` is written
+``EUR``. Characters outside the code page are then **substituted** (:data:`SUBSTITUTIONS`): œ → "oe",
 Œ → "OE", ’ ‘ → "'", “ ” „ → '"', – — → "-", … → "...", U+202F narrow no-break space → U+00A0,
 € → "EUR" on code pages without €, and anything else → "?". :class:`TextEncoder` counts every
 substitution per character so the run report can say what was lost. A substitution may change the
@@ -197,6 +200,23 @@ def trn(data: bytes) -> bytes:
     if n <= MAX_TRN:
         return bytes((n + 2, 0xDB)) + data
     return b"".join(bytes((len(c) + 2, 0xDB)) + c for c in (data[i:i + MAX_TRN] for i in range(0, n, MAX_TRN)))
+
+
+def trn_utf16(text: str) -> bytes:
+    """TRN control sequences (chained) carrying ``text`` in UTF-16BE, split between characters
+    (never inside a surrogate pair) into runs of at most 252 bytes."""
+    data = text.encode("utf-16-be")
+    n = len(data)
+    if n <= MAX_TRN:
+        return bytes((n + 2, 0xDB)) + data
+    out, start = [], 0
+    while start < n:
+        end = min(start + 252, n)
+        if end < n and 0xD8 <= data[end - 2] <= 0xDB:      # do not cut a surrogate pair
+            end -= 2
+        out.append(bytes((end - start + 2, 0xDB)) + data[start:end])
+        start = end
+    return b"".join(out)
 
 
 def _s2(v: int) -> bytes:

@@ -217,6 +217,46 @@ def mcf_fonts(data: bytes) -> list[dict]:
     return out
 
 
+def mdr_fonts(data: bytes) -> list[dict]:
+    """Data-object fonts mapped by an MDR: ``lid`` (FQN X'BE'), ``name`` (FQN X'DE', UTF-16BE when a
+    X'01' CCSID 1200 triplet says so), ``size`` (X'8B' vertical size, 1/1440 in), ``unicode``."""
+    out = []
+    pos, n = 0, len(data)
+    while pos + 2 <= n:
+        rg = (data[pos] << 8) | data[pos + 1]
+        if rg < 2 or pos + rg > n:
+            break
+        group = {"lid": None, "name": "", "size": 0, "unicode": False}
+        raw_name = b""
+        for tid, p in triplets(data[pos + 2:pos + rg]):
+            if tid == 0x01 and len(p) >= 4 and (p[2] << 8 | p[3]) == 1200:
+                group["unicode"] = True
+            elif tid == 0x02 and len(p) >= 3 and p[0] == 0xBE:
+                group["lid"] = p[2]
+            elif tid == 0x02 and len(p) >= 2 and p[0] == 0xDE:
+                raw_name = p[2:]
+            elif tid == 0x8B and len(p) >= 4:
+                group["size"] = (p[2] << 8) | p[3]
+            elif tid == 0x8B and len(p) >= 12 and p[8:12] == b"\x00\x03\x00\x01":
+                group["unicode"] = True
+        group["name"] = raw_name.decode("utf-16-be", "replace") if group["unicode"] else ebcdic(raw_name)
+        out.append(group)
+        pos += rg
+    return out
+
+
+def tle_text(data: bytes, codec: str = "cp500") -> tuple[str, str]:
+    """(name, value) of a TLE: in ``codec`` unless a X'01' triplet declares CCSID 1200 (UTF-16BE)."""
+    trip = triplets(data)
+    if any(tid == 0x01 and len(p) >= 4 and (p[2] << 8 | p[3]) == 1200 for tid, p in trip):
+        codec = "utf-16-be"
+    name = next((p[2:] for tid, p in trip if tid == 0x02 and p[:1] == b"\x0b"), b"")
+    value = next((p[2:] for tid, p in trip if tid == 0x36 and len(p) >= 2), b"")
+    if codec == "utf-16-be":
+        return name.decode(codec, "replace"), value.decode(codec, "replace")
+    return ebcdic(name, codec), ebcdic(value, codec)
+
+
 # --- PTOCA -------------------------------------------------------------------------------------
 class Sequence(NamedTuple):
     """One PTOCA control sequence (``name`` like ``AMI``; ``code`` is the unchained type) or text.

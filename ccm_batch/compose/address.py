@@ -132,9 +132,9 @@ def fits_window(lines, font_id: str, size: int, leading: int, width: int, height
     if need > height:
         return (f"address block is {need / 1440 * 25.4:.1f} mm high, the window "
                 f"{height / 1440 * 25.4:.1f} mm")
-    fm = fonts.get_font(font_id)
+    from .text import text_width          # fallback fonts' widths included
     for ln in lines:
-        w = fm.width(ln, size, True)
+        w = text_width(ln, font_id, size, True)
         if w > width:
             return (f"address line {ln!r} is {w / 1440 * 25.4:.1f} mm wide, the window "
                     f"{width / 1440 * 25.4:.1f} mm")

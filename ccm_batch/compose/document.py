@@ -17,9 +17,16 @@ Steps for a record (:class:`Composer`):
 4. **Metadata**: doc id, customer id, address lines, postcode, country, index fields, mail
    attributes; duplex documents are padded to an even page count with a blank back.
 
-Warnings (a character the font cannot draw, an address breach configured as a warning) name the record
-number and the layout element. A record that cannot be laid out raises
-:class:`~ccm_batch.errors.RecordError` (the runner rejects it and goes on).
+Warnings (an address breach configured as a warning) name the record number and the layout element.
+A record that cannot be laid out raises :class:`~ccm_batch.errors.RecordError` (the runner rejects it
+and goes on).
+
+**No silent loss** (``missing_glyphs`` policy, the job's ``[fonts] missing_glyphs``): a character that
+neither the font nor its fallback fonts can draw rejects the record (``reject``, the default: the
+reason names the element, the character and its code point) or is printed as ``?`` with a warning
+(``substitute``). Data values are checked where they are bound (paragraphs, table cells); then every
+:class:`~ccm_batch.pages.Text` of the finished document — addresses, running heads, constants, bar
+codes' human-readable text — is checked once more, so nothing reaches a renderer undrawable.
 """
 from __future__ import annotations
 
@@ -27,7 +34,8 @@ from ..errors import RecordError
 from ..layout import model as M
 from ..layout.expr import ExprError
 from ..layout.functions import set_locale, to_str
-from ..pages import Document, DocumentMeta, Form, Page
+from ..pages import Document, DocumentMeta, Form, Page, Text
+from .. import fonts
 from . import flow as F
 from .address import fits_window, format_address
 from .graphics import bind_graphic
@@ -36,7 +44,16 @@ from .text import Span
 from .typography import hyphenation, no_break, typographic
 
 MAX_PAGES = 5000
+MISSING_GLYPHS = ("reject", "substitute")
 _GRAPHICS = (M.ImageNode, M.RuleNode, M.BoxNode, M.BarcodeNode, M.EpcQrNode, M.ChartNode)
+
+
+class _Where:
+    """Names a place that is not a layout node (a text found on a finished page)."""
+    __slots__ = ("name", "src")
+
+    def __init__(self, name: str, src: str):
+        self.name, self.src = name, src
 
 
 def _where(node) -> str:
@@ -46,7 +63,10 @@ def _where(node) -> str:
 class Composer:
     """Composes one record with one layout; :meth:`run` returns ``(Document, warnings)``."""
 
-    def __init__(self, layout: M.Layout, record, job: str, job_date: str):
+    def __init__(self, layout: M.Layout, record, job: str, job_date: str, missing_glyphs: str = "reject"):
+        if missing_glyphs not in MISSING_GLYPHS:
+            raise ValueError(f"missing_glyphs must be one of {', '.join(MISSING_GLYPHS)}, not {missing_glyphs!r}")
+        self.missing_glyphs = missing_glyphs
         self.layout = layout
         self.record = record
         self.root = record.tree
@@ -60,6 +80,8 @@ class Composer:
 
     # -- diagnostics --------------------------------------------------------------------------
     def warn(self, node, message: str) -> None:
+        if type(message) is F.GlyphWarning and self.missing_glyphs == "reject":
+            self.error(node, message.split("; printed as")[0])
         key = (id(node), message)
         if key in self._warned:
             return
@@ -469,7 +491,8 @@ class Composer:
             self.page = None
             items = self.fixed(tmpl.background, None, {}, [])
             self.page = saved
-            tmpl.form = Form(f"{self.layout.name}.{tmpl.name}", tuple(items))
+            items = self._sweep_items(tuple(items), f"background of page template {tmpl.name}")
+            tmpl.form = Form(f"{self.layout.name}.{tmpl.name}", items)
         return tmpl.form
 
     # -- the document ------------------------------------------------------------------------------
@@ -504,7 +527,32 @@ class Composer:
         if duplex and len(pages) % 2:
             last = pages[-1]
             pages.append(Page(last.width, last.height, (), "back", None, True))
+        pages = [self._glyph_sweep(p, i) for i, p in enumerate(pages, 1)]
         return Document(self.meta(env), tuple(pages)), self.warnings
+
+    def _glyph_sweep(self, page: Page, number: int) -> Page:
+        """Check every Text of a finished page (see the module docstring); substitute if allowed."""
+        items = self._sweep_items(page.items, f"page {number}")
+        return page if items is page.items else page._replace(items=items)
+
+    def _sweep_items(self, items: tuple, src: str) -> tuple:
+        bad = None
+        for i, item in enumerate(items):
+            if type(item) is Text and not fonts.get_font(item.font)._drawn.issuperset(item.text):
+                missing = fonts.uncovered(item.text, item.font)
+                if missing:
+                    bad = bad or []
+                    bad.append((i, missing))
+        if not bad:
+            return items
+        items = list(items)
+        for i, missing in bad:
+            t = items[i]
+            where = _Where(f"text {t.text[:40]!r}", src)
+            self.warn(where, F.GlyphWarning(F.describe_missing(missing, t.font)
+                                            + f"; printed as {F.SUBSTITUTE!r}"))
+            items[i] = t._replace(text=t.text.translate({ord(ch): F.SUBSTITUTE for ch in missing}))
+        return tuple(items)
 
     def meta(self, env) -> DocumentMeta:
         m = self.layout.meta

@@ -38,15 +38,41 @@ _vm_cache: dict = {}
 _DATA_WS = re.compile(r"[ \t\r\n]+")       # data line breaks and tabs; a no-break space is kept
 
 
+class GlyphWarning(str):
+    """A warning about characters no font can draw: the composer rejects the record for it under
+    the ``reject`` policy (the default) and only warns under ``substitute``."""
+
+
+SUBSTITUTE = "?"
+
+
+def describe_missing(chars: str, font_id: str) -> str:
+    """'no font draws 'X' (U+0058), …' naming the font and its fallback chain."""
+    names = ", ".join(f"{ch!r} (U+{ord(ch):04X}{', needs shaping' if fonts.needs_shaping(ch) else ''})"
+                      for ch in chars)
+    chain = ", ".join(fonts.fallback_chain(font_id)) or "none"
+    return f"no font draws {names} (font {font_id}; fallbacks: {chain})"
+
+
+def glyph_check(text: str, font_id: str) -> tuple[str, "GlyphWarning | None"]:
+    """``text`` with the characters no font of ``font_id``'s chain draws replaced by ``?``, and the
+    warning naming them (None when every character prints)."""
+    missing = fonts.uncovered(textmod._nfc(text), font_id)
+    if not missing:
+        return text, None
+    text = textmod._nfc(text).translate({ord(ch): SUBSTITUTE for ch in missing})
+    return text, GlyphWarning(describe_missing(missing, font_id) + f"; printed as {SUBSTITUTE!r}")
+
+
 def data_text(text: str, font_id: str) -> tuple[str, str | None]:
     """A data value as printed and its warning: line breaks and tabs collapse to one space; the
-    warning (None if none) names the characters ``font_id`` cannot draw."""
+    warning (a :class:`GlyphWarning`, None if none) names the characters that neither ``font_id``
+    nor its fallback fonts can draw, which are printed as ``?``."""
     if "\n" in text or "\t" in text or "\r" in text:
         text = _DATA_WS.sub(" ", text)
-    if text.isascii():
+    if fonts.get_font(font_id)._drawn.issuperset(text):
         return text, None
-    missing = fonts.get_font(font_id).missing(text)
-    return text, (f"font {font_id} has no glyph for {missing!r}" if missing else None)
+    return glyph_check(text, font_id)
 
 
 def vmetrics(font_id: str, size: int) -> tuple[int, int]:
@@ -57,6 +83,13 @@ def vmetrics(font_id: str, size: int) -> tuple[int, int]:
         fm = fonts.get_font(font_id)
         vm = _vm_cache[key] = (fm.ascent(size), fm.descent(size))
     return vm
+
+
+def _clear_caches() -> None:
+    _line_cache.clear()
+
+
+fonts.on_change(_clear_caches)
 
 
 class SimpleLine(NamedTuple):
@@ -112,10 +145,10 @@ def _make_lines(spans: list, width: int, first_indent: int = 0, indent: int = 0,
     if len(spans) == 1:
         sp = spans[0]
         t = sp.text
-        if "\n" not in t and "\u00ad" not in t and "\u200b" not in t:
+        fm = fonts.get_font(sp.font)
+        if "\n" not in t and "\u00ad" not in t and "\u200b" not in t and fm._drawn.issuperset(t):
             if not t.isascii():
                 t = unicodedata.normalize("NFC", t)
-            fm = fonts.get_font(sp.font)
             kerns = fm.kerns(t, sp.size)
             w = fm.width(t, sp.size, False)
             for _, d in kerns:                  # = width(kern=True), one kerning pass instead of two

@@ -140,7 +140,7 @@ def bind_barcode(c, node: M.BarcodeNode, ctx, env) -> Graphic:
 
     def draw(x, y, width, g=g):
         items = g.draw(x, y, width)
-        items.append(textmod.place_text(x + g.width // 2, y + g.height + 40 + asc, data, st.font_id, size,
+        items.extend(textmod.place_runs(x + g.width // 2, y + g.height + 40 + asc, data, st.font_id, size,
                                         st.color, "center"))
         return items
     return Graphic(g.width, g.height + extra, draw)
@@ -246,7 +246,7 @@ def bind_chart(c, node: M.ChartNode, ctx, env) -> Graphic:
             gutter = max(textmod.text_width(t, font, size) for t in tick_labels) + size // 2
             plot_x, plot_w = x + gutter, W - gutter
         if title:
-            out.append(textmod.place_text(x, y + asc, title, font, size, (0, 0, 0), "left"))
+            out.extend(textmod.place_runs(x, y + asc, title, font, size, (0, 0, 0), "left"))
         top = y + title_h + value_h
 
         def ypos(v):
@@ -257,7 +257,7 @@ def bind_chart(c, node: M.ChartNode, ctx, env) -> Graphic:
             if t != 0:
                 out.append(Rule(plot_x, ty, plot_w, 5, "h", node.grid_color))
             if lab:
-                out.append(textmod.place_text(plot_x - size // 2, ty + (asc - desc) // 2, lab, font, size,
+                out.extend(textmod.place_runs(plot_x - size // 2, ty + (asc - desc) // 2, lab, font, size,
                                               (60, 60, 60), "right"))
         label_y = top + plot_h + below_h
         if n:
@@ -275,20 +275,20 @@ def bind_chart(c, node: M.ChartNode, ctx, env) -> Graphic:
                     if bh > 0:
                         out.append(Box(cx - bar_w // 2, base_y - bh, bar_w, bh, color, None, 0))
                     if vlabels[i]:
-                        out.append(textmod.place_text(cx, base_y - bh - desc - size // 8, vlabels[i], font,
+                        out.extend(textmod.place_runs(cx, base_y - bh - desc - size // 8, vlabels[i], font,
                                                       size, (60, 60, 60), "center"))
                 elif v < 0 and span > 0:
                     bh = round(plot_h * -v / span)
                     if bh > 0:
                         out.append(Box(cx - bar_w // 2, base_y, bar_w, bh, color, None, 0))
                     if vlabels[i]:
-                        out.append(textmod.place_text(cx, base_y + bh + size // 8 + asc, vlabels[i], font,
+                        out.extend(textmod.place_runs(cx, base_y + bh + size // 8 + asc, vlabels[i], font,
                                                       size, (60, 60, 60), "center"))
                 elif vlabels[i]:
-                    out.append(textmod.place_text(cx, base_y - desc - size // 8, vlabels[i], font, size,
+                    out.extend(textmod.place_runs(cx, base_y - desc - size // 8, vlabels[i], font, size,
                                                   (60, 60, 60), "center"))
                 if labels[i]:
-                    out.append(textmod.place_text(cx, label_y + size // 4 + asc, labels[i], font, size,
+                    out.extend(textmod.place_runs(cx, label_y + size // 4 + asc, labels[i], font, size,
                                                   (60, 60, 60), "center"))
         out.append(Rule(plot_x, base_y, plot_w, 10, "h", node.axis_color))
         return out

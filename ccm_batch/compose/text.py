@@ -30,7 +30,15 @@ dropped. Text is NFC-normalised (decomposed accents from extracts become
 the precomposed glyphs the fonts carry), and a character the span's font lacks is drawn with a
 one-for-one stand-in from :data:`GLYPH_FALLBACKS` when there is one (U+202F → U+00A0 in
 Liberation Mono, U+2011 → ``-``), keeping the original's break rule; :func:`missing_glyphs`
-names what is still undrawable, for composition to warn about. A soft hyphen whose added ``-`` would overflow the line
+names what is still undrawable, for composition to warn about.
+
+**Fallback fonts** (:func:`resolve_spans`, applied by :func:`break_lines`, :func:`text_width` and
+:func:`place_runs`): a character that the span's font lacks even with a stand-in is drawn, per
+character, in the first font of the family's fallback chain that has it
+(:func:`ccm_batch.fonts.split_runs`); the span is cut into spans of those fonts, each measured
+with its own advances (so line breaking, alignment and right-aligned amounts are exact). A
+fallback span keeps the primary font's ascent, descent and line height (``Span.base``): a line
+holding a CJK name sits on the same baseline as its neighbours. A soft hyphen whose added ``-`` would overflow the line
 is taken back to the previous break opportunity; if there is none the line breaks there without
 the ``-`` (rare: a syllable as wide as the line).
 
@@ -52,7 +60,8 @@ from .. import fonts
 from ..pages import BLACK, Rule, Text
 
 __all__ = ["Span", "Fragment", "Line", "break_lines", "line_height", "missing_glyphs",
-           "place_lines", "place_text", "text_width", "ALIGNS", "GLYPH_FALLBACKS"]
+           "place_lines", "place_runs", "place_text", "resolve_spans", "text_width", "ALIGNS",
+           "GLYPH_FALLBACKS"]
 
 ALIGNS = ("left", "right", "center", "justify")
 _ALIGN_ALIASES = {"left": "left", "start": "left", "right": "right", "end": "right",
@@ -140,12 +149,17 @@ def _kept_at(text: str, start: int, end: int) -> bool:
 
 
 class Span(NamedTuple):
-    """A piece of paragraph text in one style: ``font`` is a font id, ``size`` in page units."""
+    """A piece of paragraph text in one style: ``font`` is a font id, ``size`` in page units.
+
+    ``base`` (fallback spans only) is the font id of the paragraph's own font, whose vertical
+    metrics the line keeps.
+    """
     text: str
     font: str
     size: int
     color: tuple = BLACK
     underline: bool = False
+    base: str = ""
 
 
 class Fragment(NamedTuple):
@@ -252,7 +266,7 @@ class _Style:
     __slots__ = ("fm", "size", "upem", "adv", "pairs", "words", "ascent", "descent",
                  "line_height")
 
-    def __init__(self, font: str, size: int):
+    def __init__(self, font: str, size: int, base: str = ""):
         fm = fonts.get_font(font)
         self.fm = fm
         self.size = size
@@ -260,9 +274,10 @@ class _Style:
         self.adv = fm._adv
         self.pairs = fm._kern_table(size) if fm.has_kerning else {}
         self.words: dict[str, tuple[int, int]] = {}
-        self.ascent = fm.ascent(size)
-        self.descent = fm.descent(size)
-        self.line_height = fm.line_height(size)
+        vm = fonts.get_font(base) if base else fm
+        self.ascent = vm.ascent(size)
+        self.descent = vm.descent(size)
+        self.line_height = vm.line_height(size)
 
     def measure(self, text: str) -> tuple[int, int]:
         """``(advance font units, kerning page units)`` of ``text`` (cached)."""
@@ -278,38 +293,90 @@ class _Style:
 _styles: dict[tuple[str, int], _Style] = {}
 
 
-def _style(font: str, size: int) -> _Style:
-    st = _styles.get((font, size))
+def _style(font: str, size: int, base: str = "") -> _Style:
+    st = _styles.get((font, size, base))
     if st is None:
-        st = _styles[(font, size)] = _Style(font, size)
+        st = _styles[(font, size, base)] = _Style(font, size, base)
     return st
 
 
-def text_width(text: str, font: str, size: int, kern: bool = True) -> int:
-    """Width of a single-line ``text`` in page units (same numbers :func:`break_lines` uses)."""
+def resolve_spans(spans: Iterable[Span]) -> tuple:
+    """``spans`` with every run of characters their font lacks moved to the fallback font that has
+    them (see the module docstring). Spans their font covers are returned unchanged."""
+    out: list = []
+    for sp in spans:
+        text = sp.text
+        fm = fonts.get_font(sp.font)
+        if fm._drawn.issuperset(text):
+            out.append(sp)
+            continue
+        draw = _drawable(_nfc(text), sp.font)
+        runs = fonts.split_runs(draw, sp.font)
+        if len(runs) == 1 and runs[0][1] == sp.font:
+            out.append(sp)
+            continue
+        base = sp.base or sp.font
+        for run_text, run_font in runs:
+            out.append(sp._replace(text=run_text, font=run_font,
+                                   base="" if run_font == base else base))
+    return tuple(out)
+
+
+def _runs(text: str, font: str) -> list[tuple[str, str]]:
     text = _drawable(_nfc(text), font)
-    st = _style(font, size)
-    adv, k = st.measure(text)
-    return round(adv * size / st.upem) + (k if kern else 0)
+    if fonts.get_font(font)._drawn.issuperset(text):
+        return [(text, font)]
+    return fonts.split_runs(text, font)
 
 
-def place_text(x: int, y: int, text: str, font: str, size: int, color: tuple = BLACK,
-               align: str = "left", kern: bool = True) -> Text:
-    """One Text item for a single line anchored at ``x`` on baseline ``y``.
+def text_width(text: str, font: str, size: int, kern: bool = True) -> int:
+    """Width of a single-line ``text`` in page units (same numbers :func:`break_lines` uses;
+    fallback fonts included)."""
+    total = 0
+    for run, run_font in _runs(text, font):
+        st = _style(run_font, size)
+        adv, k = st.measure(run)
+        total += round(adv * size / st.upem) + (k if kern else 0)
+    return total
+
+
+def place_runs(x: int, y: int, text: str, font: str, size: int, color: tuple = BLACK,
+               align: str = "left", kern: bool = True) -> list:
+    """Text items for a single line anchored at ``x`` on baseline ``y``: one per font run (the
+    fallback fonts' runs included), placed one after the other.
 
     ``align`` says which end of the text ``x`` is: left (start), right (end) or center.
     """
-    text = _drawable(_nfc(text), font)
-    st = _style(font, size)
-    adv, k = st.measure(text)
-    width = round(adv * size / st.upem) + (k if kern else 0)
+    runs = _runs(text, font)
+    measured = []
+    width = 0
+    for run, run_font in runs:
+        st = _style(run_font, size)
+        adv, k = st.measure(run)
+        w = round(adv * size / st.upem) + (k if kern else 0)
+        measured.append((run, run_font, st, w))
+        width += w
     align = _align(align)
     if align == "right":
         x -= width
     elif align == "center":
         x -= width // 2
-    kerns = st.fm.kerns(text, size) if kern else ()
-    return Text(x, y, font, size, text, color, 0, kerns)
+    items = []
+    for run, run_font, st, w in measured:
+        kerns = st.fm.kerns(run, size) if kern else ()
+        items.append(Text(x, y, run_font, size, run, color, 0, kerns))
+        x += w
+    return items
+
+
+def place_text(x: int, y: int, text: str, font: str, size: int, color: tuple = BLACK,
+               align: str = "left", kern: bool = True) -> Text:
+    """One Text item for a single line anchored at ``x`` on baseline ``y`` (the first run of
+    :func:`place_runs`: use that when the text may need a fallback font).
+
+    ``align`` says which end of the text ``x`` is: left (start), right (end) or center.
+    """
+    return place_runs(x, y, text, font, size, color, align, kern)[0]
 
 
 def _nfc(text: str) -> str:
@@ -644,16 +711,17 @@ def _break_lines(spans: tuple, width: int, first_indent: int, indent: int, kern:
     styles: list[_Style] = []
 
     def style_of(span: Span) -> int:
-        key = (span.font, span.size, span.color, span.underline)
+        key = (span.font, span.size, span.color, span.underline, span.base)
         sid = style_ids.get(key)
         if sid is None:
             sid = style_ids[key] = len(styles)
             style_spans.append(span)
-            styles.append(_style(span.font, span.size))
+            styles.append(_style(span.font, span.size, span.base))
         return sid
 
     if not spans:
         raise ValueError("break_lines needs at least one span (it gives the paragraph's style)")
+    spans = resolve_spans(spans)
     if FAST_PATH and len(spans) == 1 and not hyphenate:
         lines = _break_plain(spans[0], width, first_indent, indent, kern)
         if lines is not None:
@@ -890,7 +958,7 @@ def line_height(spans: Iterable[Span], leading: int | None = None,
         raise ValueError("line_height needs at least one span")
     if factor is not None:
         return round(factor * max(s.size for s in spans))
-    return max(_style(s.font, s.size).line_height for s in spans)
+    return max(_style(s.font, s.size, s.base).line_height for s in spans)
 
 
 def place_lines(lines: list[Line], x: int, top: int, width: int, align: str = "left",
@@ -911,10 +979,17 @@ def place_lines(lines: list[Line], x: int, top: int, width: int, align: str = "l
 
 
 def missing_glyphs(spans: Iterable[Span]) -> str:
-    """Distinct characters of ``spans`` that their font cannot draw even with a stand-in from
-    :data:`GLYPH_FALLBACKS`, in order of appearance."""
+    """Distinct characters of ``spans`` that neither their font (even with a stand-in from
+    :data:`GLYPH_FALLBACKS`) nor its fallback fonts can draw, in order of appearance."""
     out: dict[str, None] = {}
     for span in spans:
-        for ch in fonts.get_font(span.font).missing(_drawable(_nfc(span.text), span.font)):
+        for ch in fonts.uncovered(_drawable(_nfc(span.text), span.font), span.font):
             out[ch] = None
     return "".join(out)
+
+
+def _clear_caches() -> None:
+    _PARAGRAPHS.clear()
+
+
+fonts.on_change(_clear_caches)

@@ -22,6 +22,25 @@ after every U+0020. Kerning comes from the font's GPOS ``kern`` feature (pair ad
 and 2, horizontal advance of the first glyph) for the Latin script, else from the legacy ``kern``
 table. Liberation 2 Sans and Serif carry both (identical pairs); Liberation Mono carries none.
 
+Fallback chains (issue 12): every family has an ordered list of fallback families
+(:func:`set_fallbacks`: a default chain for all families, or one per family; the layout's
+``<font-face fallback=…>``/``<fallback>`` and the job's ``[fonts]`` set them). A character the primary
+font lacks is taken, **per character**, from the first fallback font (in the same style) that has
+it — :func:`split_runs` — and measured with that font's metrics. The default chain is
+:data:`DEFAULT_FALLBACKS`: the bundled **DejaVu Sans** (Bitstream Vera licence; Latin Extended,
+Greek, Cyrillic, symbols — bundled so that a fresh clone prints them without any system package)
+then **Noto Sans CJK** from the system (Debian ``fonts-noto-cjk``; too large to bundle — 16 MB
+per weight), skipped when not installed. :func:`uncovered` names what no font of the chain has;
+characters of scripts that need shaping or right-to-left layout (:func:`needs_shaping`: Arabic,
+Hebrew, Syriac, Thaana, N'Ko, Indic) count as uncovered, because drawing them glyph by glyph,
+left to right, would print a wrong name without saying so.
+
+System fonts: :func:`find_system_font` looks a family name up in the usual font directories
+(``/usr/share/fonts``, ``/usr/local/share/fonts``, ``~/.fonts``; file names first, then the name
+tables); TrueType collections (``.ttc``) and CFF-flavoured OpenType are accepted: their
+metrics come from ``hmtx``/``cmap`` like any font, and the renderers convert the glyphs they embed
+to TrueType outlines (:mod:`ccm_batch.fonts.embed`).
+
 Decisions: characters the font has no glyph for measure as ``.notdef`` (glyph 0) and are reported
 by :meth:`FontMetrics.missing`; ``resolve`` falls back to the nearest existing style of a family
 (bold-italic → bold → italic → regular) because shipped families often lack some styles; a
@@ -43,6 +62,7 @@ _CONTROL = frozenset("\n\r\t\u00ad\u200b\u200c\u200d\ufeff")
 
 _lock = threading.RLock()
 _paths: dict[str, str] = {}                          # font id -> file path
+_index: dict[str, int] = {}                          # font id -> face number in a .ttc (0)
 _families: dict[str, dict[tuple[bool, bool], str]] = {}  # family key -> (bold, italic) -> font id
 _aliases: dict[str, str] = {}                        # normalised family name -> family key
 _styles: dict[str, tuple[str, bool, bool]] = {}      # font id -> (family key, bold, italic)
@@ -56,13 +76,26 @@ def _norm(name: str) -> str:
     return " ".join(name.replace("_", " ").split()).lower()
 
 
-def _add(font_id: str, path: str, family: str, bold: bool, italic: bool) -> None:
+def _add(font_id: str, path: str, family: str, bold: bool, italic: bool, index: int = 0) -> None:
     old = _paths.get(font_id)
     if old is not None and os.path.realpath(old) != os.path.realpath(path):
-        raise ValueError(f"font id {font_id!r} already registered from {old}, not {path}")
+        if not _same_file(old, path):
+            raise ValueError(f"font id {font_id!r} already registered from {old}, not {path}")
+        path = old                   # the same font shipped twice (two copies of a layout): fine
     _paths[font_id] = path
+    _index[font_id] = index
     _styles[font_id] = (family, bold, italic)
     _families.setdefault(family, {})[(bold, italic)] = font_id
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        if os.path.getsize(a) != os.path.getsize(b):
+            return False
+        with open(a, "rb") as fa, open(b, "rb") as fb:
+            return fa.read() == fb.read()
+    except OSError:
+        return False
 
 
 def register_alias(alias: str, family: str) -> None:
@@ -89,6 +122,12 @@ def _register_bundled() -> None:
             _aliases[_norm(alias)] = family
 
 
+    for (bold, suffix) in ((False, ""), (True, "-Bold")):
+        _add("DejaVuSans" + suffix, os.path.join(FONT_DIR, f"DejaVuSans{suffix}.ttf"),
+             "DejaVuSans", bold, False)
+    _aliases[_norm("DejaVuSans")] = _aliases[_norm("DejaVu Sans")] = "DejaVuSans"
+
+
 _register_bundled()
 
 
@@ -101,32 +140,49 @@ def _name(ttf: TTFont, *ids: int) -> str:
     return ""
 
 
-def register_font(path: str, alias: str | None = None) -> str:
-    """Register one TTF/OTF file; returns its font id (the PostScript name).
+def register_font(path: str, alias: str | None = None, index: int = 0,
+                  family: str | None = None, bold: bool | None = None,
+                  italic: bool | None = None) -> str:
+    """Register one TTF/OTF file (or face ``index`` of a ``.ttc``); returns its font id (the
+    PostScript name).
 
     The family is the typographic family name (name id 16, else 1); bold/italic come from the
-    OS/2 ``fsSelection`` bits (else ``head.macStyle``). ``alias`` adds a family alias. Fonts
-    must have TrueType outlines (``glyf``); CFF-flavoured OpenType raises ``ValueError``.
+    OS/2 ``fsSelection`` bits (else ``head.macStyle``); ``family``/``bold``/``italic`` override
+    them (a layout's ``<font-face>`` says which file is which style). ``alias`` adds a family
+    alias. TrueType and CFF outlines are both accepted. Raises ``ValueError`` (not a font, no
+    name) or ``OSError`` (unreadable file).
     """
     path = os.path.abspath(path)
-    ttf = TTFont(path, lazy=True)
     try:
-        if "glyf" not in ttf:
-            raise ValueError(f"{path}: not a TrueType-outline font (CFF OpenType fonts are not "
-                             "supported: the PDF and AFP renderers embed TrueType outlines)")
+        ttf = TTFont(path, lazy=True, fontNumber=index)
+    except OSError:
+        raise
+    except Exception as exc:                      # fontTools: TTLibError, struct errors...
+        raise ValueError(f"{path}: not a TrueType/OpenType font ({exc})") from None
+    try:
+        if "glyf" not in ttf and "CFF " not in ttf:
+            raise ValueError(f"{path}: font has neither TrueType (glyf) nor CFF outlines")
+        if "cmap" not in ttf or "hmtx" not in ttf:
+            raise ValueError(f"{path}: font has no cmap or hmtx table")
         ps_name = _name(ttf, 6)
         family_name = _name(ttf, 16, 1)
         if not ps_name or not family_name:
             raise ValueError(f"{path}: font has no PostScript or family name")
         sel = ttf["OS/2"].fsSelection if "OS/2" in ttf else 0
         mac = ttf["head"].macStyle
-        bold = bool(sel & 0x20) or bool(mac & 1)
-        italic = bool(sel & 0x01) or bool(mac & 2)
+        if bold is None:
+            bold = bool(sel & 0x20) or bool(mac & 1)
+        if italic is None:
+            italic = bool(sel & 0x01) or bool(mac & 2)
+    except (KeyError, AttributeError) as exc:
+        raise ValueError(f"{path}: incomplete font ({exc})") from None
     finally:
         ttf.close()
+    if family:
+        family_name = family
     family = family_name.replace(" ", "")
     with _lock:
-        _add(ps_name, path, family, bold, italic)
+        _add(ps_name, path, family, bold, italic, index)
         _aliases.setdefault(_norm(family), family)
         _aliases.setdefault(_norm(family_name), family)
         if alias:
@@ -176,6 +232,11 @@ def resolve(family: str, bold: bool = False, italic: bool = False) -> str:
         if want in styles:
             return styles[want]
     return next(iter(styles.values()))
+
+
+def font_index(font_id: str) -> int:
+    """Face number of ``font_id`` in its file (0 unless the file is a TrueType collection)."""
+    return _index.get(font_id, 0)
 
 
 def font_path(font_id: str) -> str:
@@ -287,7 +348,8 @@ class FontMetrics:
     def __init__(self, font_id: str, path: str):
         self.font_id = font_id
         self.path = path
-        ttf = TTFont(path, lazy=True)
+        ttf = TTFont(path, lazy=True, fontNumber=_index.get(font_id, 0))
+        self.cff = "glyf" not in ttf          # CFF outlines: converted when embedded
         self.postscript_name = _name(ttf, 6) or font_id
         family, self.bold, self.italic = _styles.get(font_id, (font_id, False, False))
         self.family = family
@@ -310,7 +372,9 @@ class FontMetrics:
         hmtx = ttf["hmtx"].metrics
         self.glyph_advances = [hmtx[name][0] for name in self.glyph_order]
         self.cmap = dict(ttf.getBestCmap() or {})
-        self._drawn = frozenset(map(chr, self.cmap)) | _CONTROL   # nothing missing in these
+        # the characters that print as they are (complex scripts left out: see needs_shaping)
+        from .fallback import needs_shaping
+        self._drawn = frozenset(c for c in map(chr, self.cmap) if not needs_shaping(c)) | _CONTROL
         adv = _Advances()
         adv.notdef = self.glyph_advances[0]
         for cp, glyph in self.cmap.items():
@@ -322,7 +386,10 @@ class FontMetrics:
         for cp, glyph in self.cmap.items():
             chars_of.setdefault(glyph, []).append(chr(cp))
         kern: dict[str, int] = {}
-        for (g1, g2), value in _pair_kerning(ttf).items():
+        # CJK fonts (tens of thousands of glyphs) are set solid: reading their GPOS would take
+        # seconds per process for kerning pairs that only concern their Latin glyphs.
+        pairs = _pair_kerning(ttf) if len(self.glyph_order) < 20000 else {}
+        for (g1, g2), value in pairs.items():
             for c1 in chars_of.get(g1, ()):
                 for c2 in chars_of.get(g2, ()):
                     kern[c1 + c2] = value
@@ -491,5 +558,11 @@ class FontMetrics:
                 max(1, round(thick * size / upem)))
 
 
-__all__ = ["FONT_DIR", "FontMetrics", "families", "font_ids", "font_path", "get_font",
-           "register_alias", "register_directory", "register_font", "resolve"]
+from .fallback import (DEFAULT_FALLBACKS, fallback_chain, fallbacks, find_system_font,  # noqa: E402
+                       font_for, needs_shaping, on_change, reset_fallbacks, set_fallbacks, split_runs,
+                       uncovered)
+
+__all__ = ["DEFAULT_FALLBACKS", "FONT_DIR", "FontMetrics", "fallback_chain", "fallbacks", "families",
+           "find_system_font", "font_for", "font_ids", "font_index", "font_path", "get_font",
+           "needs_shaping", "on_change", "register_alias", "reset_fallbacks", "register_directory", "register_font",
+           "resolve", "set_fallbacks", "split_runs", "uncovered"]

@@ -120,6 +120,7 @@ class _Loader(ContentCompiler):
         root = self.parse(self.path)
         if root.tag != "layout":
             self.fail(root, "a layout file has <layout> as its root (this is a fragments file)")
+        self._read_fonts(root.find("fonts"))
         for imp in root.findall("import"):
             self._import(imp, self.path.parent)
         for st in root.findall("styles"):
@@ -183,6 +184,47 @@ class _Loader(ContentCompiler):
         layout.path_uses = tuple(self.path_uses)
         layout.extract_names = extract_names
         return layout
+
+    # -- fonts ---------------------------------------------------------------------------------
+    def _read_fonts(self, fonts_el) -> None:
+        """Register the layout's ``<font-face>`` files and set its fallback chains (process-wide,
+        like every font registration; a layout without ``<fonts>`` gets the default chain)."""
+        fonts = _fonts()
+        fonts.reset_fallbacks()
+        if fonts_el is None:
+            return
+        self.font_files = []
+        chains = []
+        for face in fonts_el.findall("font-face"):
+            family = face.get("family").strip()
+            styles = [(attr, bold, italic) for attr, bold, italic in
+                      (("regular", False, False), ("bold", True, False), ("italic", False, True),
+                       ("bold-italic", True, True)) if face.get(attr)]
+            if not styles:
+                self.fail(face, f"font-face {family!r} names no file (regular, bold, italic, bold-italic)")
+            for attr, bold, italic in styles:
+                path = (Path(self._file_of(face)).parent / face.get(attr)).resolve()
+                if not path.is_file():
+                    self.fail(face, f"font-face {family!r}: {attr} font file {face.get(attr)!r} not found "
+                                    f"({path})")
+                try:
+                    fonts.register_font(str(path), alias=family, family=family, bold=bold, italic=italic)
+                except (ValueError, OSError) as exc:
+                    self.fail(face, f"font-face {family!r}: {attr} file {face.get(attr)!r} is not a usable "
+                                    f"font: {exc}")
+                self.files.append(str(path))
+            if face.get("fallback") is not None:
+                chains.append((face, family, face.get("fallback")))
+        try:
+            if fonts_el.get("fallback") is not None:
+                fonts.set_fallbacks(_families(fonts_el.get("fallback")))
+        except KeyError as exc:
+            self.fail(fonts_el, f"fallback: {exc.args[0]}")
+        for face, family, chain in chains:
+            try:
+                fonts.set_fallbacks(_families(chain), family=family)
+            except KeyError as exc:
+                self.fail(face, f"fallback: {exc.args[0]}")
 
     # -- imports, styles, messages ------------------------------------------------------------
     def _import(self, el, base: Path):
@@ -432,10 +474,16 @@ class _Loader(ContentCompiler):
 
 
 _ORDER = {
-    "layout": ("import", "extract", "fields", "variables", "messages", "meta", "styles", "page-template", "pages",
+    "layout": ("import", "extract", "fonts", "fields", "variables", "messages", "meta", "styles", "page-template",
+               "pages",
                "flow"),
     "fragments": ("styles", "messages", "fragment"),
 }
+
+
+def _families(text: str) -> list[str]:
+    """A comma-separated list of family names."""
+    return [f.strip() for f in text.split(",") if f.strip()]
 
 
 def _canonical_order(root) -> None:

@@ -29,13 +29,33 @@ Choices (documented here as the brief asks):
   stretched, as in PDF). ``kerns`` split the run and insert **RMI** (relative) moves: an AMI would
   need our own glyph metrics, RMI lets the printer's metrics place the glyphs exactly as the PDF does.
   Colour: STC X'0008' for black, SEC RGB otherwise; re-emitted only on change within a text object.
-* **Fonts**: resident outline character sets, size from the MCF X'1F' triplet (FtHeight = Text.size):
-  LiberationSans* → Helvetica ``CZH200/300/400/500`` (regular/italic/bold/bold-italic), Serif → Times
-  ``CZN2..5``, Mono → Courier ``CZ42..5``. Liberation is metric-compatible with these, so line breaks
-  composed with Liberation metrics hold. Unknown font ids map to Helvetica and are counted in
-  ``stats["unknown_fonts"]``. No TrueType (MDR) inline fonts: resident fonts are what every AFP server
-  has. Code page ``T1001140`` (CP1140 = Latin-1 + €) by default; see :mod:`ccm_batch.afp.ptoca` for
-  substitutions (œ → oe …), counted in ``stats["substituted"]``.
+* **Fonts** (two kinds, chosen per text run):
+
+  - *resident* outline character sets, size from the MCF X'1F' triplet (FtHeight = Text.size):
+    LiberationSans* → Helvetica ``CZH200/300/400/500`` (regular/italic/bold/bold-italic), Serif →
+    Times ``CZN2..5``, Mono → Courier ``CZ42..5``, text in code page ``T1001140`` (CP1140 = Latin-1
+    + €). Liberation is metric-compatible with these, so line breaks composed with Liberation
+    metrics hold; every AFP server has them. Used for a Liberation run whose characters the code
+    page holds — so files whose text is Latin-1 are byte-for-byte what they were before issue 12.
+  - *Unicode* runs (issue 12): a run in any other font (the fallback fonts — DejaVu Sans, Noto Sans
+    CJK — or a layout's own fonts), or a Liberation run with a character outside the code page (œ —
+    ’ Ł Ω Ж …), is written in **UTF-16BE** (CCSID 1200) with a **TrueType font carried in the print
+    file's resource group**: ``BRS (X'21' 92) BOC OCD… EOC ERS`` holding a subset of the very font
+    composition measured with (:func:`ccm_batch.fonts.embed.truetype_subset`: the characters the
+    run uses, original advance widths, a Unicode cmap), mapped on each page by an **MDR** (FQN X'DE'
+    name, X'BE' LID, X'8B' data-object font descriptor: TrueType, Unicode BMP, size) — the
+    MO:DCA "data-object font" mechanism Apache FOP also uses. The printer places each glyph by the
+    font's own advance, so AFP and PDF widths agree (right-aligned amounts end at the same x).
+    ``AfpOptions.fonts`` lists the fonts and characters to carry (:func:`collect_fonts` over the
+    documents; the run collects them while composing). Requires a print server with TrueType/
+    OpenType support (IBM PSF and InfoPrint Manager with the AFP Font Collection / TrueType
+    support, Ricoh ProcessDirector, or an AFP viewer that reads data-object fonts).
+
+  A run needing a font that ``AfpOptions.fonts`` does not declare falls back to the resident font
+  and the code page's substitutions (œ → oe …, see :mod:`ccm_batch.afp.ptoca`), counted in
+  ``stats["substituted"]`` (and ``stats["unknown_fonts"]`` for a font mapped to Helvetica); the run
+  report lists them as warnings. A character missing from a declared subset is counted in
+  ``stats["undeclared_glyphs"]``.
 * **Rules, boxes, marks**: every rectangle is a PTOCA **DIR** whose width (toward +B, FOP's convention)
   is the rectangle's height — vertical rules too, so only one width convention is relied on (afp.md
   §15.2). Widths above ``AfpOptions.rule_width_max`` are drawn as stacked strips (set 192 for PT1 devices).
@@ -74,6 +94,7 @@ Field order compared with Apache FOP 2.8 on an equivalent page (tests/fixtures/a
 """
 from __future__ import annotations
 
+import codecs
 import os
 import struct
 from collections import Counter
@@ -81,8 +102,9 @@ from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from .. import __version__
+from .. import fonts as fonts_registry
 from ..afp import bcoca, fields as F, ioca, ptoca
-from ..afp.ptoca import PtxPacker, amb, ami, color as cs_color, dir_rule, rmi, scfl, svi, trn
+from ..afp.ptoca import PtxPacker, amb, ami, color as cs_color, dir_rule, rmi, scfl, svi, trn, trn_utf16
 from ..errors import OutputError
 from ..pages import Barcode, Box, DocumentMeta, Form, Image, Marks, Page, Rule, Text
 from .base import DocumentFacts, FileFacts, PieceInfo, StreamInfo
@@ -110,6 +132,8 @@ class AfpOptions:
     thickest single DIR. ``document_name``: BDT name (default ``DOC`` + stream sequence).
     ``job_date``: written in the producer NOP (default: ``StreamInfo.job_date``); no clock is read.
     With a ``document_ccsid`` other than 500, give ``tle_values`` the matching codec.
+    ``fonts``: ``(font id, characters)`` pairs — TrueType fonts carried in the resource group for
+    Unicode text runs (see the module docstring and :func:`collect_fonts`).
     """
     code_page: str = "T1001140"
     document_ccsid: int = 500
@@ -127,6 +151,7 @@ class AfpOptions:
     rule_width_max: int = 0x7FFF
     document_name: str = ""
     job_date: str = ""
+    fonts: tuple = ()
 
 
 # --- fonts -----------------------------------------------------------------------------------
@@ -150,6 +175,78 @@ def afp_font(font_id: str) -> tuple[str, int, bool]:
     italic = "italic" in style or "oblique" in style
     weight = "5" if bold and italic else "4" if bold else "3" if italic else "2"
     return f"CZ{face}{weight}00", _SPACE_PER_MILLE[face], known
+
+
+RESIDENT_FAMILIES = ("LiberationSans", "LiberationSerif", "LiberationMono")
+_RESIDENT_MAP = ptoca._encoding_map("cp1140")
+
+
+def resident(font_id: str) -> bool:
+    """True for the Liberation fonts, printed with resident Helvetica/Times/Courier."""
+    return font_id.startswith(RESIDENT_FAMILIES)
+
+
+def needs_unicode(text: str, font_id: str, encoding_map=_RESIDENT_MAP) -> bool:
+    """True when a run is written as UTF-16 with a carried TrueType font (see the module docstring)."""
+    if not resident(font_id):
+        return True
+    if text.isascii():
+        return False
+    try:
+        codecs.charmap_encode(text, "strict", encoding_map)
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def note_fonts(items, found: dict) -> None:
+    """Add to ``found`` (font id -> set of characters) the Unicode runs among ``items``."""
+    for item in items:
+        if type(item) is Text and item.text and needs_unicode(item.text, item.font):
+            found.setdefault(item.font, set()).update(item.text)
+        elif type(item) is Form:
+            note_fonts(item.items, found)
+
+
+def collect_fonts(pages: Iterable[Page]) -> tuple[tuple[str, str], ...]:
+    """The ``AfpOptions.fonts`` value for ``pages`` (backgrounds included): sorted, deterministic."""
+    found: dict[str, set] = {}
+    for page in pages:
+        if page.background is not None:
+            note_fonts(page.background.items, found)
+        note_fonts(page.items, found)
+    return fonts_option(found)
+
+
+def fonts_option(found: dict) -> tuple[tuple[str, str], ...]:
+    """``{font id: characters}`` as the sorted ``AfpOptions.fonts`` tuple."""
+    return tuple((font, "".join(sorted(chars))) for font, chars in sorted(found.items()))
+
+
+_PROGRAMS: dict[tuple[str, str], bytes] = {}
+
+
+def font_program(font_id: str, chars: str) -> bytes:
+    """The TrueType subset of ``font_id`` for ``chars`` (cached per process: every print file of a
+    run carries the same subsets)."""
+    key = (font_id, chars)
+    program = _PROGRAMS.get(key)
+    if program is None:
+        from ..fonts import embed
+        try:
+            by_cp = embed.glyph_ids(font_id, chars)
+        except (KeyError, OSError) as exc:
+            raise OutputError(f"AFP backend: cannot read font {font_id!r}: {exc}") from None
+        program = _PROGRAMS[key] = embed.truetype_subset(font_id, sorted(set(by_cp.values())), by_cp)
+    return program
+
+
+def _encodable(ch: str, encoding_map) -> bool:
+    try:
+        codecs.charmap_encode(ch, "strict", encoding_map)
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def collect_resources(pages: Iterable[Page]) -> tuple[tuple[str, ...], tuple[Form, ...]]:
@@ -189,12 +286,13 @@ def _clamp(v: int) -> int:
 class _Body:
     """Builds the object part of one page or overlay: text objects, included objects, font LIDs."""
 
-    __slots__ = ("r", "lids", "groups", "out", "packer", "lid", "y", "color", "svi")
+    __slots__ = ("r", "lids", "groups", "mdr_groups", "out", "packer", "lid", "y", "color", "svi")
 
     def __init__(self, renderer: "AfpRenderer"):
         self.r = renderer
         self.lids: dict = {}
         self.groups: list[bytes] = []
+        self.mdr_groups: list[bytes] = []
         self.out: list[bytes] = []
         self.packer = PtxPacker()
         self._reset_text_state()
@@ -248,9 +346,32 @@ class _Body:
         got = self.lids[key] = (lid, round(size * space / 1000))
         return got
 
+    def _unicode_font(self, font: str, size: int, full_name: str) -> tuple[int, int]:
+        key = (font, size, "unicode")
+        got = self.lids.get(key)
+        if got is not None:
+            return got
+        lid = len(self.lids) + 1
+        if lid > 254:
+            raise OutputError("AFP backend: more than 254 font/size combinations on one page")
+        self.mdr_groups.append(F.mdr_group_font(full_name, lid, size))
+        fm = fonts_registry.get_font(font)
+        got = self.lids[key] = (lid, round(fm.advance(" ") * size / fm.units_per_em))
+        return got
+
     def text(self, t: Text) -> None:
         s = t.text
         if not s:
+            return
+        r = self.r
+        emb = r.embedded.get(t.font)
+        if emb is not None and needs_unicode(s, t.font, r.encoder._map):
+            full_name, chars = emb
+            if not chars.issuperset(s):
+                for ch in set(s) - chars:
+                    r.stats["undeclared_glyphs"][ch] += 1
+            lid, space = self._unicode_font(t.font, t.size, full_name)
+            self._run(t, lid, space, trn_utf16)
             return
         f = self.lids.get((t.font, t.size))
         if f is None:
@@ -279,15 +400,43 @@ class _Body:
                 blob += svi(want)
                 self.svi = want
         if t.kerns:
-            blob += self._kerned(s, t.kerns, self.r.encoder.encode)
+            encode = self.r.encoder.encode
+            blob += self._kerned(s, t.kerns, lambda piece: trn(encode(piece)))
         else:
             data = self.r.encoder.encode(s)
             n = len(data)
             blob += bytes((n + 2, 0xDB)) + data if n <= 253 else trn(data)
         self.packer.add(blob)
 
+    def _run(self, t: Text, lid: int, space: int, make_trn) -> None:
+        """A text run as ``[AMB] AMI [SCFL] [colour] [SVI] TRN…`` with ``make_trn(text)`` for the TRNs."""
+        x = t.x
+        if x < 0 or x > _MAX_POS:
+            x = _clamp(x)
+        y = t.y
+        if y != self.y:
+            self.y = y
+            blob = _AMB_AMI(4, 0xD3, _clamp(y), 4, 0xC7, x)
+        else:
+            blob = _AMI(4, 0xC7, x)
+        font_changed = lid != self.lid
+        if font_changed:
+            blob += scfl(lid)
+            self.lid = lid
+        if t.color != self.color:
+            blob += cs_color(t.color)
+            self.color = t.color
+        ws = t.word_space
+        if ws or self.svi is not None:
+            want = space + ws
+            if font_changed or want != self.svi:
+                blob += svi(want)
+                self.svi = want
+        blob += self._kerned(t.text, t.kerns, make_trn) if t.kerns else make_trn(t.text)
+        self.packer.add(blob)
+
     @staticmethod
-    def _kerned(text: str, kerns, encode) -> bytes:
+    def _kerned(text: str, kerns, make_trn) -> bytes:
         moves: dict[int, int] = {}
         for index, delta in kerns:
             moves[index] = moves.get(index, 0) + delta
@@ -295,10 +444,10 @@ class _Body:
         for index in sorted(moves):
             if index < 0 or index >= len(text) - 1 or not moves[index]:
                 continue
-            out.append(trn(encode(text[start:index + 1])))
+            out.append(make_trn(text[start:index + 1]))
             out.append(rmi(moves[index]))
             start = index + 1
-        out.append(trn(encode(text[start:])))
+        out.append(make_trn(text[start:]))
         return b"".join(out)
 
     # -- rules and boxes ---------------------------------------------------------------------
@@ -378,9 +527,12 @@ class _Body:
                                              r.page_size[0], r.page_size[1]))
 
     def finish(self) -> tuple[bytes, bytes]:
-        """(MCF field or b'', object bytes) of everything added."""
+        """(MCF and MDR fields or b'', object bytes) of everything added."""
         self.close_text()
-        return (F.mcf(self.groups) if self.groups else b""), b"".join(self.out)
+        maps = F.mcf(self.groups) if self.groups else b""
+        if self.mdr_groups:
+            maps += F.mdr(self.mdr_groups)
+        return maps, b"".join(self.out)
 
 
 _BPT = F.begin(F.BPT)
@@ -413,7 +565,11 @@ class AfpRenderer:
         self.doc_encoder = ptoca.TextEncoder(self.doc_codec)
         self.doc_encoder.substituted = self.encoder.substituted      # one count for text and TLEs
         self.stats = {"substituted": self.encoder.substituted, "unknown_fonts": Counter(),
-                      "inline_images": 0, "form_pages_inline": 0, "tle_truncated": 0}
+                      "inline_images": 0, "form_pages_inline": 0, "tle_truncated": 0,
+                      "undeclared_glyphs": Counter()}
+        self.embedded: dict[str, tuple[str, frozenset]] = {}     # font id -> (full name, characters)
+        for font_id, chars in o.fonts:
+            self.embedded[font_id] = (f"{font_id}-ccm", frozenset(chars))
         self._fonts: dict[str, tuple[str, int, bool]] = {}
         self._mcf_cache: dict[tuple, bytes] = {}
         self._descr_cache: dict[tuple, bytes] = {}
@@ -479,6 +635,9 @@ class AfpRenderer:
         self.overlay_names: dict[str, str] = {}
         parts = [F.begin(F.BRG, "RG000001"),
                  F.form_map(o.form_map, [(o.simplex_map, False), (o.duplex_map, True)], *o.medium_size)]
+        for i, (font_id, chars) in enumerate(o.fonts, 1):
+            parts.append(F.font_resource(_name("TTF", i), self.embedded[font_id][0],
+                                         font_program(font_id, chars)))
         declared = 0
         for path_ in o.images:
             full = os.path.abspath(path_)
@@ -521,8 +680,21 @@ class AfpRenderer:
         self._doc_first = self._pages + 1
         parts = [F.begin(F.BNG, self._group_name)]
         enc = self.doc_encoder.encode
+        doc_map = ptoca._encoding_map(self.doc_codec)
         for name, value in self.tle_pairs(meta):
-            n, v = enc(str(name)), enc(str(value))
+            name, value = str(name), str(value)
+            if not value.isascii() or not name.isascii():
+                try:
+                    codecs.charmap_encode(name + value, "strict", doc_map)
+                except UnicodeEncodeError:
+                    lost = [ch for ch in name + value if ch not in ptoca.SUBSTITUTIONS
+                            and not _encodable(ch, doc_map)]
+                    if name and lost:                  # would print "?": a UTF-16 TLE instead
+                        if len(name) > 125 or len(value) > 124:
+                            self.stats["tle_truncated"] += 1
+                        parts.append(F.tle_unicode(name, value))
+                        continue
+            n, v = enc(name), enc(value)
             if not n:
                 continue                                   # a TLE name is 1–250 bytes
             if len(n) > 250 or len(v) > 250:

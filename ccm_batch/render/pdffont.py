@@ -22,6 +22,10 @@ Decisions:
 * Widths (``/W``) come from ``hmtx`` scaled to 1/1000 em, written with up to 2 decimals so the
   advances match what composition measured.
 * The subset tag (``ABCDEF+``) is derived from a hash of the glyph set: deterministic.
+* Fonts with CFF outlines (Noto Sans CJK, the CJK fallback; faces of ``.ttc`` collections): the
+  CIDs stay the font's own glyph ids (so encoding works the same), and the embedded program is a
+  compact TrueType conversion of the glyphs used (:func:`ccm_batch.fonts.embed.truetype_subset`)
+  with a ``/CIDToGIDMap`` stream from the original ids to the compact ones.
 """
 from __future__ import annotations
 
@@ -77,14 +81,18 @@ class FontFace:
     :meth:`subset` returns a font program holding only the given glyphs (original ids kept).
     """
 
-    def __init__(self, font_id: str, path: str):
+    def __init__(self, font_id: str, path: str, index: int = 0):
         self.font_id = font_id
         self.path = path
-        with open(path, "rb") as handle:
-            self.data = data = handle.read()
-        font = TTFont(path, lazy=True)
-        if "glyf" not in font:
-            raise ConfigError(f"font {font_id!r} ({path}) has no TrueType outlines (glyf)")
+        font = TTFont(path, lazy=True, fontNumber=index)
+        self.cff = "glyf" not in font
+        if self.cff and "CFF " not in font:
+            raise ConfigError(f"font {font_id!r} ({path}) has no TrueType or CFF outlines")
+        data = b""
+        if not self.cff:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        self.data = data
         head, hhea, post = font["head"], font["hhea"], font["post"]
         self.units_per_em = upem = head.unitsPerEm
         self.cmap: dict[int, int] = {cp: font.getGlyphID(name)
@@ -114,6 +122,12 @@ class FontFace:
             flags |= 64
         self.flags = flags
         font.close()
+        latin = [self.cmap.get(cp, 0) for cp in range(256)]
+        self.high = bytes(g >> 8 for g in latin)       # bytes.translate tables: Latin-1 byte →
+        self.low = bytes(g & 0xFF for g in latin)       # high / low byte of its glyph id
+        self.latin_narrow = not any(self.high)          # every Latin-1 glyph id below 256
+        if self.cff:
+            return
         # raw table directory, for the subsetter
         count = struct.unpack_from(">H", data, 4)[0]
         self.tables: dict[bytes, tuple[int, int]] = {}
@@ -130,10 +144,6 @@ class FontFace:
             self.loca = struct.unpack_from(">%dI" % (loca_len // 4), data, loca_at)
         else:
             self.loca = tuple(2 * v for v in struct.unpack_from(">%dH" % (loca_len // 2), data, loca_at))
-        latin = [self.cmap.get(cp, 0) for cp in range(256)]
-        self.high = bytes(g >> 8 for g in latin)       # bytes.translate tables: Latin-1 byte →
-        self.low = bytes(g & 0xFF for g in latin)       # high / low byte of its glyph id
-        self.latin_narrow = not any(self.high)          # every Latin-1 glyph id below 256
 
     def gid(self, char: str) -> int:
         """The glyph id of ``char`` (0 = .notdef when the font lacks it)."""
@@ -257,7 +267,8 @@ def load_face(font_id: str) -> FontFace:
     """The :class:`FontFace` of ``font_id``, read once per process."""
     path = font_file(font_id)
     try:
-        return FontFace(font_id, path)
+        from ..fonts import font_index
+        return FontFace(font_id, path, font_index(font_id))
     except ConfigError:
         raise
     except Exception as exc:                            # corrupt or unsupported font file
@@ -397,7 +408,17 @@ def write_font(writer: PdfWriter, resource: FontResource) -> None:
         if gid and gid not in by_gid:
             by_gid[gid] = char
     gids = sorted(set(by_gid) | {0})
-    program = face.subset(gids)
+    cid_to_gid = b"/CIDToGIDMap/Identity"
+    if face.cff:                            # compact TrueType conversion, original ids as CIDs
+        from ..fonts.embed import truetype_subset
+        used = [g for g in gids if g]
+        program = truetype_subset(face.font_id, used)
+        table = bytearray(2 * (gids[-1] + 1))
+        for new, cid in enumerate(used, 1):
+            table[2 * cid:2 * cid + 2] = new.to_bytes(2, "big")
+        cid_to_gid = b"/CIDToGIDMap %d 0 R" % writer.add_stream(bytes(table))
+    else:
+        program = face.subset(gids)
     digest = hashlib.md5(",".join(map(str, gids)).encode("ascii")).digest()
     tag = "".join(chr(65 + b % 26) for b in digest[:6])
     base_font = pdf_name(f"{tag}+{face.ps_name}")
@@ -411,8 +432,8 @@ def write_font(writer: PdfWriter, resource: FontResource) -> None:
     cid_font = writer.add_object(
         b"<</Type/Font/Subtype/CIDFontType2/BaseFont%s"
         b"/CIDSystemInfo<</Registry(Adobe)/Ordering(Identity)/Supplement 0>>"
-        b"/FontDescriptor %d 0 R/DW 1000/W%s/CIDToGIDMap/Identity>>"
-        % (base_font, descriptor, _widths(face, gids)))
+        b"/FontDescriptor %d 0 R/DW 1000/W%s%s>>"
+        % (base_font, descriptor, _widths(face, gids), cid_to_gid))
     to_unicode = writer.add_stream(_tounicode(sorted(by_gid.items())))
     writer.write_object(resource.number,
                         b"<</Type/Font/Subtype/Type0/BaseFont%s/Encoding/Identity-H"

@@ -26,8 +26,10 @@ from ..spool import PICKLE_PROTOCOL, open_db, spool_size, write_atomic
 from .faults import checkpoint
 from .compose_phase import compose_all, done_chunks, load_chunk
 from .render_phase import render_all
+from ..render.afp import fonts_option
 
 FINGERPRINT_FILE = "fingerprint.json"
+SUBSTITUTED_LIST_MAX = 1000          # records listed in the report under [fonts] missing_glyphs = "substitute"
 
 
 def sha256_file(path: Path) -> str:
@@ -114,13 +116,13 @@ def _run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunR
     Raises :class:`ccm_batch.errors.CcmError` for errors found before anything was produced (a bad
     layout: exit 12; an unwritable output directory: exit 16). Problems found later are in the report.
     """
-    from ..layout import load_layout
+    from ..job import load_job_layout
 
     log = log or OperatorLog()
     started = time.monotonic()
     report = RunReport(job=job.name, job_file=str(job.path), job_date=job.date, layout=str(job.layout),
                        workers=job.workers, restarted=restart)
-    layout = load_layout(job.layout)
+    layout = load_job_layout(job)
     if job.einvoice is not None:       # a bad mapping is a job error (exit 12) before any record is read
         from ..einvoice import load_mapping
         load_mapping(job.einvoice.mapping, job.input.namespace_map)
@@ -180,7 +182,7 @@ def _collect(job, report, db, spool_dir, statuses, input_error, on_reject, load:
     total = max((s["records"] for s in statuses), default=0)
     stopped = any(s.get("stopped") for s in statuses)
     expected, rejected = 0, 0
-    images, forms = {}, {}
+    images, forms, fonts = {}, {}, {}
     if load:
         db.execute("DELETE FROM documents")
     for c in chunks:
@@ -192,6 +194,8 @@ def _collect(job, report, db, spool_dir, statuses, input_error, on_reject, load:
             rejected += 1
             on_reject(*reject)
         images.update(result.images or {})
+        for font, chars in (getattr(result, "fonts", None) or {}).items():
+            fonts.setdefault(font, set()).update(chars)
         for name, form in (result.forms or {}).items():
             forms.setdefault(name, form)
         if load:
@@ -199,11 +203,19 @@ def _collect(job, report, db, spool_dir, statuses, input_error, on_reject, load:
         for number, key, message in result.warnings:
             report.warnings += 1
             report.warning_kinds[_warning_kind(message)] += 1
+            if "no font draws" in message and "; printed as" in message:     # [fonts] substitute
+                listed = report.substituted_records
+                if listed and listed[-1]["record"] == number:
+                    listed[-1]["messages"].append(message)
+                elif len(listed) < SUBSTITUTED_LIST_MAX:
+                    listed.append({"record": number, "key": key, "messages": [message]})
+                else:
+                    report.substituted_more += 1
         report.records_read += result.count
         if _over_limit(job, rejected, report.records_read):
             stopped = True
             break
-    report.resources = (tuple(sorted(images)), tuple(forms[n] for n in sorted(forms)))
+    report.resources = (tuple(sorted(images)), tuple(forms[n] for n in sorted(forms)), fonts_option(fonts))
     db.commit()
     if not stopped and not input_error and job.only_records is None and report.records_read != total:
         report.output_incomplete = (f"{total} records in the extract but only {report.records_read} "

@@ -19,6 +19,7 @@ from pathlib import Path
 from ..errors import CcmError, InputError, RecordError
 from .faults import checkpoint
 from ..pages import Image
+from ..render.afp import note_fonts
 from ..spool import PICKLE_PROTOCOL, ChunkWriter, document_row, write_atomic
 
 
@@ -34,6 +35,7 @@ class ChunkResult:
     count: int = 0       # records of the chunk taken (all of them unless the job selects records)
     images: dict = None  # image resource paths used (for print-file resource groups)
     forms: dict = None   # background Forms by name
+    fonts: dict = None   # AFP: font id -> characters of its Unicode text runs (carried fonts)
 
 
 def note_resources(doc, images: dict, forms: dict) -> None:
@@ -114,6 +116,7 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
         chunk = (number - 1) // size
         return chunk % workers == worker and chunk not in skip and (only is None or number in only)
 
+    seen_forms: set = set()            # background forms whose fonts are noted already
     try:
         for record in open_records(job.input, select=mine):
             status["records"] = record.number
@@ -128,7 +131,8 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
                     break
                 if chunk % workers == worker and chunk not in skip:
                     writer = ChunkWriter(spool_dir, chunk)
-                    result = ChunkResult(chunk, record.number, record.number, [], [], [], 0, {}, {})
+                    result = ChunkResult(chunk, record.number, record.number, [], [], [], 0, {}, {},
+                                         {} if "afp" in job.formats else None)
             if worker == 0:
                 with limit.records.get_lock():
                     limit.records.value = record.number
@@ -144,7 +148,8 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
             problems = validate_record(record, specs)
             if not problems:
                 try:
-                    composed = compose_document(layout, record, job=job.name, job_date=job.date)
+                    composed = compose_document(layout, record, job=job.name, job_date=job.date,
+                                                missing_glyphs=job.missing_glyphs)
                 except RecordError as exc:
                     problems = [(exc.field or "layout", exc.message
                                  + (f" (page {exc.page})" if exc.page else ""))]
@@ -163,6 +168,12 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
             for message in composed.warnings:
                 result.warnings.append((record.number, record.key, message))
             note_resources(composed.document, result.images, result.forms)
+            if result.fonts is not None:
+                for page in composed.document.pages:
+                    note_fonts(page.items, result.fonts)
+                    if page.background is not None and page.background.name not in seen_forms:
+                        seen_forms.add(page.background.name)
+                        note_fonts(page.background.items, result.fonts)
             name, offset, length = writer.add(composed.document)
             result.rows.append(document_row(composed.document, record.number, name, offset, length))
         else:

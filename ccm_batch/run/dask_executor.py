@@ -101,12 +101,15 @@ def _gather(client, futures, on_done):
 
 # -- compose ----------------------------------------------------------------------------------------
 
-def _layout(path: Path):
-    """The layout of ``path``, loaded once per worker process (layouts are never pickled)."""
-    from ..layout import load_layout
-    stamp = (str(path), os.stat(path).st_mtime_ns)
+def _layout(job):
+    """The job's layout, loaded once per worker process (layouts are never pickled). Loading it also
+    registers the fonts of the layout and of the job's ``[fonts]`` and sets the fallback chains
+    (process-wide, as in the local executor's parent process), which render tasks need too."""
+    from ..job import load_job_layout
+    path = job.layout
+    stamp = (str(job.path), str(path), os.stat(path).st_mtime_ns)
     if _LAYOUTS.get("stamp") != stamp:
-        _LAYOUTS.update(stamp=stamp, layout=load_layout(path))
+        _LAYOUTS.update(stamp=stamp, layout=load_job_layout(job))
     return _LAYOUTS["layout"]
 
 
@@ -135,7 +138,7 @@ def compose_stripe(job, spool_dir: str, stripe: int, stripes: int) -> dict:
     from .compose_phase import _compose_worker, done_chunks
 
     spool = Path(spool_dir)
-    layout = _layout(job.layout)
+    layout = _layout(job)
     specs = list(getattr(layout, "field_specs", ())) + list(job.fields)
     _compose_worker(job, layout, specs, spool, stripe, stripes, done_chunks(spool), _StripeLimit(), spool)
     with open(spool / f"worker-{stripe}.status", "rb") as f:
@@ -166,6 +169,7 @@ def render_file(job, db_path: str, spool_dir: str, staging: str, mail_config, re
     from ..spool import open_db
     from .render_phase import _render_files
 
+    _layout(job)                        # the layout's and job's fonts, registered in this process
     db = open_db(Path(db_path))
     try:
         _render_files(job, db, Path(spool_dir), Path(staging), mail_config, lambda d, p: None, resources,

@@ -32,9 +32,9 @@ JOURNAL_DDL = """CREATE TABLE IF NOT EXISTS rendered (
 def make_renderer(fmt: str, job, resources=((), ()), medium=None):
     """The backend for one output format, with options from the job.
 
-    ``resources`` = (image paths, background Forms) used anywhere in the run: the AFP backend declares
-    them once in each print file's resource group. ``medium`` = (width, height) of the sheet the AFP
-    form map declares (the size of the print file's first page; default A4).
+    ``resources`` = (image paths, background Forms[, AFP Unicode fonts]) used anywhere in the run: the
+    AFP backend declares them once in each print file's resource group. ``medium`` = (width, height) of
+    the sheet the AFP form map declares (the size of the print file's first page; default A4).
     """
     if fmt == "pdf":
         from ..render.pdf import PdfOptions, PdfRenderer
@@ -42,10 +42,11 @@ def make_renderer(fmt: str, job, resources=((), ()), medium=None):
     if fmt == "afp":
         from ..archive import tle_values
         from ..render.afp import AfpOptions, AfpRenderer
-        images, forms = resources
+        images, forms = resources[0], resources[1]
+        fonts = resources[2] if len(resources) > 2 else ()
         extra = {"medium_size": tuple(medium)} if medium else {}
         return AfpRenderer(AfpOptions(job_date=job.date, tle_values=tle_values, images=images, forms=forms,
-                                      **extra))
+                                      fonts=fonts, **extra))
     from ..render.debug import DebugRenderer
     return DebugRenderer()
 
@@ -62,6 +63,7 @@ def _doc_ref(db: sqlite3.Connection, seq: int):
 RENDER_WARNINGS = {"omr_clear_zone": "OMR: pages with items in the marks' clear zone (inserter may misread)"}
 AFP_STAT_WARNINGS = {**RENDER_WARNINGS, "substituted": "AFP: characters substituted (not in the code page)",
                      "unknown_fonts": "AFP: fonts without a resident AFP font",
+                     "undeclared_glyphs": "AFP: characters missing from the carried font subsets",
                      "tle_truncated": "AFP: index values truncated to 250 bytes"}
 
 
