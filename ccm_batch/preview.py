@@ -68,7 +68,7 @@ def preview_layout(layout_path: Path | None, data: Path | None, record_element: 
             continue
         if rec.number > hi:
             break
-        problems = [(p.field, p.message) for p in validate_record(rec, layout.field_specs)]
+        problems = list(rec.problems) or [(p.field, p.message) for p in validate_record(rec, layout.field_specs)]
         if not problems:
             try:
                 result = compose_document(layout, rec, job="preview", job_date=job_date)

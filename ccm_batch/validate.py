@@ -46,7 +46,7 @@ def validate_job(job, sample: int = 50) -> ValidationResult:
             if record.number > sample:
                 break
             read += 1
-            problems = [(p.field, p.message) for p in validate_record(record, specs)]
+            problems = list(record.problems) or [(p.field, p.message) for p in validate_record(record, specs)]
             if not problems:
                 try:
                     composed = compose_document(layout, record, job=job.name, job_date=job.date)

@@ -130,7 +130,7 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
                 continue
             result.last = record.number
             result.count += 1
-            problems = validate_record(record, specs)
+            problems = list(record.problems) or validate_record(record, specs)
             if not problems:
                 try:
                     composed = compose_document(layout, record, job=job.name, job_date=job.date)
