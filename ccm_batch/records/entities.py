@@ -24,7 +24,8 @@ import re
 from ..errors import InputError
 
 PREDEFINED = frozenset((b"amp", b"lt", b"gt", b"quot", b"apos"))
-REFERENCE = re.compile(rb"&([A-Za-z_:][A-Za-z0-9_:.\-]*);")     # ASCII names (others: libxml2 decides)
+# a reference to an entity other than the predefined ones (ASCII names; others: libxml2 decides)
+REFERENCE = re.compile(rb"&(?!(?:amp|lt|gt|quot|apos);)([A-Za-z_:][A-Za-z0-9_:.\-]*);")
 _DECL = re.compile(rb"<!ENTITY\s+(%\s+)?([^\s\"'>]+)\s+(SYSTEM|PUBLIC|\"[^\"]*\"|'[^']*')")
 _COMMENT = re.compile(rb"<!--.*?-->", re.S)
 
@@ -62,7 +63,7 @@ def undefined(data: bytes, declared: frozenset = frozenset()) -> list[str]:
 
 def blank_undefined(data: bytes, declared: frozenset = frozenset()) -> bytes:
     """``data`` with every undefined entity reference replaced by as many spaces."""
-    if b"&" not in data:
+    if b"&" not in data or REFERENCE.search(data) is None:
         return data
 
     def blank(m):

@@ -41,15 +41,20 @@ def long_text(raw: bytes, limit: int, codec: str) -> tuple[str, str] | None:
     if len(raw) <= limit:
         return None
     for m in re.finditer(rb"[^<>]{%d,}" % (limit + 1), raw):
-        chars = len(m.group(0).decode(codec, "replace"))
-        if chars <= limit:
-            continue
         lt = raw.rfind(b"<", 0, m.start())
         name = re.match(rb"</?([^\s/>]+)", raw[lt:lt + 256]) if lt >= 0 else None
         field = name.group(1).decode(codec, "replace") if name else "record"
         in_tag = lt >= 0 and raw.rfind(b">", lt, m.start()) < 0 and raw[m.start() - 1:m.start()] != b">"
-        what = f"an attribute value of <{field}>" if in_tag else f"the text of <{field}>"
-        return field, field_too_long(chars, limit, what)
+        if in_tag:                         # attribute values: measure each quoted value
+            values = [v.group(0)[1:-1] for v in re.finditer(rb'"[^"]*"|\'[^\']*\'', m.group(0))]
+            what = f"an attribute value of <{field}>"
+        else:
+            values = [m.group(0)]
+            what = f"the text of <{field}>"
+        for value in values:
+            chars = len(value.decode(codec, "replace")) if len(value) > limit else 0
+            if chars > limit:
+                return field, field_too_long(chars, limit, what)
     return None
 
 
@@ -82,7 +87,12 @@ class RecordSkipper:
                 j = buf.find(b"<", i)
                 if j < 0:
                     return -1
-                if n - j < max(9, len(q) + 3):
+                if n - j < 2:
+                    self.carry = buf[j:]
+                    return -1
+                c = buf[j + 1]
+                need = 9 if c == 0x21 else 2 if c == 0x3F else len(q) + 3 if c == 0x2F else len(q) + 2
+                if n - j < need and not (c == 0x21 and buf.startswith(b"<!--", j)):
                     self.carry = buf[j:]
                     return -1
                 if buf.startswith(b"<!--", j):
