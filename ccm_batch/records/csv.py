@@ -27,7 +27,11 @@ become ``_``, runs of ``_`` collapse and leading/trailing ones go: ``Montant (â‚
 leading digit gets a ``_`` prefix; duplicates get ``_2``, ``_3``; empty names and
 fields beyond the named columns are ``colN``, N 1-based). Missing trailing fields give no element.
 Quoting is strict (:mod:`csv` ``strict=True``): an unclosed quote or text after a closing quote is an
-:class:`~ccm_batch.errors.InputError` naming the line. Values are kept verbatim (no stripping); characters XML cannot hold (C0 controls) become U+FFFD.
+:class:`~ccm_batch.errors.InputError` naming the line. Lines are read with a bound: a row over
+``max_record_bytes`` is followed to its end by its quotes without being kept and yielded rejected (its
+``raw`` a :class:`~ccm_batch.records.model.SourceSpan`), or, if its quote never closes, stops the
+extract naming the line where it opened; in a grouped extract such a row stops the extract (its record
+cannot be delimited). A field over ``max_field_chars`` rejects its record, naming the column. Values are kept verbatim (no stripping); characters XML cannot hold (C0 controls) become U+FFFD.
 Blank lines outside a record are skipped; inside a grouped record they stay in ``raw`` so that
 ``raw`` remains the contiguous bytes ``file[offset:offset + len(raw)]``. A UTF-8 byte-order mark is
 not part of any record's ``raw`` (the first offset is then 3). With ``header = true`` the first

@@ -11,7 +11,9 @@ The rule (README, "Hostile extracts"):
 * A record that **references an entity that is not declared** in the internal subset (``&xxe;``,
   ``&nbsp;`` without a DTD, an entity of an external subset never loaded) is rejected with the reason
   ``undefined entity &name; (line N)``; the run goes on. Such a reference outside any record stops
-  the extract (file:line). So no ``&name;`` is ever printed.
+  the extract (file:line). So no ``&name;`` is ever printed. In an extract with a DOCTYPE (tree
+  reading) the check is made on the record's bytes, so ``&name;`` text inside a CDATA section counts as
+  a reference too (the record is rejected: conservative, nothing is lost).
 
 To let libxml2 check and parse the rest of the file, the undefined references are blanked (replaced by
 as many spaces: byte offsets, lines and columns do not move) in the bytes the parsers are fed; the

@@ -39,8 +39,16 @@ Decisions:
   the whole file is always checked.
 * Only ASCII-compatible encodings (UTF-8, ISO-8859-1, windows-1252, …) are accepted; a UTF-16/32
   byte-order mark or declaration raises :class:`~ccm_batch.errors.InputError`.
-* Entities are not resolved and no DTD or network resource is loaded (``resolve_entities=False``,
-  ``no_network=True``); ``huge_tree=True`` lifts libxml2's limits on very large text nodes.
+* No external DTD, entity or network resource is ever loaded (``load_dtd=False``, ``no_network=True``);
+  the entity rules (external declarations refuse the extract, undefined references reject their record,
+  internal entities expand within libxml2's limits) are :mod:`ccm_batch.records.entities`. The
+  well-formedness checker and fragment parses keep ``huge_tree=True`` (large text nodes are bounded by
+  :mod:`ccm_batch.records.limits` instead); tree reading of a DTD that declares entities does not.
+* Size limits (:mod:`ccm_batch.records.limits`): a record over ``max_record_bytes`` is followed to its
+  end without being kept (:class:`~ccm_batch.records.limits.RecordSkipper`) and yielded rejected, its
+  ``raw`` a :class:`~ccm_batch.records.model.SourceSpan`; a text node or attribute value over
+  ``max_field_chars`` rejects its record before it is parsed. In tree reading the limits are checked
+  when the record is complete (the pull parser holds it meanwhile).
 * A file that is not well-formed raises ``InputError("file:line:column: reason")`` after yielding
   every record that was complete before the error.
 """
