@@ -293,6 +293,40 @@ def _check_mail(ctx: _Context, table: dict | None, base: Path, date: str) -> Non
     if not book.packs:
         raise ctx.error("mail", "rules_dir", f"no rule pack valid on {date} in "
                         f"{', '.join(map(str, cfg.rule_dirs))}")
+    for carrier, sizes in cfg.envelopes.items():
+        for size, envelope in sizes.items():
+            try:
+                book.envelope(envelope)
+            except ConfigError as exc:
+                raise ctx.error(f"mail.envelopes.{carrier}", size, re.sub(r"^mail: ", "", str(exc))) from None
+
+
+def check_with_layout(job: JobConfig, layout) -> None:
+    """The job keys that name the layout's fields, checked once the layout is loaded (before any
+    record): ``[index] archive_name`` and ``verify_field`` must use fields the documents carry."""
+    import string
+    from .archive.tle import FIXED_FIELDS
+    index_names = [str(name) for name, _expr in getattr(getattr(layout, "meta", None), "index", ()) or ()]
+    known = list(FIXED_FIELDS) + ["record_number"] + index_names
+    try:
+        text = job.path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, AttributeError, TypeError):
+        text = ""
+    ctx = _Context(job.path, jobschema.TomlSource(text))
+    if job.archive_pdf:
+        template = job.archive_name[:-4] if job.archive_name.lower().endswith(".pdf") else job.archive_name
+        try:
+            names = [f for _lit, f, _spec, _conv in string.Formatter().parse(template) if f is not None]
+        except ValueError as exc:
+            raise ctx.error("index", "archive_name", f"bad template {job.archive_name!r}: {exc}") from None
+        for name in names:
+            if name not in known:
+                raise ctx.error("index", "archive_name", f"{{{name}}} is not a field of the documents"
+                                + jobschema.did_you_mean(name, known) + f" (known: {', '.join(known)})")
+    if job.verify_field not in known[:len(FIXED_FIELDS)] + index_names:
+        raise ctx.error("index", "verify_field", f"{job.verify_field!r} is not a field of the documents"
+                        + jobschema.did_you_mean(job.verify_field, known)
+                        + f" (known: {', '.join(FIXED_FIELDS + tuple(index_names))})")
 
 
 def with_overrides(job: JobConfig, **changes) -> JobConfig:

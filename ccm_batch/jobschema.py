@@ -83,9 +83,12 @@ class Str(Type):
 class Int(Type):
     """An integer (never a boolean) within ``[lo, hi]``; ``also`` lists accepted string spellings."""
 
-    def __init__(self, lo: int | None = None, hi: int | None = None, also: tuple = (), note: str = ""):
-        self.lo, self.hi, self.also = lo, hi, tuple(also)
-        if lo is not None and hi is not None:
+    def __init__(self, lo: int | None = None, hi: int | None = None, also: tuple = (), note: str = "",
+                 choices: tuple = ()):
+        self.lo, self.hi, self.also, self.choices = lo, hi, tuple(also), tuple(choices)
+        if choices:
+            self.describe = "one of " + ", ".join(map(str, choices))
+        elif lo is not None and hi is not None:
             self.describe = f"an integer {lo}–{hi}"
         elif lo is not None:
             self.describe = f"an integer ≥ {lo}"
@@ -101,7 +104,8 @@ class Int(Type):
             return None
         if isinstance(value, bool) or not isinstance(value, int):
             return f"expected {self.describe}, got {show(value)}"
-        if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
+        if (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi) or \
+                (self.choices and value not in self.choices):
             return f"expected {self.describe}, got {show(value)}"
         return None
 
@@ -220,6 +224,9 @@ def _choices(name: str) -> tuple:
     if name == "executor":
         from .job import EXECUTORS
         return EXECUTORS
+    if name == "cmod_codepage":
+        from .archive.index import CMOD_CODECS
+        return tuple(sorted(CMOD_CODECS))
     from .mail import config as mail
     from .mail.rules import POLICIES
     return {"householding": mail.HOUSEHOLDING, "split": mail.SPLITS, "control": mail.CONTROLS,
@@ -261,7 +268,8 @@ def _schema() -> Table:
                          "name": TEMPLATE, "work_dir": Str(nonempty=True)}),
         "index": Table({"formats": ListOf(Str(fmt_index), single=True), "archive_pdf": Bool(),
                         "archive_name": TEMPLATE, "verify_field": Str(nonempty=True),
-                        "cmod_codepage": Int(lo=1), "cmod_absolute_filename": Bool()}),
+                        "cmod_codepage": Int(choices=_choices("cmod_codepage")),
+                        "cmod_absolute_filename": Bool()}),
         "rejects": Table({"max_rejects": Int(lo=0), "max_reject_rate": Num(0, 1),
                           "min_records_for_rate": Int(lo=0)}),
         "run": Table({"workers": Int(lo=0, also=("auto",), note="0 = one per core"),
@@ -287,8 +295,8 @@ def _schema() -> Table:
             "policy": Str(_choices("policy")),
             "carriers": MapOf(Str(nonempty=True), describe="a table of country = \"CARRIER\""),
             "international_carrier": Str(nonempty=True),
-            "envelopes": MapOf(MapOf(Str(nonempty=True)), describe="a table of carrier = { standard = …, "
-                                                                   "large = … }"),
+            "envelopes": MapOf(Table({"standard": Str(nonempty=True), "large": Str(nonempty=True)}),
+                               describe="a table of carrier = { standard = …, large = … }"),
             "paper_gsm": Num(positive=True), "caliper_mm": Num(positive=True),
             "inserts": MapOf(insert, describe="a table of insert name = { feeder = N, … }"),
             "max_pieces_per_file": Int(lo=0), "max_sheets_per_file": Int(lo=0),

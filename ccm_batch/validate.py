@@ -20,6 +20,7 @@ def validate_job(job, sample: int = 50) -> ValidationResult:
     A job or layout error raises :class:`ccm_batch.errors.ConfigError` (exit 12).
     """
     from .compose import compose_document
+    from .job import check_with_layout
     from .layout import load_layout
     from .records import open_records
     from .records.validate import validate_record
@@ -27,6 +28,7 @@ def validate_job(job, sample: int = 50) -> ValidationResult:
     result = ValidationResult()
     out = result.lines
     layout = load_layout(job.layout)
+    check_with_layout(job, layout)
     specs = list(getattr(layout, "field_specs", ())) + list(job.fields)
     out.append(f"job       {job.path}: OK (job {job.name}, date {job.date})")
     out.append(f"layout    {job.layout}: OK ({len(specs)} declared fields)")

@@ -107,6 +107,36 @@ def test_rule_pack_problems_are_found_up_front(tmp_path, extract):
     assert _errors(proc)[0].startswith(f"{job}:{_line(job, 'rules_dir')}: [mail] rules_dir: rules directory")
 
 
+def test_envelope_overrides_are_checked_against_the_catalogue(tmp_path, extract):
+    job = write_job(tmp_path, extract, extra='[mail]\nenvelopes = { LAPOSTE = { standard = "DX" } }\n')
+    with pytest.raises(ConfigError) as err:
+        load_job(job)
+    assert str(err.value).startswith(f"{job}:{_line(job, 'envelopes')}: [mail.envelopes.LAPOSTE] standard: "
+                                     "envelope 'DX' is not in the catalogue (")
+    job = write_job(tmp_path, extract, extra='[mail]\nenvelopes = { LAPOSTE = { standrd = "DL" } }\n')
+    with pytest.raises(ConfigError, match=r"\[mail.envelopes.LAPOSTE\] standrd: unknown key \(did you mean "
+                                          r"standard\?\)"):
+        load_job(job)
+
+
+@pytest.mark.parametrize("index, at, message", [
+    ('cmod_codepage = 1234', "cmod_codepage",
+     "[index] cmod_codepage: expected one of 37, 500, 819, 850, 1208, 1252, got 1234"),
+    ('archive_pdf = true\narchive_name = "{customer_id}_{doc_idd}"', "archive_name",
+     "[index] archive_name: {doc_idd} is not a field of the documents (did you mean doc_id?)"),
+    ('verify_field = "doc_idd"', "verify_field",
+     "[index] verify_field: 'doc_idd' is not a field of the documents (did you mean doc_id?)"),
+])
+@pytest.mark.parametrize("command", ["run", "validate"])
+def test_index_keys_are_checked_before_any_record(tmp_path, extract, index, at, message, command):
+    job = write_job(tmp_path, extract)
+    job.write_text(job.read_text().replace('[index]\n', f'[index]\n{index}\n'))
+    proc = run_cli(command, job)
+    assert proc.returncode == 12, proc.stderr
+    assert _errors(proc)[0].startswith(f"{job}:{_line(job, at)}: {message}")
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*.pdf"))
+
+
 def test_stage_checks_get_the_line_too(tmp_path, extract):
     job = write_job(tmp_path, extract, extra='[mail]\n[mail.omr]\npitch_mm = 9\n')
     with pytest.raises(ConfigError) as err:

@@ -114,6 +114,7 @@ def _run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunR
     Raises :class:`ccm_batch.errors.CcmError` for errors found before anything was produced (a bad
     layout: exit 12; an unwritable output directory: exit 16). Problems found later are in the report.
     """
+    from ..job import check_with_layout
     from ..layout import load_layout
 
     log = log or OperatorLog()
@@ -121,6 +122,7 @@ def _run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunR
     report = RunReport(job=job.name, job_file=str(job.path), job_date=job.date, layout=str(job.layout),
                        workers=job.workers, restarted=restart)
     layout = load_layout(job.layout)
+    check_with_layout(job, layout)
     if job.einvoice is not None:       # a bad mapping is a job error (exit 12) before any record is read
         from ..einvoice import load_mapping
         load_mapping(job.einvoice.mapping, job.input.namespace_map)
