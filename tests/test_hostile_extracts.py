@@ -246,3 +246,41 @@ def test_entity_expansion_bomb_stops_the_extract(tmp_path):
     assert proc.returncode == 8
     assert "entity expansion bomb" in proc.stderr and str(extract) in proc.stderr
     assert not list((tmp_path / "out").glob("*.pdf"))
+
+
+def test_csv_statement_with_a_50_mb_detail_line_is_rejected_whole(tmp_path):
+    """The US statement job (header/detail CSV): a 50 MB description in a detail line rejects that
+    statement (up to the next header line), byte for byte, in bounded memory; the others print."""
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    lines = (root / "samples" / "data" / "us-statements.csv").read_bytes().splitlines(keepends=True)
+    headers = [i for i, ln in enumerate(lines) if ln.startswith(b"H,")]
+    second, third = headers[1], headers[2]
+    victim = second + 2                                   # a detail line of the second statement
+    fields = lines[victim].split(b",")
+    extract = tmp_path / "us.csv"
+    with open(extract, "wb") as f:
+        f.write(b"".join(lines[:victim]))
+        f.write(b",".join(fields[:3]) + b',"')
+        for _ in range(BIG // (1 << 20)):
+            f.write(b"ZZZZ" * (1 << 18))
+        f.write(b'",' + b",".join(fields[4:]))
+        f.write(b"".join(lines[victim + 1:]))
+    job = tmp_path / "us.toml"
+    job.write_text((root / "samples" / "us-statement.toml").read_text()
+                   .replace('path = "data/us-statements.csv"', f'path = "{extract}"')
+                   .replace('path = "../layouts/us-statement.xml"',
+                            f'path = "{root / "layouts" / "us-statement.xml"}"')
+                   .replace('dir = "../demo-out/us-statement"', 'dir = "out"')
+                   .replace('formats = ["pdf", "afp"]', 'formats = ["pdf"]'))
+    proc, peak = _run_measured(["run", job])
+    assert proc.returncode == 4, proc.stderr
+    assert peak < 300, f"peak RSS of the process tree {peak:.0f} MB"
+    out = tmp_path / "out"
+    assert [(r["record"], r["field"]) for r in _reasons(out)] == [("2", "record")]
+    data = extract.read_bytes()
+    start = sum(len(ln) for ln in lines[:second])
+    end = data.index(lines[third])
+    rejects = (out / "us-statement.rejects.csv").read_bytes()
+    assert rejects == data[start:end]
+    assert f'"documents_produced": {len(headers) - 1}' in (out / "report.json").read_text()

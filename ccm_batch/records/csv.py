@@ -30,8 +30,9 @@ Quoting is strict (:mod:`csv` ``strict=True``): an unclosed quote or text after 
 :class:`~ccm_batch.errors.InputError` naming the line. Lines are read with a bound: a row over
 ``max_record_bytes`` is followed to its end by its quotes without being kept and yielded rejected (its
 ``raw`` a :class:`~ccm_batch.records.model.SourceSpan`), or, if its quote never closes, stops the
-extract naming the line where it opened; in a grouped extract such a row stops the extract (its record
-cannot be delimited). A field over ``max_field_chars`` rejects its record, naming the column. Values are kept verbatim (no stripping); characters XML cannot hold (C0 controls) become U+FFFD.
+extract naming the line where it opened. With ``type_column``, such a row belongs to the record being
+read, which is rejected whole (up to the next header line); with ``group_by`` alone it stops the extract
+(its key is unknown, so its record cannot be delimited). A field over ``max_field_chars`` rejects its record, naming the column. Values are kept verbatim (no stripping); characters XML cannot hold (C0 controls) become U+FFFD.
 Blank lines outside a record are skipped; inside a grouped record they stay in ``raw`` so that
 ``raw`` remains the contiguous bytes ``file[offset:offset + len(raw)]``. A UTF-8 byte-order mark is
 not part of any record's ``raw`` (the first offset is then 3). With ``header = true`` the first
@@ -233,10 +234,16 @@ class CsvRecordReader(RecordStream):
         for row in rows:
             fields = row.fields
             if row.problem:
-                if type_index is not None or key_index is not None:
+                if type_index is not None:      # it belongs to the record being read: rejected whole
+                    if current is None:
+                        current = [etree.Element(opts.record_element), [], row.offset, row.line, None, []]
+                    current[1].append(row.raw)
+                    current[5].append(("record", row.problem))
+                    continue
+                if key_index is not None:
                     raise InputError(f"{self.source}:{row.line}: a line over the limit [input] max_record_bytes "
-                                     f"= {self.cfg.max_record_bytes:,} in a grouped extract: its record "
-                                     "cannot be delimited. Fix the extract or raise the limit.")
+                                     f"= {self.cfg.max_record_bytes:,} in an extract grouped by {opts.group_by}: "
+                                     "its record cannot be delimited. Fix the extract or raise the limit.")
                 self.records += 1
                 yield Record(self.source, number, row.offset, row.line, row.raw, None, "",
                              (("record", row.problem),))
@@ -285,7 +292,7 @@ class CsvRecordReader(RecordStream):
                 if current is None:
                     raise InputError(f"{self.source}:{row.line}: detail line ({opts.type_column} "
                                      f"{rtype!r}) before any header line ({opts.header_type!r})")
-                if detail_key_index is not None:
+                if detail_key_index is not None and not current[5]:
                     key = field(fields, detail_key_index)
                     if key != current[4]:
                         raise InputError(f"{self.source}:{row.line}: detail line for {opts.group_by} "
@@ -314,7 +321,11 @@ class CsvRecordReader(RecordStream):
     def _record(self, number, tree, raws, offset, line, problems=()) -> Record:
         self.records += 1
         if problems:
-            return Record(self.source, number, offset, line, b"".join(raws), None, "", (problems[0],))
+            if any(isinstance(r, SourceSpan) for r in raws):      # contiguous: one span of the extract
+                raw = SourceSpan(self.source, offset, sum(len(r) for r in raws))
+            else:
+                raw = b"".join(raws)
+            return Record(self.source, number, offset, line, raw, None, "", (problems[0],))
         key = self._key(tree) if self._key is not None else ""
         return Record(self.source, number, offset, line, b"".join(raws), tree, str(key).strip())
 
