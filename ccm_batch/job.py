@@ -293,6 +293,15 @@ def _check_mail(ctx: _Context, table: dict | None, base: Path, date: str) -> Non
     if not book.packs:
         raise ctx.error("mail", "rules_dir", f"no rule pack valid on {date} in "
                         f"{', '.join(map(str, cfg.rule_dirs))}")
+    carriers = sorted({p.carrier for p in book.packs.values()})
+    named = [("mail.carriers", country, carrier) for country, carrier in cfg.carriers.items()]
+    named += [("mail", "international_carrier", cfg.international_carrier)]
+    named += [("mail.envelopes", carrier, carrier) for carrier in cfg.envelopes]
+    for section, key, carrier in named:
+        if carrier not in carriers:
+            raise ctx.error(section, key, f"no rule pack for carrier {carrier!r} on {date}"
+                            + jobschema.did_you_mean(carrier, carriers)
+                            + f" (carriers with a pack: {', '.join(carriers)})")
     for carrier, sizes in cfg.envelopes.items():
         for size, envelope in sizes.items():
             try:

@@ -43,6 +43,9 @@ CASES = {
                        '[rejects] max_rejects: expected an integer ≥ 0, got true'),
     "omr-parity": ('[mail]\n[mail.omr]\nparity = "evn"\n', 'parity',
                    '[mail.omr] parity: "evn" is not allowed: expected one of "even", "odd" (did you mean even?)'),
+    "carrier-typo": ('[mail]\ncarriers = { FR = "LAPOSTEE" }\n', 'carriers',
+                     "[mail.carriers] FR: no rule pack for carrier 'LAPOSTEE' on 2026-11-23 (did you mean "
+                     "LAPOSTE?) (carriers with a pack: LAPOSTE, USPS)"),
     "inline-table-key": ('[mail]\ninserts = { BRE = { feeder = 9 } }\n', 'inserts',
                          '[mail.inserts.BRE] feeder: expected an integer 1–8, got 9'),
 }
