@@ -284,3 +284,19 @@ def test_csv_statement_with_a_50_mb_detail_line_is_rejected_whole(tmp_path):
     rejects = (out / "us-statement.rejects.csv").read_bytes()
     assert rejects == data[start:end]
     assert f'"documents_produced": {len(headers) - 1}' in (out / "report.json").read_text()
+
+
+def test_huge_record_in_an_extract_with_a_doctype_stops_in_bounded_memory(tmp_path):
+    path = tmp_path / "x.xml"
+    with open(path, "wb") as f:
+        f.write(b'<!DOCTYPE r [<!ENTITY co "ACME">]>\n<r>\n<a id="1">&co;</a>\n<a id="2">')
+        for _ in range(8):
+            f.write(b"y" * (1 << 20))
+        f.write(b"</a>\n</r>\n")
+    cfg = InputConfig.from_dict({"path": str(path), "record": "a", "key": "@id", "max_record_bytes": 1 << 20},
+                                tmp_path)
+    got = []
+    with pytest.raises(InputError, match=rf"^{re.escape(str(path))}:3: more than 1,048,576 bytes without"):
+        for record in open_records(cfg):
+            got.append(record.tree.text)
+    assert got == ["ACME"]

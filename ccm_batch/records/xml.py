@@ -48,7 +48,8 @@ Decisions:
   end without being kept (:class:`~ccm_batch.records.limits.RecordSkipper`) and yielded rejected, its
   ``raw`` a :class:`~ccm_batch.records.model.SourceSpan`; a text node or attribute value over
   ``max_field_chars`` rejects its record before it is parsed. In tree reading the limits are checked
-  when the record is complete (the pull parser holds it meanwhile).
+  when the record is complete (the pull parser holds it meanwhile), and more than ``max_record_bytes``
+  (plus a chunk) without a record's end stops the extract (:class:`InputError`).
 * A file that is not well-formed raises ``InputError("file:line:column: reason")`` after yielding
   every record that was complete before the error.
 """
@@ -710,6 +711,12 @@ class XmlRecordReader(RecordStream):
                 yield from self._drain(parser, locator, state)
                 raise InputError(self._where(exc)) from None
             yield from self._drain(parser, locator, state)
+            if len(locator.buf) - locator.pos > self.cfg.max_record_bytes + self.chunk_size:
+                # the pull parser holds the record being read: stop before memory grows further
+                raise InputError(f"{self.source}:{locator.line_at(locator.pos)}: more than "
+                                 f"{self.cfg.max_record_bytes:,} bytes without the end of a record ([input] "
+                                 "max_record_bytes) in an extract with a DOCTYPE, which is read as one tree: "
+                                 "the extract is refused. Remove the DOCTYPE or fix the extract.")
 
     def _where(self, exc: etree.XMLSyntaxError) -> str:
         line, column = exc.position if exc.position else (exc.lineno or 0, 0)
