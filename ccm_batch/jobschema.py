@@ -410,6 +410,15 @@ def _parts(dotted: str) -> tuple:
     return tuple(out)
 
 
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')
+
+
+def _brackets(text: str) -> int:
+    """Opening minus closing brackets and braces of ``text`` outside strings and comments."""
+    text = _STRING.sub("", text).split("#", 1)[0]
+    return text.count("[") + text.count("{") - text.count("]") - text.count("}")
+
+
 class TomlSource:
     """Line numbers of the tables and keys of a TOML text, by their full dotted path.
 
@@ -421,10 +430,14 @@ class TomlSource:
         self.lines: dict[tuple, int] = {}
         prefix: tuple = ()
         in_string = None
+        depth = 0                           # open brackets of a multi-line array or table value
         for number, line in enumerate(text.splitlines(), 1):
             if in_string:
                 if in_string in line:
                     in_string = None
+                continue
+            if depth:
+                depth += _brackets(line)
                 continue
             m = _HEADER.match(line)
             if m and not _KEYLINE.match(line):
@@ -440,6 +453,8 @@ class TomlSource:
             for quote in ('"""', "'''"):
                 if rest.count(quote) == 1:
                     in_string = quote
+            if not in_string:
+                depth = max(0, _brackets(rest))
             if rest.lstrip().startswith("{"):
                 for inner in _INLINE_KEY.finditer(rest):
                     self.lines.setdefault(path + _parts(inner.group(1)), number)

@@ -171,6 +171,9 @@ def test_toml_source_finds_tables_dotted_and_inline_keys():
     assert src.line_of("mail.imb", "enabled") == 10
     assert src.line_of("mail.imb", "nothing") == 9
     assert src.line_of("nowhere") is None
+    src = TomlSource('[input.csv]\ncolumns = [\n  ["a"],   # ] a comment\n  "b]"]\nheader = true\n')
+    assert src.line_of("input.csv", "header") == 5        # the array's lines are not tables
+    assert src.line_of("a") is None
 
 
 def test_schema_accepts_every_documented_type():
