@@ -214,7 +214,7 @@ def test_undefined_entity_rejects_the_record_internal_ones_expand(tmp_path):
     extract = _with_dtd(tmp_path, b'<!ENTITY co "ACME &amp; Fils">\n', b"M. &undefined; &co;")
     text = extract.read_bytes().replace(b"<line>", b"<line>&co; ", 1)        # customer 1 is &co;
     extract.write_bytes(text)
-    proc = run_cli("run", write_job(tmp_path, extract, formats=("pdf",)))
+    proc = run_cli("run", write_job(tmp_path, extract, formats=("pdf", "afp")))
     assert proc.returncode == 4, proc.stderr
     out = tmp_path / "out"
     reasons = _reasons(out)
@@ -222,7 +222,12 @@ def test_undefined_entity_rejects_the_record_internal_ones_expand(tmp_path):
     assert reasons[0]["message"].startswith("undefined entity &undefined; (line ")
     printed = _pdf_text(out)
     assert "ACME & Fils" in printed
-    assert not re.search(r"&\w+;", printed)
+    [afp] = out.glob("*.afp")
+    afp_text = run_cli("inspect", afp, "--text").stdout
+    assert "ACME & Fils" in afp_text
+    indexes = "".join(p.read_text(encoding="utf-8", errors="replace") for p in out.glob("*.index.*"))
+    for text in (printed, afp_text, indexes):
+        assert not re.search(r"&\w+;", text)
     assert b"&undefined;" in (out / "inv.rejects.xml").read_bytes()
 
 
