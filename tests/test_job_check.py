@@ -182,3 +182,13 @@ def test_schema_accepts_every_documented_type():
                   "mail": {"inserts": {"BRE": 2, "X": {"feeder": 3, "weight_g": 1.5}}}}) == []
     problems = check({"input": {"path": "x", "csv": {"delimiter": ";;", "columns": "a,b"}}})
     assert [(p.section, p.key) for p in problems] == [("input.csv", "delimiter"), ("input.csv", "columns")]
+
+
+def test_einvoice_section_is_checked_with_lines(tmp_path, extract):
+    job = write_job(tmp_path, extract, extra='[einvoice]\nmapping = "m.toml"\nprofile = "en1693"\nrout = "b2b"\n')
+    proc = run_cli("validate", job)
+    assert proc.returncode == 12
+    assert _errors(proc) == [
+        f'{job}:{_line(job, "profile")}: [einvoice] profile: "en1693" is not allowed: expected one of "minimum", '
+        '"basicwl", "basic", "en16931", "extended" (did you mean en16931?)',
+        f'{job}:{_line(job, "rout")}: [einvoice] rout: unknown key (did you mean route?)']
