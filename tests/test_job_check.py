@@ -192,3 +192,9 @@ def test_einvoice_section_is_checked_with_lines(tmp_path, extract):
         f'{job}:{_line(job, "profile")}: [einvoice] profile: "en1693" is not allowed: expected one of "minimum", '
         '"basicwl", "basic", "en16931", "extended" (did you mean en16931?)',
         f'{job}:{_line(job, "rout")}: [einvoice] rout: unknown key (did you mean route?)']
+
+
+def test_executor_option_is_blamed_on_the_option(tmp_path, extract):
+    job = write_job(tmp_path, extract)
+    with pytest.raises(ConfigError, match=r'^--executor: "spark" is not allowed'):
+        load_job(job, {"executor": "spark"})
