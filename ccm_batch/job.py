@@ -322,7 +322,7 @@ def check_with_layout(job: JobConfig, layout) -> None:
     except (OSError, UnicodeDecodeError, AttributeError, TypeError):
         text = ""
     ctx = _Context(job.path, jobschema.TomlSource(text))
-    if job.archive_pdf:
+    if getattr(job, "per_document_pdf", job.archive_pdf):
         template = job.archive_name[:-4] if job.archive_name.lower().endswith(".pdf") else job.archive_name
         try:
             names = [f for _lit, f, _spec, _conv in string.Formatter().parse(template) if f is not None]
