@@ -234,7 +234,7 @@ def _choices(name: str) -> tuple:
 
 
 MM = Num(lo=0)
-MONEY = AnyOf(Num(lo=0), Str(nonempty=True))     # an amount: 0.012 or "0.012"
+MONEY = AnyOf(Num(), Str())     # an amount: 0.012 or "0.012" (range checked by ccm_batch.history.config)
 TEMPLATE = Str(nonempty=True)
 SIZE = Int(lo=1)
 
