@@ -23,7 +23,8 @@ def _log(ctx) -> OperatorLog:
 
 def _fail(log: OperatorLog, exc: Exception) -> None:
     if isinstance(exc, CcmError):
-        log.message(exc.msgid, str(exc), force=True)
+        for line in str(exc).splitlines() or [""]:      # a job file check reports every problem
+            log.message(exc.msgid, line, force=True)
         sys.exit(exc.exit_code)
     log.message("CCM0999S", f"internal error: {type(exc).__name__}: {exc}. Please report it with the job "
                             "file; rerun with --debug for the traceback.", force=True)

@@ -8,28 +8,19 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from . import jobschema
 from .errors import ConfigError
 
 FORMATS = ("pdf", "afp", "debug")
 EXECUTORS = ("local", "dask")
 INDEX_FORMATS = ("csv", "jsonl", "cmod")
 
-_SECTIONS = {"job", "input", "layout", "output", "index", "rejects", "mail", "fields", "run", "einvoice",
-             "history", "costs", "monitoring", "fonts"}   # history/costs/monitoring: checked by ccm_batch.history.config
-_KEYS = {
-    "job": {"name", "date", "title", "deadline"},
-    "layout": {"path"},
-    "output": {"dir", "formats", "name", "work_dir"},
-    "index": {"formats", "archive_pdf", "archive_name", "verify_field", "cmod_codepage", "cmod_absolute_filename"},
-    "rejects": {"max_rejects", "max_reject_rate", "min_records_for_rate"},
-    "run": {"workers", "chunk_size", "executor", "scheduler", "scheduler_file"},
-    "fonts": {"missing_glyphs", "fallback", "face"},
-}
 MISSING_GLYPHS = ("reject", "substitute")
 _FACE_KEYS = {"family", "regular", "bold", "italic", "bold_italic", "fallback"}
 
@@ -82,18 +73,48 @@ class JobConfig:
         return self.work_dir or (self.output_dir / f".ccm-work-{self.name}")
 
 
-def _where(path: Path, section: str, key: str | None = None) -> str:
-    return f"{path}: [{section}]" + (f" {key}" if key else "")
+class _Context:
+    """The job file being checked: its path and the line of each of its keys (for messages)."""
+
+    def __init__(self, path: Path, source: jobschema.TomlSource | None = None):
+        self.path, self.source = path, source
+
+    def where(self, section: str, key: str | None = None) -> str:
+        """``job.toml:LINE: [section] key`` for a message."""
+        line = self.source.line_of(section, key or "") if self.source is not None else None
+        return f"{self.path}" + (f":{line}" if line else "") + f": [{section}]" + (f" {key}" if key else "")
+
+    def error(self, section: str, key: str | None, message: str) -> ConfigError:
+        return ConfigError(f"{self.where(section, key)}: {message}")
+
+    def stage_error(self, exc: ConfigError) -> ConfigError:
+        """A stage's own ``[section] key: …`` error, given the job file and the line."""
+        return ConfigError(jobschema.locate_message(self.path, self.source, str(exc)))
 
 
-def _check_keys(path: Path, section: str, table: dict) -> None:
-    allowed = _KEYS.get(section)
-    if allowed is None:
-        return
-    for key in table:
-        if key not in allowed:
-            raise ConfigError(f"{_where(path, section, key)}: unknown key "
-                              f"(expected one of: {', '.join(sorted(allowed))})")
+# command-line options, named as the operator typed them, for override errors
+_OPTIONS = {"date": "--date", "workers": "--workers", "max_rejects": "--max-rejects",
+            "max_reject_rate": "--max-reject-rate", "formats": "--format", "index_formats": "index formats",
+            "executor": "--executor", "scheduler": "--scheduler"}
+_OVERRIDE_TYPES = {"date": jobschema.Date(), "workers": jobschema.Int(lo=0, also=("auto",), note="0 = one per core"),
+                   "max_rejects": jobschema.Int(lo=0), "max_reject_rate": jobschema.Num(0, 1),
+                   "formats": jobschema.ListOf(jobschema.Str(FORMATS), single=True),
+                   "index_formats": jobschema.ListOf(jobschema.Str(INDEX_FORMATS), single=True),
+                   "executor": jobschema.Str(EXECUTORS), "scheduler": jobschema.Str()}
+
+
+def _check_overrides(overrides: dict) -> list[str]:
+    """Problems of command-line overrides, blamed on the option (not on the job file)."""
+    out = []
+    for key, spec in _OVERRIDE_TYPES.items():
+        if key in overrides:
+            value = overrides[key]
+            if isinstance(value, tuple):
+                value = list(value)
+            error = spec.check(value)
+            if error:
+                out.append(f"{_OPTIONS[key]}: {error}")
+    return out
 
 
 def _resolve(base: Path, value: str) -> Path:
@@ -101,34 +122,23 @@ def _resolve(base: Path, value: str) -> Path:
     return p if p.is_absolute() else (base / p)
 
 
-def _tuple_of(path: Path, section: str, key: str, value, allowed) -> tuple[str, ...]:
+def _formats(value) -> tuple[str, ...]:
+    """A checked format list (a bare name, a list or a tuple) without duplicates."""
     if isinstance(value, str):
         value = [value]
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        raise ConfigError(f"{_where(path, section, key)}: expected a list of names")
-    for v in value:
-        if v not in allowed:
-            raise ConfigError(f"{_where(path, section, key)}: unknown format {v!r} "
-                              f"(expected: {', '.join(allowed)})")
     return tuple(dict.fromkeys(value))
 
 
-def _parse_date(path: Path, value) -> str:
+def _parse_date(value) -> str:
     if isinstance(value, _dt.date):
         return value.isoformat()
-    try:
-        return _dt.date.fromisoformat(str(value)).isoformat()
-    except ValueError:
-        raise ConfigError(f"{_where(path, 'job', 'date')}: {value!r} is not a date (YYYY-MM-DD)") from None
+    return _dt.date.fromisoformat(str(value)).isoformat()
 
 
-def _field_specs(path: Path, table: dict) -> tuple:
+def _field_specs(ctx: _Context, table: dict) -> tuple:
     from .records.validate import FieldSpec
     specs = []
     for name, spec in table.items():
-        if not isinstance(spec, dict):
-            raise ConfigError(f"{_where(path, 'fields', name)}: expected a table "
-                              "like {{ path = \"amount\", type = \"amount\" }}")
         try:
             specs.append(FieldSpec(name=name, path=spec.get("path", name),
                                    type=spec.get("type", "string"),
@@ -137,8 +147,12 @@ def _field_specs(path: Path, table: dict) -> tuple:
                                    pattern=spec.get("pattern"),
                                    max_length=spec.get("max_length")))
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{_where(path, 'fields', name)}: {exc}") from None
+            raise ctx.error("fields", name, str(exc)) from None
     return tuple(specs)
+
+
+def _where(path: Path, section: str, key: str | None = None) -> str:
+    return f"{path}: [{section}]" + (f" {key}" if key else "")
 
 
 def _fonts_section(path: Path, table: dict) -> dict:
@@ -208,112 +222,120 @@ def load_job_layout(job: "JobConfig"):
     return layout
 
 
+def _read(path: Path) -> tuple[dict, str]:
+    """The parsed job file and its text."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read().decode("utf-8")
+        data = tomllib.loads(text)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: job file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a valid TOML file: byte {exc.start} is not UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+        where = f"{path}:{m.group(1)}:{m.group(2)}" if m else f"{path}"
+        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(exc)) if m else str(exc)
+        raise ConfigError(f"{where}: not a valid TOML file: {reason}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the job file: {exc.strerror}") from None
+    return data, text
+
+
 def load_job(path: str | Path, overrides: dict | None = None) -> JobConfig:
     """Read and check a job file; ``overrides`` (from the command line) win over the file.
 
     Override keys: ``input`` (path), ``output_dir``, ``date``, ``formats``, ``workers``,
     ``max_rejects``, ``max_reject_rate``, ``work_dir``, ``index_formats``.
+
+    Every section and key is checked against :mod:`ccm_batch.jobschema` first, and every problem
+    found is reported at once (one ``job.toml:LINE: [section] key: message`` line each); then the
+    stages' own checks run ([input], [mail] and its rule packs, templates). All of this happens
+    before a record is read: ``run`` and ``validate`` reject the same jobs.
     """
     path = Path(path).resolve() if path else None
     overrides = {k: v for k, v in (overrides or {}).items() if v not in (None, (), [])}
-    try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: job file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not a valid TOML file: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the job file: {exc.strerror}") from None
-    base = path.parent
-    for section in data:
-        if section not in _SECTIONS:
-            raise ConfigError(f"{path}: unknown section [{section}] "
-                              f"(expected: {', '.join(sorted(_SECTIONS))})")
-    for section, table in data.items():
-        if not isinstance(table, dict):
-            raise ConfigError(f"{path}: {section} must be a [{section}] table")
-        _check_keys(path, section, table)
-
+    data, text = _read(path)
+    ctx = _Context(path, jobschema.TomlSource(text))
+    problems = [jobschema.located(path, ctx.source, p.section, p.key, p.message)
+                for p in jobschema.check(data)]
+    problems += _check_overrides(overrides)
     job = data.get("job", {})
+    if "date" not in job and "date" not in overrides:
+        problems.append(f"{ctx.where('job', 'date')}: missing; every run needs a job date "
+                        "(used for all dates and ids in the outputs), e.g. date = \"2026-11-23\"")
+    if "input" not in data:
+        problems.append(f"{path}: missing [input] section (path, format, record)")
+    if "layout" not in data:
+        problems.append(f"{path}: missing [layout] section (path = the layout definition to use)")
+    if problems:
+        raise ConfigError("\n".join(problems))
+    base = path.parent
+
     name = str(job.get("name") or path.stem)
     if not name.replace("-", "").replace("_", "").isalnum():
-        raise ConfigError(f"{_where(path, 'job', 'name')}: {name!r} may only hold letters, digits, - and _")
-    if "date" not in job and "date" not in overrides:
-        raise ConfigError(f"{_where(path, 'job', 'date')}: missing; every run needs a job date "
-                          "(used for all dates and ids in the outputs), e.g. date = \"2026-11-23\"")
-    date = _parse_date(path, overrides.get("date", job.get("date")))
+        raise ctx.error("job", "name", f"{name!r} may only hold letters, digits, - and _")
+    date = _parse_date(overrides.get("date", job.get("date")))
 
     from .records.config import InputConfig
-    if "input" not in data:
-        raise ConfigError(f"{path}: missing [input] section (path, format, record)")
     input_table = dict(data["input"])
     if "input" in overrides:
         input_table["path"] = str(Path(overrides["input"]).resolve())
-    input_cfg = InputConfig.from_dict(input_table, base)
+    try:
+        input_cfg = InputConfig.from_dict(input_table, base)
+    except ConfigError as exc:
+        raise ctx.stage_error(exc) from None
 
-    layout = data.get("layout", {}).get("path")
-    if not layout:
-        raise ConfigError(f"{_where(path, 'layout', 'path')}: missing (the layout definition to use)")
-    layout_path = _resolve(base, layout)
+    layout_path = _resolve(base, data["layout"]["path"])
     if not layout_path.is_file():
-        raise ConfigError(f"{_where(path, 'layout', 'path')}: {layout_path} does not exist")
+        raise ctx.error("layout", "path", f"{layout_path} does not exist")
 
     output = data.get("output", {})
     out_dir = Path(overrides["output_dir"]).resolve() if "output_dir" in overrides \
         else _resolve(base, output.get("dir", "out"))
-    formats = _tuple_of(path, "output", "formats", overrides.get("formats", output.get("formats", ["pdf"])),
-                        FORMATS)
+    formats = _formats(overrides.get("formats", output.get("formats", ["pdf"])))
     file_name = output.get("name", "{job}_{stream}_{seq:03d}")
     try:
         file_name.format(job="j", stream="s", seq=1, date=date, carrier="c", product="p", envelope="e",
                          kind="k")
     except (KeyError, IndexError, ValueError) as exc:
-        raise ConfigError(f"{_where(path, 'output', 'name')}: bad file name template {file_name!r}: "
-                          f"use {{job}}, {{stream}}, {{seq:03d}}, {{date}}, {{carrier}}, {{product}}, "
-                          f"{{envelope}}, {{kind}} ({exc})") from None
+        raise ctx.error("output", "name", f"bad file name template {file_name!r}: "
+                        f"use {{job}}, {{stream}}, {{seq:03d}}, {{date}}, {{carrier}}, {{product}}, "
+                        f"{{envelope}}, {{kind}} ({exc})") from None
     work_dir = overrides.get("work_dir") or output.get("work_dir")
     work_dir = _resolve(base, work_dir) if work_dir else None
 
     index = data.get("index", {})
-    index_formats = _tuple_of(path, "index", "formats",
-                              overrides.get("index_formats", index.get("formats", ["csv"])), INDEX_FORMATS)
+    index_formats = _formats(overrides.get("index_formats", index.get("formats", ["csv"])))
 
     rejects = data.get("rejects", {})
     max_rejects = overrides.get("max_rejects", rejects.get("max_rejects"))
     max_rate = overrides.get("max_reject_rate", rejects.get("max_reject_rate"))
-    if max_rejects is not None and (not isinstance(max_rejects, int) or max_rejects < 0):
-        raise ConfigError(f"{_where(path, 'rejects', 'max_rejects')}: expected a whole number ≥ 0")
-    if max_rate is not None and not (isinstance(max_rate, (int, float)) and 0 <= max_rate <= 1):
-        raise ConfigError(f"{_where(path, 'rejects', 'max_reject_rate')}: expected a fraction between 0 and 1")
 
     run = data.get("run", {})
     workers = overrides.get("workers", run.get("workers", 0))     # default: one per core
     if workers in (0, "auto"):
         workers = os.cpu_count() or 1
     chunk = run.get("chunk_size", 200)
-    if not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"{_where(path, 'run', 'workers')}: expected a whole number ≥ 1")
-    if not isinstance(chunk, int) or chunk < 1:
-        raise ConfigError(f"{_where(path, 'run', 'chunk_size')}: expected a whole number ≥ 1")
     executor = overrides.get("executor", run.get("executor", "local"))
-    if executor not in EXECUTORS:
-        raise ConfigError(f"{_where(path, 'run', 'executor')}: {executor!r} is not one of {', '.join(EXECUTORS)}")
     scheduler = overrides.get("scheduler", run.get("scheduler", ""))
     if not scheduler and run.get("scheduler_file"):
         scheduler = "file:" + str(_resolve(base, run["scheduler_file"]))
-    if scheduler and not isinstance(scheduler, str):
-        raise ConfigError(f"{_where(path, 'run', 'scheduler')}: expected an address such as tcp://host:8786")
     if scheduler and executor != "dask":
         executor = "dask"                     # naming a scheduler means running on it
+
+    _check_mail(ctx, data.get("mail"), base, date)
 
     from .einvoice.config import load_einvoice_config
     try:
         einvoice = load_einvoice_config(data.get("einvoice"), base)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        raise ctx.stage_error(exc) from None
     from .history.config import read_history_config
-    history = read_history_config(path, data, out_dir, date)
+    try:
+        history = read_history_config(path, data, out_dir, date)
+    except ConfigError as exc:
+        raise ctx.stage_error(exc) if not str(exc).startswith(str(path)) else exc from None
 
     return JobConfig(
         path=path, name=name, date=date, title=str(job.get("title", name)), input=input_cfg,
@@ -324,9 +346,74 @@ def load_job(path: str | Path, overrides: dict | None = None) -> JobConfig:
         cmod_absolute_filename=bool(index.get("cmod_absolute_filename", False)),
         max_rejects=max_rejects, max_reject_rate=max_rate,
         min_records_for_rate=int(rejects.get("min_records_for_rate", 100)),
-        fields=_field_specs(path, data.get("fields", {})), mail=data.get("mail"), einvoice=einvoice,
+        fields=_field_specs(ctx, data.get("fields", {})), mail=data.get("mail"), einvoice=einvoice,
         workers=workers, chunk_size=chunk, executor=executor, scheduler=scheduler, history=history, raw=data,
         **_fonts_section(path, data.get("fonts", {})))
+
+
+def _check_mail(ctx: _Context, table: dict | None, base: Path, date: str) -> None:
+    """Build the ``[mail]`` options and find the rule packs now, as the plan phase will: a mistake
+    there must stop the run before the first record, not after the compose phase."""
+    if table is None:
+        return
+    from .mail.config import MailConfig
+    from .mail.rules import load_rulebook
+    try:
+        cfg = MailConfig.from_dict(table, base)
+    except ConfigError as exc:
+        raise ctx.stage_error(exc) from None
+    if not cfg.enabled:
+        return
+    try:
+        book = load_rulebook(cfg.rule_dirs, date)
+    except ConfigError as exc:
+        raise ctx.error("mail", "rules_dir", re.sub(r"^mail: ", "", str(exc))) from None
+    if not book.packs:
+        raise ctx.error("mail", "rules_dir", f"no rule pack valid on {date} in "
+                        f"{', '.join(map(str, cfg.rule_dirs))}")
+    carriers = sorted({p.carrier for p in book.packs.values()})
+    named = [("mail.carriers", country, carrier) for country, carrier in cfg.carriers.items()]
+    named += [("mail", "international_carrier", cfg.international_carrier)]
+    named += [("mail.envelopes", carrier, carrier) for carrier in cfg.envelopes]
+    for section, key, carrier in named:
+        if carrier not in carriers:
+            raise ctx.error(section, key, f"no rule pack for carrier {carrier!r} on {date}"
+                            + jobschema.did_you_mean(carrier, carriers)
+                            + f" (carriers with a pack: {', '.join(carriers)})")
+    for carrier, sizes in cfg.envelopes.items():
+        for size, envelope in sizes.items():
+            try:
+                book.envelope(envelope)
+            except ConfigError as exc:
+                raise ctx.error(f"mail.envelopes.{carrier}", size, re.sub(r"^mail: ", "", str(exc))) from None
+
+
+def check_with_layout(job: JobConfig, layout) -> None:
+    """The job keys that name the layout's fields, checked once the layout is loaded (before any
+    record): ``[index] archive_name`` and ``verify_field`` must use fields the documents carry."""
+    import string
+    from .archive.tle import FIXED_FIELDS
+    index_names = [str(name) for name, _expr in getattr(getattr(layout, "meta", None), "index", ()) or ()]
+    known = list(FIXED_FIELDS) + ["record_number"] + index_names
+    try:
+        text = job.path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError, AttributeError, TypeError):
+        text = ""
+    ctx = _Context(job.path, jobschema.TomlSource(text))
+    if getattr(job, "per_document_pdf", job.archive_pdf):
+        template = job.archive_name[:-4] if job.archive_name.lower().endswith(".pdf") else job.archive_name
+        try:
+            names = [f for _lit, f, _spec, _conv in string.Formatter().parse(template) if f is not None]
+        except ValueError as exc:
+            raise ctx.error("index", "archive_name", f"bad template {job.archive_name!r}: {exc}") from None
+        for name in names:
+            if name not in known:
+                raise ctx.error("index", "archive_name", f"{{{name}}} is not a field of the documents"
+                                + jobschema.did_you_mean(name, known) + f" (known: {', '.join(known)})")
+    if job.verify_field not in known[:len(FIXED_FIELDS)] + index_names:
+        raise ctx.error("index", "verify_field", f"{job.verify_field!r} is not a field of the documents"
+                        + jobschema.did_you_mean(job.verify_field, known)
+                        + f" (known: {', '.join(FIXED_FIELDS + tuple(index_names))})")
 
 
 def with_overrides(job: JobConfig, **changes) -> JobConfig:

@@ -76,7 +76,7 @@ def preview_layout(layout_path: Path | None, data: Path | None, record_element: 
         if rec.number > hi:
             break
         seen += 1
-        problems = [(p.field, p.message) for p in validate_record(rec, layout.field_specs)]
+        problems = list(rec.problems) or [(p.field, p.message) for p in validate_record(rec, layout.field_specs)]
         if not problems:
             try:
                 if overlay:

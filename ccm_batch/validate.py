@@ -20,13 +20,14 @@ def validate_job(job, sample: int = 50) -> ValidationResult:
     A job or layout error raises :class:`ccm_batch.errors.ConfigError` (exit 12).
     """
     from .compose import compose_document
-    from .job import load_job_layout
+    from .job import check_with_layout, load_job_layout
     from .records import open_records
     from .records.validate import validate_record
 
     result = ValidationResult()
     out = result.lines
     layout = load_job_layout(job)
+    check_with_layout(job, layout)
     specs = list(getattr(layout, "field_specs", ())) + list(job.fields)
     out.append(f"job       {job.path}: OK (job {job.name}, date {job.date})")
     out.append(f"layout    {job.layout}: OK ({len(specs)} declared fields)")
@@ -47,8 +48,9 @@ def validate_job(job, sample: int = 50) -> ValidationResult:
             if record.number > sample:
                 break
             read += 1
-            trees.append(record.tree)
-            problems = [(p.field, p.message) for p in validate_record(record, specs)]
+            if record.tree is not None:
+                trees.append(record.tree)
+            problems = list(record.problems) or [(p.field, p.message) for p in validate_record(record, specs)]
             if not problems:
                 try:
                     composed = compose_document(layout, record, job=job.name, job_date=job.date,

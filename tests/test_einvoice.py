@@ -275,4 +275,4 @@ def test_route_all_gives_every_invoice_and_a_bad_mapping_is_a_job_error(tmp_path
     job.write_text(job.read_text().replace('profile = "en16931"', 'profile = "comfort"'))
     result = run_cli("run", job, "-w", "1")
     assert result.returncode == 12
-    assert "[einvoice] profile: 'comfort' is not one of" in result.stdout + result.stderr
+    assert '[einvoice] profile: "comfort" is not allowed: expected one of' in result.stdout + result.stderr

@@ -186,7 +186,8 @@ def _outcome(path, mode: str, chunk_size: int):
     got = []
     try:
         for r in XmlRecordReader(cfg, chunk_size=chunk_size, mode=mode):
-            got.append((r.key, r.offset, r.line, r.raw, _c14n(r.tree)))
+            got.append((r.key, r.offset, r.line, r.raw,
+                        _c14n(r.tree) if r.tree is not None else r.problems))   # rejected by the reader
     except InputError as exc:
         return got, str(exc)
     return got, None

@@ -149,4 +149,4 @@ def test_an_unknown_executor_is_a_job_error(setup, tmp_path):
     bad.write_text(job.read_text().replace("[run]", '[run]\nexecutor = "spark"'))
     result = run_cli("run", bad, "-o", tmp_path / "out")
     assert result.returncode == 12
-    assert "[run] executor: 'spark' is not one of local, dask" in result.stdout + result.stderr
+    assert '[run] executor: "spark" is not allowed: expected one of "local", "dask"' in result.stdout + result.stderr

@@ -146,7 +146,8 @@ def test_broken_job_file_exits_12_with_a_clear_message(tmp_path, extract):
     job = write_job(tmp_path, extract, extra="[output2]\nx = 1\n")
     proc = run_cli("run", job)
     assert proc.returncode == 12
-    assert "unknown section [output2]" in proc.stderr
+    line = job.read_text().splitlines().index("[output2]") + 1
+    assert f"{job}:{line}: [output2]: unknown section (did you mean [output]?)" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

@@ -20,6 +20,9 @@ Keys of ``[input]`` (unknown keys are a :class:`~ccm_batch.errors.ConfigError` n
 ``key``
     XPath on the record tree giving the business key (``@id``, ``account``); evaluated as
     ``string(key)``.
+``max_record_bytes``, ``max_field_chars``
+    Size limits (default 16 MiB per record, 1 Mi characters per text node, attribute value or CSV
+    field): a record over them is rejected, read in bounded memory (see :mod:`ccm_batch.records.limits`).
 ``[input.csv]``
     ``delimiter`` (","), ``quotechar`` ('"'), ``header`` (true: the first line names the columns),
     ``columns`` (a list of names when there is no header row, or a table record type → list when header
@@ -40,9 +43,11 @@ from typing import Callable, Iterator
 from lxml import etree
 
 from ..errors import ConfigError
+from .limits import DEFAULT_MAX_FIELD_CHARS, DEFAULT_MAX_RECORD_BYTES
 from .model import Record
 
-INPUT_KEYS = ("path", "format", "record", "namespaces", "encoding", "key", "csv")
+INPUT_KEYS = ("path", "format", "record", "namespaces", "encoding", "key", "csv", "max_record_bytes",
+              "max_field_chars")
 CSV_KEYS = ("delimiter", "quotechar", "header", "columns", "group_by", "type_column", "header_type",
             "detail_type", "detail_element", "record_element")
 FORMATS = ("xml", "csv")
@@ -93,6 +98,8 @@ class InputConfig:
     encoding: str | None = None
     key: str | None = None
     csv: CsvOptions | None = None
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
+    max_field_chars: int = DEFAULT_MAX_FIELD_CHARS
 
     @property
     def namespace_map(self) -> dict:
@@ -151,8 +158,15 @@ class InputConfig:
                 raise ConfigError(f"[input] key: {key!r} is not a valid XPath ({exc})") from None
 
         csv_opts = _csv_options(table.get("csv", {})) if fmt == "csv" else None
+        limits = {}
+        for name in ("max_record_bytes", "max_field_chars"):
+            if name in table:
+                value = table[name]
+                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                    raise ConfigError(f"[input] {name}: expected an integer ≥ 1, got {value!r}")
+                limits[name] = value
         return cls(path=path, format=fmt, record=record, record_tag=record_tag, namespaces=ns_pairs,
-                   encoding=encoding, key=key, csv=csv_opts)
+                   encoding=encoding, key=key, csv=csv_opts, **limits)
 
 
 def _check_encoding(name: str) -> str:

@@ -27,7 +27,12 @@ become ``_``, runs of ``_`` collapse and leading/trailing ones go: ``Montant (â‚
 leading digit gets a ``_`` prefix; duplicates get ``_2``, ``_3``; empty names and
 fields beyond the named columns are ``colN``, N 1-based). Missing trailing fields give no element.
 Quoting is strict (:mod:`csv` ``strict=True``): an unclosed quote or text after a closing quote is an
-:class:`~ccm_batch.errors.InputError` naming the line. Values are kept verbatim (no stripping); characters XML cannot hold (C0 controls) become U+FFFD.
+:class:`~ccm_batch.errors.InputError` naming the line. Lines are read with a bound: a row over
+``max_record_bytes`` is followed to its end by its quotes without being kept and yielded rejected (its
+``raw`` a :class:`~ccm_batch.records.model.SourceSpan`), or, if its quote never closes, stops the
+extract naming the line where it opened. With ``type_column``, such a row belongs to the record being
+read, which is rejected whole (up to the next header line); with ``group_by`` alone it stops the extract
+(its key is unknown, so its record cannot be delimited). A field over ``max_field_chars`` rejects its record, naming the column. Values are kept verbatim (no stripping); characters XML cannot hold (C0 controls) become U+FFFD.
 Blank lines outside a record are skipped; inside a grouped record they stay in ``raw`` so that
 ``raw`` remains the contiguous bytes ``file[offset:offset + len(raw)]``. A UTF-8 byte-order mark is
 not part of any record's ``raw`` (the first offset is then 3). With ``header = true`` the first
@@ -44,7 +49,8 @@ from lxml import etree
 
 from ..errors import InputError
 from .config import CsvOptions
-from .model import Record, RecordStream
+from .limits import csv_row_end, field_too_long, record_too_large
+from .model import Record, RecordStream, SourceSpan
 
 _BAD_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _NAME_BAD = re.compile(r"[^\w.\-]")
@@ -74,11 +80,16 @@ def xml_names(names) -> list[str]:
 
 
 class _Row:
-    """One CSV row: its fields and where its bytes are."""
-    __slots__ = ("fields", "raw", "offset", "line")
+    """One CSV row: its fields and where its bytes are; ``problem`` when it is over a size limit
+    (``fields`` is then ``None`` and ``raw`` a :class:`SourceSpan`)."""
+    __slots__ = ("fields", "raw", "offset", "line", "problem")
 
-    def __init__(self, fields, raw, offset, line):
-        self.fields, self.raw, self.offset, self.line = fields, raw, offset, line
+    def __init__(self, fields, raw, offset, line, problem=None):
+        self.fields, self.raw, self.offset, self.line, self.problem = fields, raw, offset, line, problem
+
+
+class _Oversize(Exception):
+    """The row being read is over ``max_record_bytes``."""
 
 
 class CsvRecordReader(RecordStream):
@@ -98,19 +109,29 @@ class CsvRecordReader(RecordStream):
 
     def _rows(self, f) -> Iterator[_Row]:
         pending: list = []                 # raw lines pulled by csv since the last row
-        where = {"offset": 0, "line": 0, "first_offset": 0, "first_line": 1}
+        where = {"offset": 0, "line": 0, "first_offset": 0, "first_line": 1, "pending": 0}
         decode = self.encoding
+        max_bytes = self.cfg.max_record_bytes
+        csv.field_size_limit(max(max_bytes, 131072))   # a row is bounded by max_record_bytes anyway
 
         def lines():
-            for raw in f:
+            while True:
+                # never more than max_record_bytes of one row in memory: past it, _Oversize
+                raw = f.readline(max_bytes - where["pending"] + 1)
+                if not raw:
+                    return
                 if where["offset"] == 0 and raw.startswith(b"\xef\xbb\xbf") \
                         and decode.replace("_", "-").lower() in ("utf-8", "utf8", "utf-8-sig"):
                     where["offset"] = 3
                     raw = raw[3:]
                 if not pending:
                     where["first_offset"], where["first_line"] = where["offset"], where["line"] + 1
+                    where["pending"] = 0
                 pending.append(raw)
                 where["offset"] += len(raw)
+                where["pending"] += len(raw)
+                if where["pending"] > max_bytes:
+                    raise _Oversize()
                 where["line"] += 1
                 try:
                     yield raw.decode(decode)
@@ -119,21 +140,44 @@ class CsvRecordReader(RecordStream):
                                      f"0x{raw[exc.start]:02X} is not valid {decode} "
                                      "(set [input] encoding)") from None
 
-        reader = csv.reader(lines(), delimiter=self.opts.delimiter, quotechar=self.opts.quotechar,
-                            strict=True)
+        def reader():
+            return csv.reader(lines(), delimiter=self.opts.delimiter, quotechar=self.opts.quotechar,
+                              strict=True)
+
+        rows = reader()
         while True:
             try:
-                fields = next(reader)
+                fields = next(rows)
             except StopIteration:
                 if pending:                # csv swallowed trailing lines without a row (blank)
                     pending.clear()
                 return
+            except _Oversize:
+                yield self._skip_row(f, pending, where)
+                rows = reader()
+                continue
             except csv.Error as exc:
                 raise InputError(f"{self.source}:{where['first_line']}: {exc} "
                                  "(an unclosed quote?)") from None
             raw = b"".join(pending)
             pending.clear()
             yield _Row(fields, raw, where["first_offset"], where["first_line"])
+
+    def _skip_row(self, f, pending: list, where: dict) -> _Row:
+        """The row being read is over ``max_record_bytes``: find its end by following its quotes,
+        block by block, without keeping it; a quote still open at the end of the file stops the
+        extract, naming the line where the row (and the quote) started."""
+        start, line = where["first_offset"], where["first_line"]
+        pending.clear()
+        end, newlines, closed = csv_row_end(f, start, self.opts.quotechar.encode(self.encoding))
+        if not closed:
+            raise InputError(f"{self.source}:{line}: a quoted field opened on this line is not closed "
+                             f"within [input] max_record_bytes = {self.cfg.max_record_bytes:,} bytes, nor "
+                             "before the end of the file: an unclosed quote? Fix the extract.")
+        f.seek(end)
+        where["offset"], where["line"], where["pending"] = end, line - 1 + newlines, 0
+        return _Row(None, SourceSpan(self.source, start, end - start), start, line,
+                    record_too_large(end - start, self.cfg.max_record_bytes))
 
     # -- records -----------------------------------------------------------------------------
 
@@ -163,6 +207,9 @@ class CsvRecordReader(RecordStream):
         layout = list(opts.columns) if opts.columns and by_type is None else None
         if opts.header:
             for row in rows:
+                if row.problem:
+                    raise InputError(f"{self.source}:{row.line}: the header row is over the limit "
+                                     f"[input] max_record_bytes = {self.cfg.max_record_bytes:,}")
                 if row.fields:
                     self.header = row.raw
                     if layout is None and by_type is None:
@@ -182,9 +229,33 @@ class CsvRecordReader(RecordStream):
             return fields[index] if index is not None and index < len(fields) else None
 
         number = self.start_number
-        current = None                      # [element, raws, offset, line, key]
+        current = None                      # [element, raws, offset, line, key, problems]
+        max_chars = self.cfg.max_field_chars
         for row in rows:
             fields = row.fields
+            if row.problem:
+                if type_index is not None:      # it belongs to the record being read: rejected whole
+                    if current is None:
+                        current = [etree.Element(opts.record_element), [], row.offset, row.line, None, []]
+                    current[1].append(row.raw)
+                    current[5].append(("record", row.problem))
+                    continue
+                if key_index is not None:
+                    raise InputError(f"{self.source}:{row.line}: a line over the limit [input] max_record_bytes "
+                                     f"= {self.cfg.max_record_bytes:,} in an extract grouped by {opts.group_by}: "
+                                     "its record cannot be delimited. Fix the extract or raise the limit.")
+                self.records += 1
+                yield Record(self.source, number, row.offset, row.line, row.raw, None, "",
+                             (("record", row.problem),))
+                number += 1
+                continue
+            long = self._long_field(fields, max_chars, row, names, type_names, type_index) \
+                if fields and row.raw and len(row.raw) > max_chars else None
+            if long is not None and type_index is None and key_index is None:
+                self.records += 1
+                yield Record(self.source, number, row.offset, row.line, row.raw, None, "", (long,))
+                number += 1
+                continue
             if not fields:
                 if current is not None:     # a blank line inside a grouped record stays in raw
                     current[1].append(row.raw)
@@ -198,26 +269,30 @@ class CsvRecordReader(RecordStream):
                 key = field(fields, key_index)
                 if current is None or key != current[4]:
                     if current is not None:
-                        yield self._record(number, *current[:4])
+                        yield self._record(number, *current[:4], current[5])
                         number += 1
                     current = [self._element(opts.record_element, names, fields), [], row.offset,
-                               row.line, key]
+                               row.line, key, []]
                 current[0].append(self._element(opts.detail_element, names, fields))
                 current[1].append(row.raw)
+                if long is not None:
+                    current[5].append(long)
                 continue
             rtype = (field(fields, type_index) or "").strip()
             if rtype == opts.header_type:
                 if current is not None:
-                    yield self._record(number, *current[:4])
+                    yield self._record(number, *current[:4], current[5])
                     number += 1
                 current = [self._element(opts.record_element,
                                          type_names[rtype] if type_names else names, fields),
-                           [row.raw], row.offset, row.line, field(fields, key_index)]
+                           [row.raw], row.offset, row.line, field(fields, key_index), []]
+                if long is not None:
+                    current[5].append(long)
             elif rtype == opts.detail_type:
                 if current is None:
                     raise InputError(f"{self.source}:{row.line}: detail line ({opts.type_column} "
                                      f"{rtype!r}) before any header line ({opts.header_type!r})")
-                if detail_key_index is not None:
+                if detail_key_index is not None and not current[5]:
                     key = field(fields, detail_key_index)
                     if key != current[4]:
                         raise InputError(f"{self.source}:{row.line}: detail line for {opts.group_by} "
@@ -225,12 +300,14 @@ class CsvRecordReader(RecordStream):
                 current[0].append(self._element(opts.detail_element,
                                                 type_names[rtype] if type_names else names, fields))
                 current[1].append(row.raw)
+                if long is not None:
+                    current[5].append(long)
             else:
                 raise InputError(f"{self.source}:{row.line}: unknown record type {rtype!r} in column "
                                  f"{opts.type_column!r} (expected {opts.header_type!r} or "
                                  f"{opts.detail_type!r})")
         if current is not None:
-            yield self._record(number, *current[:4])
+            yield self._record(number, *current[:4], current[5])
 
     def _element(self, tag: str, names, fields):
         elem = etree.Element(tag)
@@ -241,10 +318,28 @@ class CsvRecordReader(RecordStream):
                 child.text = _BAD_XML_CHARS.sub("\ufffd", value)
         return elem
 
-    def _record(self, number, tree, raws, offset, line) -> Record:
-        key = self._key(tree) if self._key is not None else ""
+    def _record(self, number, tree, raws, offset, line, problems=()) -> Record:
         self.records += 1
+        if problems:
+            if any(isinstance(r, SourceSpan) for r in raws):      # contiguous: one span of the extract
+                raw = SourceSpan(self.source, offset, sum(len(r) for r in raws))
+            else:
+                raw = b"".join(raws)
+            return Record(self.source, number, offset, line, raw, None, "", (problems[0],))
+        key = self._key(tree) if self._key is not None else ""
         return Record(self.source, number, offset, line, b"".join(raws), tree, str(key).strip())
+
+    @staticmethod
+    def _long_field(fields, limit: int, row, names, type_names, type_index):
+        """``(column, message)`` for the first field of ``fields`` over ``limit`` characters."""
+        for i, value in enumerate(fields):
+            if len(value) > limit:
+                layout = names
+                if type_names and type_index is not None and type_index < len(fields):
+                    layout = type_names.get(fields[type_index].strip(), names)
+                column = layout[i] if layout and i < len(layout) else f"col{i + 1}"
+                return column, field_too_long(len(value), limit, f"field {column}")
+        return None
 
 
 def read_csv(cfg, start_number: int = 1) -> Iterator[Record]:

@@ -15,14 +15,58 @@ class Record(NamedTuple):
     CSV header and detail lines) so a reject can be written byte for byte. ``number`` is 1-based
     across the run, ``offset`` the byte offset of ``raw`` in ``source``, ``line`` its first line.
     ``key`` is the record's business key (customer id, invoice number) when the job names one.
+    ``problems`` holds ``(field, message)`` pairs when the reader itself rejects the record (over a
+    size limit, an undefined entity): it then has no tree, and callers reject it without validating.
+    ``raw`` is then a :class:`SourceSpan` when the record is too large to hold in memory.
     """
     source: str
     number: int
     offset: int
     line: int
-    raw: bytes
+    raw: Any            # bytes, or a SourceSpan for a record over the size limit
     tree: Any
     key: str = ""
+    problems: tuple = ()
+
+
+class SourceSpan:
+    """A record's bytes left in the extract (``path``, ``offset``, ``length``): how the readers hand
+    over a record too large to hold in memory. ``len()`` is its length; :meth:`blocks` reads it back
+    in bounded blocks (the rejects file copies it byte for byte this way)."""
+    __slots__ = ("path", "offset", "length")
+
+    def __init__(self, path: str, offset: int, length: int):
+        self.path, self.offset, self.length = str(path), offset, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __reduce__(self):
+        return SourceSpan, (self.path, self.offset, self.length)
+
+    def __repr__(self) -> str:
+        return f"SourceSpan({self.path!r}, {self.offset}, {self.length})"
+
+    def blocks(self, size: int = 1 << 20) -> Iterator[bytes]:
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            left = self.length
+            while left > 0:
+                block = f.read(min(size, left))
+                if not block:
+                    return
+                left -= len(block)
+                yield block
+
+    def head(self, n: int) -> bytes:
+        with open(self.path, "rb") as f:
+            f.seek(self.offset)
+            return f.read(min(n, self.length))
+
+    def tail(self, n: int) -> bytes:
+        with open(self.path, "rb") as f:
+            f.seek(self.offset + max(0, self.length - n))
+            return f.read(min(n, self.length))
 
 
 class RecordStream:

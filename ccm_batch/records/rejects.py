@@ -27,6 +27,7 @@ import re
 from pathlib import Path
 
 from ..errors import OutputError, RecordError
+from .model import SourceSpan
 from .xml import TAG_REST, detect_encoding, root_start
 
 REASON_COLUMNS = ("record", "key", "source", "line", "field", "message")
@@ -184,10 +185,16 @@ class RejectWriter:
     def add_raw(self, number: int, key: str, source: str, line: int, raw: bytes, problems, *,
                 offset: int | None = None) -> None:
         """Reject a record given by its parts (as the runner keeps them in its spool)."""
+        span = raw if isinstance(raw, SourceSpan) else None
         if self._data is None:
-            self._open(source, offset, raw)
+            self._open(source, offset, span.head(4096) if span else raw)
         try:
-            self._data.write(raw)
+            if span is not None:          # a record over the size limit: copied from the extract
+                for block in span.blocks():
+                    self._data.write(block)
+                raw = span.tail(2)
+            else:
+                self._data.write(raw)
             if self.format == "xml":
                 self._data.write(b"\n")
             elif raw.endswith(b"\n"):

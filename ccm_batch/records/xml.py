@@ -39,8 +39,17 @@ Decisions:
   the whole file is always checked.
 * Only ASCII-compatible encodings (UTF-8, ISO-8859-1, windows-1252, …) are accepted; a UTF-16/32
   byte-order mark or declaration raises :class:`~ccm_batch.errors.InputError`.
-* Entities are not resolved and no DTD or network resource is loaded (``resolve_entities=False``,
-  ``no_network=True``); ``huge_tree=True`` lifts libxml2's limits on very large text nodes.
+* No external DTD, entity or network resource is ever loaded (``load_dtd=False``, ``no_network=True``);
+  the entity rules (external declarations refuse the extract, undefined references reject their record,
+  internal entities expand within libxml2's limits) are :mod:`ccm_batch.records.entities`. The
+  well-formedness checker and fragment parses keep ``huge_tree=True`` (large text nodes are bounded by
+  :mod:`ccm_batch.records.limits` instead); tree reading of a DTD that declares entities does not.
+* Size limits (:mod:`ccm_batch.records.limits`): a record over ``max_record_bytes`` is followed to its
+  end without being kept (:class:`~ccm_batch.records.limits.RecordSkipper`) and yielded rejected, its
+  ``raw`` a :class:`~ccm_batch.records.model.SourceSpan`; a text node or attribute value over
+  ``max_field_chars`` rejects its record before it is parsed. In tree reading the limits are checked
+  when the record is complete (the pull parser holds it meanwhile), and more than ``max_record_bytes``
+  (plus a chunk) without a record's end stops the extract (:class:`InputError`).
 * A file that is not well-formed raises ``InputError("file:line:column: reason")`` after yielding
   every record that was complete before the error.
 """
@@ -53,7 +62,9 @@ from typing import Callable, Iterator
 from lxml import etree
 
 from ..errors import InputError
-from .model import Record, RecordStream
+from . import entities
+from .limits import RecordSkipper, long_text, record_too_large
+from .model import Record, RecordStream, SourceSpan
 
 CHUNK_SIZE = 1 << 20
 
@@ -65,6 +76,7 @@ _XMLNS = re.compile(rb"""\sxmlns(?::([^\s=]+))?\s*=\s*("[^"]*"|'[^']*')""")
 _DOCTYPE_END = re.compile(rb"""(?:[^>\["']+|"[^"]*"|'[^']*')*(?:>|\[)""")
 _SUBSET_END = re.compile(rb"\]\s*>")
 _AFTER_NAME = frozenset(b" \t\r\n/>")       # bytes that may follow an element name in a tag
+_UNDECLARED_ENTITY = 26                       # libxml2's XML_ERR_UNDECLARED_ENTITY
 _PREDEFINED = {b"amp": "&", b"lt": "<", b"gt": ">", b"quot": '"', b"apos": "'"}
 
 
@@ -290,6 +302,7 @@ class _Skeleton(_Scanner):
         self.want_local = m.group(2).encode(codec)
         self.source = source
         self.scopes: list[dict] = [{}]
+        self.declared: frozenset = frozenset()     # internal entities the DTD declares (tree reading)
 
     def next_record(self):
         """``(start, end, qname, scope)`` of the next complete record in the buffer (indexes into
@@ -365,6 +378,10 @@ class _Skeleton(_Scanner):
             if semi < 0:
                 raise _Malformed()
             amp = buf.find(b"&", semi, end)
+        names = entities.undefined(bytes(buf[start:end]), self.declared)
+        if names:
+            raise InputError(f"{self.source}:{self.line_at(start)}: undefined entity &{names[0]}; outside any "
+                             "record: the extract uses an entity it does not declare")
 
     def _declarations(self, buf, start: int, end: int) -> dict:
         """The namespace declarations of the start tag ``buf[start:end]`` (empty dict if none)."""
@@ -386,6 +403,14 @@ class _Skeleton(_Scanner):
             return raw
         cut = 1 + len(qname)
         return raw[:cut] + extra + raw[cut:]
+
+
+class _Rejected(Exception):
+    """A record the reader rejects (its ``problem``: ``(field, message)``); the run goes on."""
+
+    def __init__(self, problem: tuple):
+        super().__init__(problem[1])
+        self.problem = problem
 
 
 class _Malformed(Exception):
@@ -471,10 +496,12 @@ class XmlRecordReader(RecordStream):
                                         **self._options())
         self._checked = 0               # absolute offset up to which the checker has the bytes
         self._last_semi = -1            # absolute offset of the last ';' the checker has
+        self._held = b""                # a cut entity reference kept for the checker's next feed
         self._fragment_parser = etree.XMLParser(encoding=self.encoding, **self._options())
         scanner = _Skeleton(codec, self.cfg.record_tag, self.source)
         number = self.start_number
         select, source, key_of = self.select, self.source, self._key
+        max_bytes, max_chars = self.cfg.max_record_bytes, self.cfg.max_field_chars
         chunks = self._chunks(f, head)
         for chunk in chunks:
             self._check_to(scanner, scanner.base + len(scanner.buf))
@@ -486,23 +513,39 @@ class XmlRecordReader(RecordStream):
                     self._fail(scanner, chunks, exc)
                 if found is None:
                     self._check_to(scanner, scanner.base + len(scanner.buf))   # run ahead
+                    if len(scanner.buf) - scanner.pos > max_bytes:
+                        n = number
+                        number += 1
+                        self.records += 1
+                        yield self._skip_record(scanner, chunks, n)
+                        continue
                     break
                 start, end, qname, scope = found
                 self._check_to(scanner, scanner.base + end)   # never yield unchecked bytes
-                raw = bytes(scanner.buf[start:end])
                 offset, line = scanner.base + start, scanner.line_at(start)
+                n = number
+                number += 1
+                self.records += 1
+                if end - start > max_bytes:
+                    yield Record(source, n, offset, line, bytes(scanner.buf[start:end]), None, "",
+                                 ((qname.decode(codec, "replace"), record_too_large(end - start, max_bytes)),))
+                    continue
+                raw = bytes(scanner.buf[start:end])
                 tree = None
+                problem = long_text(raw, max_chars, codec) if len(raw) > max_chars else None
                 amp = raw.rfind(b"&")
-                if amp >= 0 and offset + amp > self._last_semi:
+                if problem is None and amp >= 0 and offset + amp > self._last_semi:
                     # libxml2 waits for a ';' after a '&' rather than report it: the record is
                     # well-formed only if its '&'s are in comments, CDATA or PIs; its parse tells
                     try:
                         tree = self._parse(scanner, start, raw, qname, scope, line)
                     except InputError as exc:
                         self._fail(scanner, chunks, exc)
-                n = number
-                number += 1
-                self.records += 1
+                    except _Rejected as exc:
+                        problem = exc.problem
+                if problem is not None:
+                    yield Record(source, n, offset, line, raw, None, "", (problem,))
+                    continue
                 if select is not None and not select(n):
                     yield Record(source, n, offset, line, raw, None, "")
                     continue
@@ -511,9 +554,72 @@ class XmlRecordReader(RecordStream):
                         tree = self._parse(scanner, start, raw, qname, scope, line)
                     except InputError as exc:
                         self._fail(scanner, chunks, exc)
+                    except _Rejected as exc:
+                        yield Record(source, n, offset, line, raw, None, "", (exc.problem,))
+                        continue
                 key = key_of(tree) if key_of is not None else ""
                 yield Record(source, n, offset, line, raw, tree, str(key).strip())
         self._check_to(scanner, scanner.base + len(scanner.buf))
+        self._close_checker()
+
+    def _skip_record(self, scanner: _Skeleton, chunks, number: int) -> Record:
+        """The record starting at ``scanner.pos`` is over ``max_record_bytes``: follow it to its end
+        without keeping its bytes (the checker still sees them all) and return it as a rejected
+        record whose ``raw`` is a :class:`SourceSpan`."""
+        buf, pos = scanner.buf, scanner.pos
+        m = re.match(rb"<([^\s/>!?\"'=<]+)", bytes(buf[pos:pos + 1024]))
+        qname = m.group(1) if m else b""
+        local = qname.rpartition(b":")[2]
+        line = scanner.line_at(pos)
+        if not m or local != scanner.want_local:
+            raise InputError(f"{self.source}:{line}: more than {self.cfg.max_record_bytes:,} bytes of "
+                             "markup outside any record ([input] max_record_bytes): is [input] record "
+                             "the right element?")
+        offset = scanner.base + pos
+        skipper = RecordSkipper(qname)
+        first = pos + 1 + len(qname)
+        end = skipper.feed(bytes(buf[first:]))
+        if end >= 0:
+            end += scanner.base + first
+        else:
+            # the checker has the buffer (it runs ahead): drop it, then follow the record block
+            # by block, the checker still seeing every byte
+            scanner.pos = len(buf)
+            while end < 0:
+                block = next(chunks, b"")
+                if not block:
+                    self._close_checker()
+                    raise InputError(f"{self.source}:{line}: the record <{local.decode(scanner.codec, 'replace')}> "
+                                     "starting here never ends (truncated extract?)")
+                scanner.feed(block)
+                self._check_to(scanner, scanner.base + len(scanner.buf))
+                end = skipper.feed(block)
+                scanner.pos = len(scanner.buf)
+            end += scanner.base
+        scanner.pos = end - scanner.base
+        field = local.decode(scanner.codec, "replace")
+        return Record(self.source, number, offset, line, SourceSpan(self.source, offset, end - offset), None, "",
+                      ((field, record_too_large(end - offset, self.cfg.max_record_bytes)),))
+
+    def _feed_checker(self, data: bytes, at: int, final: bool = False) -> None:
+        """Feed the well-formedness checker ``data`` (absolute offset ``at``), entity references
+        the extract does not declare blanked (records using them are rejected by their parse), a
+        possibly cut reference at the end held back for the next feed."""
+        semi = data.rfind(b";")
+        if semi >= 0:
+            self._last_semi = at + semi
+        data = self._held + data
+        keep = 0 if final else entities.held_back(data)
+        self._held = data[len(data) - keep:] if keep else b""
+        if keep:
+            data = data[:-keep]
+        try:
+            self._checker.feed(entities.blank_undefined(data))
+        except etree.XMLSyntaxError as exc:
+            raise InputError(self._where(exc)) from None
+
+    def _close_checker(self) -> None:
+        self._feed_checker(b"", self._checked, final=True)
         try:
             self._checker.close()
         except etree.XMLSyntaxError as exc:
@@ -532,13 +638,7 @@ class XmlRecordReader(RecordStream):
             return
         data = bytes(scanner.buf[checked - scanner.base:upto - scanner.base])
         self._checked = upto
-        semi = data.rfind(b";")
-        if semi >= 0:
-            self._last_semi = checked + semi
-        try:
-            self._checker.feed(data)
-        except etree.XMLSyntaxError as exc:
-            raise InputError(self._where(exc)) from None
+        self._feed_checker(data, checked)
 
     def _fail(self, scanner: _Skeleton, chunks, exc: Exception):
         """The scanner or a record's parse found an error: raise libxml2's own error for the file
@@ -549,10 +649,7 @@ class XmlRecordReader(RecordStream):
             scanner.pos = len(scanner.buf)
             scanner.feed(chunk)
             self._check_to(scanner, scanner.base + len(scanner.buf))
-        try:
-            self._checker.close()
-        except etree.XMLSyntaxError as error:
-            raise InputError(self._where(error)) from None
+        self._close_checker()
         if isinstance(exc, InputError):
             raise exc
         raise InputError(f"{self.source}: internal error: the record scanner and libxml2 disagree "
@@ -572,26 +669,54 @@ class XmlRecordReader(RecordStream):
                     column -= added
                 column += scanner.column_at(start) - 1
             msg = re.sub(r",? line \d+, column \d+$", "", exc.msg or str(exc)).strip()
+            if exc.code == _UNDECLARED_ENTITY:
+                name = re.search(r"Entity '([^']*)'", msg)
+                raise _Rejected(("entity", f"undefined entity &{name.group(1) if name else '?'}; "
+                                 f"(line {line + row - 1}): the extract uses an entity it does not "
+                                 "declare")) from None
             raise InputError(f"{self.source}:{line + row - 1}:{column}: {msg}") from None
 
     # -- tree reading ----------------------------------------------------------------------------
 
     def _read_tree(self, f, head: bytes) -> Iterator[Record]:
-        locator = _Skeleton(python_codec(self.encoding), self.cfg.record_tag, self.source)
+        codec = python_codec(self.encoding)
+        root = root_start(head)
+        if root is None and b"<!DOCTYPE" in head:
+            raise InputError(f"{self.source}:1: the DOCTYPE is longer than {len(head):,} bytes or the "
+                             "extract has no root element: not supported")
+        declared = entities.declared_entities(head[:root], self.source, codec)   # refuses external ones
+        locator = _Skeleton(codec, self.cfg.record_tag, self.source)
+        locator.declared = declared
+        options = self._options()
+        # internal entities expand to their text within libxml2's expansion limits (not lifted by
+        # huge_tree when the DTD declares entities); external ones were refused above
+        options.update(resolve_entities="internal", huge_tree=not declared)
         parser = etree.XMLPullParser(events=("start", "end"), tag=self.cfg.record_tag,
-                                     encoding=self.cfg.encoding, **self._options())
-        state = {"depth": 0, "number": self.start_number}
+                                     encoding=self.cfg.encoding, **options)
+        state = {"depth": 0, "number": self.start_number, "declared": declared}
+        held = b""
         for chunk in self._chunks(f, head):
             locator.feed(chunk)
             try:
                 if chunk:
-                    parser.feed(chunk)
+                    data = held + chunk
+                    keep = entities.held_back(data)
+                    held = data[len(data) - keep:] if keep else b""
+                    parser.feed(entities.blank_undefined(data[:len(data) - keep], declared))
                 else:
+                    if held:
+                        parser.feed(entities.blank_undefined(held, declared))
                     parser.close()
             except etree.XMLSyntaxError as exc:
                 yield from self._drain(parser, locator, state)
                 raise InputError(self._where(exc)) from None
             yield from self._drain(parser, locator, state)
+            if len(locator.buf) - locator.pos > self.cfg.max_record_bytes + self.chunk_size:
+                # the pull parser holds the record being read: stop before memory grows further
+                raise InputError(f"{self.source}:{locator.line_at(locator.pos)}: more than "
+                                 f"{self.cfg.max_record_bytes:,} bytes without the end of a record ([input] "
+                                 "max_record_bytes) in an extract with a DOCTYPE, which is read as one tree: "
+                                 "the extract is refused. Remove the DOCTYPE or fix the extract.")
 
     def _where(self, exc: etree.XMLSyntaxError) -> str:
         line, column = exc.position if exc.position else (exc.lineno or 0, 0)
@@ -602,6 +727,8 @@ class XmlRecordReader(RecordStream):
         elif "encoding" in msg.lower() or "utf-8" in msg.lower():
             msg += (f" (the file is read as {self.encoding or 'UTF-8'}: fix the XML declaration "
                     "or set [input] encoding)")
+        else:
+            msg += entities.expansion_hint(msg)
         return f"{self.source}:{line}:{column}: {msg}"
 
     def _drain(self, parser, locator: _Skeleton, state: dict) -> Iterator[Record]:
@@ -623,6 +750,23 @@ class XmlRecordReader(RecordStream):
             number = state["number"]
             state["number"] += 1
             self.records += 1
+            problem = None
+            if len(raw) > self.cfg.max_record_bytes:
+                problem = (found[2].decode(locator.codec, "replace"),
+                           record_too_large(len(raw), self.cfg.max_record_bytes))
+            elif len(raw) > self.cfg.max_field_chars:
+                problem = long_text(raw, self.cfg.max_field_chars, locator.codec)
+            if problem is None:
+                names = entities.undefined(raw, state["declared"])
+                if names:
+                    at = raw.find(b"&" + names[0].encode(locator.codec) + b";")
+                    where = line + raw.count(b"\n", 0, at)
+                    problem = ("entity", f"undefined entity &{names[0]}; (line {where}): "
+                               "the extract uses an entity it does not declare")
+            if problem is not None:
+                self._release(elem)
+                yield Record(self.source, number, offset, line, raw, None, "", (problem,))
+                continue
             if select is not None and not select(number):
                 self._release(elem)
                 yield Record(self.source, number, offset, line, raw, None, "")

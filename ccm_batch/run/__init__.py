@@ -116,13 +116,14 @@ def _run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunR
     Raises :class:`ccm_batch.errors.CcmError` for errors found before anything was produced (a bad
     layout: exit 12; an unwritable output directory: exit 16). Problems found later are in the report.
     """
-    from ..job import load_job_layout
+    from ..job import check_with_layout, load_job_layout
 
     log = log or OperatorLog()
     started = time.monotonic()
     report = RunReport(job=job.name, job_file=str(job.path), job_date=job.date, layout=str(job.layout),
                        workers=job.workers, restarted=restart)
     layout = load_job_layout(job)
+    check_with_layout(job, layout)
     if job.einvoice is not None:       # a bad mapping is a job error (exit 12) before any record is read
         from ..einvoice import load_mapping
         load_mapping(job.einvoice.mapping, job.input.namespace_map)

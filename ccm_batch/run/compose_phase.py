@@ -143,9 +143,9 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
                 continue
             result.last = record.number
             result.count += 1
-            if chunk == 0 and len(sample_trees) < PATH_SAMPLE:
+            if chunk == 0 and len(sample_trees) < PATH_SAMPLE and record.tree is not None:
                 sample_trees.append(record.tree)
-            problems = validate_record(record, specs)
+            problems = list(record.problems) or validate_record(record, specs)
             if not problems:
                 try:
                     composed = compose_document(layout, record, job=job.name, job_date=job.date,
