@@ -20,7 +20,8 @@ EXECUTORS = ("local", "dask")
 INDEX_FORMATS = ("csv", "jsonl", "cmod")
 
 _SECTIONS = {"job", "input", "layout", "output", "index", "rejects", "mail", "fields", "run", "einvoice",
-             "history", "costs", "monitoring"}   # the last three: checked by ccm_batch.history.config
+             "history", "costs", "monitoring",    # these three: checked by ccm_batch.history.config
+             "channels"}                          # checked by ccm_batch.channels.config
 _KEYS = {
     "job": {"name", "date", "title", "deadline"},
     "layout": {"path"},
@@ -62,6 +63,7 @@ class JobConfig:
     scheduler: str = ""              # dask: tcp://HOST:8786, or "file:PATH" (a scheduler file); "" = a local cluster
     only_records: frozenset | None = None   # reprints: compose only these record numbers
     history: Any = None              # ccm_batch.history.config.HistoryConfig: history, costs, metrics
+    channels: Any = None             # ccm_batch.channels.ChannelsConfig from [channels] (None: paper only)
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -252,7 +254,15 @@ def load_job(path: str | Path, overrides: dict | None = None) -> JobConfig:
         max_rejects=max_rejects, max_reject_rate=max_rate,
         min_records_for_rate=int(rejects.get("min_records_for_rate", 100)),
         fields=_field_specs(path, data.get("fields", {})), mail=data.get("mail"), einvoice=einvoice,
-        workers=workers, chunk_size=chunk, executor=executor, scheduler=scheduler, history=history, raw=data)
+        workers=workers, chunk_size=chunk, executor=executor, scheduler=scheduler, history=history,
+        channels=_channels(path, data.get("channels")), raw=data)
+
+
+def _channels(path: Path, table):
+    if table is None:
+        return None
+    from .channels.config import read_channels
+    return read_channels(path, table)
 
 
 def with_overrides(job: JobConfig, **changes) -> JobConfig:

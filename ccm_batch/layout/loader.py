@@ -161,8 +161,10 @@ class _Loader(ContentCompiler):
             for t in (sequence.first, sequence.rest, sequence.last, sequence.only):
                 if t is not None and t.body is None:
                     self.fail(seq_el, f"page template {t.name!r} holds the flow but has no <body>")
+        from .variants import read_channel_variants
+        variants = read_channel_variants(self, root.find("channels"), scope)
         return M.Layout(
-            name=root.get("name"), doc_type=root.get("doc-type", root.get("name")),
+            channels=variants, name=root.get("name"), doc_type=root.get("doc-type", root.get("name")),
             record=root.get("record", ""), duplex=root.get("duplex") == "true", path=str(self.path),
             files=list(self.files), field_specs=specs, fields=fields, variables=variables,
             messages=self.messages, meta=meta, styles={k: v for k, v in self.style_defs.items()},
@@ -393,7 +395,8 @@ class _Loader(ContentCompiler):
 
 
 _ORDER = {
-    "layout": ("import", "fields", "variables", "messages", "meta", "styles", "page-template", "pages", "flow"),
+    "layout": ("import", "fields", "variables", "messages", "meta", "styles", "page-template", "pages", "flow",
+               "channels"),
     "fragments": ("styles", "messages", "fragment"),
 }
 
