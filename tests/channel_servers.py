@@ -74,7 +74,8 @@ def start_smtp(handler: Mailbox, tls_dir: Path | None = None, auth: tuple | None
 
 
 def channels_job(tmp: Path, smtp_port: int, *, extra_email: str = "", extra: str = "", prefs: str | None = None,
-                 feedback: bool = True, out: str = "out") -> Path:
+                 feedback: bool = True, out: str = "out", extra_sms: str = "",
+                 sms_url: str = "http://127.0.0.1:9/cgi-bin/sendsms") -> Path:
     """The sample invoices as a multichannel job writing into ``tmp``."""
     prefs_path = tmp / "prefs.csv"
     prefs_path.write_text(prefs if prefs is not None else
@@ -113,6 +114,12 @@ smtp_port = {smtp_port}
 backoff_s = 0
 retries = 2
 {extra_email}
+[channels.sms]
+sender = "ENERVAL"
+kannel_url = "{sms_url}"
+retries = 0
+backoff_s = 0
+{extra_sms}
 [channels.portal]
 url = "https://portal.example/documents/{{doc_id}}"
 """, encoding="utf-8")

@@ -1,0 +1,180 @@
+"""Test helpers: Kannel (bearerbox + smsbox from the Debian package) on free loopback ports with a generated
+configuration, a fake SMSC client speaking Kannel's ``smsc = fake`` line protocol (what fakesmsc does),
+and an HTTP server that records the delivery-report callbacks."""
+from __future__ import annotations
+
+import http.server
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+from channel_servers import free_port
+
+BEARERBOX = shutil.which("bearerbox") or "/usr/sbin/bearerbox"
+SMSBOX = shutil.which("smsbox") or "/usr/sbin/smsbox"
+
+
+def kannel_available() -> bool:
+    return Path(BEARERBOX).exists() and Path(SMSBOX).exists()
+
+
+def _wait_port(port: int, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+class FakeSmsc:
+    """Connects to bearerbox's fake SMSC port and keeps every line it is sent (one per segment)."""
+
+    def __init__(self, port: int):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.lines: list[str] = []
+        self._buf = b""
+        self._stop = False
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        self.sock.settimeout(0.2)
+        while not self._stop:
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if not data:
+                return
+            self._buf += data
+            while b"\n" in self._buf:
+                line, self._buf = self._buf.split(b"\n", 1)
+                self.lines.append(line.decode("latin-1"))
+
+    def segments(self) -> list[dict]:
+        """Each received line parsed: sender, receiver, coding (gsm7/ucs2), udh bytes, text."""
+        out = []
+        for line in list(self.lines):
+            sender, receiver, rest = line.split(" ", 2)
+            udh = b""
+            if rest.startswith("udh "):
+                _, enc_udh, rest = rest.split(" ", 2)
+                udh = urllib.parse.unquote_to_bytes(enc_udh)
+            kind, _, payload = rest.partition(" ")
+            if kind == "ucs-2":
+                text, coding = urllib.parse.unquote_to_bytes(payload).decode("utf-16-be"), "ucs2"
+            elif kind == "data":
+                text, coding = urllib.parse.unquote_to_bytes(payload).decode("latin-1"), "gsm7"
+            else:
+                text, coding = payload, "gsm7"
+            out.append({"sender": sender, "receiver": receiver, "udh": udh, "coding": coding, "text": text})
+        return out
+
+    def close(self):
+        self._stop = True
+        self.sock.close()
+
+
+class DlrReceiver(http.server.ThreadingHTTPServer):
+    """Records the paths of the delivery-report callbacks Kannel makes."""
+
+    def __init__(self):
+        self.calls: list[str] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.calls.append(self.path)
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+
+class Kannel:
+    """bearerbox + smsbox with a generated configuration in ``tmp``; :attr:`sendsms_url`, :attr:`smsc`."""
+
+    def __init__(self, tmp: Path, username="ccm", password="kpw", max_messages=3):
+        self.tmp = tmp
+        ports = [free_port() for _ in range(4)]
+        self.admin, self.box, self.fake, self.sendsms = ports
+        conf = tmp / "kannel.conf"
+        conf.write_text(f"""group = core
+admin-port = {self.admin}
+admin-interface = 127.0.0.1
+admin-password = adm-{password}
+admin-allow-ip = "127.0.0.1"
+smsbox-port = {self.box}
+smsbox-interface = 127.0.0.1
+log-file = "{tmp / 'bearerbox.log'}"
+log-level = 1
+dlr-storage = internal
+
+group = smsc
+smsc = fake
+smsc-id = fake
+port = {self.fake}
+our-host = 127.0.0.1
+connect-allow-ip = 127.0.0.1
+
+group = smsbox
+bearerbox-host = 127.0.0.1
+bearerbox-port = {self.box}
+sendsms-port = {self.sendsms}
+sendsms-interface = 127.0.0.1
+log-file = "{tmp / 'smsbox.log'}"
+log-level = 1
+
+group = sendsms-user
+username = {username}
+password = {password}
+max-messages = {max_messages}
+concatenation = true
+
+group = sms-service
+keyword = default
+text = "ok"
+""", encoding="utf-8")
+        deadline = time.monotonic() + 30
+        self.procs = [subprocess.Popen([BEARERBOX, str(conf)], stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)]
+        _wait_port(self.fake, deadline)
+        _wait_port(self.box, deadline)
+        self.procs.append(subprocess.Popen([SMSBOX, str(conf)], stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL))
+        _wait_port(self.sendsms, deadline)
+        self.smsc = FakeSmsc(self.fake)
+        self.sendsms_url = f"http://127.0.0.1:{self.sendsms}/cgi-bin/sendsms"
+
+    def stop(self):
+        self.smsc.close()
+        for p in reversed(self.procs):
+            p.kill()
+            p.wait(timeout=30)
+
+
+def wait_for(predicate, seconds: float = 30) -> bool:
+    """Poll ``predicate`` until true or the deadline (no fixed sleeps)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
