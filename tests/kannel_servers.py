@@ -61,18 +61,20 @@ class FakeSmsc:
 
     def segments(self) -> list[dict]:
         """Each received line parsed: sender, receiver, coding (gsm7/ucs2), udh bytes, text."""
+        def unquote(s: str) -> bytes:              # Kannel's octstr_url_encode: space as '+', '+' as %2B
+            return urllib.parse.unquote_to_bytes(s.replace("+", " "))
         out = []
         for line in list(self.lines):
             sender, receiver, rest = line.split(" ", 2)
             udh = b""
             if rest.startswith("udh "):
                 _, enc_udh, rest = rest.split(" ", 2)
-                udh = urllib.parse.unquote_to_bytes(enc_udh)
+                udh = unquote(enc_udh)
             kind, _, payload = rest.partition(" ")
             if kind == "ucs-2":
-                text, coding = urllib.parse.unquote_to_bytes(payload).decode("utf-16-be"), "ucs2"
+                text, coding = unquote(payload).decode("utf-16-be"), "ucs2"
             elif kind == "data":
-                text, coding = urllib.parse.unquote_to_bytes(payload).decode("latin-1"), "gsm7"
+                text, coding = unquote(payload).decode("latin-1"), "gsm7"
             else:
                 text, coding = payload, "gsm7"
             out.append({"sender": sender, "receiver": receiver, "udh": udh, "coding": coding, "text": text})

@@ -26,7 +26,7 @@ from .preferences import Preferences
 
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
-_MOBILE = re.compile(r"^\+?[1-9][0-9]{7,14}$")
+_MOBILE = re.compile(r"^(\+[1-9][0-9]{7,14}|00[1-9][0-9]{7,14}|0[1-9][0-9]{8})$")   # E.164 or national (0…)
 
 
 class Decision(NamedTuple):
