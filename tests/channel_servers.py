@@ -1,76 +1,11 @@
 """Test helpers for the channel tests: a real SMTP server (aiosmtpd) on loopback, job files, received mail."""
 from __future__ import annotations
 
-import email
-import email.policy
-import socket
-import subprocess
-import threading
 from pathlib import Path
 
+from ccm_batch.channels.localservers import Mailbox, free_port, self_signed, start_smtp  # noqa: F401
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Mailbox:
-    """An aiosmtpd handler keeping every message the server accepted; scripted refusals by recipient."""
-
-    def __init__(self, refuse: dict | None = None, defer_once: set | None = None):
-        self.messages = []               # (envelope sender, recipients, bytes)
-        self.refuse = refuse or {}       # recipient -> "550 ..." every time
-        self.defer_once = set(defer_once or ())
-        self.lock = threading.Lock()
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.refuse:
-            return self.refuse[address]
-        if address in self.defer_once:
-            self.defer_once.discard(address)
-            return "451 4.3.0 try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        with self.lock:
-            self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
-        return "250 Message accepted for delivery"
-
-    def parsed(self):
-        return [email.message_from_bytes(data, policy=email.policy.default) for _, _, data in self.messages]
-
-
-def self_signed(tmp: Path) -> tuple[Path, Path]:
-    key, cert = tmp / "key.pem", tmp / "cert.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
-                    str(cert), "-days", "2", "-subj", "/CN=localhost", "-addext",
-                    "subjectAltName=IP:127.0.0.1,DNS:localhost"], check=True, capture_output=True)
-    return key, cert
-
-
-def start_smtp(handler: Mailbox, tls_dir: Path | None = None, auth: tuple | None = None):
-    """A started aiosmtpd Controller on a free loopback port (STARTTLS and AUTH when asked)."""
-    import ssl
-    from aiosmtpd.controller import Controller
-    from aiosmtpd.smtp import AuthResult
-    kw = {}
-    if tls_dir is not None:
-        key, cert = self_signed(tls_dir)
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(str(cert), str(key))
-        kw.update(tls_context=ctx, require_starttls=True)
-    if auth is not None:
-        def authenticator(server, session, envelope, mechanism, auth_data):
-            ok = auth_data.login.decode() == auth[0] and auth_data.password.decode() == auth[1]
-            return AuthResult(success=ok)
-        kw.update(authenticator=authenticator, auth_required=True, auth_require_tls=tls_dir is not None)
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **kw)
-    controller.start()
-    return controller
 
 
 def channels_job(tmp: Path, smtp_port: int, *, extra_email: str = "", extra: str = "", prefs: str | None = None,
