@@ -161,10 +161,9 @@ def test_starttls_and_authentication(tmp_path, smtp):
     cfg = f'starttls = true\nusername = "ccm"\npassword_env = "CCM_TEST_SMTP_PW"\nca_file = "{tls / "cert.pem"}"'
     _, out = _run(tmp_path, server.port, extra_email=cfg)
     refused = run_cli("send", out, env={"CCM_TEST_SMTP_PW": "wrong"})
-    assert len(box.messages) == 0 and refused.returncode != 0
-    shutil.rmtree(out)
-    _, out = _run(tmp_path, server.port, extra_email=cfg)
-    proc = run_cli("send", out, env={"CCM_TEST_SMTP_PW": "s3cret"})
+    assert len(box.messages) == 0 and refused.returncode == 12
+    assert "refused the login of 'ccm'" in refused.stderr
+    proc = run_cli("send", out, env={"CCM_TEST_SMTP_PW": "s3cret"})     # nothing was left uncertain
     assert "email: prepared 3 = accepted 3" in proc.stderr, proc.stderr
     assert len(box.messages) == 3
 
@@ -200,3 +199,35 @@ def test_run_with_send_reports_delivery(tmp_path, smtp):
     assert report["channels"]["delivery"]["email"] == {"prepared": 1, "accepted": 1, "failed": 0, "pending": 0,
                                                        "uncertain": 0}
     assert len(box.messages) == 1
+
+
+def test_rate_limit_spaces_the_messages(monkeypatch):
+    from ccm_batch.channels.email import smtp
+    clock, slept = [100.0], []
+    monkeypatch.setattr(smtp.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(smtp.time, "sleep", lambda s: (slept.append(s), clock.__setitem__(0, clock[0] + s)))
+    limit = smtp.RateLimit(120)                 # one every 0.5 s
+    for _ in range(4):
+        limit.wait()
+    assert slept == [0.5, 0.5, 0.5]
+    clock[0] += 10                              # idle: no wait, no burst credit beyond one slot
+    limit.wait()
+    assert slept == [0.5, 0.5, 0.5]
+
+
+def test_attach_link_puts_the_portal_link_instead_of_the_pdf(tmp_path):
+    import re
+    job = channels_job(tmp_path, 9)
+    src = (tmp_path / "mc.toml").read_text()
+    layout = (channels_job.__globals__["ROOT"] / "layouts" / "invoice.xml").read_text(encoding="utf-8")
+    layout = layout.replace('href="fragments/', f'href="{channels_job.__globals__["ROOT"] / "layouts" / "fragments"}/')
+    layout = re.sub(r"<button .*?</button>", "", layout, flags=re.S)
+    (tmp_path / "inv.xml").write_text(layout, encoding="utf-8")
+    src = re.sub(r'path = ".*invoice.xml"', f'path = "{tmp_path / "inv.xml"}"', src)
+    job.write_text(src.replace('allowed = ["email", "portal", "sms", "paper"]',
+                               'allowed = ["email", "portal", "sms", "paper"]\nattach = "link"'))
+    assert run_cli("run", job).returncode == 0
+    msg = email.message_from_bytes((tmp_path / "out" / "email" / "00000001.eml").read_bytes(),
+                                   policy=email.policy.default)
+    assert msg.get_content_type() == "multipart/alternative"            # no attachment
+    assert "https://portal.example/documents/FAC-2026-0000001" in msg.get_body(("html",)).get_content()

@@ -2,8 +2,9 @@
 
 One append-only file per channel (``email/sent.journal``, ``sms/sent.journal``), a JSON line per step,
 flushed and fsynced before the next step: ``attempt`` (about to hand the message over), then
-``accepted`` (the server took it: final), ``failed`` (a permanent refusal, 5xx: final) or ``deferred``
-(a temporary refusal after the retries: sent again next time). A message whose last line is
+``accepted`` (the server took it: final), ``failed`` (a permanent refusal, 5xx: final), ``refused`` (a
+temporary refusal, 4xx: retried) or ``deferred`` (still refused after the retries: sent again next
+time). A message whose last line is
 ``attempt`` is *uncertain*: the process died between handing it over and hearing the answer. It is
 not sent again unless the operator asks (``--resend-uncertain``), after checking the server's log,
 because sending it again could deliver it twice. A torn last line (a crash mid-write) is ignored.
@@ -34,7 +35,7 @@ class Journal:
         self._f = open(self.path, "ab")
 
     def status(self, message_id: str) -> str:
-        """``new``, ``attempt`` (uncertain), ``accepted``, ``failed`` or ``deferred``."""
+        """``new``, ``attempt`` (uncertain), ``accepted``, ``failed``, ``refused`` or ``deferred``."""
         return self.last.get(message_id, {}).get("status", "new")
 
     def write(self, message_id: str, status: str, **facts) -> None:

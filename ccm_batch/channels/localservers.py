@@ -79,7 +79,7 @@ def start_smtp(handler: Mailbox, tls_dir: Path | None = None, auth: tuple | None
     if auth is not None:
         def authenticator(server, session, envelope, mechanism, auth_data):
             ok = auth_data.login.decode() == auth[0] and auth_data.password.decode() == auth[1]
-            return AuthResult(success=ok)
+            return AuthResult(success=ok, handled=False)
         kw.update(authenticator=authenticator, auth_required=True, auth_require_tls=tls_dir is not None)
     controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **kw)
     controller.start()

@@ -110,6 +110,11 @@ def produce_channels(job, config: ChannelsConfig, routed, spool_dir: Path, run_d
                     manifest = _Csv(parts / "email" / "manifest.csv",
                                     ["file", "message_id", "to", "doc_id", "customer_id"])
                 content = r.content["email"]
+                if rule.attach == "link" and link and not any(k == "button" for k, _, _ in content.blocks):
+                    blocks = list(content.blocks)        # no PDF attached: the portal link instead
+                    at = next((i for i, b in enumerate(blocks) if b[0] == "footer"), len(blocks))
+                    blocks.insert(at, ("button", content.subject, link))
+                    content = content._replace(blocks=tuple(blocks))
                 msg = build_message(content, sender=email_cfg["from"], to=r.email, doc_id=r.doc_id,
                                     customer_id=r.customer_id, job=job.name, job_date=job.date,
                                     language=r.language, reply_to=email_cfg.get("reply_to", ""),

@@ -56,6 +56,17 @@ class ChannelRouter:
             finally:
                 store.close()
 
+    def fingerprint(self) -> str:
+        """SHA-256 of what routing reads besides the job and layout: the preferences file and the feedback
+        blocks. A restart whose preferences or feedback changed is refused (decisions would differ)."""
+        import hashlib
+        import json
+        h = hashlib.sha256()
+        if self.config.preferences is not None:
+            h.update(self.config.preferences.read_bytes())
+        h.update(json.dumps(sorted((list(k), v) for k, v in self.blocks.items()), default=str).encode())
+        return h.hexdigest()
+
     def decide(self, record, document) -> RoutedDocument:
         """Route one composed document; raises :class:`RecordError` when it cannot go where it must."""
         from ..compose.variants import compose_variants

@@ -131,7 +131,12 @@ def _run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunR
         raise ConfigError(f"input file {input_path} does not exist")
     input_sha = sha256_file(input_path)
     report.inputs.append({"path": str(input_path), "sha256": input_sha, "size": input_path.stat().st_size})
-    run_dir = _prepare_work_dir(job, _fingerprint(job, layout, input_sha), restart, log)
+    from ..channels import open_router           # multichannel jobs: preferences + feedback read once
+    router = open_router(job, layout)
+    fingerprint = _fingerprint(job, layout, input_sha)
+    if router is not None:
+        fingerprint["channels_sha256"] = router.fingerprint()
+    run_dir = _prepare_work_dir(job, fingerprint, restart, log)
     spool_dir, staging = run_dir / "spool", run_dir / "staging"
     log.message("CCM0101I", f"job {job.name} ({job.date}): {input_path.name} with layout {job.layout.name}, "
                             f"{job.workers} worker(s)")
@@ -146,10 +151,7 @@ def _run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunR
         if pct > seen[0]:
             bar.update(pct - seen[0], f"{records} records read")
             seen[0] = pct
-    # -- channels (multichannel jobs): the router travels into the compose workers ----------------
-    from ..channels import open_router
-    router = open_router(job, layout)
-    statuses = compose_all(job, layout, specs, spool_dir, compose_progress, channels=router)
+    statuses = compose_all(job, layout, specs, spool_dir, compose_progress, channels=router)  # router: forked
     bar.close()
     report.phases["compose"] = time.monotonic() - started
     internal = [s["error"] for s in statuses if s["error"] and s["error"]["kind"] in ("internal", "ccm")]

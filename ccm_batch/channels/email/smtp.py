@@ -70,13 +70,23 @@ class SmtpSender:
             env = self.cfg.get("password_env", "CCM_SMTP_PASSWORD")
             if env not in os.environ:
                 raise ConfigError(f"SMTP authentication: set the password in the environment variable {env}")
-            conn.login(user, os.environ[env])
+            try:
+                conn.login(user, os.environ[env])
+            except smtplib.SMTPAuthenticationError as exc:
+                conn.close()
+                raise ConfigError(f"SMTP server {self.host}:{self.port} refused the login of {user!r} "
+                                  f"({exc.smtp_code}): check the user and the password in {env}") from None
         self.conn = conn
         return conn
 
-    def send(self, sender: str, to: str, data: bytes):
-        """``(code, text)`` of the server's answer; raises OSError/SMTPServerDisconnected on link loss."""
+    def send(self, sender: str, to: str, data: bytes, on_handover=None):
+        """``(code, text)`` of the server's answer; raises OSError/SMTPServerDisconnected on link loss.
+
+        ``on_handover()`` is called once connected, just before the message is handed over (journal).
+        """
         conn = self.conn or self.connect()
+        if on_handover is not None:
+            on_handover()
         try:
             conn.sendmail(sender, [to], data)
             return 250, "accepted"
@@ -120,14 +130,14 @@ def send_email_spool(run_dir: Path, cfg: dict, log=None, resend_uncertain: bool 
                 continue
             data = (folder / row["file"]).read_bytes()
             rate.wait()
-            journal.write(mid, "attempt", to=row["to"], file=row["file"])
-            checkpoint("send-attempt")
+
+            def handover():
+                journal.write(mid, "attempt", to=row["to"], file=row["file"])
+                checkpoint("send-attempt")
             for attempt in range(retries + 1):
                 try:
-                    code, text = sender.send(envelope_from, row["to"], data)
+                    code, text = sender.send(envelope_from, row["to"], data, handover)
                 except (smtplib.SMTPServerDisconnected, OSError) as exc:
-                    if isinstance(exc, ConfigError):
-                        raise
                     code, text = 421, f"connection lost: {exc}"
                     sender.conn = None
                 if code < 400:
@@ -139,6 +149,8 @@ def send_email_spool(run_dir: Path, cfg: dict, log=None, resend_uncertain: bool 
                     if log:
                         log.message("CCM0702W", f"email {mid} to {row['to']} refused: {code} {text[:120]}")
                     break
+                if journal.status(mid) == "attempt":        # refused for now: certainly not delivered
+                    journal.write(mid, "refused", code=code, response=text[:200])
                 if attempt < retries:
                     time.sleep(backoff * (2 ** attempt))
             else:

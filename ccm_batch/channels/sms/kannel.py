@@ -82,6 +82,8 @@ def send_sms_batch(run_dir: Path, cfg: dict, log=None, resend_uncertain: bool = 
                     if log:
                         log.message("CCM0702W", f"sms {mid} to {row['to']} refused: {code} {text.strip()[:120]}")
                     break
+                if code != 503 or not text.startswith("no answer"):
+                    journal.write(mid, "refused", code=code, response=text.strip()[:200])
                 if attempt < retries:
                     time.sleep(backoff * (2 ** attempt))
             else:
