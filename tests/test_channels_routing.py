@@ -180,3 +180,14 @@ def test_jobs_without_channels_are_untouched(tmp_path):
         outs.append(output_files(d / "out"))
         assert "channels" not in json.loads((d / "out" / "report.json").read_text())
     assert outs[0] == outs[1]
+
+
+def test_restart_refused_when_the_preferences_changed(tmp_path):
+    job = channels_job(tmp_path, 9)
+    crashed = run_cli("run", job, env={"CCM_FAULT": "compose:1"})
+    assert crashed.returncode == -9
+    prefs = tmp_path / "prefs.csv"
+    prefs.write_text(prefs.read_text().replace("C000001,email,claire.bernard@example.com,,,,",
+                                               "C000001,email,claire.bernard@example.com,,yes,,"))
+    proc = run_cli("run", job, "--restart")
+    assert proc.returncode == 12 and "restart refused: the channels changed" in proc.stderr
