@@ -1,5 +1,5 @@
 """Command line: thin click commands over the library (run, validate, samples, preview, inspect, index, reprint,
-kpi, dashboard, history).
+kpi, dashboard, history, send, feedback).
 
 Exit codes follow the mainframe convention: 0 all good, 4 completed with warnings or rejects under the
 limit, 8 completed but reject limit exceeded or output incomplete, 12 job/layout/configuration error,

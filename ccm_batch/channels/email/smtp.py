@@ -128,6 +128,8 @@ def send_email_spool(run_dir: Path, cfg: dict, log=None, resend_uncertain: bool 
             status = journal.status(mid)
             if status in ("accepted", "failed") or (status == "attempt" and not resend_uncertain):
                 continue
+            if "/" in row["file"] or row["file"].startswith("."):
+                raise ConfigError(f"{folder / 'manifest.csv'}: {row['file']!r} is not a spool file name")
             data = (folder / row["file"]).read_bytes()
             rate.wait()
 

@@ -4,10 +4,11 @@ Each message is one GET on ``kannel_url`` (``/cgi-bin/sendsms``) with ``username
 (from the environment variable ``password_env``), ``from`` (``sender``), ``to``, ``text`` in UTF-8
 (``charset=UTF-8``) and ``coding`` 0 (GSM 03.38) or 2 (UCS-2) as chosen per message. Kannel splits a
 long text into concatenated segments (give the sendsms-user ``max-messages`` ≥ the job's segment
-limit and ``concatenation = true``). With ``dlr_url`` (``{message_id}``, ``{doc_id}``, ``{customer_id}`` are substituted; Kannel fills
-its own ``%d`` status, ``%p`` number, ``%t`` time), Kannel calls that URL back with each delivery
-report; those lines are fed back by ``ccm-batch feedback --sms-dlr FILE``. Answers: 2xx accepted,
-4xx failed (a bad request never gets better), 5xx or no answer: retried, then deferred.
+limit and ``concatenation = true``). With ``dlr_url`` (``{message_id}``, ``{doc_id}`` and
+``{customer_id}`` are substituted; Kannel fills its own ``%d`` status, ``%p`` number, ``%t`` time),
+Kannel calls that URL back with each delivery report; those lines are fed back by
+``ccm-batch feedback --sms-dlr FILE``. Answers: 2xx accepted, 4xx failed (a bad request never gets
+better), 5xx or no answer: retried, then deferred.
 The same ``messages.csv`` is the aggregator batch file for sites that upload files instead.
 """
 from __future__ import annotations
