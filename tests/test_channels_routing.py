@@ -191,3 +191,12 @@ def test_restart_refused_when_the_preferences_changed(tmp_path):
                                                "C000001,email,claire.bernard@example.com,,yes,,"))
     proc = run_cli("run", job, "--restart")
     assert proc.returncode == 12 and "restart refused: the channels changed" in proc.stderr
+
+
+def test_archive_name_collision_with_a_printed_document_stops_the_run(tmp_path):
+    job = channels_job(tmp_path, 9)
+    job.write_text(job.read_text().replace("archive_pdf = true", 'archive_pdf = true\narchive_name = "{doc_type}"'))
+    proc = run_cli("run", job)
+    assert proc.returncode == 16
+    assert "archive/invoice.pdf is already an output of this run" in proc.stderr
+    assert not (tmp_path / "out" / "archive").exists()             # nothing released, nothing overwritten

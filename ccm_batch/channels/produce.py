@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import collections
 import csv
-import io
 import json
 import os
 import shutil
@@ -165,14 +164,31 @@ def produce_channels(job, config: ChannelsConfig, routed, spool_dir: Path, run_d
             if f is not None:
                 f.close()
     shutil.rmtree(parts / ".pdf", ignore_errors=True)
-    for path in sorted(p for p in parts.rglob("*") if p.is_file()):
-        dest = staging / path.relative_to(parts)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(path, dest)
-    shutil.rmtree(parts, ignore_errors=True)
+    _move_into_staging(parts, staging, run_dir / "channels-files.json")
     return {"prepared": {"email": counts["email"], "sms": counts["sms"], "portal": counts["portal"]},
             "sms_segments": counts["sms_segments"], "sms_by_coding": dict(sorted(sms_coding.items())),
             "decisions": dict(sorted(reasons.items()))}
+
+
+def _move_into_staging(parts: Path, staging: Path, owned_list: Path) -> None:
+    """Move the parts into staging. A file already there is replaced only when an earlier attempt of this
+    step put it there (``owned_list``); otherwise it is another stage's (e.g. a paper document's
+    archive PDF with the same name) and the run stops rather than overwrite it."""
+    from ..errors import OutputError
+    files = sorted(str(p.relative_to(parts)) for p in parts.rglob("*") if p.is_file())
+    owned = set(json.loads(owned_list.read_text())) if owned_list.exists() else set()
+    for rel in files:
+        if (staging / rel).exists() and rel not in owned:
+            raise OutputError(f"{rel} is already an output of this run: the names must be unique "
+                              "(for archive/ files, put {doc_id} in [index] archive_name)")
+    tmp = owned_list.with_name(owned_list.name + ".tmp")
+    tmp.write_text(json.dumps(sorted(owned | set(files))))
+    os.replace(tmp, owned_list)
+    for rel in files:
+        dest = staging / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(parts / rel, dest)
+    shutil.rmtree(parts, ignore_errors=True)
 
 
 class _Csv:
