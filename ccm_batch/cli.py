@@ -1,5 +1,5 @@
 """Command line: thin click commands over the library (run, validate, samples, preview, inspect, index, reprint,
-kpi, dashboard, history).
+kpi, dashboard, history, send, feedback).
 
 Exit codes follow the mainframe convention: 0 all good, 4 completed with warnings or rejects under the
 limit, 8 completed but reject limit exceeded or output incomplete, 12 job/layout/configuration error,
@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from . import __version__
-from .errors import EXIT_CONFIG, EXIT_FAILURE, CcmError
+from .errors import EXIT_CONFIG, EXIT_FAILURE, CcmError, ConfigError
 from .log import OperatorLog
 
 
@@ -101,12 +101,15 @@ def _overrides(**kw) -> dict:
 @click.option("--restart", is_flag=True, help="Finish an interrupted run from its work directory.")
 @click.option("--executor", type=click.Choice(["local", "dask"]), help="Where compose and render tasks run (overrides [run] executor).")
 @click.option("--scheduler", help="Dask scheduler address tcp://HOST:8786 or file:PATH of a scheduler file (implies --executor dask).")
+@click.option("--send", "send", is_flag=True,
+              help="Multichannel jobs: send the email spool and SMS batch at the end of the run "
+                   "(like `ccm-batch send OUTPUT`; also [channels] send_at_end).")
 @click.option("-q", "--quiet", "quiet", is_flag=True, help="Only errors and the final summary line.")
 @click.option("-v", "--verbose", "verbose", is_flag=True, help="Every warning, not just the first 20.")
 @click.pass_context
 @_guard
 def run(ctx, job_file, input_path, output_dir, date, formats, workers, max_rejects, max_reject_rate,
-        work_dir, restart, executor, scheduler, quiet, verbose):
+        work_dir, restart, executor, scheduler, send, quiet, verbose):
     """Run JOB_FILE: read, compose, plan, render, index and report.
 
     Outputs go to the job's output directory once the whole run has succeeded: print files, archive
@@ -122,6 +125,9 @@ def run(ctx, job_file, input_path, output_dir, date, formats, workers, max_rejec
                                         max_reject_rate=max_reject_rate, work_dir=work_dir,
                                         executor=executor, scheduler=scheduler))
     report = run_job(job, _log(ctx), restart=restart)
+    if job.channels is not None and (send or job.channels.send_at_end) and report.exit_code <= 4:
+        from .channels.send import send_after_run
+        send_after_run(job, report, _log(ctx))
     sys.exit(report.exit_code)
 
 
@@ -345,6 +351,66 @@ def _iso_date(value: str | None) -> str | None:
         return dt.date.fromisoformat(value).isoformat()
     except ValueError:
         raise ConfigError(f"--since {value!r}: expected a date YYYY-MM-DD") from None
+@cli.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--job", "job_file", type=click.Path(exists=True, dir_okay=False),
+              help="Job file with the [channels] settings (default: the one named in RUN_DIR/report.json).")
+@click.option("--resend-uncertain", is_flag=True,
+              help="Also send messages whose earlier attempt was cut off before the server answered "
+                   "(check the server's log first: they may have been delivered).")
+@click.pass_context
+@_guard
+def send(ctx, run_dir, job_file, resend_uncertain):
+    """Send a finished multichannel run's email spool (SMTP) and SMS batch (Kannel).
+
+    Restartable: messages a server already accepted are never sent again (RUN_DIR/email/sent.journal,
+    RUN_DIR/sms/sent.journal). Writes RUN_DIR/send-report.json: prepared = accepted + failed + pending.
+    Exit 0 when everything was accepted, 4 when some messages failed or are pending.
+    """
+    from .channels.send import job_of_run, send_run, summary_line
+    from .job import load_job
+    job = load_job(job_file or job_of_run(Path(run_dir)))
+    if job.channels is None:
+        raise CcmError(f"{job.path}: the job has no [channels] section: nothing to send")
+    result = send_run(Path(run_dir), job.channels, _log(ctx), resend_uncertain)
+    complete = all(t["accepted"] == t["prepared"] for t in result.values())
+    _log(ctx).message("CCM0701I" if complete else "CCM0703W", summary_line(result), force=True)
+    sys.exit(0 if complete else 4)
+
+
+@cli.command()
+@click.option("--job", "job_file", type=click.Path(exists=True, dir_okay=False),
+              help="Job file whose [channels] feedback store receives the events.")
+@click.option("--store", type=click.Path(dir_okay=False), help="Feedback store (SQLite file) instead of the job's.")
+@click.option("--dsn", "dsn", multiple=True, type=click.Path(exists=True),
+              help="Delivery status notifications (RFC 3464): a .eml file, a directory or a maildir.")
+@click.option("--sms-dlr", "sms_dlr", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="SMS delivery reports: Kannel dlr-url callbacks, one URL or query string per line.")
+@click.option("--returned", "returned", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Returned-mail file (plis non distribués): CSV doc_id,customer_id,date,reason.")
+@click.pass_context
+@_guard
+def feedback(ctx, job_file, store, dsn, sms_dlr, returned):
+    """Feed delivery results back: bounces, SMS delivery reports, returned letters.
+
+    The next run's routing reads them: after a hard bounce the customer gets paper.
+    """
+    from .channels.feedback import FeedbackStore
+    from .channels.ingest import ingest
+    from .job import load_job
+    if store is None:
+        job = load_job(job_file) if job_file else None
+        if job is None or job.channels is None or job.channels.feedback is None:
+            raise ConfigError("give --store FILE, or --job JOB whose [channels] names a feedback store")
+        store = job.channels.feedback
+    fb = FeedbackStore(Path(store))
+    try:
+        counts = ingest(fb, dsn=[Path(p) for p in dsn], sms_dlr=[Path(p) for p in sms_dlr],
+                        returned=[Path(p) for p in returned])
+    finally:
+        fb.close()
+    _log(ctx).message("CCM0704I", ", ".join(f"{n} {k}" for k, n in counts.items()) + f" into {store}",
+                      force=True)
 
 
 def main() -> None:

@@ -23,11 +23,16 @@ def main(argv=None) -> int:
     jobs = sorted(SAMPLES.glob("*.toml")) + sorted((SAMPLES / "extra" / "multilingual").glob("*.toml"))
     log = OperatorLog(verbosity=1)
     worst = 0
-    summary = []
+    summary, channel_lines = [], []
     for job_file in jobs:
         job = load_job(job_file, {"output_dir": out / job_file.stem})
         try:
-            report = run_job(job, log)
+            if job.channels is not None:      # multichannel: local SMTP server and Kannel, feedback
+                from .channels.demo import run_channel_demo
+                report, lines = run_channel_demo(job, out / job_file.stem, log)
+                channel_lines += [f"{job_file.stem}:"] + [f"  {line}" for line in lines]
+            else:
+                report = run_job(job, log)
         except CcmError as exc:
             print(f"{job_file.name}: {exc}", file=sys.stderr)
             return exc.exit_code
@@ -44,6 +49,9 @@ def main(argv=None) -> int:
         for f in r.files:
             print(f"    {out / name / f['path']}")
         print(f"    {out / name / 'report.txt'}")
+    if channel_lines:
+        print("\nmultichannel")
+        print("\n".join(channel_lines))
     print(f"\nAll outputs are under {out}/ (open the PDFs, `ccm-batch inspect` the AFP files).")
     history = out / "ccm-history" / "history.db"
     if history.exists():

@@ -59,6 +59,7 @@ class JobConfig:
     missing_glyphs: str = "reject"   # [fonts]: a character no font draws rejects the record / prints "?"
     font_fallback: tuple | None = None      # [fonts] fallback: overrides the layout's default chain
     font_faces: tuple = ()           # [[fonts.face]]: (family, ((path, bold, italic), ...), fallback)
+    channels: Any = None             # ccm_batch.channels.ChannelsConfig from [channels] (None: paper only)
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -347,7 +348,8 @@ def load_job(path: str | Path, overrides: dict | None = None) -> JobConfig:
         max_rejects=max_rejects, max_reject_rate=max_rate,
         min_records_for_rate=int(rejects.get("min_records_for_rate", 100)),
         fields=_field_specs(ctx, data.get("fields", {})), mail=data.get("mail"), einvoice=einvoice,
-        workers=workers, chunk_size=chunk, executor=executor, scheduler=scheduler, history=history, raw=data,
+        workers=workers, chunk_size=chunk, executor=executor, scheduler=scheduler, history=history,
+        channels=_channels(path, data.get("channels")), raw=data,
         **_fonts_section(path, data.get("fonts", {})))
 
 
@@ -414,6 +416,13 @@ def check_with_layout(job: JobConfig, layout) -> None:
         raise ctx.error("index", "verify_field", f"{job.verify_field!r} is not a field of the documents"
                         + jobschema.did_you_mean(job.verify_field, known)
                         + f" (known: {', '.join(FIXED_FIELDS + tuple(index_names))})")
+
+
+def _channels(path: Path, table):
+    if table is None:
+        return None
+    from .channels.config import read_channels
+    return read_channels(path, table)
 
 
 def with_overrides(job: JobConfig, **changes) -> JobConfig:

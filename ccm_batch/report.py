@@ -52,12 +52,14 @@ class RunReport:
     render_notes: dict = field(default_factory=dict)         # e.g. AFP code-page substitutions
     substituted_records: list = field(default_factory=list)  # [{"record", "key", "messages"}]: '?' printed
     substituted_more: int = 0                                # ... beyond SUBSTITUTED_LIST_MAX
+    channels: dict = field(default_factory=dict)             # multichannel jobs: routing and reconciliation
 
     # -- reconciliation and exit code -------------------------------------------------------
     @property
     def reconciled(self) -> bool:
-        """records read = documents produced + records rejected."""
-        return self.records_read == self.documents + self.rejected
+        """records read = documents produced + records rejected (and, with channels, documents =
+        paper + email + sms + portal + suppressed)."""
+        return self.records_read == self.documents + self.rejected and self.channels.get("ok", True)
 
     def reconciliation_line(self) -> str:
         sign = "=" if self.reconciled else "≠"
@@ -97,6 +99,7 @@ class RunReport:
             **({"einvoice": self.einvoice} if self.einvoice else {}),
             "render_notes": self.render_notes,
             "glyph_substitutions": {"records": self.substituted_records, "more": self.substituted_more},
+            **({"channels": self.channels} if self.channels else {}),
             "timing": {"duration_s": round(self.duration_s, 3), "pages_per_minute": pages_per_min,
                        "peak_memory_mb": round(self.peak_memory_mb, 1), "workers": self.workers,
                        "spool_bytes": self.spool_bytes, "restarted": self.restarted,
@@ -147,6 +150,16 @@ class RunReport:
             out += ["", "e-invoices"]
             for k, v in self.einvoice.items():
                 out.append(f"  {k:<24} {v}")
+        if self.channels:
+            out += ["", "channels", f"  {self.channels['line']}"]
+            for k, v in self.channels.get("copies", {}).items():
+                out.append(f"  {v:>8,}  {k} copies (required by a rule)")
+            for k, v in self.channels.get("prepared", {}).items():
+                out.append(f"  {v:>8,}  {k} prepared")
+            for k, v in self.channels.get("decisions", {}).items():
+                out.append(f"  {v:>8,}  {k}")
+            for k, v in self.channels.get("delivery", {}).items():
+                out.append(f"  delivery {k}: {v}")
         if self.render_notes:
             out += ["", "render notes"]
             for k, v in self.render_notes.items():

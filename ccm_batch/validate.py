@@ -37,6 +37,10 @@ def validate_job(job, sample: int = 50) -> ValidationResult:
         einvoice = EinvoiceStage(job.einvoice, job.input.namespace_map)
         out.append(f"einvoice  {job.einvoice.mapping}: OK (profile {job.einvoice.profile}, "
                    f"{', '.join(job.einvoice.formats)})")
+    if getattr(job, "channels", None) is not None:       # a routed channel needs the layout's variant
+        from .channels import check_layout
+        check_layout(job.path, job.channels, layout)
+        out.append(f"channels  {', '.join(sorted(job.channels.channels_used()))}: the layout has every variant")
     input_path = Path(job.input.path)
     if not input_path.is_file():
         from .errors import ConfigError

@@ -174,7 +174,10 @@ class _Loader(ContentCompiler):
                     if t is not None and t.body is None:
                         self.fail(seq_el, f"page template {t.name!r} holds the flow but has no <body>")
         extract_names = read_extract(root.find("extract"), self.path.parent, self.fail)
+        from .variants import read_channel_variants
+        variants = read_channel_variants(self, root.find("channels"), scope)
         layout = M.Layout(
+            channels=variants,
             name=root.get("name"), doc_type=root.get("doc-type", root.get("name")),
             record=root.get("record", ""), duplex=root.get("duplex") == "true", path=str(self.path),
             files=list(self.files), field_specs=specs, fields=fields, variables=variables,
@@ -475,8 +478,7 @@ class _Loader(ContentCompiler):
 
 _ORDER = {
     "layout": ("import", "extract", "fonts", "fields", "variables", "messages", "meta", "styles", "page-template",
-               "pages",
-               "flow"),
+               "pages", "flow", "channels"),
     "fragments": ("styles", "messages", "fragment"),
 }
 

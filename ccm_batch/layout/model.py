@@ -302,7 +302,7 @@ class Layout:
 
     Public: ``name``, ``doc_type``, ``record`` (record element name, '' if not given), ``duplex``,
     ``field_specs`` (:class:`~ccm_batch.records.validate.FieldSpec` list), ``files`` (the layout file and
-    every imported fragment file), ``path``. The rest is compose's business.
+    every imported fragment file), ``path``, ``channels`` (the email/SMS/portal variants by channel name). The rest is compose's business.
     """
 
     def __init__(self, **kw):
@@ -327,6 +327,7 @@ class Layout:
         self.base_style = kw["base_style"]
         self.path_uses = ()          # names the expressions read (ccm_batch.layout.paths.PathUse)
         self.extract_names = None    # names the <extract> section declares, or None
+        self.channels = kw.get("channels") or {}    # channel name -> variant (ccm_batch.layout.variants)
 
     def __repr__(self):
         return f"<Layout {self.name} ({self.path})>"

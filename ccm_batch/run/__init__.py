@@ -134,7 +134,12 @@ def _run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunR
         raise ConfigError(f"input file {input_path} does not exist")
     input_sha = sha256_file(input_path)
     report.inputs.append({"path": str(input_path), "sha256": input_sha, "size": input_path.stat().st_size})
-    run_dir = _prepare_work_dir(job, _fingerprint(job, layout, input_sha), restart, log)
+    from ..channels import open_router           # multichannel jobs: preferences + feedback read once
+    router = open_router(job, layout)
+    fingerprint = _fingerprint(job, layout, input_sha)
+    if router is not None:
+        fingerprint["channels_sha256"] = router.fingerprint()
+    run_dir = _prepare_work_dir(job, fingerprint, restart, log)
     spool_dir, staging = run_dir / "spool", run_dir / "staging"
     log.message("CCM0101I", f"job {job.name} ({job.date}): {input_path.name} with layout {job.layout.name}, "
                             f"{job.workers} worker(s)")
@@ -149,7 +154,7 @@ def _run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunR
         if pct > seen[0]:
             bar.update(pct - seen[0], f"{records} records read")
             seen[0] = pct
-    statuses = compose_all(job, layout, specs, spool_dir, compose_progress)
+    statuses = compose_all(job, layout, specs, spool_dir, compose_progress, channels=router)  # router: forked
     bar.close()
     report.phases["compose"] = time.monotonic() - started
     internal = [s["error"] for s in statuses if s["error"] and s["error"]["kind"] in ("internal", "ccm")]
@@ -166,12 +171,14 @@ def _run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunR
 
     db = open_db(run_dir / "work.db")
     try:
-        return _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_error, started)
+        return _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_error, started,
+                       router)
     finally:
         db.close()
 
 
-def _collect(job, report, db, spool_dir, statuses, input_error, on_reject, load: bool = True):
+def _collect(job, report, db, spool_dir, statuses, input_error, on_reject, load: bool = True,
+             on_chunk=None):
     """Load committed chunks in record order; apply the reject limit; returns (rejected, stopped).
 
     Each rejected record goes to ``on_reject(number, key, source, line, raw, problems)`` as it is
@@ -191,6 +198,8 @@ def _collect(job, report, db, spool_dir, statuses, input_error, on_reject, load:
             break                         # a gap: later chunks were composed but are not reached
         expected += 1
         result = load_chunk(spool_dir, c)
+        if on_chunk is not None:
+            on_chunk(result)
         for reject in result.rejects:
             rejected += 1
             on_reject(*reject)
@@ -231,7 +240,7 @@ def _over_limit(job, rejected: int, records: int) -> bool:
             and rejected > job.max_reject_rate * records)
 
 
-def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_error, started):
+def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_error, started, router=None):
     from .. import mail
     from ..records.rejects import RejectWriter
 
@@ -245,14 +254,18 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
         field, message = problems[0]
         report.reject_reasons[f"{field}: {_reason_kind(message)}"] += 1
 
+    tally = None
+    if router is not None:
+        from ..channels.produce import ChannelTally
+        tally = ChannelTally()
     rejected, stopped = _collect(job, report, db, spool_dir, statuses, input_error, on_reject,
-                                 load=not planned)
+                                 load=not planned, on_chunk=tally.add_chunk if tally else None)
     writer.commit()
     clock = _phase(report, log, "collect", clock, f"{report.records_read:,} records read, "
                    f"{rejected:,} rejected")
     row = db.execute("SELECT COUNT(*), COALESCE(SUM(pages), 0), COALESCE(SUM(sheets), 0) FROM documents"
                      ).fetchone()
-    report.documents = row[0]
+    report.documents = row[0] + (tally.off_paper if tally else 0)     # off paper: not in the mail plan
     report.rejected = rejected
 
     if input_error:
@@ -306,7 +319,16 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
                 summary.invalid
         row = db.execute("SELECT COALESCE(SUM(pages),0), COALESCE(SUM(sheets),0) FROM rendered").fetchone()
         report.pages, report.sheets = row
-        _phase(report, log, "mail files", clock, "mail run, trays and postage")
+        clock = _phase(report, log, "mail files", clock, "mail run, trays and postage")
+        if tally is not None:                      # -- channels: email, SMS, portal outputs ------
+            from ..channels.produce import produce_channels
+            routed = (r for c in tally.chunks for r in load_chunk(spool_dir, c).channels)
+            report.channels.update(produce_channels(job, job.channels, routed, spool_dir, run_dir, staging))
+            _phase(report, log, "channels", clock, ", ".join(f"{n:,} {c}" for c, n in
+                                                             report.channels["prepared"].items()))
+    if tally is not None:
+        from ..channels.produce import reconciliation
+        report.channels = {**reconciliation(report.documents, tally), **report.channels}
 
     # -- commit: move staged outputs to the output directory ---------------------------------
     checkpoint("commit")

@@ -36,6 +36,7 @@ class ChunkResult:
     images: dict = None  # image resource paths used (for print-file resource groups)
     forms: dict = None   # background Forms by name
     fonts: dict = None   # AFP: font id -> characters of its Unicode text runs (carried fonts)
+    channels: list = None  # multichannel jobs: a RoutedDocument per document (ccm_batch.channels)
 
 
 def note_resources(doc, images: dict, forms: dict) -> None:
@@ -85,7 +86,7 @@ PATH_SAMPLE = 50          # records of the first chunk the layout's extract path
 
 
 def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: int, skip: set,
-                    limit: _Limit, status_dir: Path, progress=None) -> None:
+                    limit: _Limit, status_dir: Path, progress=None, channels=None) -> None:
     """Body of one worker: compose this worker's chunks; write ``worker-N.status`` at the end."""
     from ..compose import compose_document
     from ..records import open_records
@@ -132,7 +133,8 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
                 if chunk % workers == worker and chunk not in skip:
                     writer = ChunkWriter(spool_dir, chunk)
                     result = ChunkResult(chunk, record.number, record.number, [], [], [], 0, {}, {},
-                                         {} if "afp" in job.formats else None)
+                                         {} if "afp" in job.formats else None,
+                                         [] if channels is not None else None)
             if worker == 0:
                 with limit.records.get_lock():
                     limit.records.value = record.number
@@ -155,6 +157,11 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
                                  + (f" (page {exc.page})" if exc.page else ""))]
                 if not problems and einvoice is not None:
                     problems = einvoice.prepare(record, composed.document, spool_dir, printed_amount)
+            if not problems and channels is not None:      # multichannel: route, compose the variants
+                try:
+                    routed = channels.decide(record, composed.document)
+                except RecordError as exc:
+                    problems = [(exc.field or "channels", exc.message)]
             if problems:
                 result.rejects.append((record.number, record.key, record.source, record.line, record.raw,
                                        [(getattr(p, "field", p[0] if isinstance(p, tuple) else ""),
@@ -175,6 +182,10 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
                         seen_forms.add(page.background.name)
                         note_fonts(page.background.items, result.fonts)
             name, offset, length = writer.add(composed.document)
+            if channels is not None:                         # only paper documents enter the mail plan
+                result.channels.append(routed._replace(spool=(name, offset, length)))
+                if not routed.on_paper:
+                    continue
             result.rows.append(document_row(composed.document, record.number, name, offset, length))
         else:
             if writer is not None:
@@ -192,7 +203,7 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
     write_atomic(status_dir / f"worker-{worker}.status", pickle.dumps(status, PICKLE_PROTOCOL))
 
 
-def compose_all(job, layout, specs, spool_dir: Path, progress) -> list[dict]:
+def compose_all(job, layout, specs, spool_dir: Path, progress, channels=None) -> list[dict]:
     """Run the compose phase with ``job.workers`` workers; returns each worker's status dict.
 
     ``progress`` is called with (records_so_far, bytes_so_far) while workers run.
@@ -207,10 +218,11 @@ def compose_all(job, layout, specs, spool_dir: Path, progress) -> list[dict]:
     ctx = multiprocessing.get_context("fork")
     limit = _Limit(ctx, job.max_rejects, job.max_reject_rate, job.min_records_for_rate)
     if job.workers == 1:
-        _compose_worker(job, layout, specs, spool_dir, 0, 1, skip, limit, status_dir, progress)
+        _compose_worker(job, layout, specs, spool_dir, 0, 1, skip, limit, status_dir, progress, channels)
     else:
         procs = [ctx.Process(target=_compose_worker,
-                             args=(job, layout, specs, spool_dir, w, job.workers, skip, limit, status_dir),
+                             args=(job, layout, specs, spool_dir, w, job.workers, skip, limit, status_dir,
+                                   None, channels),
                              name=f"ccm-compose-{w}") for w in range(job.workers)]
         for p in procs:
             p.start()

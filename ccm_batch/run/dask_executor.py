@@ -140,7 +140,9 @@ def compose_stripe(job, spool_dir: str, stripe: int, stripes: int) -> dict:
     spool = Path(spool_dir)
     layout = _layout(job)
     specs = list(getattr(layout, "field_specs", ())) + list(job.fields)
-    _compose_worker(job, layout, specs, spool, stripe, stripes, done_chunks(spool), _StripeLimit(), spool)
+    from ..channels import open_router          # multichannel jobs: each task routes its own documents
+    _compose_worker(job, layout, specs, spool, stripe, stripes, done_chunks(spool), _StripeLimit(), spool,
+                    channels=open_router(job, layout))
     with open(spool / f"worker-{stripe}.status", "rb") as f:
         return pickle.load(f)
 
