@@ -64,6 +64,12 @@ def _peak_memory_mb() -> float:
 
 
 def _prepare_output(job) -> None:
+    if job.work_dir is not None:
+        try:
+            job.work_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create the work directory {job.work_dir}: {exc.strerror}. "
+                              "Check the path and its permissions, or pass --work-dir DIR.") from None
     try:
         job.output_dir.mkdir(parents=True, exist_ok=True)
         probe = job.output_dir / f".ccm-write-test-{os.getpid()}"
