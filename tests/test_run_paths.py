@@ -16,7 +16,7 @@ from ccm_batch.errors import RecordError
 from ccm_batch.layout import load_layout
 from ccm_batch.pages import Image
 from ccm_batch.records.model import Record
-from runjobs import make_extract, output_files, run_cli, write_job
+from runjobs import make_extract, run_cli, write_job
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +50,8 @@ def test_output_names_that_leave_the_output_directory_are_refused(tmp_path, extr
 
 def test_output_names_from_the_plan_are_checked_too(tmp_path, extract):
     """A stream name with a '/' (from a rule pack) would be caught at render: never written outside."""
-    from ccm_batch.job import check_file_stem
     from ccm_batch.errors import ConfigError
+    from ccm_batch.job import check_file_stem
     with pytest.raises(ConfigError, match="not a plain file name"):
         check_file_stem("inv_../../x_001", "{job}_{stream}_{seq:03d}")
     assert check_file_stem("inv_laposte-li-dl_001", "{job}_{stream}_{seq:03d}") == "inv_laposte-li-dl_001"

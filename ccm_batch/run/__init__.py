@@ -1,8 +1,10 @@
 """Run orchestration: one job end to end — read, compose, spool, plan, render, index, report.
 
-The run's work directory holds the spool, the work database and a staging directory. Outputs are made
-in staging and moved to the output directory only when everything succeeded, so a failed run never
-leaves a print file that looks finished. The work directory is the restart journal: after a crash,
+The run's work directory (made and marked by the engine, see :mod:`.commit`) holds the spool, the work
+database and a staging directory. Outputs are made in staging and released to the output directory by
+the commit protocol of :mod:`.commit` only when the run succeeded (exit 0 or 4), so a failed run never
+leaves a print file that looks finished. A run holds the lock of its output and work directories
+(:mod:`.lock`) from start to end. The work directory is the restart journal: after a crash,
 ``run_job(job, restart=True)`` keeps the committed chunks and rendered files and finishes the rest;
 the result is byte-identical to an uninterrupted run. A restart whose inputs, layout or job changed is
 refused.
@@ -116,7 +118,7 @@ def _lock_paths(job) -> list[Path]:
     return paths
 
 
-def _report_from_file(path: Path, job, restarted: bool) -> RunReport:
+def _report_from_file(path: Path, restarted: bool) -> RunReport:
     """The report of a run already released (its exit code and counts), read back from report.json."""
     d = json.loads(path.read_text(encoding="utf-8"))
     return RunReport(job=d["job"], job_file=d.get("job_file", ""), job_date=d.get("job_date", ""),
@@ -179,7 +181,7 @@ def _run_locked(job, layout, specs, log, report, restart, started) -> RunReport:
         if restart:
             log.message("CCM0103I", f"job {job.name}: the interrupted run had committed its outputs; "
                                     "their release is now complete and its work directory removed")
-            return _already_released(job, log, _report_from_file(job.output_dir / "report.json", job, True))
+            return _already_released(job, log, _report_from_file(job.output_dir / "report.json", True))
         log.message("CCM0103I", f"job {job.name}: the release of the previous, interrupted run was completed "
                                 "before starting afresh")
     input_path = Path(job.input.path)
@@ -237,7 +239,7 @@ def _finished_report(job, input_sha: str) -> RunReport | None:
                 and [i["sha256"] for i in d["inputs"]] == [input_sha])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return _report_from_file(path, job, True) if same else None
+    return _report_from_file(path, True) if same else None
 
 
 def _collect(job, report, db, spool_dir, statuses, input_error, on_reject, load: bool = True):

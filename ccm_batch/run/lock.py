@@ -54,7 +54,7 @@ class RunLock:
         self.warn = warn
         self._held: list[tuple[Path, int]] = []
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         try:
             for path in self.paths:
                 self._held.append((path, self._take(path)))
