@@ -47,7 +47,7 @@ def reference(tmp_path_factory):
     return data, expected
 
 
-def _every_commit_step(job: Path, dirs: list[Path], out: Path, expected: dict, upto: int = 100) -> int:
+def _every_commit_step(job: Path, dirs: list[Path], out: Path, expected: dict, until_decided=False) -> int:
     """Kill the run at each commit step in turn, restart it, compare; returns the number of steps.
 
     The run is first killed just before its commit and ``dirs`` (output and work directories) are
@@ -60,7 +60,7 @@ def _every_commit_step(job: Path, dirs: list[Path], out: Path, expected: dict, u
     for d, keep in zip(dirs, saved):
         shutil.copytree(d, keep, symlinks=True)
     n = 0
-    while n < upto:
+    while True:
         n += 1
         assert n < 100
         for d, keep in zip(dirs, saved):
@@ -83,15 +83,16 @@ def _every_commit_step(job: Path, dirs: list[Path], out: Path, expected: dict, u
         assert report["exit_code"] == 0 and report["reconciliation"]["ok"], n
         if decided:
             assert "release is now complete" in restarted.stderr, n
-    return n
+            if until_decided:
+                return n
 
 
 def test_kill_at_every_commit_step_then_restart_gives_the_same_outputs(tmp_path, reference):
     data, expected = reference
     job = small_job(tmp_path, data)
     steps = _every_commit_step(job, [tmp_path / "out"], tmp_path / "out", expected)
-    # start, transfer (5 files), decision (2), publish (7 with the reports), clean-up (3)
-    assert steps >= 1 + 5 + 2 + 7 + 3
+    # start, manifest, transfer (5 files), reports (2), decision (3), publish (7), clean-up (3)
+    assert steps >= 1 + 1 + 5 + 2 + 3 + 7 + 3
 
 
 def test_kill_after_the_last_step_then_restart_says_already_complete(tmp_path, reference):
@@ -185,4 +186,5 @@ def test_kill_at_every_step_across_file_systems_then_restart(tmp_path, reference
     job.write_text(job.read_text().replace('dir = "out"', f'dir = "{out}"\nwork_dir = "{scratch}"'))
     # the steps that differ across file systems: the transfer (copy, fsync, rename) and the decision;
     # publication and clean-up are the same renames as in the test above
-    assert _every_commit_step(job, [out, scratch], out, expected, upto=1 + 5 + 2 + 1) == 9
+    # (start, manifest, 5 × (copied, renamed), reports, decision: the kill just after the record)
+    assert _every_commit_step(job, [out, scratch], out, expected, until_decided=True) >= 1 + 1 + 10 + 2 + 2

@@ -55,6 +55,7 @@ def _write_durable(path: Path, data: bytes) -> None:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
+    checkpoint("commit")           # a kill here leaves a .part behind
     os.replace(tmp, path)
     fsync_dir(path.parent)
 
@@ -80,6 +81,9 @@ def remove_owned_dir(path: Path, step=lambda: None) -> None:
     """Delete a directory the engine made (refused without its marker); the marker goes last, so a
     deletion cut short can be finished by the next run."""
     if not path.exists():
+        return
+    if not path.is_symlink() and path.is_dir() and not any(path.iterdir()):
+        path.rmdir()               # emptied, marker included, by a deletion cut short just before
         return
     if path.is_symlink() or not owned(path):
         raise ConfigError(f"{path} exists but was not made by ccm-batch (no {RUN_MARKER} marker): "
@@ -132,6 +136,7 @@ def _transfer(src: Path, dest: Path) -> None:
         shutil.copyfileobj(fin, fout, 1 << 20)
         fout.flush()
         os.fsync(fout.fileno())
+    checkpoint("commit")
     os.replace(tmp, dest)
     fsync_dir(dest.parent)
     os.unlink(src)
@@ -177,6 +182,10 @@ def decide(output_dir: Path, job: str, files: list[str], run_dir: Path, exit_cod
 def complete(output_dir: Path, job: str) -> dict | None:
     """Finish a decided release from its record (publish, clean up); None when there is no record."""
     path = record_path(output_dir, job)
+    try:
+        path.with_name(path.name + ".part").unlink()    # a record cut short while being written
+    except FileNotFoundError:
+        pass
     if not path.exists():
         return None
     record = json.loads(path.read_text())
