@@ -183,7 +183,8 @@ def load_job(path: str | Path, overrides: dict | None = None) -> JobConfig:
     """Read and check a job file; ``overrides`` (from the command line) win over the file.
 
     Override keys: ``input`` (path), ``output_dir``, ``date``, ``formats``, ``workers``,
-    ``max_rejects``, ``max_reject_rate``, ``work_dir``, ``index_formats``.
+    ``max_rejects``, ``max_reject_rate``, ``work_dir``, ``index_formats``. Paths given as overrides
+    resolve against the current directory (command line), those in the file against its directory.
     """
     path = Path(path).resolve() if path else None
     overrides = {k: v for k, v in (overrides or {}).items() if v not in (None, (), [])}

@@ -7,6 +7,8 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -93,6 +95,27 @@ def test_kill_at_every_commit_step_then_restart_gives_the_same_outputs(tmp_path,
     steps = _every_commit_step(job, [tmp_path / "out"], tmp_path / "out", expected)
     # start, manifest, transfer (5 files), reports (2), decision (3), publish (7), clean-up (3)
     assert steps >= 1 + 1 + 5 + 2 + 3 + 7 + 3
+
+
+@pytest.mark.parametrize("moment", ["release", "record"])
+def test_real_kill_during_the_commit_then_restart(tmp_path, reference, moment):
+    """A real SIGKILL as soon as the commit is seen under way (release directory or commit record
+    present): wherever it lands, the restart gives the same outputs."""
+    data, expected = reference
+    job = small_job(tmp_path, data)
+    out = tmp_path / "out"
+    sign = out / (".ccm-release-inv" if moment == "release" else ".ccm-commit-inv.json")
+    run = subprocess.Popen([sys.executable, "-m", "ccm_batch.cli", "run", str(job), "-w", "1"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not sign.exists() and run.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.001)
+    run.kill()
+    run.communicate()
+    proc = run_cli("run", job, "--restart", "-w", 1)
+    assert proc.returncode == 0, proc.stderr
+    assert output_files(out) == expected and leftovers(out) == []
 
 
 def test_kill_after_the_last_step_then_restart_says_already_complete(tmp_path, reference):

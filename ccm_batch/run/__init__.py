@@ -298,7 +298,7 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
 
     planned = db.execute("SELECT value FROM meta WHERE key = 'planned'").fetchone()
     clock = time.monotonic()
-    # rejects are always delivered, even when the run stops
+    # rejects are always written (staged: released with the run, kept in the work directory if it stops)
     writer = RejectWriter(staging, job.name, job.input)
 
     def on_reject(number, key, source, line, raw, problems):
