@@ -214,3 +214,25 @@ def test_run_with_image_dirs_takes_images_from_there(tmp_path, app):
     bad = _image_job(tmp_path, app, ["x.png"], extra='image_dirs = ["missing"]')
     proc = run_cli("validate", bad)
     assert proc.returncode == 12 and "image_dirs" in proc.stderr + proc.stdout
+
+
+def test_links_in_the_output_directory_never_lead_outputs_outside(tmp_path, extract):
+    """A link named like an output is replaced, never written through; a linked subdirectory is refused."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("untouched")
+    out = tmp_path / "out"
+    out.mkdir()
+    os.symlink(victim, out / "inv_main_001.pdf")
+    job = write_job(tmp_path, extract, formats=("pdf",))
+    assert run_cli("run", job, "-w", 1).returncode == 0
+    assert victim.read_text() == "untouched"
+    assert not (out / "inv_main_001.pdf").is_symlink()
+    assert (out / "inv_main_001.pdf").read_bytes().startswith(b"%PDF")
+    os.symlink(elsewhere, out / "archive")
+    job.write_text(job.read_text().replace("[index]\n", "[index]\narchive_pdf = true\n"))
+    proc = run_cli("run", job, "-w", 1)
+    assert proc.returncode == 16, proc.stderr
+    assert "outside the output directory" in proc.stderr
+    assert list(elsewhere.iterdir()) == []

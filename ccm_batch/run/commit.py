@@ -51,7 +51,8 @@ def fsync_dir(path: Path) -> None:
 
 def _write_durable(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as f:
+    _discard(tmp)
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644), "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
@@ -60,9 +61,18 @@ def _write_durable(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
+def _discard(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 def inside(path: Path, directory: Path) -> bool:
-    """True when ``path`` (resolved, symbolic links followed) lies inside ``directory``."""
-    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(directory))
+    """True when file ``path`` lands inside ``directory``: its parent, symbolic links followed, is in it
+    (the file itself may be a link left there: a rename replaces the link, never its target)."""
+    parent = Path(os.path.realpath(path.parent))
+    return path.name not in ("", ".", "..") and parent.is_relative_to(os.path.realpath(directory))
 
 
 # -- the run's own directories ---------------------------------------------------------------
@@ -132,7 +142,9 @@ def _transfer(src: Path, dest: Path) -> None:
         if exc.errno != errno.EXDEV:
             raise
     tmp = dest.with_name(dest.name + ".part")
-    with open(src, "rb") as fin, open(tmp, "wb") as fout:
+    _discard(tmp)
+    with open(src, "rb") as fin, \
+            os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644), "wb") as fout:
         shutil.copyfileobj(fin, fout, 1 << 20)
         fout.flush()
         os.fsync(fout.fileno())
@@ -149,8 +161,9 @@ def transfer(files: list[str], staging: Path, pending: Path) -> list[dict]:
     out = []
     for rel in files:
         src, dest = staging / rel, pending / rel
-        if not inside(dest, pending):
-            raise OutputError(f"staged file {rel!r} would land outside the output directory")
+        if not (inside(dest, pending) and inside(pending.parent / rel, pending.parent)):
+            raise OutputError(f"staged file {rel!r} would land outside the output directory "
+                              f"{pending.parent} (a symbolic link there?): nothing was released")
         if src.exists():
             _transfer(src, dest)
             checkpoint("commit")
@@ -182,10 +195,7 @@ def decide(output_dir: Path, job: str, files: list[str], run_dir: Path, exit_cod
 def complete(output_dir: Path, job: str) -> dict | None:
     """Finish a decided release from its record (publish, clean up); None when there is no record."""
     path = record_path(output_dir, job)
-    try:
-        path.with_name(path.name + ".part").unlink()    # a record cut short while being written
-    except FileNotFoundError:
-        pass
+    _discard(path.with_name(path.name + ".part"))      # a record cut short while being written
     if not path.exists():
         return None
     record = json.loads(path.read_text())

@@ -66,7 +66,7 @@ class RunLock:
     def _take(self, path: Path) -> int:
         while True:
             try:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
             except OSError as exc:
                 raise OutputError(f"cannot create the run lock {path}: {exc.strerror}") from None
             try:
@@ -92,7 +92,7 @@ class RunLock:
                 continue
             stale = _read_pid(fd)
             if stale and stale != os.getpid():
-                self.warn(f"stale lock {path} of PID {stale} (no longer running) taken over")
+                self.warn(f"stale lock {path} of PID {stale} taken over (that run has ended)")
             os.ftruncate(fd, 0)
             os.lseek(fd, 0, os.SEEK_SET)
             os.write(fd, f"{os.getpid()}\n".encode())
