@@ -236,3 +236,15 @@ def test_links_in_the_output_directory_never_lead_outputs_outside(tmp_path, extr
     assert proc.returncode == 16, proc.stderr
     assert "outside the output directory" in proc.stderr
     assert list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.parametrize("executor", ["local", "dask"])
+def test_image_dirs_apply_on_every_executor(tmp_path, app, executor):
+    job = _image_job(tmp_path, app, [f"{tmp_path}/other/secret.png", "images/ok.png"],
+                     extra='image_dirs = ["other"]')
+    proc = run_cli("run", job, "--executor", executor, "-w", 1)
+    assert proc.returncode == 4, proc.stderr   # the image in image_dirs is used, the layout's is not
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert (report["documents_produced"], report["records_rejected"]) == (1, 1)
+    reasons = (tmp_path / "out" / "img.reasons.csv").read_text().splitlines()[1:]
+    assert len(reasons) == 1 and reasons[0].startswith("2,R2,") and "outside the image directories" in reasons[0]

@@ -136,6 +136,8 @@ def compose_stripe(job, spool_dir: str, stripe: int, stripes: int) -> dict:
 
     spool = Path(spool_dir)
     layout = _layout(job.layout)
+    if job.image_dirs:                   # the job's image directories, as in the local executor
+        layout.image_dirs = tuple(job.image_dirs)
     specs = list(getattr(layout, "field_specs", ())) + list(job.fields)
     _compose_worker(job, layout, specs, spool, stripe, stripes, done_chunks(spool), _StripeLimit(), spool)
     with open(spool / f"worker-{stripe}.status", "rb") as f:
