@@ -97,7 +97,7 @@ def _overrides(**kw) -> dict:
 @click.option("-w", "--workers", type=int, help="Compose and render workers (0 = one per core; default from the job, else one per core).")
 @click.option("--max-rejects", type=int, help="Stop the run when more records than this are rejected.")
 @click.option("--max-reject-rate", type=float, help="Stop the run when more than this fraction is rejected.")
-@click.option("--work-dir", type=click.Path(file_okay=False), help="Work directory (spool, journal).")
+@click.option("--work-dir", type=click.Path(file_okay=False), help="Where the run's work directory (spool, journal) is made; not the output directory.")
 @click.option("--restart", is_flag=True, help="Finish an interrupted run from its work directory.")
 @click.option("--executor", type=click.Choice(["local", "dask"]), help="Where compose and render tasks run (overrides [run] executor).")
 @click.option("--scheduler", help="Dask scheduler address tcp://HOST:8786 or file:PATH of a scheduler file (implies --executor dask).")

@@ -35,6 +35,8 @@ class JobConfig:
     input: Any                       # ccm_batch.records.config.InputConfig
     layout: Path
     output_dir: Path
+    image_dirs: tuple[Path, ...] = ()   # where images named by record data may come from (default: the
+                                        # directories of the layout's files)
     formats: tuple[str, ...] = ("pdf",)
     file_name: str = "{job}_{stream}_{seq:03d}"
     work_dir: Path | None = None
@@ -70,8 +72,10 @@ class JobConfig:
 
     @property
     def run_dir(self) -> Path:
-        """The run's work directory (spool, journal): kept until the run succeeds."""
-        return self.work_dir or (self.output_dir / f".ccm-work-{self.name}")
+        """The run's own work directory (spool, journal), which the engine creates, marks and alone
+        deletes: ``.ccm-work-JOB`` in ``work_dir``, else in the output directory. Kept until the run
+        succeeds."""
+        return (self.work_dir or self.output_dir) / f".ccm-work-{self.name}"
 
 
 class _Context:
@@ -121,6 +125,46 @@ def _check_overrides(overrides: dict) -> list[str]:
 def _resolve(base: Path, value: str) -> Path:
     p = Path(os.path.expanduser(value))
     return p if p.is_absolute() else (base / p)
+
+
+def _plain_file_name(name: str) -> bool:
+    """A single, visible file name: no directory part, not ``.``/``..``, no hidden or control name."""
+    return bool(name) and not any(c in name for c in "/\\\0") and not name.startswith(".") \
+        and name.isprintable()
+
+
+def check_file_stem(stem: str, template: str, where: str = "[output] name") -> str:
+    """``stem`` (an expanded ``[output] name``) when it names a file in the output directory itself."""
+    if not _plain_file_name(stem):
+        raise ConfigError(f"{where}: {template!r} gives {stem!r}, which is not a plain file name: "
+                          "print files are always written in the output directory (choose it with "
+                          "[output] dir or --output); the name may not hold '/', '\\', '..' or start with '.'")
+    return stem
+
+
+def _check_work_dir(path: Path, work_dir: Path, out_dir: Path) -> None:
+    w, o = Path(os.path.realpath(work_dir)), Path(os.path.realpath(out_dir))
+    if o == w or o.is_relative_to(w):
+        raise ConfigError(f"{_where(path, 'output', 'work_dir')}: {work_dir} "
+                          f"{'is' if o == w else 'contains'} the output directory {out_dir}; the work "
+                          "directory must be apart from the outputs (leave work_dir unset to work in a "
+                          "hidden subdirectory of the output directory)")
+
+
+def _image_dirs(path: Path, base: Path, value) -> tuple[Path, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{_where(path, 'layout', 'image_dirs')}: expected a list of directories")
+    dirs = []
+    for v in value:
+        d = _resolve(base, v)
+        if not d.is_dir():
+            raise ConfigError(f"{_where(path, 'layout', 'image_dirs')}: {d} is not a directory")
+        dirs.append(Path(os.path.realpath(d)))
+    return tuple(dirs)
 
 
 def _formats(value) -> tuple[str, ...]:
@@ -253,6 +297,8 @@ def load_job(path: str | Path, overrides: dict | None = None) -> JobConfig:
     found is reported at once (one ``job.toml:LINE: [section] key: message`` line each); then the
     stages' own checks run ([input], [mail] and its rule packs, templates). All of this happens
     before a record is read: ``run`` and ``validate`` reject the same jobs.
+    Paths given as overrides resolve against the current directory (command line), those in the
+    file against its directory.
     """
     path = Path(path).resolve() if path else None
     overrides = {k: v for k, v in (overrides or {}).items() if v not in (None, (), [])}
@@ -296,15 +342,27 @@ def load_job(path: str | Path, overrides: dict | None = None) -> JobConfig:
         else _resolve(base, output.get("dir", "out"))
     formats = _formats(overrides.get("formats", output.get("formats", ["pdf"])))
     file_name = output.get("name", "{job}_{stream}_{seq:03d}")
+    if not isinstance(file_name, str):
+        raise ConfigError(f"{_where(path, 'output', 'name')}: expected a file name template")
     try:
-        file_name.format(job="j", stream="s", seq=1, date=date, carrier="c", product="p", envelope="e",
-                         kind="k")
-    except (KeyError, IndexError, ValueError) as exc:
+        sample = file_name.format(job="j", stream="s", seq=1, date=date, carrier="c", product="p",
+                                  envelope="e", kind="k")
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
         raise ctx.error("output", "name", f"bad file name template {file_name!r}: "
                         f"use {{job}}, {{stream}}, {{seq:03d}}, {{date}}, {{carrier}}, {{product}}, "
                         f"{{envelope}}, {{kind}} ({exc})") from None
+    if not _plain_file_name(sample):
+        raise ctx.error("output", "name", f"{file_name!r} gives {sample!r}, which is not a plain file name: "
+                        "print files are always written in the output directory (choose it with [output] dir "
+                        "or --output); the name may not hold '/', '\\', '..' or start with '.'")
     work_dir = overrides.get("work_dir") or output.get("work_dir")
-    work_dir = _resolve(base, work_dir) if work_dir else None
+    if "work_dir" in overrides:
+        work_dir = Path(work_dir).resolve()
+    else:
+        work_dir = _resolve(base, work_dir) if work_dir else None
+    if work_dir is not None:
+        _check_work_dir(path, work_dir, out_dir)
+    image_dirs = _image_dirs(path, base, data.get("layout", {}).get("image_dirs"))
 
     index = data.get("index", {})
     index_formats = _formats(overrides.get("index_formats", index.get("formats", ["csv"])))
@@ -340,7 +398,7 @@ def load_job(path: str | Path, overrides: dict | None = None) -> JobConfig:
 
     return JobConfig(
         path=path, name=name, date=date, title=str(job.get("title", name)), input=input_cfg,
-        layout=layout_path, output_dir=out_dir, formats=formats, file_name=file_name, work_dir=work_dir,
+        layout=layout_path, output_dir=out_dir, image_dirs=image_dirs, formats=formats, file_name=file_name, work_dir=work_dir,
         index_formats=index_formats, archive_pdf=bool(index.get("archive_pdf", False)),
         archive_name=index.get("archive_name", "{customer_id}_{doc_type}_{date}_{doc_id}"),
         verify_field=str(index.get("verify_field", "doc_id")), cmod_codepage=int(index.get("cmod_codepage", 819)),

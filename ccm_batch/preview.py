@@ -50,6 +50,8 @@ def preview_layout(layout_path: Path | None, data: Path | None, record_element: 
     if layout_path is None:
         raise ConfigError("preview needs a LAYOUT or --job JOB.toml")
     layout = load_layout(layout_path)
+    if job is not None and job.image_dirs:
+        layout.image_dirs = tuple(job.image_dirs)
     if job is not None:
         cfg = job.input if data is None else dataclasses.replace(job.input, path=data.resolve())
     else:

@@ -53,6 +53,7 @@ class RunReport:
     substituted_records: list = field(default_factory=list)  # [{"record", "key", "messages"}]: '?' printed
     substituted_more: int = 0                                # ... beyond SUBSTITUTED_LIST_MAX
     channels: dict = field(default_factory=dict)             # multichannel jobs: routing and reconciliation
+    kept: str = ""        # exit 8 and above: nothing released; the staged outputs (rejects…) stay here
 
     # -- reconciliation and exit code -------------------------------------------------------
     @property
@@ -80,7 +81,7 @@ class RunReport:
     # -- output ------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         pages_per_min = round(self.pages / self.duration_s * 60) if self.duration_s else 0
-        return {
+        d = {
             "ccm_batch": __version__,
             "job": self.job, "job_file": self.job_file, "job_date": self.job_date, "layout": self.layout,
             "status": STATUS[self.exit_code], "exit_code": self.exit_code,
@@ -105,6 +106,11 @@ class RunReport:
                        "spool_bytes": self.spool_bytes, "restarted": self.restarted,
                        "phases_s": {k: round(v, 3) for k, v in self.phases.items()}},
         }
+        if self.kept:
+            d["not_released"] = {"kept_in": self.kept,
+                                 "note": "nothing was released; the rejects, reasons and any other staged "
+                                         "outputs are kept there for inspection until the next run"}
+        return d
 
     def to_text(self) -> str:
         d = self.to_dict()
@@ -142,6 +148,9 @@ class RunReport:
             out.append(f"OUTPUT INCOMPLETE: {self.output_incomplete}")
         for err in self.errors:
             out.append(f"ERROR: {err}")
+        if self.kept:
+            out.append(f"NOT RELEASED: no output was released; rejects, reasons and the other staged files "
+                       f"are kept in {self.kept}")
         if self.mail:
             out += ["", "mail production"]
             for k, v in self.mail.items():

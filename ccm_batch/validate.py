@@ -28,6 +28,8 @@ def validate_job(job, sample: int = 50) -> ValidationResult:
     out = result.lines
     layout = load_job_layout(job)
     check_with_layout(job, layout)
+    if job.image_dirs:
+        layout.image_dirs = tuple(job.image_dirs)
     specs = list(getattr(layout, "field_specs", ())) + list(job.fields)
     out.append(f"job       {job.path}: OK (job {job.name}, date {job.date})")
     out.append(f"layout    {job.layout}: OK ({len(specs)} declared fields)")

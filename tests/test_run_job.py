@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -121,7 +122,10 @@ def test_reject_limit_exceeded_stops_with_exit_8_and_no_print_file(tmp_path, ext
     assert report["limit_exceeded"] and "max_rejects=3" in report["limit_exceeded"]
     assert report["reconciliation"]["ok"]
     assert report["records_rejected"] >= 4
-    assert (out / "inv.rejects.xml").exists()
+    # nothing at all is released at exit 8 (issue 19.4): the report alone, pointing at the kept rejects
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["report.json", "report.txt"]
+    kept = Path(report["not_released"]["kept_in"])
+    assert (kept / "inv.rejects.xml").exists() and kept.is_relative_to(out / ".ccm-work-inv")
 
 
 def test_malformed_extract_stops_with_file_line_column_exit_8(tmp_path, extract):

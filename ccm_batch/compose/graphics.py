@@ -52,6 +52,18 @@ def _fail(node, message, page=None):
     raise RecordError(f"{node.name} ({node.src}): {message}", field=f"{node.name} ({node.src})", page=page)
 
 
+def _allowed_image(c, node, rel: str, path: str) -> str:
+    """The real path of an image named by record data, when it lies inside one of the layout's image
+    directories (symbolic links followed); any other path rejects the record."""
+    real = os.path.realpath(path)
+    dirs = getattr(c.layout, "image_dirs", ())
+    if not any(real.startswith(d.rstrip(os.sep) + os.sep) for d in map(str, dirs)):
+        _fail(node, f"image {rel!r} from the record is outside the image directories "
+                    f"({', '.join(map(str, dirs)) or 'none'}): refused; images named by data must be "
+                    "in the layout's directory or in the job's [layout] image_dirs", c.page)
+    return path
+
+
 def bind_image(c, node: M.ImageNode, ctx, env) -> Graphic:
     if node.static_path is not None:
         path, natural = node.static_path, node.static_size
@@ -60,6 +72,7 @@ def bind_image(c, node: M.ImageNode, ctx, env) -> Graphic:
         path = os.path.normpath(os.path.join(node.base, rel))
         if not rel or not os.path.isfile(path):
             _fail(node, f"image {rel!r} not found ({path})", c.page)
+        path = _allowed_image(c, node, rel, path)
         try:
             natural = _image_size(path)
         except ValueError as exc:

@@ -11,6 +11,8 @@ that language) and ``name`` (the ``id`` attribute, or the element name: what a r
 """
 from __future__ import annotations
 
+import os
+
 from typing import NamedTuple
 
 
@@ -302,7 +304,9 @@ class Layout:
 
     Public: ``name``, ``doc_type``, ``record`` (record element name, '' if not given), ``duplex``,
     ``field_specs`` (:class:`~ccm_batch.records.validate.FieldSpec` list), ``files`` (the layout file and
-    every imported fragment file), ``path``, ``channels`` (the email/SMS/portal variants by channel name). The rest is compose's business.
+    every imported fragment file), ``path``, ``channels`` (the email/SMS/portal variants by channel name),
+    ``image_dirs`` (the only directories an image named by record data may come from: by default those
+    of the layout's files; a job's ``[layout] image_dirs`` replaces them). The rest is compose's business.
     """
 
     def __init__(self, **kw):
@@ -328,6 +332,8 @@ class Layout:
         self.path_uses = ()          # names the expressions read (ccm_batch.layout.paths.PathUse)
         self.extract_names = None    # names the <extract> section declares, or None
         self.channels = kw.get("channels") or {}    # channel name -> variant (ccm_batch.layout.variants)
+        self.image_dirs = tuple(kw.get("image_dirs") or
+                                sorted({os.path.dirname(os.path.realpath(f)) for f in self.files}))
 
     def __repr__(self):
         return f"<Layout {self.name} ({self.path})>"

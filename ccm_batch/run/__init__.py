@@ -1,8 +1,10 @@
 """Run orchestration: one job end to end — read, compose, spool, plan, render, index, report.
 
-The run's work directory holds the spool, the work database and a staging directory. Outputs are made
-in staging and moved to the output directory only when everything succeeded, so a failed run never
-leaves a print file that looks finished. The work directory is the restart journal: after a crash,
+The run's work directory (made and marked by the engine, see :mod:`.commit`) holds the spool, the work
+database and a staging directory. Outputs are made in staging and released to the output directory by
+the commit protocol of :mod:`.commit` only when the run succeeded (exit 0 or 4), so a failed run never
+leaves a print file that looks finished. A run holds the lock of its output and work directories
+(:mod:`.lock`) from start to end. The work directory is the restart journal: after a crash,
 ``run_job(job, restart=True)`` keeps the committed chunks and rendered files and finishes the rest;
 the result is byte-identical to an uninterrupted run. A restart whose inputs, layout or job changed is
 refused.
@@ -15,7 +17,6 @@ import os
 import pickle
 import re
 import resource
-import shutil
 import time
 from pathlib import Path
 
@@ -23,7 +24,9 @@ from ..errors import CcmError, ConfigError, OutputError
 from ..log import OperatorLog
 from ..report import RunReport
 from ..spool import PICKLE_PROTOCOL, open_db, spool_size, write_atomic
+from . import commit
 from .faults import checkpoint
+from .lock import RunLock
 from .compose_phase import compose_all, done_chunks, load_chunk
 from .render_phase import render_all
 from ..render.afp import fonts_option
@@ -65,6 +68,12 @@ def _peak_memory_mb() -> float:
 
 
 def _prepare_output(job) -> None:
+    if job.work_dir is not None:
+        try:
+            job.work_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create the work directory {job.work_dir}: {exc.strerror}. "
+                              "Check the path and its permissions, or pass --work-dir DIR.") from None
     try:
         job.output_dir.mkdir(parents=True, exist_ok=True)
         probe = job.output_dir / f".ccm-write-test-{os.getpid()}"
@@ -79,7 +88,7 @@ def _prepare_work_dir(job, fingerprint: dict, restart: bool, log: OperatorLog) -
     run_dir = job.run_dir
     fp_path = run_dir / FINGERPRINT_FILE
     if restart:
-        if not fp_path.exists():
+        if not fp_path.exists() or not commit.owned(run_dir):
             raise ConfigError(f"cannot restart job {job.name}: no interrupted run in {run_dir} "
                               "(run it without --restart)")
         old = json.loads(fp_path.read_text())
@@ -90,14 +99,44 @@ def _prepare_work_dir(job, fingerprint: dict, restart: bool, log: OperatorLog) -
         log.message("CCM0102I", f"restarting job {job.name} from {run_dir}")
         return run_dir
     try:
-        if run_dir.exists():
-            shutil.rmtree(run_dir)
-        (run_dir / "spool").mkdir(parents=True)
+        # an undecided release and a work directory left by an interrupted attempt: ours, discarded
+        commit.remove_owned_dir(commit.release_dir(job.output_dir, job.name))
+        if run_dir.exists() or run_dir.is_symlink():
+            commit.remove_owned_dir(run_dir)
+            log.message("CCM0104I", f"the interrupted run in {run_dir} is discarded: starting afresh")
+        commit.make_owned_dir(run_dir, job.name)
+        (run_dir / "spool").mkdir()
         (run_dir / "staging").mkdir()
-        fp_path.write_text(json.dumps(fingerprint, indent=1))
+        write_atomic(fp_path, json.dumps(fingerprint, indent=1).encode())
     except OSError as exc:
         raise OutputError(f"cannot create the work directory {run_dir}: {exc.strerror}") from None
     return run_dir
+
+
+def _lock_paths(job) -> list[Path]:
+    paths = [job.output_dir / ".ccm-run.lock"]
+    if job.work_dir is not None:
+        paths.append(job.work_dir / f".ccm-work-{job.name}.lock")
+    return paths
+
+
+def _report_from_file(path: Path, restarted: bool) -> RunReport:
+    """The report of a run already released (its exit code and counts), read back from report.json."""
+    d = json.loads(path.read_text(encoding="utf-8"))
+    return RunReport(job=d["job"], job_file=d.get("job_file", ""), job_date=d.get("job_date", ""),
+                     layout=d.get("layout", ""), inputs=d.get("inputs", []), records_read=d["records_read"],
+                     documents=d["documents_produced"], pages=d.get("pages", 0), sheets=d.get("sheets", 0),
+                     rejected=d["records_rejected"], warnings=d.get("warnings", 0),
+                     files=d.get("files", []), errors=d.get("errors", []),
+                     limit_exceeded=d.get("limit_exceeded") or "",
+                     output_incomplete=d.get("output_incomplete") or "", restarted=restarted)
+
+
+def _already_released(job, log, report: RunReport) -> RunReport:
+    log.message("CCM0900I" if report.exit_code < 8 else "CCM0901E",
+                f"job {job.name} was already complete: {report.reconciliation_line()} — exit code "
+                f"{report.exit_code}; report in {job.output_dir / 'report.txt'}", force=True)
+    return report
 
 
 def run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunReport:
@@ -127,13 +166,36 @@ def _run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunR
     if job.einvoice is not None:       # a bad mapping is a job error (exit 12) before any record is read
         from ..einvoice import load_mapping
         load_mapping(job.einvoice.mapping, job.input.namespace_map)
+    if job.image_dirs:
+        layout.image_dirs = tuple(job.image_dirs)
     specs = list(getattr(layout, "field_specs", ())) + list(job.fields)
     _prepare_output(job)
+    lock = RunLock(_lock_paths(job), warn=lambda message: log.message("CCM0511W", message))
+    lock.acquire()
+    try:
+        return _run_locked(job, layout, specs, log, report, restart, started)
+    finally:
+        lock.release()
+
+
+def _run_locked(job, layout, specs, log, report, restart, started) -> RunReport:
+    # a release decided by an earlier attempt (killed while publishing or cleaning up) is finished first
+    if commit.complete(job.output_dir, job.name) is not None:
+        if restart:
+            log.message("CCM0103I", f"job {job.name}: the interrupted run had committed its outputs; "
+                                    "their release is now complete and its work directory removed")
+            return _already_released(job, log, _report_from_file(job.output_dir / "report.json", True))
+        log.message("CCM0103I", f"job {job.name}: the release of the previous, interrupted run was completed "
+                                "before starting afresh")
     input_path = Path(job.input.path)
     if not input_path.is_file():
         raise ConfigError(f"input file {input_path} does not exist")
     input_sha = sha256_file(input_path)
     report.inputs.append({"path": str(input_path), "sha256": input_sha, "size": input_path.stat().st_size})
+    if restart and not job.run_dir.exists():
+        done = _finished_report(job, input_sha)
+        if done is not None:       # killed after its very last step: nothing left to do
+            return _already_released(job, log, done)
     from ..channels import open_router           # multichannel jobs: preferences + feedback read once
     router = open_router(job, layout)
     fingerprint = _fingerprint(job, layout, input_sha)
@@ -175,6 +237,18 @@ def _run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunR
                        router)
     finally:
         db.close()
+
+
+def _finished_report(job, input_sha: str) -> RunReport | None:
+    """The report of this job's last run when it completed and released from the same extract."""
+    path = job.output_dir / "report.json"
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+        same = (d["job"] == job.name and d["job_date"] == job.date and d["exit_code"] < 8
+                and [i["sha256"] for i in d["inputs"]] == [input_sha])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return _report_from_file(path, True) if same else None
 
 
 def _collect(job, report, db, spool_dir, statuses, input_error, on_reject, load: bool = True,
@@ -246,7 +320,7 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
 
     planned = db.execute("SELECT value FROM meta WHERE key = 'planned'").fetchone()
     clock = time.monotonic()
-    # rejects are always delivered, even when the run stops
+    # rejects are always written (staged: released with the run, kept in the work directory if it stops)
     writer = RejectWriter(staging, job.name, job.input)
 
     def on_reject(number, key, source, line, raw, problems):
@@ -330,31 +404,33 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
         from ..channels.produce import reconciliation
         report.channels = {**reconciliation(report.documents, tally), **report.channels}
 
-    # -- commit: move staged outputs to the output directory ---------------------------------
+    # -- commit: release the staged outputs all-or-nothing (see commit.py) -------------------------
     checkpoint("commit")
     report.spool_bytes = spool_size(spool_dir)
-    manifest_path = run_dir / "manifest.json"
-    if not manifest_path.exists():    # written once: a restart during the moves finds the same list
-        staged = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
-        write_atomic(manifest_path, json.dumps(staged).encode())
-    for rel in json.loads(manifest_path.read_text()):
-        src, dest = staging / rel, job.output_dir / rel
-        if src.exists():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(src, dest)
-        report.files.append({"path": rel, "size": dest.stat().st_size})
-    _describe_files(db, report)
     for number, key, message in _first_warnings(spool_dir):
         message = _RECORD_PREFIX.sub("", message)
         log.message("CCM0203W", f"record {number}{f' ({key})' if key else ''}: {message}")
-    report.duration_s = time.monotonic() - started
-    report.peak_memory_mb = _peak_memory_mb()
-    report.write(job.output_dir)
-    # -- history and metrics (issue 14): after the outputs are committed; never fails the run ----
+    # the history and metrics hook (issue 14) runs once the outputs are committed (decided); never fails
     from ..history import after_run
-    after_run(job, report, db, run_dir, log)
-    if report.exit_code in (0, 4):
-        shutil.rmtree(run_dir, ignore_errors=True)
+    if report.exit_code >= 8:
+        # nothing is released: the report alone says why; rejects and the rest stay in the work directory
+        report.kept = str(staging)
+        report.duration_s = time.monotonic() - started
+        report.peak_memory_mb = _peak_memory_mb()
+        report.write(job.output_dir)
+        after_run(job, report, db, run_dir, log)
+    else:
+        files = commit.staged_manifest(run_dir, staging)
+        pending = commit.release_dir(job.output_dir, job.name)
+        report.files = commit.transfer(files, staging, pending)
+        _describe_files(db, report)
+        report.duration_s = time.monotonic() - started
+        report.peak_memory_mb = _peak_memory_mb()
+        commit.write_reports(pending, report)
+        commit.decide(job.output_dir, job.name, files, run_dir, report.exit_code)
+        after_run(job, report, db, run_dir, log)
+        db.close()
+        commit.complete(job.output_dir, job.name)
     log.message("CCM0900I" if report.exit_code < 8 else "CCM0901E",
                 f"{report.reconciliation_line()} — exit code {report.exit_code}; report in "
                 f"{job.output_dir / 'report.txt'}", force=True)

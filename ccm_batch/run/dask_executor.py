@@ -139,6 +139,8 @@ def compose_stripe(job, spool_dir: str, stripe: int, stripes: int) -> dict:
 
     spool = Path(spool_dir)
     layout = _layout(job)
+    if job.image_dirs:                   # the job's image directories, as in the local executor
+        layout.image_dirs = tuple(job.image_dirs)
     specs = list(getattr(layout, "field_specs", ())) + list(job.fields)
     from ..channels import open_router          # multichannel jobs: each task routes its own documents
     _compose_worker(job, layout, specs, spool, stripe, stripes, done_chunks(spool), _StripeLimit(), spool,

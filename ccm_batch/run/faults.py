@@ -1,7 +1,8 @@
 """Run orchestration: fault injection for restart tests (``CCM_FAULT=phase:n`` kills the run with SIGKILL).
 
 Phases: ``compose`` (after the n-th committed chunk), ``render`` (after the n-th finished print file),
-``commit`` (before the staged outputs are moved). Unset in production; read once per call site.
+``commit`` (each step of the commit protocol, see :mod:`ccm_batch.run.commit`: 1 = before anything is
+moved). Unset in production; read once per call site.
 
 For the Dask executor's tests: ``CCM_FAULT_ONCE=PATH`` fires the fault only in the first process
 that creates ``PATH`` (a worker killed once, its task rescheduled); ``CCM_FAULT_KILL=PID`` kills that

@@ -68,9 +68,13 @@ AFP_STAT_WARNINGS = {**RENDER_WARNINGS, "substituted": "AFP: characters substitu
 
 
 def _stem(job, plan) -> str:
-    return job.file_name.format(job=job.name, stream=plan.stream, seq=plan.seq, date=job.date,
+    """The print file's name without extension; always a plain name in the output directory (the
+    template is checked when the job is loaded, the values here come from the mail plan)."""
+    from ..job import check_file_stem
+    stem = job.file_name.format(job=job.name, stream=plan.stream, seq=plan.seq, date=job.date,
                                 **{k: v for k, v in (plan.name_vars or {}).items()
                                    if k not in ("job", "stream", "seq", "date")})
+    return check_file_stem(stem, job.file_name)
 
 
 def render_all(job, db: sqlite3.Connection, db_path: Path, spool_dir: Path, staging: Path, mail_config,

@@ -1,0 +1,223 @@
+"""Run orchestration, commit: release the staged outputs all-or-nothing, then clean up what the run made.
+
+The protocol has one point of truth, the commit record ``OUTPUT/.ccm-commit-JOB.json``:
+
+1. *transfer*: every staged file (the list is fixed once in the work directory's ``manifest.json``)
+   goes into the hidden release directory ``OUTPUT/.ccm-release-JOB/`` — a rename when the work
+   directory shares the output directory's file system, else a copy to a temporary name there, fsync,
+   rename, and only then the staged copy is removed; the reports are written there too;
+2. *decide*: the commit record (the files to publish, the exit code) is written and fsynced;
+3. *publish*: each file is renamed from the release directory to its place, the reports last;
+4. *clean up*: the release directory, then the work directory (only a directory carrying the run
+   marker the engine wrote), and the commit record last of all.
+
+Before step 2 nothing is released (a restart redoes the transfer; a file already moved is found in
+the release directory). From step 2 on the run is released: a kill at any instant leaves the record,
+and the next ``--restart`` (or fresh run) completes steps 3–4 from it. Every step is idempotent.
+``CCM_FAULT=commit:N`` kills the run at the N-th step (see :mod:`ccm_batch.run.faults`).
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+from pathlib import Path
+
+from ..errors import ConfigError, OutputError
+from .faults import checkpoint
+
+RUN_MARKER = ".ccm-run"                   # written first into every work directory the engine creates
+LEGACY_MARKER = "fingerprint.json"        # work directories of earlier versions carry this one
+MANIFEST = "manifest.json"
+REPORTS = ("report.json", "report.txt")
+
+
+def record_path(output_dir: Path, job: str) -> Path:
+    return output_dir / f".ccm-commit-{job}.json"
+
+
+def release_dir(output_dir: Path, job: str) -> Path:
+    return output_dir / f".ccm-release-{job}"
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_durable(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".part")
+    _discard(tmp)
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644), "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    checkpoint("commit")           # a kill here leaves a .part behind
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def _discard(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def inside(path: Path, directory: Path) -> bool:
+    """True when file ``path`` lands inside ``directory``: its parent, symbolic links followed, is in it
+    (the file itself may be a link left there: a rename replaces the link, never its target)."""
+    parent = Path(os.path.realpath(path.parent))
+    return path.name not in ("", ".", "..") and parent.is_relative_to(os.path.realpath(directory))
+
+
+# -- the run's own directories ---------------------------------------------------------------
+
+def make_owned_dir(path: Path, job: str) -> None:
+    """Create ``path`` (it must not exist) and its run marker, the proof that the engine made it."""
+    path.mkdir(parents=True)
+    (path / RUN_MARKER).write_text(json.dumps({"made_by": "ccm-batch", "job": job}) + "\n")
+
+
+def owned(path: Path) -> bool:
+    return (path / RUN_MARKER).is_file() or (path / LEGACY_MARKER).is_file()
+
+
+def remove_owned_dir(path: Path, step=lambda: None) -> None:
+    """Delete a directory the engine made (refused without its marker); the marker goes last, so a
+    deletion cut short can be finished by the next run."""
+    if not path.exists():
+        return
+    if not path.is_symlink() and path.is_dir() and not any(path.iterdir()):
+        path.rmdir()               # emptied, marker included, by a deletion cut short just before
+        return
+    if path.is_symlink() or not owned(path):
+        raise ConfigError(f"{path} exists but was not made by ccm-batch (no {RUN_MARKER} marker): "
+                          "it is left alone. Choose another work_dir, or remove it yourself.")
+    first = True
+    for root, dirs, files in os.walk(path, topdown=False):
+        for name in files:
+            if Path(root) == path and name in (RUN_MARKER, LEGACY_MARKER):
+                continue
+            os.unlink(os.path.join(root, name))
+            if first:
+                step()             # a kill here leaves a half-deleted work directory behind
+                first = False
+        for name in dirs:
+            full = os.path.join(root, name)
+            if os.path.islink(full):
+                os.unlink(full)
+            else:
+                os.rmdir(full)
+    for name in (LEGACY_MARKER, RUN_MARKER):
+        try:
+            os.unlink(path / name)
+        except FileNotFoundError:
+            pass
+    path.rmdir()
+
+
+# -- steps 1 and 2 -------------------------------------------------------------------------------
+
+def staged_manifest(run_dir: Path, staging: Path) -> list[str]:
+    """The staged files to release, fixed at the first attempt (a restart finds the same list)."""
+    path = run_dir / MANIFEST
+    if not path.exists():
+        staged = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
+        _write_durable(path, json.dumps(staged).encode())
+    return json.loads(path.read_text())
+
+
+def _transfer(src: Path, dest: Path) -> None:
+    """Move ``src`` to ``dest`` durably, across file systems if need be."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(src, dest)
+        return
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+    tmp = dest.with_name(dest.name + ".part")
+    _discard(tmp)
+    with open(src, "rb") as fin, \
+            os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644), "wb") as fout:
+        shutil.copyfileobj(fin, fout, 1 << 20)
+        fout.flush()
+        os.fsync(fout.fileno())
+    checkpoint("commit")
+    os.replace(tmp, dest)
+    fsync_dir(dest.parent)
+    os.unlink(src)
+
+
+def transfer(files: list[str], staging: Path, pending: Path) -> list[dict]:
+    """Step 1: every staged file into the release directory; returns [{path, size}]."""
+    if not pending.exists():
+        make_owned_dir(pending, pending.name)
+    out = []
+    for rel in files:
+        src, dest = staging / rel, pending / rel
+        if not (inside(dest, pending) and inside(pending.parent / rel, pending.parent)):
+            raise OutputError(f"staged file {rel!r} would land outside the output directory "
+                              f"{pending.parent} (a symbolic link there?): nothing was released")
+        if src.exists():
+            _transfer(src, dest)
+            checkpoint("commit")
+        elif not dest.exists():
+            raise OutputError(f"staged output {src} is missing: run again without --restart")
+        out.append({"path": rel, "size": dest.stat().st_size})
+    for d in {(pending / rel).parent for rel in files} | {pending}:
+        fsync_dir(d)
+    return out
+
+
+def write_reports(pending: Path, report) -> None:
+    for name, text in zip(REPORTS, (json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n",
+                                    report.to_text())):
+        _write_durable(pending / name, text.encode("utf-8"))
+
+
+def decide(output_dir: Path, job: str, files: list[str], run_dir: Path, exit_code: int) -> dict:
+    """Step 2: the commit record; from now on the run is released."""
+    record = {"job": job, "files": [*files, *REPORTS], "run_dir": str(run_dir), "exit_code": exit_code}
+    checkpoint("commit")
+    _write_durable(record_path(output_dir, job), json.dumps(record, indent=1).encode())
+    checkpoint("commit")
+    return record
+
+
+# -- steps 3 and 4 -------------------------------------------------------------------------------
+
+def complete(output_dir: Path, job: str) -> dict | None:
+    """Finish a decided release from its record (publish, clean up); None when there is no record."""
+    path = record_path(output_dir, job)
+    _discard(path.with_name(path.name + ".part"))      # a record cut short while being written
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    pending = release_dir(output_dir, job)
+    for rel in record["files"]:
+        src, dest = pending / rel, output_dir / rel
+        if not inside(dest, output_dir):
+            raise OutputError(f"commit record {path} names {rel!r}, outside the output directory")
+        if src.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dest)
+            checkpoint("commit")
+        elif not dest.exists():
+            raise OutputError(f"{rel} is neither in {pending} nor in {output_dir}: the release cannot be "
+                              "completed; run the job again without --restart")
+    fsync_dir(output_dir)
+    remove_owned_dir(pending)
+    checkpoint("commit")
+    run_dir = Path(record["run_dir"])
+    if run_dir.exists():
+        remove_owned_dir(run_dir, step=lambda: checkpoint("commit"))
+    checkpoint("commit")
+    path.unlink()
+    fsync_dir(output_dir)
+    return record
