@@ -181,7 +181,7 @@ def test_job_fonts_section_registers_faces_and_overrides_the_fallback_chain(hous
 
 
 @pytest.mark.parametrize("section,message", [
-    ('[fonts]\nmissing_glyphs = "drop"\n', "missing_glyphs: 'drop'"),
+    ('[fonts]\nmissing_glyphs = "drop"\n', 'missing_glyphs: "drop" is not allowed'),     # the job schema, with its line
     ('[[fonts.face]]\nfamily = "X"\nregular = "none.ttf"\n', "regular font file"),
     ('[fonts]\ncolour = 1\n', "unknown key"),
 ])
