@@ -15,6 +15,7 @@ import click
 from . import __version__
 from .errors import EXIT_CONFIG, EXIT_FAILURE, CcmError
 from .log import OperatorLog
+from .run.signals import RunInterrupted
 
 
 def _log(ctx) -> OperatorLog:
@@ -73,13 +74,24 @@ def _guard(fn):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(0)
         except KeyboardInterrupt:
+            _close_bar(log)
             log.message("CCM0998E", "interrupted; rerun with --restart to finish the run", force=True)
             sys.exit(EXIT_FAILURE)
+        except RunInterrupted as exc:   # SIGTERM / SIGINT during a run: its workers are already stopped
+            _close_bar(log)
+            log.message(exc.msgid, str(exc), force=True)
+            sys.exit(exc.exit_code)
         except Exception as exc:    # noqa: BLE001 - one line, not a traceback
             if getattr(log, "debug", False):
                 raise
             _fail(log, exc)
     return wrapper
+
+
+def _close_bar(log: OperatorLog) -> None:
+    if getattr(log, "_bar", None) is not None:
+        log._bar.close()
+        log._bar = None
 
 
 def _overrides(**kw) -> dict:

@@ -16,6 +16,7 @@ import pickle
 import re
 import resource
 import shutil
+import sqlite3
 import time
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from ..log import OperatorLog
 from ..report import RunReport
 from ..spool import PICKLE_PROTOCOL, open_db, spool_size, write_atomic
 from .faults import checkpoint
+from .diskfull import is_no_space, no_space_error
+from .signals import stop_on_signals
 from .compose_phase import compose_all, done_chunks, load_chunk
 from .render_phase import render_all
 
@@ -112,8 +115,21 @@ def _run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunR
     """Run ``job`` (a :class:`ccm_batch.job.JobConfig`) and return its report (also written to disk).
 
     Raises :class:`ccm_batch.errors.CcmError` for errors found before anything was produced (a bad
-    layout: exit 12; an unwritable output directory: exit 16). Problems found later are in the report.
+    layout: exit 12; an unwritable output directory or a full disk: exit 16), and
+    :class:`ccm_batch.run.signals.RunInterrupted` when SIGTERM or SIGINT stops the run (its workers
+    are stopped first; the work directory is kept for ``--restart``). Problems found later are in the report.
     """
+    with stop_on_signals():
+        try:
+            return _run_job(job, log, restart)
+        except (OSError, sqlite3.Error) as exc:
+            if is_no_space(exc):
+                where = job.run_dir / "work.db" if isinstance(exc, sqlite3.Error) else job.run_dir
+                raise no_space_error(exc, where) from None
+            raise
+
+
+def _run_job(job, log: OperatorLog | None, restart: bool) -> RunReport:
     from ..layout import load_layout
 
     log = log or OperatorLog()
@@ -149,13 +165,15 @@ def _run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunR
     statuses = compose_all(job, layout, specs, spool_dir, compose_progress)
     bar.close()
     report.phases["compose"] = time.monotonic() - started
-    internal = [s["error"] for s in statuses if s["error"] and s["error"]["kind"] in ("internal", "ccm")]
+    internal = [s["error"] for s in statuses if s["error"]
+                and s["error"]["kind"] in ("nospace", "internal", "ccm")]
     if internal:
         err = internal[0]
+        if err["kind"] == "nospace":
+            raise OutputError(err["message"])
         if err["kind"] == "internal":
-            (run_dir / "internal-error.txt").write_text(err.get("traceback", ""))
-            raise CcmError(f"internal failure while composing: {err['message']} "
-                           f"(traceback in {run_dir / 'internal-error.txt'})")
+            raise CcmError(f"internal failure while composing: {err['message']}"
+                           + _keep_traceback(run_dir, err))
         exc = CcmError(err["message"])
         exc.exit_code = err.get("exit", 16)
         raise exc
@@ -166,6 +184,20 @@ def _run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunR
         return _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_error, started)
     finally:
         db.close()
+
+
+def _keep_traceback(run_dir: Path, err: dict) -> str:
+    """Write a worker's traceback to ``internal-error.txt``; returns the note naming it, or '' when
+    there is no traceback to keep or the file cannot be written (never an empty file)."""
+    if not err.get("traceback"):
+        return ""
+    path = run_dir / "internal-error.txt"
+    try:
+        path.write_text(err["traceback"])
+    except OSError:
+        path.unlink(missing_ok=True)
+        return ""
+    return f" (traceback in {path})"
 
 
 def _collect(job, report, db, spool_dir, statuses, input_error, on_reject, load: bool = True):

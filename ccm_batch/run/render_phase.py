@@ -13,9 +13,12 @@ import multiprocessing
 import os
 import shutil
 import sqlite3
+import traceback
 import unicodedata
 from pathlib import Path
 
+from . import signals
+from .diskfull import EXIT_NO_SPACE, is_no_space, no_space_error
 from .faults import checkpoint
 from ..afp.ptoca import SUBSTITUTIONS
 from ..archive.resources import resource_file_name, write_resource_file
@@ -91,7 +94,12 @@ def render_all(job, db: sqlite3.Connection, db_path: Path, spool_dir: Path, stag
         from .dask_executor import render_on_dask
         render_on_dask(job, db_path, spool_dir, staging, mail_config, resources, todo, progress)
     elif workers <= 1:
-        _render_files(job, db, spool_dir, staging, mail_config, progress, resources, set(todo))
+        try:
+            _render_files(job, db, spool_dir, staging, mail_config, progress, resources, set(todo))
+        except (OSError, sqlite3.Error) as exc:
+            if is_no_space(exc):
+                raise no_space_error(exc, staging) from None
+            raise
     else:
         ctx = multiprocessing.get_context("fork")
         claimed = ctx.Array("b", len(todo))          # files are taken in plan order by whichever
@@ -109,17 +117,26 @@ def render_all(job, db: sqlite3.Connection, db_path: Path, spool_dir: Path, stag
 
         for fmt in job.formats:     # backends (modules, fonts) loaded once here, inherited by the workers
             make_renderer(fmt, job, resources)
-        procs = [ctx.Process(target=_render_worker, name=f"ccm-render-{w}",
-                             args=(job, db_path, spool_dir, staging, mail_config, resources, claim))
+        procs = [ctx.Process(target=signals.run_worker, name=f"ccm-render-{w}",
+                             args=(os.getpid(), _render_worker, job, db_path, spool_dir, staging, mail_config,
+                                   resources, claim))
                  for w in range(workers)]
-        for proc in procs:
-            proc.start()
-        for proc in procs:
-            proc.join()
+        try:
+            for proc in procs:
+                proc.start()
+            for proc in procs:
+                proc.join()
+        except BaseException:         # a signal (RunInterrupted) or an error here: no worker outlives the run
+            signals.stop_workers([p for p in procs if p.pid is not None])
+            raise
         failed = [p.exitcode for p in procs if p.exitcode != 0]
+        if EXIT_NO_SPACE in failed:
+            raise no_space_error(None, staging)
         if failed:
-            raise CcmError(f"a render worker failed (exit status {failed[0]}); the finished print files are "
-                           "kept: run again with --restart")
+            note = staging.parent / "internal-error.txt"
+            where = f" (traceback in {note})" if note.is_file() and note.stat().st_size else ""
+            raise CcmError(f"a render worker failed (exit status {failed[0]}){where}; the finished print files "
+                           "are kept: run again with --restart")
         progress(len(todo), 0)
     notes = {}
     for (stats,) in db.execute("SELECT stats FROM rendered ORDER BY name"):
@@ -146,12 +163,23 @@ def _substitution_note(ch: str) -> str:
 
 
 def _render_worker(job, db_path, spool_dir, staging, mail_config, resources, mine) -> None:
+    """A forked render worker. A full disk exits with EXIT_NO_SPACE; any other failure leaves its
+    traceback in the work directory's ``internal-error.txt`` (not on the terminal) and exits 1."""
     from ..spool import open_db
-    db = open_db(db_path)
     try:
-        _render_files(job, db, spool_dir, staging, mail_config, lambda d, p: None, resources, mine)
-    finally:
-        db.close()
+        db = open_db(db_path)
+        try:
+            _render_files(job, db, spool_dir, staging, mail_config, lambda d, p: None, resources, mine)
+        finally:
+            db.close()
+    except Exception as exc:          # noqa: BLE001 - reported by the run from the exit status
+        if is_no_space(exc):
+            os._exit(EXIT_NO_SPACE)
+        try:
+            (staging.parent / "internal-error.txt").write_text(traceback.format_exc())
+        except OSError:
+            pass
+        os._exit(1)
 
 
 def _render_files(job, db, spool_dir, staging, mail_config, progress, resources, mine) -> None:
