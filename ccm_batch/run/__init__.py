@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from ..errors import CcmError, ConfigError, OutputError
-from ..log import OperatorLog
+from ..log import OperatorLog, counted
 from ..report import RunReport
 from ..spool import PICKLE_PROTOCOL, open_db, spool_size, write_atomic
 from .faults import checkpoint
@@ -153,18 +153,15 @@ def _run_job(job, log: OperatorLog | None, restart: bool) -> RunReport:
                             f"{job.workers} worker(s)")
 
     # -- compose ------------------------------------------------------------------------------
-    size = max(input_path.stat().st_size, 1)
-    bar = log.progress(100, "compose", "%")
-    seen = [0]
-
-    def compose_progress(records, nbytes):
-        pct = min(100, nbytes * 100 // size)
-        if pct > seen[0]:
-            bar.update(pct - seen[0], f"{records} records read")
-            seen[0] = pct
-    statuses = compose_all(job, layout, specs, spool_dir, compose_progress)
-    bar.close()
-    report.phases["compose"] = time.monotonic() - started
+    bar = log.progress(input_path.stat().st_size, "compose")     # bytes of the extract read, in records
+    statuses = compose_all(job, layout, specs, spool_dir,
+                           lambda records, nbytes: bar.set(nbytes, f"{counted(records, 'record')} read"))
+    records = max((s["records"] for s in statuses), default=0)
+    if any(s["error"] or s.get("stopped") for s in statuses):
+        bar.close()
+    else:
+        bar.finish(f"{counted(records, 'record')} read")
+    _phase(report, log, "compose", started, f"{counted(records, 'record')} read, {counted(job.workers, 'worker')}")
     internal = [s["error"] for s in statuses if s["error"]
                 and s["error"]["kind"] in ("nospace", "internal", "ccm")]
     if internal:
@@ -267,7 +264,7 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
     rejected, stopped = _collect(job, report, db, spool_dir, statuses, input_error, on_reject,
                                  load=not planned)
     writer.commit()
-    clock = _phase(report, log, "collect", clock, f"{report.records_read:,} records read, "
+    clock = _phase(report, log, "collect", clock, f"{counted(report.records_read, 'record')} read, "
                    f"{rejected:,} rejected")
     row = db.execute("SELECT COUNT(*), COALESCE(SUM(pages), 0), COALESCE(SUM(sheets), 0) FROM documents"
                      ).fetchone()
@@ -293,10 +290,27 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
             db.execute("INSERT INTO meta VALUES ('planned', ?)",
                        (pickle.dumps(summary, PICKLE_PROTOCOL).hex(),))
             db.commit()
-        clock = _phase(report, log, "plan", clock, f"{summary.pieces_out:,} mail pieces")
-        bar = log.progress(report.documents, "render", "doc")
+        files_planned = sum(1 for _ in mail.iter_print_files(db))
+        plan_detail = (f"{counted(summary.pieces_out, 'mail piece')} in " if mail_config.enabled else
+                       f"mail production off: {counted(report.documents, 'document')} in ")
+        clock = _phase(report, log, "plan", clock, plan_detail + counted(files_planned, "print file"))
+        bar = log.progress(report.documents, "render")
+        done = db.execute("SELECT COALESCE(SUM(documents), 0), COALESCE(SUM(pages), 0), COUNT(*) FROM rendered"
+                          ).fetchone() if _has_table(db, "rendered") else (0, 0, 0)
+        tally = {"docs": done[0], "pages": done[1], "files": done[2]}    # after a restart: the files kept
+
+        def render_detail() -> str:
+            return (f"{tally['docs']:,}/{counted(report.documents, 'document')}, {tally['files']:,}/"
+                    f"{counted(files_planned, 'print file')}, {counted(tally['pages'], 'page')}")
+
+        def render_progress(docs, pages, files=0):
+            tally["docs"] += docs
+            tally["pages"] += pages
+            tally["files"] += files
+            bar.set(tally["docs"], render_detail())
+        bar.set(tally["docs"], render_detail())
         stats = render_all(job, db, run_dir / "work.db", spool_dir, staging, mail_config,
-                           lambda d, p: bar.update(d), resources=report.resources)
+                           render_progress, resources=report.resources)
         from .render_phase import RENDER_WARNINGS
         for kind, count in sorted(stats.items()):
             if kind in RENDER_WARNINGS.values():
@@ -304,10 +318,12 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
                 report.warning_kinds[kind] += count
             else:
                 report.render_notes[kind] = count
-        bar.close()
-        rendered = db.execute("SELECT COALESCE(SUM(pages), 0), COUNT(*) FROM rendered").fetchone()
-        clock = _phase(report, log, "render", clock, f"{rendered[1]:,} print files, {rendered[0]:,} pages, "
-                       + " and ".join(f.upper() for f in job.formats))
+        rendered = db.execute("SELECT COALESCE(SUM(pages), 0), COUNT(*), COALESCE(SUM(documents), 0) "
+                              "FROM rendered").fetchone()
+        tally.update(pages=rendered[0], files=rendered[1], docs=rendered[2])
+        bar.finish(render_detail())
+        clock = _phase(report, log, "render", clock, f"{counted(rendered[1], 'print file')}, "
+                       f"{counted(rendered[0], 'page')}, " + " and ".join(f.upper() for f in job.formats))
         mail.write_production_files(db, staging, job.name, mail_config)
         if job.einvoice is not None:
             from ..einvoice.stage import write_handoff
@@ -367,6 +383,10 @@ def _phase(report, log, name: str, since: float, detail: str) -> float:
     report.phases[name] = now - since
     log.message("CCM0205I", f"{name}: {now - since:.1f} s ({detail})")
     return now
+
+
+def _has_table(db, name: str) -> bool:
+    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
 
 def _warning_kind(message: str) -> str:

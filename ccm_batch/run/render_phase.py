@@ -117,15 +117,34 @@ def render_all(job, db: sqlite3.Connection, db_path: Path, spool_dir: Path, stag
 
         for fmt in job.formats:     # backends (modules, fonts) loaded once here, inherited by the workers
             make_renderer(fmt, job, resources)
+        counts = [ctx.Value("q", 0, lock=False) for _ in range(3)]     # documents, pages, files done
+        lock = ctx.Lock()
+
+        def count(docs, pages, files=0):
+            with lock:
+                for value, n in zip(counts, (docs, pages, files)):
+                    value.value += n
+
+        seen = [0, 0, 0]
+
+        def report_progress():
+            now = [v.value for v in counts]
+            progress(*(a - b for a, b in zip(now, seen)))
+            seen[:] = now
+
         procs = [ctx.Process(target=signals.run_worker, name=f"ccm-render-{w}",
                              args=(os.getpid(), _render_worker, job, db_path, spool_dir, staging, mail_config,
-                                   resources, claim))
+                                   resources, claim, count))
                  for w in range(workers)]
         try:
             for proc in procs:
                 proc.start()
+            while any(p.is_alive() for p in procs):
+                procs[0].join(timeout=0.25)
+                report_progress()
             for proc in procs:
                 proc.join()
+            report_progress()
         except BaseException:         # a signal (RunInterrupted) or an error here: no worker outlives the run
             signals.stop_workers([p for p in procs if p.pid is not None])
             raise
@@ -137,7 +156,6 @@ def render_all(job, db: sqlite3.Connection, db_path: Path, spool_dir: Path, stag
             where = f" (traceback in {note})" if note.is_file() and note.stat().st_size else ""
             raise CcmError(f"a render worker failed (exit status {failed[0]}){where}; the finished print files "
                            "are kept: run again with --restart")
-        progress(len(todo), 0)
     notes = {}
     for (stats,) in db.execute("SELECT stats FROM rendered ORDER BY name"):
         for kind, count in json.loads(stats or "{}").items():
@@ -162,14 +180,14 @@ def _substitution_note(ch: str) -> str:
     return f"AFP: {show(ch)} printed as {shown} (not in the code page)"
 
 
-def _render_worker(job, db_path, spool_dir, staging, mail_config, resources, mine) -> None:
+def _render_worker(job, db_path, spool_dir, staging, mail_config, resources, mine, progress) -> None:
     """A forked render worker. A full disk exits with EXIT_NO_SPACE; any other failure leaves its
     traceback in the work directory's ``internal-error.txt`` (not on the terminal) and exits 1."""
     from ..spool import open_db
     try:
         db = open_db(db_path)
         try:
-            _render_files(job, db, spool_dir, staging, mail_config, lambda d, p: None, resources, mine)
+            _render_files(job, db, spool_dir, staging, mail_config, progress, resources, mine)
         finally:
             db.close()
     except Exception as exc:          # noqa: BLE001 - reported by the run from the exit status
@@ -279,7 +297,7 @@ def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archiv
         pages += len(marked)
         sheets += piece.sheets
         positions.append((piece.piece_id, first_page))
-        progress(len(documents), len(marked))
+        progress(len(documents), len(marked) + len(separators))
     files, stats = [], {"omr_clear_zone": omr_conflicts}
     for fmt, name, renderer, indexes in outputs:
         facts = renderer.end_file()
@@ -301,4 +319,5 @@ def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archiv
     db.execute("INSERT OR REPLACE INTO rendered VALUES (?, ?, ?, ?, ?, ?)",
                (stem, json.dumps(files), pages, docs, sheets, json.dumps(stats, sort_keys=True, default=str)))
     db.commit()
+    progress(0, 0, 1)
     checkpoint("render")
