@@ -240,6 +240,20 @@ def _collect(job, report, db, spool_dir, statuses, input_error, on_reject, load:
     return rejected, stopped
 
 
+def _limit_tripped(job, rejected: int, records: int) -> str:
+    """Which reject limit the counts exceed, with the numbers: ``14 of 200 records rejected: 7.0 % > 5 %
+    (max_reject_rate=0.05)`` or ``4 records rejected > max_rejects=3``."""
+    if job.max_rejects is not None and rejected > job.max_rejects:
+        return f"{counted(rejected, 'record')} rejected > max_rejects={job.max_rejects}"
+    rate = job.max_reject_rate
+    if rate is not None and records:
+        return (f"{rejected} of {counted(records, 'record')} rejected: {rejected * 100 / records:.1f} % > "
+                f"{rate * 100:g} % (max_reject_rate={rate:g})")
+    limits = ", ".join(f"{k}={v}" for k, v in (("max_rejects", job.max_rejects),
+                                               ("max_reject_rate", rate)) if v is not None)
+    return f"{counted(rejected, 'record')} rejected, over the reject limit ({limits})"
+
+
 def _over_limit(job, rejected: int, records: int) -> bool:
     if job.max_rejects is not None and rejected > job.max_rejects:
         return True
@@ -276,10 +290,10 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
                                     "No print file was produced: fix the extract and run again")
         log.message("CCM0301E", input_error)
     elif stopped:
-        limit = (f"max_rejects={job.max_rejects}" if job.max_rejects is not None else "") + \
-                (f" max_reject_rate={job.max_reject_rate}" if job.max_reject_rate is not None else "")
-        report.limit_exceeded = (f"{report.rejected} records rejected out of {report.records_read} read "
-                                 f"(limit {limit.strip()}); the run stopped and no print file was produced")
+        report.limit_exceeded = (f"{_limit_tripped(job, report.rejected, report.records_read)}: the run stopped "
+                                 f"and no print file was released. Next: see {job.name}.reasons.csv for why each "
+                                 "record was rejected, fix the extract (or the layout) and run again; if these "
+                                 "rejects are expected, raise [rejects] max_rejects / max_reject_rate")
         log.message("CCM0302E", report.limit_exceeded)
     else:
         mail_config = mail.MailConfig.from_dict(job.mail, job.path.parent)
@@ -368,9 +382,16 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
     after_run(job, report, db, run_dir, log)
     if report.exit_code in (0, 4):
         shutil.rmtree(run_dir, ignore_errors=True)
+    if report.limit_exceeded:
+        outcome = (f"reject limit exceeded ({_limit_tripped(job, report.rejected, report.records_read)}), "
+                   f"no print file released; {report.reconciliation_line()}")
+    elif report.output_incomplete:
+        outcome = f"output incomplete, no print file released; {report.reconciliation_line()}"
+    else:
+        outcome = report.reconciliation_line()
     log.message("CCM0900I" if report.exit_code < 8 else "CCM0901E",
-                f"{report.reconciliation_line()} — exit code {report.exit_code}; report in "
-                f"{job.output_dir / 'report.txt'}", force=True)
+                f"{outcome} — exit code {report.exit_code}; report in "
+                f"{os.path.normpath(job.output_dir / 'report.txt')}", force=True)
     return report
 
 
