@@ -7,6 +7,7 @@ Rejected records are listed with their reason instead of stopping the preview.
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -62,12 +63,14 @@ def preview_layout(layout_path: Path | None, data: Path | None, record_element: 
     renderer = PdfRenderer(PdfOptions(title=f"preview {layout_path.name}", creation_date=job_date))
     out_pdf.parent.mkdir(parents=True, exist_ok=True)
     renderer.start_file(str(out_pdf), StreamInfo(job="preview", stream="preview", job_date=job_date))
-    composed = 0
+    composed = in_range = last = 0
     for rec in open_records(cfg):
+        last = rec.number
         if rec.number < lo:
             continue
         if rec.number > hi:
             break
+        in_range += 1
         problems = [(p.field, p.message) for p in validate_record(rec, layout.field_specs)]
         if not problems:
             try:
@@ -90,10 +93,20 @@ def preview_layout(layout_path: Path | None, data: Path | None, record_element: 
         composed += 1
         yield f"record {rec.number}: {doc.meta.doc_id}, {doc.page_count} page(s)"
     facts = renderer.end_file()
-    yield f"{out_pdf}: {facts.pages} page(s), {composed} document(s)"
+    if not in_range:
+        out_pdf.unlink(missing_ok=True)
+        raise ConfigError(f"--records {record_range}: no record matched, {cfg.path} has "
+                          f"{last} record{'s' if last != 1 else ''}")
+    yield f"{out_pdf.resolve()}: {facts.pages} page{'s' if facts.pages != 1 else ''}, " \
+          f"{composed} document{'s' if composed != 1 else ''}"
     if png_dir is not None:
         if not shutil.which("pdftoppm"):
             raise ConfigError("--png needs poppler's pdftoppm (apt-get install poppler-utils)")
         png_dir.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["pdftoppm", "-png", "-r", "100", str(out_pdf), str(png_dir / "page")], check=True)
-        yield f"{png_dir}: {len(list(png_dir.glob('page-*.png')))} PNG page(s)"
+        for stale in png_dir.glob("page-*.png"):      # an earlier preview's pages: only the names we write
+            if re.fullmatch(r"page-\d+\.png", stale.name):
+                stale.unlink()
+        if facts.pages:
+            subprocess.run(["pdftoppm", "-png", "-r", "100", str(out_pdf), str(png_dir / "page")], check=True)
+        made = len([p for p in png_dir.glob("page-*.png") if re.fullmatch(r"page-\d+\.png", p.name)])
+        yield f"{png_dir.resolve()}: {made} PNG page{'s' if made != 1 else ''}"

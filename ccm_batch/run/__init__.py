@@ -20,7 +20,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from ..errors import CcmError, ConfigError, OutputError
+from ..errors import CcmError, ConfigError, InputNotFound, OutputError
 from ..log import OperatorLog, counted
 from ..report import RunReport
 from ..spool import PICKLE_PROTOCOL, open_db, spool_size, write_atomic
@@ -144,7 +144,8 @@ def _run_job(job, log: OperatorLog | None, restart: bool) -> RunReport:
     _prepare_output(job)
     input_path = Path(job.input.path)
     if not input_path.is_file():
-        raise ConfigError(f"input file {input_path} does not exist")
+        raise InputNotFound(f"input file {input_path} does not exist: check [input] path in {job.path} "
+                            "(or --input)")
     input_sha = sha256_file(input_path)
     report.inputs.append({"path": str(input_path), "sha256": input_sha, "size": input_path.stat().st_size})
     run_dir = _prepare_work_dir(job, _fingerprint(job, layout, input_sha), restart, log)
