@@ -97,6 +97,8 @@ def _prepare_work_dir(job, fingerprint: dict, restart: bool, log: OperatorLog) -
         (run_dir / "staging").mkdir()
         fp_path.write_text(json.dumps(fingerprint, indent=1))
     except OSError as exc:
+        if is_no_space(exc):
+            raise no_space_error(exc, run_dir) from None
         raise OutputError(f"cannot create the work directory {run_dir}: {exc.strerror}") from None
     return run_dir
 

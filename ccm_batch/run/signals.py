@@ -13,6 +13,7 @@ import ctypes
 import os
 import signal
 import sys
+import threading
 
 from ..errors import EXIT_FAILURE
 
@@ -48,7 +49,11 @@ def _handler(signum, _frame):
 
 @contextlib.contextmanager
 def stop_on_signals():
-    """While the block runs, SIGTERM and SIGINT raise :class:`RunInterrupted` in this process."""
+    """While the block runs, SIGTERM and SIGINT raise :class:`RunInterrupted` in this process (only the
+    main thread can handle signals: elsewhere, e.g. a run started by a service's thread, nothing changes)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
     saved = dict(_owner)
     _owner.update(pid=os.getpid(), stopping=False)
