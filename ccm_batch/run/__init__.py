@@ -28,7 +28,7 @@ from .faults import checkpoint
 from .diskfull import is_no_space, no_space_error
 from .signals import stop_on_signals
 from .compose_phase import compose_all, done_chunks, load_chunk
-from .render_phase import render_all
+from .render_phase import RenderProgress, render_all
 
 FINGERPRINT_FILE = "fingerprint.json"
 
@@ -311,23 +311,9 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
         plan_detail = (f"{counted(summary.pieces_out, 'mail piece')} in " if mail_config.enabled else
                        f"mail production off: {counted(report.documents, 'document')} in ")
         clock = _phase(report, log, "plan", clock, plan_detail + counted(files_planned, "print file"))
-        bar = log.progress(report.documents, "render")
-        done = db.execute("SELECT COALESCE(SUM(documents), 0), COALESCE(SUM(pages), 0), COUNT(*) FROM rendered"
-                          ).fetchone() if _has_table(db, "rendered") else (0, 0, 0)
-        tally = {"docs": done[0], "pages": done[1], "files": done[2]}    # after a restart: the files kept
-
-        def render_detail() -> str:
-            return (f"{tally['docs']:,}/{counted(report.documents, 'document')}, {tally['files']:,}/"
-                    f"{counted(files_planned, 'print file')}, {counted(tally['pages'], 'page')}")
-
-        def render_progress(docs, pages, files=0):
-            tally["docs"] += docs
-            tally["pages"] += pages
-            tally["files"] += files
-            bar.set(tally["docs"], render_detail())
-        bar.set(tally["docs"], render_detail())
+        progress = RenderProgress(log, db, report.documents, files_planned)
         stats = render_all(job, db, run_dir / "work.db", spool_dir, staging, mail_config,
-                           render_progress, resources=report.resources)
+                           progress, resources=report.resources)
         from .render_phase import RENDER_WARNINGS
         for kind, count in sorted(stats.items()):
             if kind in RENDER_WARNINGS.values():
@@ -335,10 +321,7 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
                 report.warning_kinds[kind] += count
             else:
                 report.render_notes[kind] = count
-        rendered = db.execute("SELECT COALESCE(SUM(pages), 0), COUNT(*), COALESCE(SUM(documents), 0) "
-                              "FROM rendered").fetchone()
-        tally.update(pages=rendered[0], files=rendered[1], docs=rendered[2])
-        bar.finish(render_detail())
+        rendered = progress.finish(db)
         clock = _phase(report, log, "render", clock, f"{counted(rendered[1], 'print file')}, "
                        f"{counted(rendered[0], 'page')}, " + " and ".join(f.upper() for f in job.formats))
         mail.write_production_files(db, staging, job.name, mail_config)
@@ -407,10 +390,6 @@ def _phase(report, log, name: str, since: float, detail: str) -> float:
     report.phases[name] = now - since
     log.message("CCM0205I", f"{name}: {now - since:.1f} s ({detail})")
     return now
-
-
-def _has_table(db, name: str) -> bool:
-    return db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
 
 
 def _warning_kind(message: str) -> str:

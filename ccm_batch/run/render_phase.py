@@ -32,6 +32,38 @@ JOURNAL_DDL = """CREATE TABLE IF NOT EXISTS rendered (
   name TEXT PRIMARY KEY, files TEXT, pages INTEGER, documents INTEGER, sheets INTEGER, stats TEXT)"""
 
 
+class RenderProgress:
+    """The render phase's progress: documents rendered (the bar) with print files and pages in words,
+    counting from the files a restarted run keeps. Called as ``progress(docs, pages, files=0)``."""
+
+    def __init__(self, log, db: sqlite3.Connection, documents: int, files: int):
+        from ..log import counted
+        self.counted, self.documents, self.files = counted, documents, files
+        db.execute(JOURNAL_DDL)
+        self.done = list(db.execute("SELECT COALESCE(SUM(documents), 0), COALESCE(SUM(pages), 0), COUNT(*) "
+                                    "FROM rendered").fetchone())
+        self.bar = log.progress(documents, "render")
+        self.bar.set(self.done[0], self.detail())
+
+    def detail(self) -> str:
+        docs, pages, files = self.done
+        return (f"{docs:,}/{self.counted(self.documents, 'document')}, {files:,}/"
+                f"{self.counted(self.files, 'print file')}, {self.counted(pages, 'page')}")
+
+    def __call__(self, docs: int, pages: int, files: int = 0) -> None:
+        for i, n in enumerate((docs, pages, files)):
+            self.done[i] += n
+        self.bar.set(self.done[0], self.detail())
+
+    def finish(self, db: sqlite3.Connection) -> tuple[int, int]:
+        """100 % with the journal's true counts; returns (pages, print files) rendered."""
+        docs, pages, files = db.execute("SELECT COALESCE(SUM(documents), 0), COALESCE(SUM(pages), 0), COUNT(*) "
+                                        "FROM rendered").fetchone()
+        self.done = [docs, pages, files]
+        self.bar.finish(self.detail())
+        return pages, files
+
+
 def make_renderer(fmt: str, job, resources=((), ()), medium=None):
     """The backend for one output format, with options from the job.
 
