@@ -3,7 +3,8 @@ kpi, dashboard, history).
 
 Exit codes follow the mainframe convention: 0 all good, 4 completed with warnings or rejects under the
 limit, 8 completed but reject limit exceeded or output incomplete, 12 job/layout/configuration error,
-16 I/O or internal failure. A user error is one line (message id, cause, what to do), never a traceback.
+16 I/O or internal failure, or stopped by a signal. A user error is one line (message id, cause, what to
+do), never a traceback.
 """
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ def cli(ctx, quiet, verbose, debug):
       ccm-batch inspect demo-out/invoice/invoice_laposte-li-dl_001.afp   # an AFP file's fields
 
     Exit codes: 0 ok, 4 warnings or rejects under the limit, 8 reject limit exceeded or output
-    incomplete, 12 job/layout/configuration error, 16 I/O or internal failure.
+    incomplete, 12 job/layout/configuration error, 16 I/O or internal failure (a missing input, a full
+    disk) or stopped by SIGTERM/SIGINT: --restart finishes the run.
     """
     ctx.obj = OperatorLog(verbosity=0 if quiet else (2 if verbose else 1))
     ctx.obj.debug = debug
