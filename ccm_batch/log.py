@@ -73,8 +73,8 @@ def _terminal_size(stream) -> tuple[int, int]:
 
 class _Progress:
     """A bar on a terminal (percent, bar, then what was done in words: ``1,234 records read``);
-    otherwise a ``CCM0201I`` line at every 10 % reached, and always a last one at 100 % with the true
-    counts (:meth:`finish`)."""
+    otherwise a ``CCM0201I`` line at every 10 % step (when one update passes several steps, each gets its
+    line and the last one the counts), and a last line at 100 % with the true counts (:meth:`finish`)."""
 
     FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {unit} [{elapsed}<{remaining}]"    # unit: the detail
 
@@ -102,11 +102,11 @@ class _Progress:
                 self.bar.unit = detail
             self.bar.update(done - self.done)
         elif self.log.verbosity > 0:
-            pct = done * 100 // self.total
-            step = pct // 10 * 10
-            if step > self._logged and step < 100:
-                self._logged = step
-                self.log.message("CCM0201I", f"{self.desc}: {step}%" + (f" ({detail})" if detail else ""))
+            reached = min(done * 100 // self.total // 10 * 10, 90)     # 100 % is said by finish()
+            for step in range(self._logged + 10, reached + 1, 10):      # every step, none skipped; the
+                last = step == reached                                  # counts go with the last one
+                self.log.message("CCM0201I", f"{self.desc}: {step}%" + (f" ({detail})" if detail and last else ""))
+            self._logged = max(self._logged, reached)
         self.done = done
 
     def update(self, n: int = 1, detail: str = "") -> None:
