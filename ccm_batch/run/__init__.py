@@ -104,16 +104,6 @@ def _prepare_work_dir(job, fingerprint: dict, restart: bool, log: OperatorLog) -
 
 
 def run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunReport:
-    """Run ``job``; see :func:`_run_job` (a Dask executor's cluster is closed at the end)."""
-    try:
-        return _run_job(job, log, restart)
-    finally:
-        if job.executor == "dask":
-            from .dask_executor import shutdown
-            shutdown()
-
-
-def _run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunReport:
     """Run ``job`` (a :class:`ccm_batch.job.JobConfig`) and return its report (also written to disk).
 
     Raises :class:`ccm_batch.errors.CcmError` for errors found before anything was produced (a bad
@@ -129,6 +119,10 @@ def _run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunR
                 where = job.run_dir / "work.db" if isinstance(exc, sqlite3.Error) else job.run_dir
                 raise no_space_error(exc, where) from None
             raise
+        finally:
+            if job.executor == "dask":      # a Dask executor's cluster is closed at the end
+                from .dask_executor import shutdown
+                shutdown()
 
 
 def _run_job(job, log: OperatorLog | None, restart: bool) -> RunReport:

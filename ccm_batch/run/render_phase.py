@@ -42,6 +42,7 @@ class RenderProgress:
         db.execute(JOURNAL_DDL)
         self.done = list(db.execute("SELECT COALESCE(SUM(documents), 0), COALESCE(SUM(pages), 0), COUNT(*) "
                                     "FROM rendered").fetchone())
+        self.db = db
         self.bar = log.progress(documents, "render")
         self.bar.set(self.done[0], self.detail())
 
@@ -53,6 +54,10 @@ class RenderProgress:
     def __call__(self, docs: int, pages: int, files: int = 0) -> None:
         for i, n in enumerate((docs, pages, files)):
             self.done[i] += n
+        if files:       # a file finished: its documents and pages are journalled (all an executor reports)
+            journal = self.db.execute("SELECT COALESCE(SUM(documents), 0), COALESCE(SUM(pages), 0) FROM rendered"
+                                      ).fetchone()
+            self.done[0], self.done[1] = max(self.done[0], journal[0]), max(self.done[1], journal[1])
         self.bar.set(self.done[0], self.detail())
 
     def finish(self, db: sqlite3.Connection) -> tuple[int, int]:
