@@ -54,7 +54,7 @@ def test_disk_full_is_named_nothing_released_and_restart_finishes(tmp_path, refe
     assert proc.returncode == 16, proc.stderr
     errors = [line for line in proc.stderr.splitlines() if re.search(r"\bCCM\d{4}[ES]\b", line)]
     assert len(errors) == 1, proc.stderr
-    assert "CCM0500E no space left on device writing " + str(out / ".ccm-work-inv") in errors[0]
+    assert "CCM0500E no space left on device writing " + str(out / ".ccm-work-inv") in errors[0], errors[0]
     assert where in errors[0] and "--restart" in errors[0]
     assert "Traceback" not in proc.stderr and "internal" not in proc.stderr
     work = out / ".ccm-work-inv"

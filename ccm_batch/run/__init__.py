@@ -114,7 +114,7 @@ def run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunRe
     with stop_on_signals():
         try:
             return _run_job(job, log, restart)
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, sqlite3.Error, CcmError) as exc:     # a stage's own error may wrap the full disk
             if is_no_space(exc):
                 where = job.run_dir / "work.db" if isinstance(exc, sqlite3.Error) else job.run_dir
                 raise no_space_error(exc, where) from None

@@ -26,7 +26,16 @@ def is_no_space(exc: BaseException | None) -> bool:
 
 def no_space_error(exc: BaseException | None, where) -> OutputError:
     """The operator's error: the file the failed write named, else the directory being written."""
-    path = getattr(exc, "filename", None) or where
+    if getattr(exc, "no_space", False):                  # already ours (raised deeper in the run)
+        return exc
+    top, path, seen = exc, None, set()
+    while exc is not None and path is None and id(exc) not in seen:    # the failed write's file, if named
+        seen.add(id(exc))
+        path = getattr(exc, "filename", None)
+        exc = exc.__cause__ or exc.__context__
+    if path is None and isinstance(top, OutputError):     # a writer's own message names its file
+        path = str(top).split(": ")[0].removeprefix("cannot write ")
+    path = path or where
     err = OutputError(f"no space left on device writing {path}: nothing was released and the work directory is "
                       "kept; free space on that file system, then rerun with --restart to finish the run")
     err.no_space = True

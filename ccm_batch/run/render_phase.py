@@ -133,7 +133,7 @@ def render_all(job, db: sqlite3.Connection, db_path: Path, spool_dir: Path, stag
     elif workers <= 1:
         try:
             _render_files(job, db, spool_dir, staging, mail_config, progress, resources, set(todo))
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, sqlite3.Error, CcmError) as exc:     # a stage's own error may wrap the full disk
             if is_no_space(exc):
                 raise no_space_error(exc, staging) from None
             raise
