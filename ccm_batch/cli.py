@@ -3,7 +3,8 @@ kpi, dashboard, history, send, feedback).
 
 Exit codes follow the mainframe convention: 0 all good, 4 completed with warnings or rejects under the
 limit, 8 completed but reject limit exceeded or output incomplete, 12 job/layout/configuration error,
-16 I/O or internal failure. A user error is one line (message id, cause, what to do), never a traceback.
+16 I/O or internal failure, or stopped by a signal. A user error is one line (message id, cause, what to
+do), never a traceback.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import click
 from . import __version__
 from .errors import EXIT_CONFIG, EXIT_FAILURE, CcmError, ConfigError
 from .log import OperatorLog
+from .run.signals import RunInterrupted
 
 
 def _log(ctx) -> OperatorLog:
@@ -48,10 +50,11 @@ def cli(ctx, quiet, verbose, debug):
       ccm-batch samples --records 100 --out data/   # make sample extracts
       ccm-batch validate samples/invoice.toml       # check a job without producing anything
       ccm-batch run samples/invoice.toml            # run it; see OUTPUT/report.txt
-      ccm-batch inspect out/invoice_main_001.afp    # list an AFP file's structured fields
+      ccm-batch inspect demo-out/invoice/invoice_laposte-li-dl_001.afp   # an AFP file's fields
 
     Exit codes: 0 ok, 4 warnings or rejects under the limit, 8 reject limit exceeded or output
-    incomplete, 12 job/layout/configuration error, 16 I/O or internal failure.
+    incomplete, 12 job/layout/configuration error, 16 I/O or internal failure (a missing input, a full
+    disk) or stopped by SIGTERM/SIGINT: --restart finishes the run.
     """
     ctx.obj = OperatorLog(verbosity=0 if quiet else (2 if verbose else 1))
     ctx.obj.debug = debug
@@ -74,13 +77,24 @@ def _guard(fn):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(0)
         except KeyboardInterrupt:
+            _close_bar(log)
             log.message("CCM0998E", "interrupted; rerun with --restart to finish the run", force=True)
             sys.exit(EXIT_FAILURE)
+        except RunInterrupted as exc:   # SIGTERM / SIGINT during a run: its workers are already stopped
+            _close_bar(log)
+            log.message(exc.msgid, str(exc), force=True)
+            sys.exit(exc.exit_code)
         except Exception as exc:    # noqa: BLE001 - one line, not a traceback
             if getattr(log, "debug", False):
                 raise
             _fail(log, exc)
     return wrapper
+
+
+def _close_bar(log: OperatorLog) -> None:
+    if getattr(log, "_bar", None) is not None:
+        log._bar.close()
+        log._bar = None
 
 
 def _overrides(**kw) -> dict:
@@ -139,13 +153,15 @@ def run(ctx, job_file, input_path, output_dir, date, formats, workers, max_rejec
 def validate(ctx, job_file, records):
     """Check JOB_FILE, its layout and the first records of its input, producing nothing.
 
-    Exit 0 when all is well, 4 when some sampled records would be rejected, 12 when the job or layout
-    is wrong.
+    Given a layout (.xml) instead, checks the layout alone. Exit 0 when all is well, 4 when some sampled
+    records would be rejected, 12 when the job or layout is wrong, 16 when the input is missing.
     """
     from .job import load_job
-    from .validate import validate_job
-    job = load_job(job_file)
-    result = validate_job(job, records)
+    from .validate import looks_like_layout, validate_job, validate_layout_file
+    if looks_like_layout(Path(job_file)):
+        result = validate_layout_file(Path(job_file))
+    else:
+        result = validate_job(load_job(job_file), records)
     for line in result.lines:
         click.echo(line)
     sys.exit(result.exit_code)
@@ -173,7 +189,8 @@ def samples(ctx, records, out_dir, seed, bad):
 @click.option("--record", "record_element", help="Record element (XML) — default: the layout's, else the job's.")
 @click.option("--records", "record_range", default="1-3", show_default=True, help="Records to compose, e.g. 1-3 or 5.")
 @click.option("--png", "png_dir", type=click.Path(file_okay=False), help="Also write PNG pages here (needs pdftoppm).")
-@click.option("-o", "--out", "out_pdf", type=click.Path(dir_okay=False), default="preview.pdf", show_default=True)
+@click.option("-o", "--out", "out_pdf", type=click.Path(dir_okay=False),
+              help="The PDF to write [default: preview.pdf in the --png directory, else in the current directory].")
 @click.option("--overlay", is_flag=True,
               help="Draw envelope windows, the job's inserter marks and their clear zones; list collisions.")
 @click.pass_context
@@ -191,9 +208,10 @@ def preview(ctx, layout_file, data, job_file, record_element, record_range, png_
     if job_file:
         from .job import load_job
         job = load_job(job_file)
+    png = Path(png_dir) if png_dir else None
+    pdf = Path(out_pdf) if out_pdf else (png or Path(".")) / "preview.pdf"
     for line in preview_layout(Path(layout_file) if layout_file else None, Path(data) if data else None,
-                               record_element, record_range, Path(out_pdf), Path(png_dir) if png_dir else None,
-                               job=job, overlay=overlay):
+                               record_element, record_range, pdf, png, job=job, overlay=overlay):
         click.echo(line)
 
 
@@ -204,8 +222,14 @@ def preview(ctx, layout_file, data, job_file, record_element, record_range, png_
 @click.pass_context
 @_guard
 def inspect(ctx, afp_file, text, check):
-    """List the structured fields of an AFP (MO:DCA) file, with nesting, TLEs and page counts."""
+    """List the structured fields of an AFP (MO:DCA) file, with nesting, TLEs and page counts.
+
+    Exit 8 when the file is not AFP or has structural problems."""
     from .afp import inspect as afp_inspect
+    not_afp = afp_inspect.not_afp(afp_file)
+    if not_afp:
+        from .errors import InputError
+        raise InputError(not_afp)
     if check:
         problems = list(afp_inspect.check(afp_file))
         for p in problems:
@@ -215,8 +239,15 @@ def inspect(ctx, afp_file, text, check):
         click.echo(f"{afp_file}: OK")
         return
     lines = afp_inspect.page_texts(afp_file) if text else afp_inspect.list_fields(afp_file)
+    problems = 0
     for line in lines:
         click.echo(line)
+        problems += isinstance(line, str) and line[10:14] == "  !!"
+    if problems:
+        _log(ctx).message("CCM0300E", f"{afp_file}: {problems} structural problem{'s' if problems != 1 else ''} "
+                                      "(the !! lines); `ccm-batch inspect --check` lists them with their offsets",
+                          force=True)
+        sys.exit(8)
 
 
 @cli.group()
@@ -416,13 +447,17 @@ def feedback(ctx, job_file, store, dsn, sms_dlr, returned):
 def main() -> None:
     """Console-script entry point: usage errors exit 12 (a configuration error), not click's 2."""
     try:
-        rc = cli(standalone_mode=False)
+        rc = cli(standalone_mode=False, prog_name="ccm-batch")
     except click.exceptions.Abort:
         click.echo("CCM0998E interrupted", err=True)
         sys.exit(EXIT_FAILURE)
+    except click.UsageError as exc:        # bad option or value: one line with a message id, exit 12
+        where = exc.ctx.command_path if exc.ctx is not None else "ccm-batch"
+        click.echo(f"CCM0100E {exc.format_message()} (see `{where} --help`)", err=True)
+        sys.exit(EXIT_CONFIG)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(EXIT_CONFIG if isinstance(exc, click.UsageError) else EXIT_FAILURE)
+        click.echo(f"CCM0900E {exc.format_message()}", err=True)
+        sys.exit(EXIT_FAILURE)
     sys.exit(rc if isinstance(rc, int) else 0)
 
 

@@ -31,6 +31,12 @@ class InputError(CcmError):
     msgid = "CCM0300E"
 
 
+class InputNotFound(CcmError):
+    """An input file is missing or unreadable: an I/O failure (exit 16), as the README's table says."""
+    exit_code = EXIT_FAILURE
+    msgid = "CCM0300E"
+
+
 class OutputError(CcmError):
     """An output cannot be written (unwritable directory, disk full): exit 16."""
     exit_code = EXIT_FAILURE

@@ -8,11 +8,17 @@ few thousand records.
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import sys
 
 from tqdm import tqdm
 
 INFO, WARNING, ERROR = "I", "W", "E"
+
+
+def counted(n: int, singular: str, plural: str | None = None) -> str:
+    """``1 print file``, ``2 print files``, ``1,200 mail pieces`` (thousands separated)."""
+    return f"{n:,} {singular if n == 1 else (plural or singular + 's')}"
 
 
 class OperatorLog:
@@ -51,32 +57,70 @@ class OperatorLog:
         else:
             print(line, file=self.stream, flush=True)
 
-    def progress(self, total: int | None, desc: str, unit: str):
-        """Start a progress phase; returns an object with ``update(n)`` and ``close()``."""
-        return _Progress(self, total, desc, unit)
+    def progress(self, total: int, desc: str):
+        """Start a progress phase over ``total`` units of work (bytes of the extract, documents, ...);
+        returns an object with ``set(done, detail)``, ``update(n, detail)`` and ``finish(detail)``."""
+        return _Progress(self, total, desc)
+
+
+def _terminal_size(stream) -> tuple[int, int]:
+    try:
+        size = os.get_terminal_size(stream.fileno())
+        return size.columns, size.lines
+    except (OSError, AttributeError, ValueError):
+        return 0, 0
 
 
 class _Progress:
-    def __init__(self, log: OperatorLog, total, desc, unit):
-        self.log, self.desc, self.unit, self.count = log, desc, unit, 0
-        self._next_log = 10 if unit == "%" else 5000
-        self._step = self._next_log
+    """A bar on a terminal (percent, bar, then what was done in words: ``1,234 records read``);
+    otherwise a ``CCM0201I`` line at every 10 % step (when one update passes several steps, each gets its
+    line and the last one the counts), and a last line at 100 % with the true counts (:meth:`finish`)."""
+
+    FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {unit} [{elapsed}<{remaining}]"    # unit: the detail
+
+    def __init__(self, log: OperatorLog, total, desc):
+        self.log, self.desc = log, desc
+        self.total = max(int(total or 0), 1)
+        self.done = 0
+        self._logged = 0                  # last percentage logged (lines mode)
         self.bar = None
         if log.interactive and log.verbosity > 0:
-            self.bar = tqdm(total=total, desc=desc, unit=unit, file=log.stream, leave=False,
-                            dynamic_ncols=True)
+            cols, rows = _terminal_size(log.stream)
+            # a pseudo-terminal that was never sized reports 0 x 0, and tqdm then draws nothing at all
+            # (it takes the bar for a line below the screen): draw 80 x 24 rather than nothing
+            sized = cols > 0 and rows > 0
+            self.bar = tqdm(total=self.total, desc=desc, file=log.stream, leave=False, bar_format=self.FORMAT,
+                            dynamic_ncols=sized, ncols=None if sized else 80, nrows=None if sized else 24,
+                            unit="")
             log._bar = self.bar
 
-    def update(self, n: int = 1, detail: str = "") -> None:
-        self.count += n
+    def set(self, done: int, detail: str = "") -> None:
+        """The work done so far is ``done`` (of ``total``); ``detail`` says it in words."""
+        done = min(max(int(done), 0), self.total)
         if self.bar is not None:
-            self.bar.update(n)
-        elif self.count >= self._next_log and self.log.verbosity > 0:
-            suffix = f" ({detail})" if detail else ""
-            self.log.message("CCM0201I", f"{self.desc}: {self.count}{' ' if self.unit != '%' else ''}"
-                                         f"{self.unit}{suffix}")
-            while self._next_log <= self.count:
-                self._next_log += self._step
+            if detail:
+                self.bar.unit = detail
+            self.bar.update(done - self.done)
+        elif self.log.verbosity > 0:
+            reached = min(done * 100 // self.total // 10 * 10, 90)     # 100 % is said by finish()
+            for step in range(self._logged + 10, reached + 1, 10):      # every step, none skipped; the
+                last = step == reached                                  # counts go with the last one
+                self.log.message("CCM0201I", f"{self.desc}: {step}%" + (f" ({detail})" if detail and last else ""))
+            self._logged = max(self._logged, reached)
+        self.done = done
+
+    def update(self, n: int = 1, detail: str = "") -> None:
+        self.set(self.done + n, detail)
+
+    def finish(self, detail: str = "") -> None:
+        """The phase is complete: 100 % with the true counts, then close."""
+        if self.bar is not None:
+            self.set(self.total, detail)
+            self.bar.refresh()
+        elif self.log.verbosity > 0:
+            self.log.message("CCM0201I", f"{self.desc}: 100%" + (f" ({detail})" if detail else ""))
+        self.done = self.total
+        self.close()
 
     def close(self) -> None:
         if self.bar is not None:

@@ -7,6 +7,7 @@ Rejected records are listed with their reason instead of stopping the preview.
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -71,13 +72,14 @@ def preview_layout(layout_path: Path | None, data: Path | None, record_element: 
     if overlay and job is not None and job.mail:
         from .mail.config import MailConfig
         mail = MailConfig.from_dict(job.mail, job.path.parent)
-    composed = seen = collisions = 0
+    composed = in_range = last = collisions = 0
     for rec in open_records(cfg):
+        last = rec.number
         if rec.number < lo:
             continue
         if rec.number > hi:
             break
-        seen += 1
+        in_range += 1
         problems = list(rec.problems) or [(p.field, p.message) for p in validate_record(rec, layout.field_specs)]
         if not problems:
             try:
@@ -112,17 +114,22 @@ def preview_layout(layout_path: Path | None, data: Path | None, record_element: 
         composed += 1
         yield f"record {rec.number}: {doc.meta.doc_id}, {doc.page_count} page(s)"
     facts = renderer.end_file()
-    if seen == 0:
-        yield f"no record numbered {lo}-{hi} in {cfg.path}: nothing composed"
-    yield f"{out_pdf}: {facts.pages} page(s), {composed} document(s)"
+    if not in_range:
+        out_pdf.unlink(missing_ok=True)
+        raise ConfigError(f"--records {record_range}: no record matched, {cfg.path} has "
+                          f"{last} record{'s' if last != 1 else ''}")
+    yield f"{out_pdf.resolve()}: {facts.pages} page{'s' if facts.pages != 1 else ''}, " \
+          f"{composed} document{'s' if composed != 1 else ''}"
     if overlay:
         yield (f"overlay: {collisions} collision(s)" if collisions else "overlay: no collision")
     if png_dir is not None:
         if not shutil.which("pdftoppm"):
             raise ConfigError("--png needs poppler's pdftoppm (apt-get install poppler-utils)")
         png_dir.mkdir(parents=True, exist_ok=True)
-        for stale in png_dir.glob("page-*.png"):        # a previous preview's pages (pdftoppm's names)
-            stale.unlink()
+        for stale in png_dir.glob("page-*.png"):      # an earlier preview's pages: only the names we write
+            if re.fullmatch(r"page-\d+\.png", stale.name):
+                stale.unlink()
         if facts.pages:
             subprocess.run(["pdftoppm", "-png", "-r", "100", str(out_pdf), str(png_dir / "page")], check=True)
-        yield f"{png_dir}: {len(list(png_dir.glob('page-*.png')))} PNG page(s)"
+        made = len([p for p in png_dir.glob("page-*.png") if re.fullmatch(r"page-\d+\.png", p.name)])
+        yield f"{png_dir.resolve()}: {made} PNG page{'s' if made != 1 else ''}"

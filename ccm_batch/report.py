@@ -62,9 +62,24 @@ class RunReport:
         paper + email + sms + portal + suppressed)."""
         return self.records_read == self.documents + self.rejected and self.channels.get("ok", True)
 
+    @property
+    def status(self) -> str:
+        """The outcome in words: the cause of a stop, what a code-4 run completed with."""
+        code = self.exit_code
+        if code == EXIT_WARNING:
+            causes = [w for w, n in (("rejects", self.rejected), ("warnings", self.warnings)) if n]
+            return "completed with " + " and ".join(causes)
+        if code == EXIT_INCOMPLETE and self.limit_exceeded:
+            return "stopped: reject limit exceeded, nothing released"
+        if code == EXIT_INCOMPLETE:
+            return "incomplete, nothing released"
+        return STATUS[code]
+
     def reconciliation_line(self) -> str:
         sign = "=" if self.reconciled else "≠"
-        verdict = "OK" if self.reconciled else "MISMATCH"
+        # "OK" only for a run whose outputs were released: a stopped run balances, but released nothing
+        verdict = "MISMATCH" if not self.reconciled else \
+            ("balanced" if self.limit_exceeded or self.output_incomplete else "OK")
         return (f"records read {self.records_read} {sign} documents produced {self.documents} "
                 f"+ records rejected {self.rejected}: {verdict}")
 
@@ -84,7 +99,7 @@ class RunReport:
         d = {
             "ccm_batch": __version__,
             "job": self.job, "job_file": self.job_file, "job_date": self.job_date, "layout": self.layout,
-            "status": STATUS[self.exit_code], "exit_code": self.exit_code,
+            "status": self.status, "exit_code": self.exit_code,
             "inputs": self.inputs,
             "records_read": self.records_read, "documents_produced": self.documents,
             "pages": self.pages, "sheets": self.sheets,

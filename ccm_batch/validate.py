@@ -14,6 +14,29 @@ class ValidationResult:
     exit_code: int = EXIT_OK
 
 
+def looks_like_layout(path: Path) -> bool:
+    """An XML file given where a job file (TOML) is expected: a layout, most likely."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512).lstrip(b"\xef\xbb\xbf \t\r\n")
+    except OSError:
+        return False
+    return path.suffix.lower() == ".xml" or head.startswith(b"<")
+
+
+def validate_layout_file(path: Path) -> ValidationResult:
+    """``validate LAYOUT.xml``: check the layout alone (RELAX NG schema, fields, expressions) and say
+    that a job file is what ``validate`` and ``run`` take. A layout error raises LayoutError (exit 12)."""
+    from .layout import load_layout
+    layout = load_layout(path)
+    result = ValidationResult()
+    fields = len(getattr(layout, "field_specs", ()))
+    result.lines.append(f"layout    {path}: OK ({fields} declared field{'s' if fields != 1 else ''}) — this is a "
+                        "layout, not a job file: `ccm-batch validate JOB.toml` also checks the job and its "
+                        f"input; `ccm-batch preview {path} --data EXTRACT` shows it with records")
+    return result
+
+
 def validate_job(job, sample: int = 50) -> ValidationResult:
     """Load the layout, then read, validate and compose the first ``sample`` records (nothing is written).
 
@@ -45,8 +68,8 @@ def validate_job(job, sample: int = 50) -> ValidationResult:
         out.append(f"channels  {', '.join(sorted(job.channels.channels_used()))}: the layout has every variant")
     input_path = Path(job.input.path)
     if not input_path.is_file():
-        from .errors import ConfigError
-        raise ConfigError(f"input file {input_path} does not exist")
+        from .errors import InputNotFound
+        raise InputNotFound(f"input file {input_path} does not exist: check [input] path in {job.path}")
     read = bad = pages = 0
     trees = []
     try:

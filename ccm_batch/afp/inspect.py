@@ -534,6 +534,22 @@ def _fqn_all(data: bytes, fqn_type: int) -> list[bytes]:
 
 
 # --- public API -------------------------------------------------------------------------------------
+def not_afp(path) -> str:
+    """'' for a file that starts like AFP (a structured field introducer, X'5A'); otherwise why not."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head[:1] == b"\x5a":
+        return ""
+    kinds = {b"%PDF": "a PDF file", b"\x89PNG": "a PNG image", b"PK\x03\x04": "a ZIP archive", b"<?xm": "an XML file",
+             b"\xff\xd8": "a JPEG image"}
+    kind = next((k for magic, k in kinds.items() if head.startswith(magic)), "")
+    if not head:
+        kind = "an empty file"
+    shown = kind or f"a file starting with X'{head[:4].hex().upper()}'"
+    return (f"{path} is not an AFP (MO:DCA) file: it is {shown}, while an AFP file starts with X'5A' "
+            "(a structured field); inspect reads AFP files only")
+
+
 def list_fields(path) -> Iterator[str]:
     """A readable listing of the structured fields of ``path``, one line per field.
 

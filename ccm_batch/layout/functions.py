@@ -148,16 +148,40 @@ def _clean(text: str) -> str:
 
 # -- formatting (usable from Python too) ---------------------------------------------------------
 
-@lru_cache(maxsize=4096)
+def _unsigned_zero(value: Decimal, formatted, fmt) -> str:
+    """``fmt(value)``, except that an amount that prints as zero (``-0``, ``-0.001`` at two decimals)
+    prints without a sign: the result never depends on the sign of a zero."""
+    text = formatted
+    if value.is_signed() and not any(c.isdigit() and unicodedata.digit(c, 0) for c in text):
+        text = fmt(-value)
+    return text
+
+
 def format_amount(value: Decimal, currency: str, locale: str) -> str:
-    """Money per locale: ``1 234,56 €`` (fr_FR, EUR), ``$1,234.56`` (en_US, USD)."""
-    return _clean(_babel_format_currency(value, currency, locale=locale))
+    """Money per locale: ``1 234,56 €`` (fr_FR, EUR), ``$1,234.56`` (en_US, USD). Zero prints unsigned."""
+    return _format_amount(str(value), currency, locale)
 
 
 @lru_cache(maxsize=4096)
+def _format_amount(value: str, currency: str, locale: str) -> str:
+    # keyed by the decimal's text: Decimal('-0') == Decimal('0') (same hash), so a cache keyed by the
+    # Decimal would print whichever sign was met first
+    number = Decimal(value)
+    fmt = lambda v: _clean(_babel_format_currency(v, currency, locale=locale))  # noqa: E731
+    return _unsigned_zero(number, fmt(number), fmt)
+
+
 def format_number(value: Decimal, pattern: str, locale: str) -> str:
-    """A number per locale; ``pattern`` is a CLDR pattern (``#,##0.00``) or '' for the locale default."""
-    return _clean(_babel_format_decimal(value, format=pattern or None, locale=locale))
+    """A number per locale; ``pattern`` is a CLDR pattern (``#,##0.00``) or '' for the locale default.
+    Zero prints unsigned."""
+    return _format_number(str(value), pattern, locale)
+
+
+@lru_cache(maxsize=4096)
+def _format_number(value: str, pattern: str, locale: str) -> str:
+    number = Decimal(value)
+    fmt = lambda v: _clean(_babel_format_decimal(v, format=pattern or None, locale=locale))  # noqa: E731
+    return _unsigned_zero(number, fmt(number), fmt)
 
 
 @lru_cache(maxsize=4096)

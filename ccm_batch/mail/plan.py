@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Iterator, NamedTuple
 
 from ..errors import ConfigError
+from ..log import counted
 from .control import imb_fields
 from .household import build_pieces, load_documents
 from .presort import Mailing, assign_sequence
@@ -197,8 +198,9 @@ class PlanSummary:
             policy = f", policy {s.policy}" if s.policy else ""
             if s.policy_saving:
                 policy += f" (saves {s.currency} {s.policy_saving:,.2f})"
-            out[f"stream {s.name}"] = (f"{s.pieces:,} pieces, {s.documents:,} docs, {s.sheets:,} sheets, "
-                                       f"{s.kind}{policy}, {s.trays} trays, {s.files} files, "
+            out[f"stream {s.name}"] = (f"{counted(s.pieces, 'piece')}, {counted(s.documents, 'doc')}, "
+                                       f"{counted(s.sheets, 'sheet')}, {s.kind}{policy}, "
+                                       f"{counted(s.trays, 'tray')}, {counted(s.files, 'file')}, "
                                        f"{s.currency} {s.postage:,.2f}" + (f" ({s.note})" if s.note else ""))
         for i, w in enumerate(self.warnings, 1):
             out[f"warning {i}"] = w
@@ -394,7 +396,7 @@ def _fill_summary(db, summary: PlanSummary) -> None:
                                   (summary.baseline_postage, alone)):
                 target[cur] = round(target.get(cur, 0.0) + (value or 0.0), 2)
     if summary.near_step:
-        summary.warnings.append(f"{summary.near_step} pieces within the near-step margin of a weight step "
+        summary.warnings.append(f"{counted(summary.near_step, 'piece')} within the near-step margin of a weight step "
                                 "(paper tolerance may push them to the next step)")
 
 

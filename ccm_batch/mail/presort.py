@@ -36,6 +36,7 @@ full. Memory: one container's piece numbers at a time; all else is SQL.
 """
 from __future__ import annotations
 
+from ..log import counted
 from .rules import RulePack, ShapeRules
 
 BATCH = 2000
@@ -116,7 +117,7 @@ class Mailing:
             keys = {local_key(pc) for (pc,) in self.db.execute("SELECT DISTINCT pc FROM mail_ps")}
             if len(keys) == 1 and None not in keys:
                 return True, f"local deposit ({local_key.text} {keys.pop()}) ≥ {shape.local_min[0]} pieces"
-        return False, (f"{count} pieces below the mailing minimum of {shape.mailing_min}: "
+        return False, (f"{counted(count, 'piece')} below the mailing minimum of {shape.mailing_min}: "
                        "single-piece prices")
 
     # ------------------------------------------------------------------ one trial

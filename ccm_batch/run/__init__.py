@@ -17,18 +17,22 @@ import os
 import pickle
 import re
 import resource
+import shutil
+import sqlite3
 import time
 from pathlib import Path
 
-from ..errors import CcmError, ConfigError, OutputError
-from ..log import OperatorLog
+from ..errors import CcmError, ConfigError, InputNotFound, OutputError
+from ..log import OperatorLog, counted
 from ..report import RunReport
 from ..spool import PICKLE_PROTOCOL, open_db, spool_size, write_atomic
 from . import commit
 from .faults import checkpoint
 from .lock import RunLock
+from .diskfull import is_no_space, no_space_error
+from .signals import stop_on_signals
 from .compose_phase import compose_all, done_chunks, load_chunk
-from .render_phase import render_all
+from .render_phase import RenderProgress, render_all
 from ..render.afp import fonts_option
 
 FINGERPRINT_FILE = "fingerprint.json"
@@ -109,6 +113,8 @@ def _prepare_work_dir(job, fingerprint: dict, restart: bool, log: OperatorLog) -
         (run_dir / "staging").mkdir()
         write_atomic(fp_path, json.dumps(fingerprint, indent=1).encode())
     except OSError as exc:
+        if is_no_space(exc):
+            raise no_space_error(exc, run_dir) from None
         raise OutputError(f"cannot create the work directory {run_dir}: {exc.strerror}") from None
     return run_dir
 
@@ -140,21 +146,28 @@ def _already_released(job, log, report: RunReport) -> RunReport:
 
 
 def run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunReport:
-    """Run ``job``; see :func:`_run_job` (a Dask executor's cluster is closed at the end)."""
-    try:
-        return _run_job(job, log, restart)
-    finally:
-        if job.executor == "dask":
-            from .dask_executor import shutdown
-            shutdown()
-
-
-def _run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunReport:
     """Run ``job`` (a :class:`ccm_batch.job.JobConfig`) and return its report (also written to disk).
 
     Raises :class:`ccm_batch.errors.CcmError` for errors found before anything was produced (a bad
-    layout: exit 12; an unwritable output directory: exit 16). Problems found later are in the report.
+    layout: exit 12; an unwritable output directory or a full disk: exit 16), and
+    :class:`ccm_batch.run.signals.RunInterrupted` when SIGTERM or SIGINT stops the run (its workers
+    are stopped first; the work directory is kept for ``--restart``). Problems found later are in the report.
     """
+    with stop_on_signals():
+        try:
+            return _run_job(job, log, restart)
+        except (OSError, sqlite3.Error, CcmError) as exc:     # a stage's own error may wrap the full disk
+            if is_no_space(exc):
+                where = job.run_dir / "work.db" if isinstance(exc, sqlite3.Error) else job.run_dir
+                raise no_space_error(exc, where) from None
+            raise
+        finally:
+            if job.executor == "dask":      # a Dask executor's cluster is closed at the end
+                from .dask_executor import shutdown
+                shutdown()
+
+
+def _run_job(job, log: OperatorLog | None, restart: bool) -> RunReport:
     from ..job import check_with_layout, load_job_layout
 
     log = log or OperatorLog()
@@ -189,7 +202,8 @@ def _run_locked(job, layout, specs, log, report, restart, started) -> RunReport:
                                 "before starting afresh")
     input_path = Path(job.input.path)
     if not input_path.is_file():
-        raise ConfigError(f"input file {input_path} does not exist")
+        raise InputNotFound(f"input file {input_path} does not exist: check [input] path in {job.path} "
+                            "(or --input)")
     input_sha = sha256_file(input_path)
     report.inputs.append({"path": str(input_path), "sha256": input_sha, "size": input_path.stat().st_size})
     if restart and not job.run_dir.exists():
@@ -207,25 +221,25 @@ def _run_locked(job, layout, specs, log, report, restart, started) -> RunReport:
                             f"{job.workers} worker(s)")
 
     # -- compose ------------------------------------------------------------------------------
-    size = max(input_path.stat().st_size, 1)
-    bar = log.progress(100, "compose", "%")
-    seen = [0]
-
-    def compose_progress(records, nbytes):
-        pct = min(100, nbytes * 100 // size)
-        if pct > seen[0]:
-            bar.update(pct - seen[0], f"{records} records read")
-            seen[0] = pct
-    statuses = compose_all(job, layout, specs, spool_dir, compose_progress, channels=router)  # router: forked
-    bar.close()
-    report.phases["compose"] = time.monotonic() - started
-    internal = [s["error"] for s in statuses if s["error"] and s["error"]["kind"] in ("internal", "ccm")]
+    bar = log.progress(input_path.stat().st_size, "compose")     # bytes of the extract read, in records
+    statuses = compose_all(job, layout, specs, spool_dir,
+                           lambda records, nbytes: bar.set(nbytes, f"{counted(records, 'record')} read"),
+                           channels=router)   # router: forked with the workers
+    records = max((s["records"] for s in statuses), default=0)
+    if any(s["error"] or s.get("stopped") for s in statuses):
+        bar.close()
+    else:
+        bar.finish(f"{counted(records, 'record')} read")
+    _phase(report, log, "compose", started, f"{counted(records, 'record')} read, {counted(job.workers, 'worker')}")
+    internal = [s["error"] for s in statuses if s["error"]
+                and s["error"]["kind"] in ("nospace", "internal", "ccm")]
     if internal:
         err = internal[0]
+        if err["kind"] == "nospace":
+            raise OutputError(err["message"])
         if err["kind"] == "internal":
-            (run_dir / "internal-error.txt").write_text(err.get("traceback", ""))
-            raise CcmError(f"internal failure while composing: {err['message']} "
-                           f"(traceback in {run_dir / 'internal-error.txt'})")
+            raise CcmError(f"internal failure while composing: {err['message']}"
+                           + _keep_traceback(run_dir, err))
         exc = CcmError(err["message"])
         exc.exit_code = err.get("exit", 16)
         raise exc
@@ -249,6 +263,20 @@ def _finished_report(job, input_sha: str) -> RunReport | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return _report_from_file(path, True) if same else None
+
+
+def _keep_traceback(run_dir: Path, err: dict) -> str:
+    """Write a worker's traceback to ``internal-error.txt``; returns the note naming it, or '' when
+    there is no traceback to keep or the file cannot be written (never an empty file)."""
+    if not err.get("traceback"):
+        return ""
+    path = run_dir / "internal-error.txt"
+    try:
+        path.write_text(err["traceback"])
+    except OSError:
+        path.unlink(missing_ok=True)
+        return ""
+    return f" (traceback in {path})"
 
 
 def _collect(job, report, db, spool_dir, statuses, input_error, on_reject, load: bool = True,
@@ -307,6 +335,20 @@ def _collect(job, report, db, spool_dir, statuses, input_error, on_reject, load:
     return rejected, stopped
 
 
+def _limit_tripped(job, rejected: int, records: int) -> str:
+    """Which reject limit the counts exceed, with the numbers: ``14 of 200 records rejected: 7.0 % > 5 %
+    (max_reject_rate=0.05)`` or ``4 records rejected > max_rejects=3``."""
+    if job.max_rejects is not None and rejected > job.max_rejects:
+        return f"{counted(rejected, 'record')} rejected > max_rejects={job.max_rejects}"
+    rate = job.max_reject_rate
+    if rate is not None and records:
+        return (f"{rejected} of {counted(records, 'record')} rejected: {rejected * 100 / records:.1f} % > "
+                f"{rate * 100:g} % (max_reject_rate={rate:g})")
+    limits = ", ".join(f"{k}={v}" for k, v in (("max_rejects", job.max_rejects),
+                                               ("max_reject_rate", rate)) if v is not None)
+    return f"{counted(rejected, 'record')} rejected, over the reject limit ({limits})"
+
+
 def _over_limit(job, rejected: int, records: int) -> bool:
     if job.max_rejects is not None and rejected > job.max_rejects:
         return True
@@ -335,7 +377,7 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
     rejected, stopped = _collect(job, report, db, spool_dir, statuses, input_error, on_reject,
                                  load=not planned, on_chunk=tally.add_chunk if tally else None)
     writer.commit()
-    clock = _phase(report, log, "collect", clock, f"{report.records_read:,} records read, "
+    clock = _phase(report, log, "collect", clock, f"{counted(report.records_read, 'record')} read, "
                    f"{rejected:,} rejected")
     row = db.execute("SELECT COUNT(*), COALESCE(SUM(pages), 0), COALESCE(SUM(sheets), 0) FROM documents"
                      ).fetchone()
@@ -347,10 +389,10 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
                                     "No print file was produced: fix the extract and run again")
         log.message("CCM0301E", input_error)
     elif stopped:
-        limit = (f"max_rejects={job.max_rejects}" if job.max_rejects is not None else "") + \
-                (f" max_reject_rate={job.max_reject_rate}" if job.max_reject_rate is not None else "")
-        report.limit_exceeded = (f"{report.rejected} records rejected out of {report.records_read} read "
-                                 f"(limit {limit.strip()}); the run stopped and no print file was produced")
+        report.limit_exceeded = (f"{_limit_tripped(job, report.rejected, report.records_read)}: the run stopped "
+                                 f"and no print file was released. Next: see {job.name}.reasons.csv for why each "
+                                 "record was rejected, fix the extract (or the layout) and run again; if these "
+                                 "rejects are expected, raise [rejects] max_rejects / max_reject_rate")
         log.message("CCM0302E", report.limit_exceeded)
     else:
         mail_config = mail.MailConfig.from_dict(job.mail, job.path.parent)
@@ -361,10 +403,13 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
             db.execute("INSERT INTO meta VALUES ('planned', ?)",
                        (pickle.dumps(summary, PICKLE_PROTOCOL).hex(),))
             db.commit()
-        clock = _phase(report, log, "plan", clock, f"{summary.pieces_out:,} mail pieces")
-        bar = log.progress(report.documents, "render", "doc")
+        files_planned = sum(1 for _ in mail.iter_print_files(db))
+        plan_detail = (f"{counted(summary.pieces_out, 'mail piece')} in " if mail_config.enabled else
+                       f"mail production off: {counted(report.documents, 'document')} in ")
+        clock = _phase(report, log, "plan", clock, plan_detail + counted(files_planned, "print file"))
+        progress = RenderProgress(log, db, report.documents, files_planned)
         stats = render_all(job, db, run_dir / "work.db", spool_dir, staging, mail_config,
-                           lambda d, p: bar.update(d), resources=report.resources)
+                           progress, resources=report.resources)
         from .render_phase import RENDER_WARNINGS
         for kind, count in sorted(stats.items()):
             if kind in RENDER_WARNINGS.values():
@@ -372,10 +417,9 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
                 report.warning_kinds[kind] += count
             else:
                 report.render_notes[kind] = count
-        bar.close()
-        rendered = db.execute("SELECT COALESCE(SUM(pages), 0), COUNT(*) FROM rendered").fetchone()
-        clock = _phase(report, log, "render", clock, f"{rendered[1]:,} print files, {rendered[0]:,} pages, "
-                       + " and ".join(f.upper() for f in job.formats))
+        rendered = progress.finish(db)
+        clock = _phase(report, log, "render", clock, f"{counted(rendered[1], 'print file')}, "
+                       f"{counted(rendered[0], 'page')}, " + " and ".join(f.upper() for f in job.formats))
         mail.write_production_files(db, staging, job.name, mail_config)
         if job.einvoice is not None:
             from ..einvoice.stage import write_handoff
@@ -431,9 +475,16 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
         after_run(job, report, db, run_dir, log)
         db.close()
         commit.complete(job.output_dir, job.name)
+    if report.limit_exceeded:
+        outcome = (f"reject limit exceeded ({_limit_tripped(job, report.rejected, report.records_read)}), "
+                   f"no print file released; {report.reconciliation_line()}")
+    elif report.output_incomplete:
+        outcome = f"output incomplete, no print file released; {report.reconciliation_line()}"
+    else:
+        outcome = report.reconciliation_line()
     log.message("CCM0900I" if report.exit_code < 8 else "CCM0901E",
-                f"{report.reconciliation_line()} — exit code {report.exit_code}; report in "
-                f"{job.output_dir / 'report.txt'}", force=True)
+                f"{outcome} — exit code {report.exit_code}; report in "
+                f"{os.path.normpath(job.output_dir / 'report.txt')}", force=True)
     return report
 
 

@@ -11,12 +11,15 @@ workers. Workers are forked processes (the loaded layout is inherited, never pic
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CcmError, InputError, RecordError
+from . import signals
+from .diskfull import EXIT_NO_SPACE, is_no_space, no_space_error
 from .faults import checkpoint
 from ..pages import Image
 from ..render.afp import note_fonts
@@ -198,9 +201,19 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
     except CcmError as exc:
         status["error"] = {"kind": "ccm", "message": str(exc), "exit": exc.exit_code}
     except Exception as exc:          # noqa: BLE001 - reported as an internal failure by the runner
-        status["error"] = {"kind": "internal", "message": f"{type(exc).__name__}: {exc}",
-                           "traceback": traceback.format_exc()}
-    write_atomic(status_dir / f"worker-{worker}.status", pickle.dumps(status, PICKLE_PROTOCOL))
+        if is_no_space(exc):
+            status["error"] = {"kind": "nospace", "message": str(no_space_error(exc, spool_dir)), "exit": 16}
+        else:
+            status["error"] = {"kind": "internal", "message": f"{type(exc).__name__}: {exc}",
+                               "traceback": traceback.format_exc()}
+    try:
+        write_atomic(status_dir / f"worker-{worker}.status", pickle.dumps(status, PICKLE_PROTOCOL))
+    except OSError as exc:
+        if not is_no_space(exc):
+            raise
+        if multiprocessing.parent_process() is not None:     # a forked worker: tell the run by exit status
+            os._exit(EXIT_NO_SPACE)
+        raise no_space_error(exc, spool_dir) from None
 
 
 def compose_all(job, layout, specs, spool_dir: Path, progress, channels=None) -> list[dict]:
@@ -217,22 +230,25 @@ def compose_all(job, layout, specs, spool_dir: Path, progress, channels=None) ->
         old.unlink()
     ctx = multiprocessing.get_context("fork")
     limit = _Limit(ctx, job.max_rejects, job.max_reject_rate, job.min_records_for_rate)
+    procs = []
     if job.workers == 1:
         _compose_worker(job, layout, specs, spool_dir, 0, 1, skip, limit, status_dir, progress, channels)
     else:
-        procs = [ctx.Process(target=_compose_worker,
-                             args=(job, layout, specs, spool_dir, w, job.workers, skip, limit, status_dir,
-                                   None, channels),
+        procs = [ctx.Process(target=signals.run_worker,
+                             args=(os.getpid(), _compose_worker, job, layout, specs, spool_dir, w, job.workers,
+                                   skip, limit, status_dir, None, channels),
                              name=f"ccm-compose-{w}") for w in range(job.workers)]
-        for p in procs:
-            p.start()
         try:
+            for p in procs:
+                p.start()
             while any(p.is_alive() for p in procs):
                 procs[0].join(timeout=0.25)
                 progress(limit.records.value, limit.bytes.value)
-        finally:
-            for p in procs:
-                p.join()
+        except BaseException:         # a signal (RunInterrupted) or an error here: no worker outlives the run
+            signals.stop_workers([p for p in procs if p.pid is not None])
+            raise
+        for p in procs:
+            p.join()
     progress(limit.records.value, limit.bytes.value)
     statuses = []
     for w in range(job.workers):
@@ -240,7 +256,11 @@ def compose_all(job, layout, specs, spool_dir: Path, progress, channels=None) ->
         if path.exists():
             with open(path, "rb") as f:
                 statuses.append(pickle.load(f))
+        elif job.workers > 1 and procs[w].exitcode == EXIT_NO_SPACE:
+            statuses.append({"records": 0, "error": {"kind": "nospace", "exit": 16,
+                                                     "message": str(no_space_error(None, spool_dir))}})
         else:
-            statuses.append({"records": 0, "error": {"kind": "internal",
-                                                     "message": f"compose worker {w} died"}})
+            code = procs[w].exitcode if job.workers > 1 else None
+            statuses.append({"records": 0, "error": {"kind": "internal", "message": f"compose worker {w} died"
+                                                     + (f" (exit status {code})" if code is not None else "")}})
     return statuses

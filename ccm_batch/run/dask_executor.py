@@ -176,7 +176,7 @@ def render_file(job, db_path: str, spool_dir: str, staging: str, mail_config, re
     _layout(job)                        # the layout's and job's fonts, registered in this process
     db = open_db(Path(db_path))
     try:
-        _render_files(job, db, Path(spool_dir), Path(staging), mail_config, lambda d, p: None, resources,
+        _render_files(job, db, Path(spool_dir), Path(staging), mail_config, lambda d, p, f=0: None, resources,
                       {stem})
     finally:
         db.close()
@@ -189,4 +189,4 @@ def render_on_dask(job, db_path: Path, spool_dir: Path, staging: Path, mail_conf
     client = client_for(job)
     futures = [client.submit(render_file, job, str(db_path), str(spool_dir), str(staging), mail_config,
                              resources, stem, key=f"ccm-render-{stem}", pure=False) for stem in todo]
-    _gather(client, futures, lambda stem: progress(1, 0))
+    _gather(client, futures, lambda stem: progress(0, 0, 1))     # a file done: the journal has its counts

@@ -13,9 +13,12 @@ import multiprocessing
 import os
 import shutil
 import sqlite3
+import traceback
 import unicodedata
 from pathlib import Path
 
+from . import signals
+from .diskfull import EXIT_NO_SPACE, is_no_space, no_space_error
 from .faults import checkpoint
 from ..afp.ptoca import SUBSTITUTIONS
 from ..archive.resources import resource_file_name, write_resource_file
@@ -27,6 +30,43 @@ from ..spool import SpoolReader
 
 JOURNAL_DDL = """CREATE TABLE IF NOT EXISTS rendered (
   name TEXT PRIMARY KEY, files TEXT, pages INTEGER, documents INTEGER, sheets INTEGER, stats TEXT)"""
+
+
+class RenderProgress:
+    """The render phase's progress: documents rendered (the bar) with print files and pages in words,
+    counting from the files a restarted run keeps. Called as ``progress(docs, pages, files=0)``."""
+
+    def __init__(self, log, db: sqlite3.Connection, documents: int, files: int):
+        from ..log import counted
+        self.counted, self.documents, self.files = counted, documents, files
+        db.execute(JOURNAL_DDL)
+        self.done = list(db.execute("SELECT COALESCE(SUM(documents), 0), COALESCE(SUM(pages), 0), COUNT(*) "
+                                    "FROM rendered").fetchone())
+        self.db = db
+        self.bar = log.progress(documents, "render")
+        self.bar.set(self.done[0], self.detail())
+
+    def detail(self) -> str:
+        docs, pages, files = self.done
+        return (f"{docs:,}/{self.counted(self.documents, 'document')}, {files:,}/"
+                f"{self.counted(self.files, 'print file')}, {self.counted(pages, 'page')}")
+
+    def __call__(self, docs: int, pages: int, files: int = 0) -> None:
+        for i, n in enumerate((docs, pages, files)):
+            self.done[i] += n
+        if files:       # a file finished: its documents and pages are journalled (all an executor reports)
+            journal = self.db.execute("SELECT COALESCE(SUM(documents), 0), COALESCE(SUM(pages), 0) FROM rendered"
+                                      ).fetchone()
+            self.done[0], self.done[1] = max(self.done[0], journal[0]), max(self.done[1], journal[1])
+        self.bar.set(self.done[0], self.detail())
+
+    def finish(self, db: sqlite3.Connection) -> tuple[int, int]:
+        """100 % with the journal's true counts; returns (pages, print files) rendered."""
+        docs, pages, files = db.execute("SELECT COALESCE(SUM(documents), 0), COALESCE(SUM(pages), 0), COUNT(*) "
+                                        "FROM rendered").fetchone()
+        self.done = [docs, pages, files]
+        self.bar.finish(self.detail())
+        return pages, files
 
 
 def make_renderer(fmt: str, job, resources=((), ()), medium=None):
@@ -97,7 +137,12 @@ def render_all(job, db: sqlite3.Connection, db_path: Path, spool_dir: Path, stag
         from .dask_executor import render_on_dask
         render_on_dask(job, db_path, spool_dir, staging, mail_config, resources, todo, progress)
     elif workers <= 1:
-        _render_files(job, db, spool_dir, staging, mail_config, progress, resources, set(todo))
+        try:
+            _render_files(job, db, spool_dir, staging, mail_config, progress, resources, set(todo))
+        except (OSError, sqlite3.Error, CcmError) as exc:     # a stage's own error may wrap the full disk
+            if is_no_space(exc):
+                raise no_space_error(exc, staging) from None
+            raise
     else:
         ctx = multiprocessing.get_context("fork")
         claimed = ctx.Array("b", len(todo))          # files are taken in plan order by whichever
@@ -115,18 +160,45 @@ def render_all(job, db: sqlite3.Connection, db_path: Path, spool_dir: Path, stag
 
         for fmt in job.formats:     # backends (modules, fonts) loaded once here, inherited by the workers
             make_renderer(fmt, job, resources)
-        procs = [ctx.Process(target=_render_worker, name=f"ccm-render-{w}",
-                             args=(job, db_path, spool_dir, staging, mail_config, resources, claim))
+        counts = [ctx.Value("q", 0, lock=False) for _ in range(3)]     # documents, pages, files done
+        lock = ctx.Lock()
+
+        def count(docs, pages, files=0):
+            with lock:
+                for value, n in zip(counts, (docs, pages, files)):
+                    value.value += n
+
+        seen = [0, 0, 0]
+
+        def report_progress():
+            now = [v.value for v in counts]
+            progress(*(a - b for a, b in zip(now, seen)))
+            seen[:] = now
+
+        procs = [ctx.Process(target=signals.run_worker, name=f"ccm-render-{w}",
+                             args=(os.getpid(), _render_worker, job, db_path, spool_dir, staging, mail_config,
+                                   resources, claim, count))
                  for w in range(workers)]
-        for proc in procs:
-            proc.start()
-        for proc in procs:
-            proc.join()
+        try:
+            for proc in procs:
+                proc.start()
+            while any(p.is_alive() for p in procs):
+                procs[0].join(timeout=0.25)
+                report_progress()
+            for proc in procs:
+                proc.join()
+            report_progress()
+        except BaseException:         # a signal (RunInterrupted) or an error here: no worker outlives the run
+            signals.stop_workers([p for p in procs if p.pid is not None])
+            raise
         failed = [p.exitcode for p in procs if p.exitcode != 0]
+        if EXIT_NO_SPACE in failed:
+            raise no_space_error(None, staging)
         if failed:
-            raise CcmError(f"a render worker failed (exit status {failed[0]}); the finished print files are "
-                           "kept: run again with --restart")
-        progress(len(todo), 0)
+            note = staging.parent / "internal-error.txt"
+            where = f" (traceback in {note})" if note.is_file() and note.stat().st_size else ""
+            raise CcmError(f"a render worker failed (exit status {failed[0]}){where}; the finished print files "
+                           "are kept: run again with --restart")
     notes = {}
     for (stats,) in db.execute("SELECT stats FROM rendered ORDER BY name"):
         for kind, count in json.loads(stats or "{}").items():
@@ -151,13 +223,24 @@ def _substitution_note(ch: str) -> str:
     return f"AFP: {show(ch)} printed as {shown} (not in the code page)"
 
 
-def _render_worker(job, db_path, spool_dir, staging, mail_config, resources, mine) -> None:
+def _render_worker(job, db_path, spool_dir, staging, mail_config, resources, mine, progress) -> None:
+    """A forked render worker. A full disk exits with EXIT_NO_SPACE; any other failure leaves its
+    traceback in the work directory's ``internal-error.txt`` (not on the terminal) and exits 1."""
     from ..spool import open_db
-    db = open_db(db_path)
     try:
-        _render_files(job, db, spool_dir, staging, mail_config, lambda d, p: None, resources, mine)
-    finally:
-        db.close()
+        db = open_db(db_path)
+        try:
+            _render_files(job, db, spool_dir, staging, mail_config, progress, resources, mine)
+        finally:
+            db.close()
+    except Exception as exc:          # noqa: BLE001 - reported by the run from the exit status
+        if is_no_space(exc):
+            os._exit(EXIT_NO_SPACE)
+        try:
+            (staging.parent / "internal-error.txt").write_text(traceback.format_exc())
+        except OSError:
+            pass
+        os._exit(1)
 
 
 def _render_files(job, db, spool_dir, staging, mail_config, progress, resources, mine) -> None:
@@ -257,7 +340,7 @@ def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archiv
         pages += len(marked)
         sheets += piece.sheets
         positions.append((piece.piece_id, first_page))
-        progress(len(documents), len(marked))
+        progress(len(documents), len(marked) + len(separators))
     files, stats = [], {"omr_clear_zone": omr_conflicts}
     for fmt, name, renderer, indexes in outputs:
         facts = renderer.end_file()
@@ -279,4 +362,5 @@ def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archiv
     db.execute("INSERT OR REPLACE INTO rendered VALUES (?, ?, ?, ?, ?, ?)",
                (stem, json.dumps(files), pages, docs, sheets, json.dumps(stats, sort_keys=True, default=str)))
     db.commit()
+    progress(0, 0, 1)
     checkpoint("render")
