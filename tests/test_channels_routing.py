@@ -97,7 +97,8 @@ def test_reconciliation_and_index(tmp_path):
     # the portal: PDF/A, accessible HTML, an index entry
     entry = json.loads((out / "portal" / "index.jsonl").read_text())
     html = (out / entry["html"]).read_text()
-    assert '<html lang="fr">' in html and "<h1>Facture FAC-2026-0000006" in html and "<main>" in html
+    # the portal page speaks the customer's language (FAC-2026-0000006 is an English customer's invoice)
+    assert '<html lang="en">' in html and "<h1>Invoice FAC-2026-0000006" in html and "<main>" in html
     assert (out / entry["pdf"]).read_bytes() == (out / index["FAC-2026-0000006"]["archive_file"]).read_bytes()
     assert b"pdfaid:part" in (out / entry["pdf"]).read_bytes()
 

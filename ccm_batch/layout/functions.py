@@ -192,7 +192,7 @@ def format_date(value: datetime.date, pattern: str, locale: str) -> str:
 
 # -- extension functions: signature (context, *args) as lxml calls them ----------------------------
 
-def _unsigned_zero(number: Decimal, digits: int) -> Decimal:
+def _unsigned_when_zero(number: Decimal, digits: int) -> Decimal:
     """A value that prints as zero never carries a sign: ``-0`` and ``-0.001`` print ``0,00``."""
     if number.is_signed() and not number.quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_EVEN):
         return abs(number)                  # Babel rounds half-even too
@@ -204,7 +204,7 @@ def _fn_format_amount(_ctx, value, currency=None, locale=None):
     if number is None:
         return ""
     currency = to_str(currency) if currency is not None else STATE.currency
-    number = _unsigned_zero(number, _currency_digits(currency))
+    number = _unsigned_when_zero(number, _currency_digits(currency))
     return format_amount(number, currency, to_str(locale) if locale is not None else STATE.locale)
 
 
