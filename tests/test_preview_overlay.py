@@ -59,8 +59,10 @@ def test_preview_overlay_cli_says_when_no_record_matched_and_clears_stale_pngs(t
     job = ROOT / "samples" / "invoice.toml"
     proc = run_cli("preview", "--job", job, "--records", "500-501", "--overlay", "--png", png,
                    "-o", tmp_path / "p.pdf")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "no record numbered 500-501" in proc.stdout
-    assert not (png / "page-9.png").exists()
+    # no record matched: a job error (issue 10 item 7), saying how many records the extract has
+    assert proc.returncode == 12, proc.stdout + proc.stderr
+    assert "--records 500-501: no record matched" in proc.stdout + proc.stderr
+    assert (png / "page-9.png").exists()                  # nothing previewed: nothing cleared either
     proc = run_cli("preview", "--job", job, "--records", "1", "--overlay", "--png", png, "-o", tmp_path / "p.pdf")
     assert proc.returncode == 0 and "overlay:" in proc.stdout and (png / "page-1.png").is_file()
+    assert not (png / "page-9.png").exists()              # a preview clears an earlier preview's pages
