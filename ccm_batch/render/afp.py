@@ -377,28 +377,7 @@ class _Body:
         if f is None:
             f = self._font(t.font, t.size)
         lid, space = f
-        x = t.x
-        if x < 0 or x > _MAX_POS:
-            x = _clamp(x)
-        y = t.y
-        if y != self.y:
-            self.y = y
-            blob = _AMB_AMI(4, 0xD3, _clamp(y), 4, 0xC7, x)
-        else:
-            blob = _AMI(4, 0xC7, x)
-        font_changed = lid != self.lid
-        if font_changed:
-            blob += scfl(lid)
-            self.lid = lid
-        if t.color != self.color:
-            blob += cs_color(t.color)
-            self.color = t.color
-        ws = t.word_space
-        if ws or self.svi is not None:
-            want = space + ws
-            if font_changed or want != self.svi:
-                blob += svi(want)
-                self.svi = want
+        blob = self._controls(t, lid, space)
         if t.kerns:
             encode = self.r.encoder.encode
             blob += self._kerned(s, t.kerns, lambda piece: trn(encode(piece)))
@@ -408,8 +387,8 @@ class _Body:
             blob += bytes((n + 2, 0xDB)) + data if n <= 253 else trn(data)
         self.packer.add(blob)
 
-    def _run(self, t: Text, lid: int, space: int, make_trn) -> None:
-        """A text run as ``[AMB] AMI [SCFL] [colour] [SVI] TRN…`` with ``make_trn(text)`` for the TRNs."""
+    def _controls(self, t: Text, lid: int, space: int) -> bytes:
+        """The control sequences before a run's text: ``[AMB] AMI [SCFL] [colour] [SVI]`` (only what changed)."""
         x = t.x
         if x < 0 or x > _MAX_POS:
             x = _clamp(x)
@@ -432,6 +411,11 @@ class _Body:
             if font_changed or want != self.svi:
                 blob += svi(want)
                 self.svi = want
+        return blob
+
+    def _run(self, t: Text, lid: int, space: int, make_trn) -> None:
+        """A text run as ``[AMB] AMI [SCFL] [colour] [SVI] TRN…`` with ``make_trn(text)`` for the TRNs."""
+        blob = self._controls(t, lid, space)
         blob += self._kerned(t.text, t.kerns, make_trn) if t.kerns else make_trn(t.text)
         self.packer.add(blob)
 
