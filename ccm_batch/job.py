@@ -243,8 +243,8 @@ def _fonts_section(path: Path, table: dict) -> dict:
     return {"missing_glyphs": policy, "font_fallback": fallback, "font_faces": tuple(faces)}
 
 
-AFP_COMPLEX_TEXT = ("not supported in AFP output (Arabic and Hebrew need shaping and right-to-left "
-                    "layout, which this AFP writer does not produce; run the record with PDF only)")
+AFP_COMPLEX_TEXT = ("not supported in AFP output (Arabic, Hebrew and other scripts that need shaping "
+                    "or right-to-left layout print in PDF-only runs; see the README)")
 
 
 def load_job_layout(job: "JobConfig"):

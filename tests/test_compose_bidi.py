@@ -121,7 +121,8 @@ def test_afp_runs_refuse_complex_text_with_the_reason():
     shaping.set_complex_text(False, AFP_COMPLEX_TEXT)
     assert fonts.uncovered("Client محمد", SANS) == "محد"
     message = describe_missing("م", SANS)
-    assert "U+0645, needs shaping: not supported in AFP output" in message
+    assert "(U+0645, needs shaping)" in message and message.endswith(
+        "; shaping is " + AFP_COMPLEX_TEXT)
     items = T.place_runs(0, 0, "محمد", SANS, 200)
     assert all(type(i) is Text for i in items)                # nothing is shaped
 

@@ -50,10 +50,12 @@ SUBSTITUTE = "?"
 def describe_missing(chars: str, font_id: str) -> str:
     """'no font draws 'X' (U+0058), …' naming the font and its fallback chain."""
     refused = shaping.refusal()           # '' when complex scripts are shaped
-    names = ", ".join(f"{ch!r} (U+{ord(ch):04X}{', ' + refused if refused and fonts.needs_shaping(ch) else ''})"
+    shaped = [ch for ch in chars if fonts.needs_shaping(ch)] if refused else []
+    names = ", ".join(f"{ch!r} (U+{ord(ch):04X}{', needs shaping' if ch in shaped else ''})"
                       for ch in chars)
     chain = ", ".join(fonts.fallback_chain(font_id)) or "none"
-    return f"no font draws {names} (font {font_id}; fallbacks: {chain})"
+    why = f"; shaping is {refused}" if shaped else ""
+    return f"no font draws {names} (font {font_id}; fallbacks: {chain}){why}"
 
 
 def glyph_check(text: str, font_id: str) -> tuple[str, "GlyphWarning | None"]:

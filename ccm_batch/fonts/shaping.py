@@ -60,7 +60,7 @@ def _libraries() -> str:
         except ImportError:
             missing.append("python-bidi")
         _enabled = not missing
-        _reason = ("needs shaping: the Python packages " + " and ".join(missing)
+        _reason = ("unavailable: the Python packages " + " and ".join(missing)
                    + " are not installed") if missing else ""
     return _reason
 
@@ -81,12 +81,13 @@ def complex_text() -> bool:
 
 
 def refusal() -> str:
-    """Why complex-script characters are refused ('' when they are shaped)."""
+    """Why complex-script characters are refused ('' when they are shaped): completes "shaping
+    is …" in the reject reason."""
     missing = _libraries()
     if missing:
         return missing
     if not _allowed:
-        return "needs shaping: " + (_refused or "complex scripts are turned off")
+        return _refused or "turned off"
     return ""
 
 
