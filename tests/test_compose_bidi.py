@@ -1,12 +1,19 @@
 """Issue 12 item 5, composition level: bidi levels, visual order, shaped widths, the AFP refusal."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from ccm_batch import fonts
 from ccm_batch.compose import bidi, text as T
 from ccm_batch.fonts import shaping
 from ccm_batch.pages import Glyphs, Text
+
+HAVE_NOTO = bool(__import__("ccm_batch.fonts", fromlist=["x"]).find_system_font("Noto Sans Arabic"))
+if not HAVE_NOTO and os.environ.get("CI"):
+    raise RuntimeError("CI must install fonts-noto-core (Noto Sans Arabic / Hebrew, the fallback fonts)")
+pytestmark = pytest.mark.skipif(not HAVE_NOTO, reason="fonts-noto-core is not installed")
 
 NAME = "صلاح الدين عبد الله"
 SANS = "LiberationSans"

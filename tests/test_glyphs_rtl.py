@@ -11,6 +11,8 @@ ligatures (fewer glyphs than letters, glyph ids other than the nominal ones) and
 """
 from __future__ import annotations
 
+import os
+
 import csv
 import json
 import re
@@ -24,6 +26,11 @@ from lxml import etree
 from runjobs import ROOT, run_cli
 
 SAMPLES = ROOT / "samples" / "extra" / "multilingual"
+HAVE_NOTO = bool(__import__("ccm_batch.fonts", fromlist=["x"]).find_system_font("Noto Sans Arabic"))
+if not HAVE_NOTO and os.environ.get("CI"):
+    raise RuntimeError("CI must install fonts-noto-core (Noto Sans Arabic / Hebrew, the fallback fonts)")
+pytestmark = pytest.mark.skipif(not HAVE_NOTO, reason="fonts-noto-core is not installed")
+
 RTL = ("C-INTL-AR", "C-INTL-HE", "C-INTL-AR2", "C-INTL-HE2")
 
 
