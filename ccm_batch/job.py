@@ -243,6 +243,10 @@ def _fonts_section(path: Path, table: dict) -> dict:
     return {"missing_glyphs": policy, "font_fallback": fallback, "font_faces": tuple(faces)}
 
 
+AFP_COMPLEX_TEXT = ("not supported in AFP output (Arabic, Hebrew and other scripts that need shaping "
+                    "or right-to-left layout print in PDF-only runs; see the README)")
+
+
 def load_job_layout(job: "JobConfig"):
     """Register the job's font faces, load its layout, then apply the job's fallback chains (which
     override the layout's). Font problems raise :class:`ConfigError` (exit 12) naming the job file."""
@@ -256,6 +260,8 @@ def load_job_layout(job: "JobConfig"):
                 raise ConfigError(f"{_where(job.path, 'fonts', 'face')}: {family!r}: {file} is not a "
                                   f"usable font: {exc}") from None
     layout = load_layout(job.layout)
+    from .fonts import shaping             # complex scripts: shaped for PDF, refused in AFP runs
+    shaping.set_complex_text("afp" not in job.formats, AFP_COMPLEX_TEXT)
     try:
         if job.font_fallback is not None:
             fonts.set_fallbacks(job.font_fallback)

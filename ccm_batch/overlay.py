@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .pages import Barcode, Box, Image, Marks, Rule, Text, mm
+from .pages import Barcode, Box, Glyphs, Image, Marks, Rule, Text, mm
 
 CLEAR_ZONE = mm(3)                   # margin kept free around the OMR ladder / control code
 WINDOW_COLOR = (0, 90, 200)
@@ -53,6 +53,9 @@ def extent(item):
         asc, desc = vmetrics(item.font, item.size)
         w = text_width(item.text, item.font, item.size) + item.word_space * item.text.count(" ")
         return (item.x, item.y - asc, max(w, 1), asc + desc)
+    if t is Glyphs:
+        size = max((run[1] for run in item.runs), default=0)
+        return (item.x, item.y - size, max(item.width, 1), size + size // 4)
     if t in (Box, Image, Barcode):
         return (item.x, item.y, item.width, item.height)
     if t is Rule:
@@ -66,7 +69,7 @@ def extent(item):
 def _describe(item) -> str:
     t = type(item).__name__
     at = f"at ({item.x / 56.693:.1f} mm, {item.y / 56.693:.1f} mm)"
-    if isinstance(item, Text):
+    if isinstance(item, (Text, Glyphs)):
         return f"text {item.text[:40]!r} {at}"
     return f"{t.lower()} {at}"
 

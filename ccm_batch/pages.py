@@ -46,6 +46,30 @@ class Text(NamedTuple):
     kerns: tuple = ()
 
 
+class Glyphs(NamedTuple):
+    """Shaped text (issue 12: complex scripts, right-to-left runs) on baseline ``y`` from ``x``.
+
+    ``runs`` are glyph runs in **visual order** (left to right), each
+    ``(font, size, color, width, glyphs)``: ``glyphs`` is a tuple of ``(glyph id, advance,
+    x offset, y offset)`` in the font's units (HarfBuzz's output, y offsets upward) and ``width``
+    the run's advance in page units, ``round(sum(advances) * size / units_per_em)``; a run starts
+    at ``x`` plus the widths of the runs before it, and ``width`` is their sum. ``text`` is the
+    **logical** text the glyphs show (reading order, as in the extract). ``actual`` is what PDF
+    writes as ``/ActualText`` for text extraction: extractors read a line left to right and turn
+    its right-to-left runs around themselves (poppler's ``pdftotext``: letters of right-to-left
+    scripts reversed, Latin letters, digits and number separators kept in place), so ``actual``
+    holds ``text`` with each run of right-to-left letters pre-reversed
+    (:func:`ccm_batch.compose.bidi.extraction_text`) and the extracted text is the logical one.
+    Made by :mod:`ccm_batch.compose.bidi`; renderers draw the glyph ids, never map the text.
+    """
+    x: int
+    y: int
+    text: str
+    runs: tuple
+    width: int
+    actual: str = ""
+
+
 class Rule(NamedTuple):
     """An axis-aligned line from (x, y): ``length`` along ``direction`` ('h' right or 'v' down).
 
@@ -121,7 +145,7 @@ class Marks(NamedTuple):
                 for i, bit in enumerate(self.bits) if bit]
 
 
-Item = Text | Rule | Box | Image | Barcode | Marks
+Item = Text | Glyphs | Rule | Box | Image | Barcode | Marks
 
 
 class Form(NamedTuple):

@@ -2,8 +2,9 @@
 
 Every name prints exactly in the PDF (pdftotext, document by document) and in the AFP (decoded by
 tests/afp_decode.py over the PyPI ``afp`` parser, not by ccm-batch's reader); PDF and AFP runs end at
-the same x (widths from the fonts each file carries); no .notdef, no ``?``; the Arabic and Hebrew
-records are rejected naming the characters and code points (shaping and bidi are not supported).
+the same x (widths from the fonts each file carries); no .notdef, no ``?``. These runs write AFP too,
+which carries no shaped text: the Arabic and Hebrew records are rejected naming the characters, code
+points and that reason (tests/test_glyphs_rtl.py prints them in PDF-only runs).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ if not NEEDS_CJK and os.environ.get("CI"):
     raise RuntimeError("CI must install fonts-noto-cjk (the CJK fallback font)")
 pytestmark = pytest.mark.skipif(not NEEDS_CJK, reason="fonts-noto-cjk is not installed")
 
-REJECTED = {"C-INTL-AR", "C-INTL-HE"}           # right-to-left scripts: rejected with a reason
+REJECTED = {"C-INTL-AR", "C-INTL-HE", "C-INTL-AR2", "C-INTL-HE2"}   # right to left: not in AFP runs
 
 
 def _records(kind: str):
@@ -167,10 +168,12 @@ def test_arabic_and_hebrew_records_are_rejected_naming_the_characters(run):
     [reasons] = out.glob("*.reasons.csv")
     with open(reasons, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 2
-    arabic, hebrew = rows
+    assert len(rows) == 4
+    arabic, hebrew, arabic2, hebrew2 = rows
     assert "'\u0645' (U+0645, needs shaping)" in arabic["message"]
     assert "'\u05d3' (U+05D3, needs shaping)" in hebrew["message"]
+    assert all("shaping is not supported in AFP output" in row["message"] for row in rows)
+    assert "U+0635" in arabic2["message"] and "U+05E9" in hebrew2["message"]
 
 
 def test_afp_is_clean_under_inspect_check(run):
@@ -189,9 +192,10 @@ def test_substitute_policy_prints_question_marks_and_lists_the_records(tmp_path)
     proc = run_cli("run", job, "--output", tmp_path / "out", "--workers", "1")
     assert proc.returncode == 4, proc.stdout + proc.stderr             # 4: warnings
     report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
-    assert report["records_rejected"] == 0 and report["documents_produced"] == 12
+    assert report["records_rejected"] == 0 and report["documents_produced"] == 14
     listed = report["glyph_substitutions"]["records"]
-    assert [(r["record"], r["key"]) for r in listed] == [(10, "FAC-2026-0000010"), (11, "FAC-2026-0000011")]
+    assert [(r["record"], r["key"]) for r in listed] == [(10, "FAC-2026-0000010"), (11, "FAC-2026-0000011"),
+                                                         (13, "FAC-2026-0000013"), (14, "FAC-2026-0000014")]
     assert any("U+0645" in m for m in listed[0]["messages"])
     assert any("U+05D3" in m for m in listed[1]["messages"])
     assert "records printed with '?'" in (tmp_path / "out" / "report.txt").read_text(encoding="utf-8")

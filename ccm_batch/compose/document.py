@@ -34,7 +34,7 @@ from ..errors import RecordError
 from ..layout import model as M
 from ..layout.expr import ExprError
 from ..layout.functions import set_locale, to_str
-from ..pages import Document, DocumentMeta, Form, Page, Text
+from ..pages import Document, DocumentMeta, Form, Glyphs, Page, Text
 from .. import fonts
 from . import flow as F
 from .address import fits_window, format_address
@@ -543,6 +543,10 @@ class Composer:
                 if missing:
                     bad = bad or []
                     bad.append((i, missing))
+            elif type(item) is Glyphs and any(g[0] == 0 for run in item.runs for g in run[4]):
+                self.error(_Where(f"text {item.text[:40]!r}", src),
+                           "shaping found no glyph (.notdef) for "
+                           + ", ".join(f"U+{ord(c):04X}" for c in dict.fromkeys(item.text) if not c.isspace()))
         if not bad:
             return items
         items = list(items)

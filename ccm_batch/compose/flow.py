@@ -30,6 +30,7 @@ import unicodedata
 from typing import NamedTuple
 
 from .. import fonts
+from ..fonts import shaping
 from ..errors import RecordError
 from ..pages import Text
 from . import text as textmod
@@ -48,10 +49,13 @@ SUBSTITUTE = "?"
 
 def describe_missing(chars: str, font_id: str) -> str:
     """'no font draws 'X' (U+0058), …' naming the font and its fallback chain."""
-    names = ", ".join(f"{ch!r} (U+{ord(ch):04X}{', needs shaping' if fonts.needs_shaping(ch) else ''})"
+    refused = shaping.refusal()           # '' when complex scripts are shaped
+    shaped = [ch for ch in chars if fonts.needs_shaping(ch)] if refused else []
+    names = ", ".join(f"{ch!r} (U+{ord(ch):04X}{', needs shaping' if ch in shaped else ''})"
                       for ch in chars)
     chain = ", ".join(fonts.fallback_chain(font_id)) or "none"
-    return f"no font draws {names} (font {font_id}; fallbacks: {chain})"
+    why = f"; shaping is {refused}" if shaped else ""
+    return f"no font draws {names} (font {font_id}; fallbacks: {chain}){why}"
 
 
 def glyph_check(text: str, font_id: str) -> tuple[str, "GlyphWarning | None"]:

@@ -57,6 +57,7 @@ from itertools import accumulate
 from typing import Callable, Iterable, NamedTuple
 
 from .. import fonts
+from ..fonts import shaping
 from ..pages import BLACK, Rule, Text
 
 __all__ = ["Span", "Fragment", "Line", "break_lines", "line_height", "missing_glyphs",
@@ -220,6 +221,10 @@ class Line(NamedTuple):
         rules: list = []
         pos = start
         for frag in frags:
+            if type(frag) is not Fragment:       # a shaped right-to-left stretch (compose.bidi)
+                items.extend(frag.place(pos, baseline_y))
+                pos += frag.width
+                continue
             span = frag.span
             kerns = frag.kerns
             width_here = frag.width + word_space * frag.spaces
@@ -285,6 +290,9 @@ class _Style:
         if m is None:
             if len(self.words) > 50_000:
                 self.words.clear()
+            if shaping.shapes(text):   # shaped advances (HarfBuzz)
+                m = self.words[text] = (shaping.advance(text, self.fm.font_id), 0)
+                return m
             m = self.words[text] = (sum(map(self.adv.__getitem__, text)),
                                     self.fm.kern_total(text, self.size) if self.pairs else 0)
         return m
@@ -332,6 +340,9 @@ def _runs(text: str, font: str) -> list[tuple[str, str]]:
 def text_width(text: str, font: str, size: int, kern: bool = True) -> int:
     """Width of a single-line ``text`` in page units (same numbers :func:`break_lines` uses;
     fallback fonts included)."""
+    if shaping.shapes(text):
+        from .bidi import single_line
+        return single_line(text, font, size, BLACK, kern).width
     total = 0
     for run, run_font in _runs(text, font):
         st = _style(run_font, size)
@@ -347,6 +358,12 @@ def place_runs(x: int, y: int, text: str, font: str, size: int, color: tuple = B
 
     ``align`` says which end of the text ``x`` is: left (start), right (end) or center.
     """
+    if shaping.shapes(text):
+        from .bidi import single_line
+        line = single_line(text, font, size, color, kern)
+        align = _align(align)
+        x -= line.width if align == "right" else line.width // 2 if align == "center" else 0
+        return line.place(x, y, line.width)
     runs = _runs(text, font)
     measured = []
     width = 0
@@ -722,7 +739,8 @@ def _break_lines(spans: tuple, width: int, first_indent: int, indent: int, kern:
     if not spans:
         raise ValueError("break_lines needs at least one span (it gives the paragraph's style)")
     spans = resolve_spans(spans)
-    if FAST_PATH and len(spans) == 1 and not hyphenate:
+    shaped = any(shaping.shapes(sp.text) for sp in spans)
+    if FAST_PATH and len(spans) == 1 and not hyphenate and not shaped:
         lines = _break_plain(spans[0], width, first_indent, indent, kern)
         if lines is not None:
             return lines
@@ -840,6 +858,9 @@ def _break_lines(spans: tuple, width: int, first_indent: int, indent: int, kern:
         emit(True)
     if not lines[-1].hard:
         lines[-1] = lines[-1]._replace(hard=True)
+    if shaped:                               # right-to-left / complex scripts (compose.bidi)
+        from .bidi import visual_line
+        lines = [visual_line(line, kern) for line in lines]
     return lines
 
 
@@ -990,6 +1011,7 @@ def missing_glyphs(spans: Iterable[Span]) -> str:
 
 def _clear_caches() -> None:
     _PARAGRAPHS.clear()
+    _styles.clear()                 # word widths: shaped or not depends on the configuration
 
 
 fonts.on_change(_clear_caches)

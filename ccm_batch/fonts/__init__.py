@@ -30,10 +30,13 @@ it — :func:`split_runs` — and measured with that font's metrics. The default
 :data:`DEFAULT_FALLBACKS`: the bundled **DejaVu Sans** (Bitstream Vera licence; Latin Extended,
 Greek, Cyrillic, symbols — bundled so that a fresh clone prints them without any system package)
 then **Noto Sans CJK** from the system (Debian ``fonts-noto-cjk``; too large to bundle — 16 MB
-per weight), skipped when not installed. :func:`uncovered` names what no font of the chain has;
-characters of scripts that need shaping or right-to-left layout (:func:`needs_shaping`: Arabic,
-Hebrew, Syriac, Thaana, N'Ko, Indic) count as uncovered, because drawing them glyph by glyph,
-left to right, would print a wrong name without saying so.
+per weight), skipped when not installed; **Noto Sans Arabic** and **Noto Sans Hebrew** (Debian
+``fonts-noto-core``) head the chain for those scripts. :func:`uncovered` names what no font of the
+chain has. Characters of scripts that need shaping or right-to-left layout (:func:`needs_shaping`:
+Arabic, Hebrew, Syriac, Thaana, N'Ko, Indic) are shaped and reordered by composition
+(:mod:`ccm_batch.fonts.shaping`, :mod:`ccm_batch.compose.bidi`); when shaping is off (a run that
+writes AFP, see :func:`ccm_batch.fonts.shaping.set_complex_text`) they count as uncovered, because
+drawing them glyph by glyph, left to right, would print a wrong name without saying so.
 
 System fonts: :func:`find_system_font` looks a family name up in the usual font directories
 (``/usr/share/fonts``, ``/usr/local/share/fonts``, ``~/.fonts``; file names first, then the name

@@ -17,8 +17,10 @@ import os
 import threading
 from typing import Callable
 
-DEFAULT_FALLBACKS = ("DejaVu Sans", "Noto Sans CJK JP")
-"""The chain used when neither the layout nor the job sets one."""
+DEFAULT_FALLBACKS = ("Noto Sans Arabic", "Noto Sans Hebrew", "DejaVu Sans", "Noto Sans CJK JP")
+"""The chain used when neither the layout nor the job sets one. The script fonts for Arabic and
+Hebrew (Debian ``fonts-noto-core``) come first so that those scripts are drawn in a font made for
+them (DejaVu Sans has an Arabic too); they cover nothing else a Latin font lacks."""
 
 SYSTEM_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts")
 
@@ -36,7 +38,8 @@ _system_index: dict[str, list[tuple[str, int]]] | None = None
 
 
 def needs_shaping(ch: str) -> bool:
-    """True for characters of scripts that need shaping or right-to-left layout (not supported)."""
+    """True for characters of scripts that need shaping or right-to-left layout (shaped by
+    :mod:`ccm_batch.fonts.shaping` when :func:`~ccm_batch.fonts.shaping.complex_text` is on)."""
     cp = ord(ch)
     if cp < 0x0590:
         return False
@@ -191,9 +194,12 @@ def split_runs(text: str, font_id: str) -> list[tuple[str, str]]:
 
 def uncovered(text: str, font_id: str) -> str:
     """Distinct characters of ``text`` that neither ``font_id`` nor its chain can draw (or that need
-    shaping, see :func:`needs_shaping`), in order of first appearance."""
+    shaping while shaping is off, see :func:`needs_shaping`), in order of first appearance."""
     fonts = _registry()
     missing = fonts.get_font(font_id).missing(text)
+    from .shaping import complex_text
+    if complex_text():
+        return "".join(ch for ch in missing if font_for(ch, font_id) is None)
     out = [ch for ch in missing if font_for(ch, font_id) is None or needs_shaping(ch)]
     if not text.isascii():
         out.extend(ch for ch in dict.fromkeys(text) if needs_shaping(ch) and ch not in out)

@@ -37,7 +37,7 @@ import datetime as _dt
 import zlib
 from typing import NamedTuple
 
-from ..pages import Barcode, Box, Form, Marks, Page, Rule, Text, mm, pt
+from ..pages import Barcode, Box, Form, Glyphs, Marks, Page, Rule, Text, mm, pt
 
 _B36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 PAYLOAD_LENGTH = 26
@@ -321,6 +321,9 @@ def _zone_hits(items, zone, hits: list) -> None:
         if kind is Text:
             bx0, by0 = item.x, item.y - item.size
             bx1, by1 = item.x + int(item.size * 0.6 * len(item.text)), item.y + item.size // 4
+        elif kind is Glyphs:
+            size = max((run[1] for run in item.runs), default=0)
+            bx0, by0, bx1, by1 = item.x, item.y - size, item.x + item.width, item.y + size // 4
         elif kind is Rule:
             length = item.length
             bx0, by0 = item.x, item.y - item.thickness // 2

@@ -106,7 +106,7 @@ from .. import fonts as fonts_registry
 from ..afp import bcoca, fields as F, ioca, ptoca
 from ..afp.ptoca import PtxPacker, amb, ami, color as cs_color, dir_rule, rmi, scfl, svi, trn, trn_utf16
 from ..errors import OutputError
-from ..pages import Barcode, Box, DocumentMeta, Form, Image, Marks, Page, Rule, Text
+from ..pages import Barcode, Box, DocumentMeta, Form, Glyphs, Image, Marks, Page, Rule, Text
 from .base import DocumentFacts, FileFacts, PieceInfo, StreamInfo
 
 A4 = (11906, 16838)
@@ -327,6 +327,10 @@ class _Body:
                 self.barcode(item)
             elif t is Form:
                 self.items(item.items)
+            elif t is Glyphs:
+                raise OutputError(f"AFP backend: shaped right-to-left / complex-script text "
+                                  f"{item.text[:40]!r} cannot be written to AFP (see the README, "
+                                  f"'Printer and font requirements'); compose it for PDF only")
             else:
                 raise OutputError(f"AFP backend: unknown page item {t.__name__}")
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from .. import __version__
 from ..barcodes import rectangles as barcode_rectangles
-from ..pages import BLACK, Barcode, Box, DocumentMeta, Form, Image, Marks, Page, Rule, Text
+from ..pages import BLACK, Barcode, Box, DocumentMeta, Form, Glyphs, Image, Marks, Page, Rule, Text
 from .base import DocumentFacts, FileFacts, PieceInfo, StreamInfo
 from .pdffont import TEXT_CACHE_LIMIT, FontResource, load_face, write_font
 from .pdfresources import (SRGB_CONDITION, parse_date, pdf_date, srgb_icc_profile, write_image,
@@ -192,6 +192,10 @@ class _Painter:
                 case Marks():
                     for rule in item.rules():
                         self.rule(rule)
+                case Glyphs():
+                    self.in_text, self.font, self.size = False, font, size
+                    self.glyphs(item)
+                    font, size, in_text = self.font, self.size, False
                 case Text():                      # a subclass of Text
                     self.in_text, self.font, self.size = False, font, size
                     self.text(item)
@@ -244,6 +248,60 @@ class _Painter:
         if start < len(text):
             out.append("<%s>" % res.encode(text[start:]))
         return "".join(out)
+
+    def glyphs(self, g: Glyphs) -> None:
+        """Draw shaped glyph runs inside ``/Span <</ActualText (the characters)>> BDC … EMC``.
+
+        Each run is one text object positioned at its start; glyph ids are written as they are
+        (Identity-H) and recorded for the subset; the difference between HarfBuzz's advance and
+        the font's own (``/W``) width is a ``TJ`` adjustment, and a glyph with an offset (marks)
+        gets its own ``Tm``. Text extraction reads the ActualText (``Glyphs.actual``, see
+        :class:`ccm_batch.pages.Glyphs`), so ligatures, joining forms and mirrored brackets do not
+        matter: ``pdftotext`` gives the logical text back.
+        """
+        if self.in_text:
+            self._end_text()
+        parts = self.parts
+        parts.append("/Span<</ActualText%s>>BDC\n" % pdf_string(g.actual or g.text).decode("ascii"))
+        x = g.x
+        for font_id, size, color, width, glyphs in g.runs:
+            res = self.fonts.get(font_id) or self.renderer._font(font_id)
+            face = res.face
+            res.gids.update(gl[0] for gl in glyphs)
+            if color != self.fill:
+                self._set_fill(color)
+            parts.append("BT\n/%s %d Tf\n" % (res.name, size))
+            self.font, self.size = res, size
+            scale = size / face.units_per_em
+            pen = 0                                  # font units from the run's start
+            tj: list = []
+            start = None
+            for gid, advance, dx, dy in glyphs:
+                if dx or dy:
+                    if tj:
+                        parts.append("[%s]TJ\n" % "".join(tj))
+                        tj = []
+                    parts.append("1 0 0 -1 %s %s Tm<%04x>Tj\n"
+                                 % (num(round(x + (pen + dx) * scale, 3)),
+                                    num(round(g.y - dy * scale, 3)), gid))
+                    start = None
+                else:
+                    if start is None:
+                        if tj:
+                            parts.append("[%s]TJ\n" % "".join(tj))
+                            tj = []
+                        parts.append("1 0 0 -1 %s %d Tm" % (num(round(x + pen * scale, 3)), g.y))
+                        start = pen
+                    tj.append("<%04x>" % gid)
+                    own = face.advances[gid] if gid < face.num_glyphs else 0
+                    if own != advance:
+                        tj.append(num(round((own - advance) * 1000 / face.units_per_em, 3)))
+                pen += advance
+            if tj:
+                parts.append("[%s]TJ\n" % "".join(tj))
+            parts.append("ET\n")
+            x += width
+        parts.append("EMC\n")
 
     def rule(self, r: Rule) -> None:
         if self.in_text:

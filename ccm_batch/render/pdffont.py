@@ -300,7 +300,7 @@ class FontResource:
     """
 
     __slots__ = ("face", "name", "number", "chars", "cache", "substitute", "_latin", "_seen", "_old",
-                 "tj_cache")
+                 "tj_cache", "gids")
 
     def __init__(self, face: FontFace, name: str, number: int, *, avoid_notdef: bool = False):
         self.face = face
@@ -313,6 +313,7 @@ class FontResource:
         self._old: dict[str, str] = {}       # the previous cache generation (characters recorded)
         self.tj_cache: dict[tuple, str] = {}  # (text, size, word_space, kerns) -> TJ array body
         self.substitute = None               # PDF/A: hex code drawn instead of .notdef
+        self.gids: set[int] = set()          # shaped glyphs drawn by id (Glyphs items)
         if avoid_notdef:
             self.substitute = "%04x" % face.gid("?")
             self.chars.add("?")
@@ -407,7 +408,7 @@ def write_font(writer: PdfWriter, resource: FontResource) -> None:
         gid = face.gid(char)
         if gid and gid not in by_gid:
             by_gid[gid] = char
-    gids = sorted(set(by_gid) | {0})
+    gids = sorted(set(by_gid) | {0} | resource.gids)
     cid_to_gid = b"/CIDToGIDMap/Identity"
     if face.cff:                            # compact TrueType conversion, original ids as CIDs
         from ..fonts.embed import truetype_subset

@@ -2,7 +2,7 @@
 
     python samples/extra/multilingual/make_extracts.py
 
-The first 12 invoices and statements of ``samples/data`` get the customers below (names and postal
+The first 14 invoices and statements of ``samples/data`` get the customers below (names and postal
 addresses in their own scripts), and every invoice an extra line whose label holds — – ’ œ € ß.
 Everything else (amounts, dates, totals) is left as it is, so the sums still add up.
 """
@@ -38,6 +38,11 @@ CUSTOMERS = [
     ("HE", "דוד", "כהן", "דוד כהן", ["דוד כהן", "רחוב הרצל 10", "6578901 תל אביב"], "6578901", "תל אביב", "IL"),
     ("DE", "Jürgen", "Groß-Lœuvre", "Jürgen Groß-Lœuvre",
      ["Jürgen Groß-Lœuvre", "Hauptstraße 5 – Hof ’B’", "10115 Berlin"], "10115", "Berlin", "DE"),
+    # right to left with digits and Latin inside (issue 12 item 5): lam-alef in صلاح, Allah in عبد الله
+    ("AR2", "صلاح الدين", "عبد الله", "صلاح الدين عبد الله",
+     ["صلاح الدين عبد الله", "شركة النور ABC للتجارة، برج 3", "21577 جدة"], "21577", "جدة", "SA"),
+    ("HE2", "שרה", "לוי-כהן", "שרה לוי-כהן", ["שרה לוי-כהן", "שדרות רוטשילד 45, דירה 3", "6688218 תל אביב-יפו"],
+     "6688218", "תל אביב-יפו", "IL"),
 ]
 EXTRA_LABEL = "Remise fidélité — œuvres d’art – 5 € (Straße)"
 
@@ -48,9 +53,24 @@ def _set(parent, tag: str, text: str) -> None:
         el.text = text
 
 
+def _more(root, record: str, count: int) -> None:
+    """Clone the first records (a new id, and that id wherever the old one was) up to ``count``."""
+    records = root.findall(record)
+    for k in range(len(records), count):
+        source = records[k - len(records)]
+        old = source.get("id")
+        stem = old.rstrip("0123456789")
+        new = f"{stem}{k + 1:0{len(old) - len(stem)}d}"
+        clone = etree.fromstring(etree.tostring(source).replace(old.encode(), new.encode()))
+        last = root.findall(record)[-1]
+        clone.tail, last.tail = last.tail, source.tail
+        last.addnext(clone)
+
+
 def rewrite(source: Path, target: Path, record: str) -> None:
     tree = etree.parse(str(source))
     root = tree.getroot()
+    _more(root, record, len(CUSTOMERS))
     for el, (suffix, first, last, name, lines, postcode, city, country) in zip(root.findall(record), CUSTOMERS):
         cust = el.find("customer")
         cust.set("id", f"C-INTL-{suffix}")
