@@ -151,30 +151,6 @@ def check_value(spec: FieldSpec, value: str) -> str | None:
     return None
 
 
-_SIMPLE: dict = {}           # field path -> (child path, attribute) when a plain child/attribute path, else None
-_first_string = None         # ccm_batch.layout.expr._simple_string, imported on first use
-
-
-def _simple_path(path: str):
-    """``(child path, attribute)`` for a path the layout's expressions answer without XPath (see
-    :func:`ccm_batch.layout.expr._simple_string`: the same string as XPath ``string(path)``), else None."""
-    try:
-        return _SIMPLE[path]
-    except KeyError:
-        pass
-    global _first_string
-    from ..layout.expr import _SIMPLE_PATH, _simple_string     # here: the layout package imports this module
-    _first_string = _simple_string
-    m = _SIMPLE_PATH.match(path)
-    simple = None
-    # elements ("a", "a/b": the first in document order) or an attribute of the record element ("@id");
-    # "a/b/@c" stays with XPath (its first "c" may be on a later "b")
-    if m and not (m.group(1) or "").split("/")[0] in ("text", "node") and not (m.group(1) and m.group(2)):
-        simple = (m.group(1), m.group(2) or m.group(3))
-    _SIMPLE[path] = simple
-    return simple
-
-
 def validate_record(record, specs, namespaces: dict | None = None) -> list[Problem]:
     """Check ``record`` (a :class:`~ccm_batch.records.model.Record` or a tree) against ``specs``.
 
@@ -185,21 +161,16 @@ def validate_record(record, specs, namespaces: dict | None = None) -> list[Probl
     for spec in specs:
         if spec.type == "list" and not spec.required:
             continue                        # nothing to check
-        simple = (_simple_path(spec.path) if spec.type != "list" and not namespaces
-                  and type(tree) is etree._Element else None)
-        if simple is not None:              # the first node's string value, without XPath
-            value = _first_string(tree, simple[0], simple[1]).strip()
-        else:
-            try:
-                nodes = _nodes(tree, spec, namespaces)
-            except etree.XPathError as exc:
-                problems.append(Problem(spec.name, f"{spec.name}: cannot evaluate {spec.path!r} ({exc})"))
-                continue
-            if spec.type == "list":         # only the presence of a node is checked: no string values
-                if not nodes:
-                    problems.append(Problem(spec.name, f"{spec.name} is missing (at least one expected)"))
-                continue
-            value = _string_value(nodes[0]).strip() if nodes else ""     # the first value is checked
+        try:
+            nodes = _nodes(tree, spec, namespaces)
+        except etree.XPathError as exc:
+            problems.append(Problem(spec.name, f"{spec.name}: cannot evaluate {spec.path!r} ({exc})"))
+            continue
+        if spec.type == "list":             # only the presence of a node is checked: no string values
+            if not nodes:
+                problems.append(Problem(spec.name, f"{spec.name} is missing (at least one expected)"))
+            continue
+        value = _string_value(nodes[0]).strip() if nodes else ""     # the first value is checked
         if not value:
             if spec.required:
                 problems.append(Problem(spec.name, f"{spec.name} is missing"))
