@@ -45,6 +45,7 @@ from .typography import hyphenation, no_break, typographic
 
 MAX_PAGES = 5000
 MISSING_GLYPHS = ("reject", "substitute")
+_DRAWN: dict = {}          # font id -> the characters it draws (a font id's metrics never change)
 _GRAPHICS = (M.ImageNode, M.RuleNode, M.BoxNode, M.BarcodeNode, M.EpcQrNode, M.ChartNode)
 
 
@@ -537,8 +538,14 @@ class Composer:
 
     def _sweep_items(self, items: tuple, src: str) -> tuple:
         bad = None
+        drawn = _DRAWN
         for i, item in enumerate(items):
-            if type(item) is Text and not fonts.get_font(item.font)._drawn.issuperset(item.text):
+            if type(item) is not Text:
+                continue
+            chars = drawn.get(item.font)
+            if chars is None:
+                chars = drawn[item.font] = fonts.get_font(item.font)._drawn
+            if not chars.issuperset(item.text):
                 missing = fonts.uncovered(item.text, item.font)
                 if missing:
                     bad = bad or []

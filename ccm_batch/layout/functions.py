@@ -35,6 +35,7 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date as _babel_format_date
 from babel.numbers import format_currency as _babel_format_currency
 from babel.numbers import format_decimal as _babel_format_decimal
+from lxml.etree import _Element
 
 NBSP = "\u00a0"
 
@@ -80,6 +81,8 @@ def to_str(value) -> str:
         if not value:
             return ""
         value = value[0]
+        if type(value) is _Element and not len(value):     # a leaf element: its text (itertext is slow)
+            return value.text or ""
         if hasattr(value, "xpath"):             # element: its string value
             return "".join(value.itertext())
         return str(value)

@@ -96,6 +96,8 @@ def _xpath(path: str, namespaces: dict | None):
 
 def _string_value(node) -> str:
     if isinstance(node, etree._Element):
+        if type(node) is etree._Element and not len(node):    # a leaf: its text (itertext is slow)
+            return node.text or ""
         return "".join(node.itertext())
     if isinstance(node, bool):
         return "true" if node else "false"

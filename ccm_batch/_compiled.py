@@ -1,0 +1,88 @@
+"""Packaging: the optional compiled core — which modules ``pip install`` compiles, and which ones run compiled.
+
+The modules named in :data:`MODULES` are compiled by Cython from their own ``.py`` source (pure-Python
+mode, annotations not used as C types: every value keeps its Python type, so the outputs keep their
+bytes) when the package is installed on a machine with a C compiler (``setup.py``). The ``.py`` files stay
+the one source; without a compiler the install is pure Python. At import, :func:`select` makes a module
+run from its ``.py`` instead of its extension when ``CCM_PURE_PYTHON=1`` is set, or when the ``.py`` is
+newer than the extension (a checkout edited or updated since the last ``pip install``: ``make venv``
+rebuilds). ``tests/test_compiled_core.py`` checks that both paths give byte-identical outputs.
+"""
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+MODULES = (                   # the compose hot path (bench/RESULTS.md: "Issue 18, compose side")
+    "ccm_batch.compose.table",
+    "ccm_batch.compose.flow",
+    "ccm_batch.compose.document",
+    "ccm_batch.compose.text",
+    "ccm_batch.layout.expr",
+    "ccm_batch.layout.functions",
+    "ccm_batch.spool",
+    "ccm_batch.records.validate",
+    "ccm_batch.records.xml",
+)
+PURE_ENV = "CCM_PURE_PYTHON"
+STALE_AFTER = 2.0             # seconds a .py may be newer than its extension (files written by one install)
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def source_of(name: str) -> Path:
+    """The ``.py`` file of module ``name`` (``__init__.py`` for a package)."""
+    base = _ROOT.joinpath(*name.split("."))
+    return base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+
+
+def extension_of(name: str) -> Path | None:
+    """The built extension of module ``name`` next to its source, or None."""
+    src = source_of(name)
+    stem = "__init__" if src.name == "__init__.py" else src.stem
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = src.with_name(stem + suffix)
+        if path.exists():
+            return path
+    return None
+
+
+class _SourceFinder:
+    """Meta-path finder: the modules in ``names`` are loaded from their ``.py`` source."""
+
+    def __init__(self, names: set):
+        self.names = names
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in self.names:
+            return None
+        src = source_of(name)
+        search = [str(src.parent)] if src.name == "__init__.py" else None
+        return importlib.util.spec_from_file_location(name, src, submodule_search_locations=search)
+
+
+def select() -> set:
+    """Install the finder for the modules that must run from source; returns their names."""
+    pure = set()
+    force = os.environ.get(PURE_ENV, "") not in ("", "0")
+    for name in MODULES:
+        ext = extension_of(name)
+        if ext is None:
+            continue
+        if force or source_of(name).stat().st_mtime > ext.stat().st_mtime + STALE_AFTER:
+            pure.add(name)
+    if pure:
+        sys.meta_path.insert(0, _SourceFinder(pure))
+    return pure
+
+
+def compiled_modules() -> list[str]:
+    """The modules of :data:`MODULES` that this process runs compiled (imports them)."""
+    out = []
+    for name in MODULES:
+        mod = importlib.import_module(name)
+        if not str(getattr(mod, "__file__", "")).endswith(".py"):
+            out.append(name)
+    return out

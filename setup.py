@@ -1,0 +1,41 @@
+"""Build: compile the optional compiled core (ccm_batch._compiled.MODULES) with Cython when possible.
+
+The modules are compiled from their own ``.py`` files (no second source). No C compiler, no Cython, or
+``CCM_PURE_PYTHON=1`` at install time: the package installs as pure Python and runs the same code.
+"""
+import ast
+import os
+from pathlib import Path
+
+from setuptools import Extension, setup
+
+HERE = Path(__file__).resolve().parent
+
+
+def compiled_modules() -> list[str]:
+    tree = ast.parse((HERE / "ccm_batch" / "_compiled.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "MODULES":
+            return list(ast.literal_eval(node.value))
+    raise RuntimeError("ccm_batch/_compiled.py: MODULES not found")
+
+
+def source(name: str) -> str:
+    base = Path(*name.split("."))
+    return str(base / "__init__.py") if (HERE / base).is_dir() else str(base.with_suffix(".py"))
+
+
+def ext_modules() -> list:
+    if os.environ.get("CCM_PURE_PYTHON", "") not in ("", "0"):
+        return []
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        return []
+    exts = [Extension(name, [source(name)], optional=True, extra_compile_args=["-O2"])
+            for name in compiled_modules()]
+    return cythonize(exts, build_dir="build/cython", quiet=True,
+                     compiler_directives={"language_level": 3, "annotation_typing": False})
+
+
+setup(ext_modules=ext_modules(), options={"build_ext": {"parallel": os.cpu_count() or 1}})
