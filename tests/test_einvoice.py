@@ -210,6 +210,7 @@ def _job_with(tmp_path: Path, data: Path, mapping: Path = INVOICE_MAP, extra: st
     text = text.replace('path = "../layouts/invoice.xml"', f'path = "{ROOT / "layouts" / "invoice.xml"}"')
     text = text.replace('mapping = "../layouts/invoice.en16931.toml"', f'mapping = "{mapping}"')
     text = text.replace('dir = "../demo-out/invoice-b2b"', 'dir = "out"') + extra
+    text = text.replace('preferences = "data/', f'preferences = "{ROOT / "samples" / "data"}/')
     job = tmp_path / "job.toml"
     job.write_text(text, encoding="utf-8")
     return job
