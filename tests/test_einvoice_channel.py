@@ -255,11 +255,17 @@ def test_a_platform_rejection_fed_back_sends_paper_next_time(tmp_path):
 
 
 def test_a_siren_and_platform_from_the_preferences(tmp_path):
-    consumer = sorted(CONSUMERS)[0]
+    consumer, other = sorted(CONSUMERS)[:2]
     customer = CONSUMERS[consumer].find("customer").get("id")
-    job = _job(tmp_path, prefs=f"customer_id,siren,pdp\n{customer},552 100 554,pdp-gamma\n")
-    assert run_cli("run", job, "-q").returncode == 0
+    escaping = CONSUMERS[other].find("customer").get("id")
+    job = _job(tmp_path, prefs=f"customer_id,siren,pdp\n{customer},552 100 554,pdp-gamma\n"
+                               f"{escaping},552100554,../../escaped\n")
+    assert run_cli("run", job, "-q").returncode == 4
     out = tmp_path / "out"
+    with open(out / "invoice-b2b.reasons.csv", encoding="utf-8") as f:      # a platform name that is a path
+        reasons = list(csv.DictReader(f))
+    assert [(r["key"], r["field"]) for r in reasons] == [(other, "EINV-PDP")]
+    assert not (tmp_path / "escaped").exists() and not list(tmp_path.rglob("escaped"))
     row = _channels(out)[consumer]
     assert row["primary"] == "einvoice" and "SIREN 552100554, platform pdp-gamma" in row["reason"]
     cii = (out / "einvoice" / "pdp-gamma" / f"{consumer}.cii.xml").read_bytes()
