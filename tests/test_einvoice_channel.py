@@ -196,6 +196,19 @@ def test_same_outputs_with_one_and_two_workers(routed, tmp_path):
     assert output_files(tmp_path / "out") == output_files(out)
 
 
+@pytest.mark.parametrize("fault", ["compose:2", "commit:2"])
+def test_killed_and_restarted_the_same_outputs(routed, tmp_path, fault):
+    _tmp, job, out = routed
+    shutil.copy(job, tmp_path / "job.toml")
+    killed = run_cli("run", tmp_path / "job.toml", "-w", "1", "-q", env={"CCM_FAULT": fault})
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    if fault.startswith("compose"):
+        assert not list((tmp_path / "out").glob("einvoice/*/*.pdf"))   # nothing released before the commit
+    again = run_cli("run", tmp_path / "job.toml", "-w", "1", "-q", "--restart")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert output_files(tmp_path / "out") == output_files(out)
+
+
 def test_inconsistent_totals_are_a_reject_with_the_rule_never_printed_instead(tmp_path):
     data = DATA.read_text(encoding="utf-8")
     number = sorted(B2B)[1]
