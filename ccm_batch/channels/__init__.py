@@ -7,7 +7,8 @@ Pipeline (beside ``render/``; the print pipeline only sees paper documents):
    rules → a decision with its reason (``routing``); the layout's variants composed
    (:mod:`ccm_batch.compose.variants`); SMS length checked (``sms.encoding``);
 3. ``produce`` runs after render: ``.eml`` spool (``email.message``), SMS batch file, portal files,
-   the e-invoices of documents routed off paper (:mod:`ccm_batch.einvoice.stage`), the routing index ``{job}.channels.csv`` and the channel reconciliation;
+   the e-invoices of documents routed off paper (:mod:`ccm_batch.einvoice.stage`), the routing index
+   ``{job}.channels.csv`` and the channel reconciliation;
 4. ``send`` (``ccm-batch send RUN_DIR``) delivers the spool: SMTP (``email.smtp``) and Kannel
    (``sms.kannel``), each with a journal so a restart never sends twice;
 5. ``feedback`` ingests bounces, SMS delivery reports and returned mail for the next run's routing.

@@ -2,8 +2,9 @@
 
 :class:`Preferences` holds ``preferred`` (paper, email, sms, portal or einvoice), ``email``, ``mobile``,
 ``siren`` and ``pdp`` (the e-invoice channel: the business customer's SIREN and platform) and the
-consents ``email_consent``, ``sms_consent``, ``portal_consent``, ``einvoice_consent``. A consent value is a date (the day
-consent was given, shown in the decision's reason), or yes/true/1; empty, no, false or 0 mean none.
+consents ``email_consent``, ``sms_consent``, ``portal_consent``, ``einvoice_consent``. A consent value
+is a date (the day consent was given, shown in the decision's reason), or yes/true/1; empty, no, false
+or 0 mean none.
 The job names XPath expressions for them under ``[channels.fields]`` (evaluated on each record); the
 CSV named by ``[channels] preferences`` has a ``customer_id`` column (``preferences_key``) and columns
 of the same names. A non-empty extract value wins over the CSV's.

@@ -49,7 +49,8 @@ class EinvoiceStage:
         self.config = config
         self.mapping = load_mapping(config.mapping, namespaces)
 
-    def prepare(self, record, document, spool_dir: Path | None, format_amount, routed=None) -> list[tuple[str, str]]:
+    def prepare(self, record, document, spool_dir: Path | None, format_amount,
+                routed=None) -> list[tuple[str, str]]:
         """Check and spool the e-invoice of ``record`` (composed as ``document``); reject reasons.
 
         ``format_amount(value)`` formats an amount as the layout printed it. ``spool_dir`` None checks
@@ -87,7 +88,8 @@ class EinvoiceStage:
             return [(p.rule, p.message) for p in problems]
         if spool_dir is None:
             return []
-        entry = {"pdp": pdp, "number": invoice.number, "doc_id": document.meta.doc_id, "issue_date": invoice.issue_date.isoformat(),
+        entry = {"pdp": pdp, "number": invoice.number, "doc_id": document.meta.doc_id,
+                 "issue_date": invoice.issue_date.isoformat(),
                  "buyer": invoice.buyer.name, "buyer_siren": invoice.buyer.siren, "currency": invoice.currency,
                  "grand_total": f"{invoice.grand_total:.2f}", "due_payable": f"{invoice.due_payable:.2f}",
                  "xml": xml}

@@ -1,4 +1,4 @@
-"""E-invoice stage: check a released e-invoice file again — what ``index verify`` runs on the files an index references.
+"""E-invoice stage: a released e-invoice file checked again (what ``index verify`` runs on the files indexes name).
 
 :func:`check_file` takes a file and the format and profile the index gives for it:
 
