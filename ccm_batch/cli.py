@@ -419,12 +419,17 @@ def send(ctx, run_dir, job_file, resend_uncertain):
               help="SMS delivery reports: Kannel dlr-url callbacks, one URL or query string per line.")
 @click.option("--returned", "returned", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Returned-mail file (plis non distribués): CSV doc_id,customer_id,date,reason.")
+@click.option("--einvoice-status", "einvoice_status", multiple=True,
+              type=click.Path(exists=True, dir_okay=False),
+              help="E-invoice lifecycle statuses from the platforms: CSV doc_id,customer_id,date,status,reason "
+                   "(213 / rejected: the next run sends that customer paper).")
 @click.pass_context
 @_guard
-def feedback(ctx, job_file, store, dsn, sms_dlr, returned):
-    """Feed delivery results back: bounces, SMS delivery reports, returned letters.
+def feedback(ctx, job_file, store, dsn, sms_dlr, returned, einvoice_status):
+    """Feed delivery results back: bounces, SMS delivery reports, returned letters, e-invoice statuses.
 
-    The next run's routing reads them: after a hard bounce the customer gets paper.
+    The next run's routing reads them: after a hard bounce, or an e-invoice the platform rejected,
+    the customer gets paper.
     """
     from .channels.feedback import FeedbackStore
     from .channels.ingest import ingest
@@ -437,7 +442,8 @@ def feedback(ctx, job_file, store, dsn, sms_dlr, returned):
     fb = FeedbackStore(Path(store))
     try:
         counts = ingest(fb, dsn=[Path(p) for p in dsn], sms_dlr=[Path(p) for p in sms_dlr],
-                        returned=[Path(p) for p in returned])
+                        returned=[Path(p) for p in returned],
+                        einvoice_status=[Path(p) for p in einvoice_status])
     finally:
         fb.close()
     _log(ctx).message("CCM0704I", ", ".join(f"{n} {k}" for k, n in counts.items()) + f" into {store}",

@@ -64,7 +64,7 @@ def validate_job(job, sample: int = 50) -> ValidationResult:
                    f"{', '.join(job.einvoice.formats)})")
     if getattr(job, "channels", None) is not None:       # a routed channel needs the layout's variant
         from .channels import check_layout
-        check_layout(job.path, job.channels, layout)
+        check_layout(job.path, job.channels, layout, job.einvoice)
         out.append(f"channels  {', '.join(sorted(job.channels.channels_used()))}: the layout has every variant")
     input_path = Path(job.input.path)
     if not input_path.is_file():

@@ -210,6 +210,7 @@ def _job_with(tmp_path: Path, data: Path, mapping: Path = INVOICE_MAP, extra: st
     text = text.replace('path = "../layouts/invoice.xml"', f'path = "{ROOT / "layouts" / "invoice.xml"}"')
     text = text.replace('mapping = "../layouts/invoice.en16931.toml"', f'mapping = "{mapping}"')
     text = text.replace('dir = "../demo-out/invoice-b2b"', 'dir = "out"') + extra
+    text = text.replace('preferences = "data/', f'preferences = "{ROOT / "samples" / "data"}/')
     job = tmp_path / "job.toml"
     job.write_text(text, encoding="utf-8")
     return job
@@ -266,11 +267,17 @@ def test_a_unit_without_a_code_is_a_reject_naming_it(tmp_path):
 
 def test_route_all_gives_every_invoice_and_a_bad_mapping_is_a_job_error(tmp_path):
     job = _job_with(tmp_path, B2B_DATA)
-    job.write_text(job.read_text().replace('route = "b2b"', 'route = "all"')
+    text = job.read_text()                  # without [channels]: the e-invoices beside the printed invoices
+    job.write_text(text[:text.index("[channels]")].replace('route = "b2b"', 'route = "all"')
                    .replace('formats = ["facturx", "cii", "ubl"]', 'formats = ["cii"]'))
     result = run_cli("run", job, "-w", "1", "-q")
     assert result.returncode == 0, result.stderr
     assert len(list((tmp_path / "out" / "einvoice").rglob("*.cii.xml"))) == len(_records(B2B_DATA))
+    with open(tmp_path / "out" / "invoice-b2b_main_001.pdf.index.csv", encoding="utf-8") as f:
+        printed = list(csv.DictReader(f))
+    assert len(printed) == len(_records(B2B_DATA))         # every invoice printed too, referencing its XML
+    assert all(r["einvoice_file"].endswith(f"/{r['doc_id']}.cii.xml") and r["einvoice_format"] == "cii:en16931"
+               for r in printed)
     shutil.rmtree(tmp_path / "out")
     job.write_text(job.read_text().replace('profile = "en16931"', 'profile = "comfort"'))
     result = run_cli("run", job, "-w", "1")

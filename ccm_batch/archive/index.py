@@ -45,6 +45,15 @@ Formats and files (``basename`` from :func:`write_indexes`):
     Values are written as given (line breaks become spaces; characters the code page lacks become
     ``?``). At most 128 fields per group (OnDemand's limit): more raises :class:`ConfigError`.
 
+E-invoices (a job with ``[einvoice]``, ``write_indexes(..., einvoice=True)``): each document's e-invoice
+files (:mod:`ccm_batch.einvoice`: the Factur-X PDF, the CII / UBL XML in ``einvoice/<platform>/``) are
+referenced by their path relative to the output directory and their format and profile. CSV: two more
+columns after ``verify_text``, ``einvoice_file`` and ``einvoice_format`` (``factur-x:en16931``), several
+files separated by ``;`` in the same order, empty for a document without an e-invoice (a consumer);
+JSONL: ``"einvoice": [{"file", "format", "profile"}]``; CMOD: two more group fields ``einvoice_file`` and
+``einvoice_format`` (define them in the application group). ``index verify`` checks every referenced
+file exists and is a valid Factur-X PDF/A-3 or XML (:mod:`ccm_batch.archive.verify`).
+
 ``verify_text`` (CSV/JSONL) is the text :mod:`ccm_batch.archive.verify` looks for on a PDF
 document's first page: the value of the field named by ``verify_field`` (default ``doc_id``; falls
 back to ``doc_id`` for a document lacking that field). The CMOD file records ``verify_field`` in its
@@ -66,6 +75,8 @@ FORMATS = ("csv", "jsonl", "cmod")
 SUFFIXES = {"csv": ".index.csv", "jsonl": ".index.jsonl", "cmod": ".cmod.ind"}
 TRAILING_COLUMNS = ("print_file", "format", "first_page", "page_count", "sheet_count",
                     "offset", "length", "archive_file", "verify_text")
+EINVOICE_COLUMNS = ("einvoice_file", "einvoice_format")
+"""Columns (CSV) and CMOD fields after the others in the indexes of a job with ``[einvoice]``."""
 INDEX_PREFIX = "index_"
 CMOD_CODECS = {819: "latin-1", 1252: "cp1252", 1208: "utf-8", 850: "cp850", 500: "cp500", 37: "cp037"}
 """CMOD ``CODEPAGE:`` values this writer can encode, with their Python codecs."""
@@ -99,6 +110,7 @@ class IndexEntry(NamedTuple):
     verify_text: str = ""
     line: int = 0
     resources: str = ""          # CMOD: the AFP resource file the index references ("" = none)
+    einvoice: tuple = ()         # the document's e-invoice files: (file, format, profile), see the module docstring
 
     def archive_fields(self) -> list[tuple[str, str]]:
         """Fixed fields then declared fields, as TLEs and CMOD groups carry them."""
@@ -107,7 +119,7 @@ class IndexEntry(NamedTuple):
 
 
 def make_entry(meta: DocumentMeta, facts: DocumentFacts, print_file: str, fmt: str,
-               archive_file: str = "", verify_field: str = "doc_id") -> IndexEntry:
+               archive_file: str = "", verify_field: str = "doc_id", einvoice: tuple = ()) -> IndexEntry:
     """The index entry of a rendered document. Raises ``ValueError`` on a bad ``fmt`` or mismatched facts."""
     if fmt not in ("pdf", "afp"):
         raise ValueError(f"index entry format must be 'pdf' or 'afp', not {fmt!r}")
@@ -121,7 +133,23 @@ def make_entry(meta: DocumentMeta, facts: DocumentFacts, print_file: str, fmt: s
         fields=tuple(fields[len(FIXED_FIELDS):]), print_file=print_file, fmt=fmt,
         first_page=facts.first_page, page_count=facts.page_count, sheet_count=facts.sheet_count,
         offset=facts.offset if afp else None, length=facts.length if afp else None,
-        archive_file=archive_file or "", verify_text=verify if verify else fields[0][1])
+        archive_file=archive_file or "", verify_text=verify if verify else fields[0][1],
+        einvoice=tuple(tuple(e) for e in einvoice))
+
+
+def einvoice_values(entry: IndexEntry) -> tuple[str, str]:
+    """The ``einvoice_file`` and ``einvoice_format`` values of an entry (``;``-separated, '' for none)."""
+    return (";".join(e[0] for e in entry.einvoice), ";".join(f"{e[1]}:{e[2]}" for e in entry.einvoice))
+
+
+def parse_einvoice(files: str, formats: str) -> tuple:
+    """The inverse of :func:`einvoice_values`: ``((file, format, profile), ...)``; ValueError when the
+    two lists do not match."""
+    names = [f for f in (files or "").split(";") if f]
+    kinds = [f for f in (formats or "").split(";") if f]
+    if len(names) != len(kinds):
+        raise ValueError(f"{len(names)} e-invoice file(s) but {len(kinds)} format(s)")
+    return tuple((n, *(k.split(":", 1) if ":" in k else (k, ""))) for n, k in zip(names, kinds))
 
 
 class IndexWriter(Protocol):
@@ -131,7 +159,7 @@ class IndexWriter(Protocol):
 
     def open(self, path: str) -> None: ...
     def add(self, meta: DocumentMeta, facts: DocumentFacts, print_file: str, fmt: str,
-            archive_file: str = "") -> None: ...
+            archive_file: str = "", einvoice: tuple = ()) -> None: ...
     def commit(self) -> str: ...
     def abort(self) -> None: ...
 
@@ -155,8 +183,9 @@ class _AtomicWriter(_CommitOnExit):
 
     encoding = "utf-8"
 
-    def __init__(self, verify_field: str = "doc_id"):
+    def __init__(self, verify_field: str = "doc_id", einvoice: bool = False):
         self.verify_field = verify_field
+        self.einvoice = einvoice         # the job makes e-invoices: every entry says which (maybe none)
         self.path = ""
         self.count = 0
         self._out = None
@@ -176,11 +205,12 @@ class _AtomicWriter(_CommitOnExit):
         self._start()
 
     def add(self, meta: DocumentMeta, facts: DocumentFacts, print_file: str, fmt: str,
-            archive_file: str = "") -> None:
-        """Write the entry of one rendered document (``fmt`` is the print file's format)."""
+            archive_file: str = "", einvoice: tuple = ()) -> None:
+        """Write the entry of one rendered document (``fmt`` is the print file's format; ``einvoice`` its
+        e-invoice files as ``(file, format, profile)``)."""
         if self._out is None:
             raise RuntimeError("index writer used before open() or after commit()/abort()")
-        entry = make_entry(meta, facts, print_file, fmt, archive_file, self.verify_field)
+        entry = make_entry(meta, facts, print_file, fmt, archive_file, self.verify_field, einvoice)
         self._write(entry)
         self.count += 1
 
@@ -238,8 +268,8 @@ def csv_column(name: str) -> str:
 class CsvIndexWriter(_AtomicWriter):
     """``{basename}.index.csv``: a header row and one row per document (see the module docstring)."""
 
-    def __init__(self, verify_field: str = "doc_id", delimiter: str = ","):
-        super().__init__(verify_field)
+    def __init__(self, verify_field: str = "doc_id", delimiter: str = ",", einvoice: bool = False):
+        super().__init__(verify_field, einvoice)
         self.delimiter = delimiter
         self._names: list[str] | None = None     # header index names (first document's)
         self._union: list[str] = []
@@ -259,14 +289,16 @@ class CsvIndexWriter(_AtomicWriter):
         return super()._temporaries() + [self.path + ".rows.part", self.path + ".union.part"]
 
     def _header(self, names: list[str]) -> list[str]:
-        return list(FIXED_FIELDS) + [csv_column(n) for n in names] + list(TRAILING_COLUMNS)
+        return list(FIXED_FIELDS) + [csv_column(n) for n in names] + list(TRAILING_COLUMNS) \
+            + (list(EINVOICE_COLUMNS) if self.einvoice else [])
 
     def _row(self, entry: IndexEntry, names: list[str], values: dict) -> list[str]:
         return ([entry.doc_id, entry.customer_id, entry.doc_type, entry.date]
                 + [_flat(values.get(n, "")) for n in names]
                 + [entry.print_file, entry.fmt, str(entry.first_page), str(entry.page_count),
                    str(entry.sheet_count), _number(entry.offset), _number(entry.length),
-                   entry.archive_file, _flat(entry.verify_text)])
+                   entry.archive_file, _flat(entry.verify_text)]
+                + (list(einvoice_values(entry)) if self.einvoice else []))
 
     def _write(self, entry: IndexEntry) -> None:
         names = [n for n, _ in entry.fields]
@@ -336,6 +368,8 @@ class JsonlIndexWriter(_AtomicWriter):
             "sheet_count": entry.sheet_count, "offset": entry.offset, "length": entry.length,
             "archive_file": entry.archive_file, "verify_text": entry.verify_text,
         }
+        if self.einvoice:
+            record["einvoice"] = [{"file": f, "format": k, "profile": p} for f, k, p in entry.einvoice]
         self._out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
@@ -346,11 +380,12 @@ class CmodIndexWriter(_AtomicWriter):
     """
 
     def __init__(self, verify_field: str = "doc_id", codepage: int = 819,
-                 group_filename_absolute: bool = False, base_dir: str = "", resource_file: str = ""):
+                 group_filename_absolute: bool = False, base_dir: str = "", resource_file: str = "",
+                 einvoice: bool = False):
         if codepage not in CMOD_CODECS:
             raise ConfigError(f"CMOD code page {codepage} is not supported "
                               f"(use one of {', '.join(map(str, sorted(CMOD_CODECS)))})")
-        super().__init__(verify_field)
+        super().__init__(verify_field, einvoice)
         self.codepage = codepage
         self.encoding = CMOD_CODECS[codepage]
         self.group_filename_absolute = group_filename_absolute
@@ -376,6 +411,8 @@ class CmodIndexWriter(_AtomicWriter):
 
     def _write(self, entry: IndexEntry) -> None:
         fields = entry.archive_fields()
+        if self.einvoice:
+            fields += list(zip(EINVOICE_COLUMNS, einvoice_values(entry)))
         if len(fields) > CMOD_MAX_FIELDS:
             raise ConfigError(f"document {entry.doc_id} has {len(fields)} archive fields; the OnDemand "
                               f"generic indexer accepts at most {CMOD_MAX_FIELDS}")
@@ -417,10 +454,10 @@ class IndexSet(_CommitOnExit):
         return {fmt: w.path for fmt, w in self.writers.items()}
 
     def add(self, meta: DocumentMeta, facts: DocumentFacts, print_file: str, fmt: str,
-            archive_file: str = "") -> None:
+            archive_file: str = "", einvoice: tuple = ()) -> None:
         """Add one document's entry to every index."""
         for writer in self.writers.values():
-            writer.add(meta, facts, print_file, fmt, archive_file)
+            writer.add(meta, facts, print_file, fmt, archive_file, einvoice)
 
     def commit(self) -> dict[str, str]:
         """Commit every index (aborting the rest if one fails); returns the final paths per format."""
@@ -447,12 +484,12 @@ class IndexSet(_CommitOnExit):
 
 def write_indexes(formats, directory: str, basename: str, *, verify_field: str = "doc_id",
                   cmod_codepage: int = 819, csv_delimiter: str = ",", cmod_absolute_dir: str = "",
-                  cmod_resource_file: str = "") -> IndexSet:
+                  cmod_resource_file: str = "", einvoice: bool = False) -> IndexSet:
     """Open one index writer per asked format (``csv``, ``jsonl``, ``cmod``) in ``directory``.
 
     ``cmod_absolute_dir``: write CMOD ``GROUP_FILENAME`` (and the resource file) as absolute paths in
     that directory (where the outputs will be). ``cmod_resource_file``: the AFP resource file the CMOD
-    index references.
+    index references. ``einvoice``: the job makes e-invoices, every entry references its files (maybe none).
 
     Files are ``{basename}.index.csv``, ``{basename}.index.jsonl``, ``{basename}.cmod.ind``, written
     under ``.part`` names until :meth:`IndexSet.commit`. Unknown formats raise :class:`ConfigError`;
@@ -470,13 +507,14 @@ def write_indexes(formats, directory: str, basename: str, *, verify_field: str =
     try:
         for fmt in dict.fromkeys(formats):
             if fmt == "csv":
-                writer = CsvIndexWriter(verify_field, delimiter=csv_delimiter)
+                writer = CsvIndexWriter(verify_field, delimiter=csv_delimiter, einvoice=einvoice)
             elif fmt == "cmod":
                 writer = CmodIndexWriter(verify_field, codepage=cmod_codepage,
                                          group_filename_absolute=bool(cmod_absolute_dir),
-                                         base_dir=cmod_absolute_dir, resource_file=cmod_resource_file)
+                                         base_dir=cmod_absolute_dir, resource_file=cmod_resource_file,
+                                         einvoice=einvoice)
             else:
-                writer = WRITERS[fmt](verify_field)
+                writer = WRITERS[fmt](verify_field, einvoice)
             writer.open(index_path(directory, basename, fmt))
             writers[fmt] = writer
     except Exception:

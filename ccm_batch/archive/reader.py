@@ -22,7 +22,8 @@ import re
 from typing import Iterator
 
 from ..errors import InputError
-from .index import (CMOD_CODECS, CMOD_COMMENT, CMOD_RESOURCES, INDEX_PREFIX, TRAILING_COLUMNS, IndexEntry)
+from .index import (CMOD_CODECS, CMOD_COMMENT, CMOD_RESOURCES, EINVOICE_COLUMNS, INDEX_PREFIX, TRAILING_COLUMNS,
+                    IndexEntry, parse_einvoice)
 from .tle import FIXED_FIELDS, merge_fields
 
 _PAGE_RANGE = re.compile(r"COMMENT:document .* is pages (\d+)-(\d+) of ")
@@ -106,7 +107,7 @@ def _read_csv(path: str) -> Iterator[IndexEntry]:
                                    + ", ".join(missing or FIXED_FIELDS) + " (not a ccm-batch index?)")
         start = header.index("print_file")
         names = [_field_name(c) for c in header[4:start]]
-        trailing = {c: header.index(c) for c in TRAILING_COLUMNS}
+        trailing = {c: header.index(c) for c in TRAILING_COLUMNS + EINVOICE_COLUMNS if c in header}
         for row in reader:
             line = reader.line_num
             if not row:
@@ -136,8 +137,14 @@ def _read_jsonl(path: str) -> Iterator[IndexEntry]:
             if not isinstance(index, dict):
                 raise IndexFormatError(path, line, "'index' is not an object")
             fields = tuple((str(k), "" if v is None else str(v)) for k, v in index.items())
-            yield _entry(path, line, *(str(record[k]) for k in FIXED_FIELDS), fields,
-                         {k: record[k] for k in TRAILING_COLUMNS})
+            cols = {k: record[k] for k in TRAILING_COLUMNS}
+            einvoice = record.get("einvoice") or []
+            if not isinstance(einvoice, list) or any(not isinstance(e, dict) or not e.get("file")
+                                                     for e in einvoice):
+                raise IndexFormatError(path, line, "'einvoice' is not a list of {file, format, profile}")
+            cols["einvoice"] = tuple((str(e["file"]), str(e.get("format") or ""), str(e.get("profile") or ""))
+                                     for e in einvoice)
+            yield _entry(path, line, *(str(record[k]) for k in FIXED_FIELDS), fields, cols)
 
 
 def _entry(path: str, line: int, doc_id: str, customer_id: str, doc_type: str, date: str,
@@ -155,10 +162,18 @@ def _entry(path: str, line: int, doc_id: str, customer_id: str, doc_type: str, d
         offset=_int(path, line, "offset", cols["offset"], optional=not afp),
         length=_int(path, line, "length", cols["length"], optional=not afp),
         archive_file=str(cols["archive_file"] or ""), verify_text=str(cols["verify_text"] or ""),
-        line=line)
+        line=line, einvoice=cols.get("einvoice") or _einvoice(path, line, cols))
     if not entry.print_file:
         raise IndexFormatError(path, line, "print_file is empty")
     return entry
+
+
+def _einvoice(path: str, line: int, cols: dict) -> tuple:
+    """The e-invoice files of a CSV row or CMOD group (``einvoice_file`` / ``einvoice_format``)."""
+    try:
+        return parse_einvoice(cols.get("einvoice_file", ""), cols.get("einvoice_format", ""))
+    except ValueError as exc:
+        raise IndexFormatError(path, line, f"einvoice_file / einvoice_format: {exc}") from None
 
 
 def _cmod_codepage(path: str) -> str:
@@ -241,10 +256,13 @@ def _cmod_entry(path: str, line: int, group: list, offset, length, filename: str
     missing = [n for n in FIXED_FIELDS if n not in values]
     if missing:
         raise IndexFormatError(path, line, "group lacks field(s) " + ", ".join(missing))
+    einvoice = _einvoice(path, line, values)          # e-invoice references: not archive fields of the document
+    group = [(n, v) for n, v in group if n.casefold() not in EINVOICE_COLUMNS]
     fields = tuple(merge_fields([(n, values[n]) for n in FIXED_FIELDS], group)[len(FIXED_FIELDS):])
     return IndexEntry(
         doc_id=values["doc_id"], customer_id=values["customer_id"], doc_type=values["doc_type"],
         date=values["date"], fields=fields, print_file=filename, fmt="",
         first_page=pages[0], page_count=pages[1], sheet_count=0,
         offset=0 if offset is None else offset, length=0 if length is None else length,
-        archive_file="", verify_text=values.get(verify_field.casefold()) or values["doc_id"], line=line)
+        archive_file="", verify_text=values.get(verify_field.casefold()) or values["doc_id"], line=line,
+        einvoice=einvoice)

@@ -44,6 +44,12 @@ CMOD (every group, AFP or PDF): a group must resolve to exactly one document. On
 PDF (CMOD, one document per ``GROUP_FILENAME`` with offset/length 0/0)
     the file's first page contains ``verify_text``. Sheet counts are not checked (a PDF does not say
     whether it is printed duplex).
+
+E-invoices (every format, entries of a job with ``[einvoice]``)
+    every file the entry references (``einvoice_file``) exists and is valid for its format and profile
+    (``einvoice_format``): a Factur-X PDF declares PDF/A-3b and embeds a ``factur-x.xml`` passing the XSD
+    and EN 16931 Schematron of its profile; a CII or UBL file passes them itself
+    (:func:`ccm_batch.einvoice.verify.check_file`). Each file is checked once per index.
 """
 from __future__ import annotations
 
@@ -236,6 +242,7 @@ class _Verifier:
         self._whole_files: set[str] = set()       # CMOD: files named whole (0/0) by a group
         self._resource_files: dict = {}           # CMOD: resource file -> (names, medium maps) or error
         self._ends: tuple[str, int] | None = None     # (print file, last page) of the previous PDF entry
+        self._einvoices: set[str] = set()         # e-invoice files already found good
 
     def _path(self, name: str) -> str:
         return name if os.path.isabs(name) else os.path.join(self.base, name)
@@ -262,6 +269,23 @@ class _Verifier:
             self._close_pdf()
 
     def _check(self, entry: IndexEntry, following: IndexEntry | None) -> str | None:
+        return self._check_print(entry, following) or self._check_einvoice(entry)
+
+    def _check_einvoice(self, entry: IndexEntry) -> str | None:
+        for name, fmt, profile in entry.einvoice:
+            path = self._path(name)
+            if path in self._einvoices:
+                continue
+            if not os.path.isfile(path):
+                return f"e-invoice {name} not found (looked for {path})"
+            from ..einvoice.verify import check_file
+            problem = check_file(path, fmt, profile)
+            if problem:
+                return problem
+            self._einvoices.add(path)
+        return None
+
+    def _check_print(self, entry: IndexEntry, following: IndexEntry | None) -> str | None:
         path = self._path(entry.print_file)
         if not os.path.isfile(path):
             return f"print file {entry.print_file} not found (looked for {path})"

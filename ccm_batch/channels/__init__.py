@@ -1,4 +1,4 @@
-"""Channels stage: each composed document routed to paper, email, SMS or the portal, and delivered there.
+"""Channels stage: each composed document routed to paper, email, SMS, the portal or e-invoice, and delivered there.
 
 Pipeline (beside ``render/``; the print pipeline only sees paper documents):
 
@@ -7,7 +7,8 @@ Pipeline (beside ``render/``; the print pipeline only sees paper documents):
    rules → a decision with its reason (``routing``); the layout's variants composed
    (:mod:`ccm_batch.compose.variants`); SMS length checked (``sms.encoding``);
 3. ``produce`` runs after render: ``.eml`` spool (``email.message``), SMS batch file, portal files,
-   the routing index ``{job}.channels.csv`` and the channel reconciliation;
+   the e-invoices of documents routed off paper (:mod:`ccm_batch.einvoice.stage`), the routing index
+   ``{job}.channels.csv`` and the channel reconciliation;
 4. ``send`` (``ccm-batch send RUN_DIR``) delivers the spool: SMTP (``email.smtp``) and Kannel
    (``sms.kannel``), each with a journal so a restart never sends twice;
 5. ``feedback`` ingests bounces, SMS delivery reports and returned mail for the next run's routing.
@@ -22,7 +23,7 @@ def open_router(job, layout):
     config = getattr(job, "channels", None)
     if config is None:
         return None
-    check_layout(job.path, config, layout)
+    check_layout(job.path, config, layout, getattr(job, "einvoice", None))
     from .router import ChannelRouter
     return ChannelRouter(job, config, layout)
 

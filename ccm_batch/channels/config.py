@@ -13,9 +13,11 @@ from ..errors import ConfigError
 from ..layout.variants import CHANNELS
 
 E_CHANNELS = ("email", "sms", "portal")
+ROUTABLE = CHANNELS + ("einvoice",)     # einvoice: the job's [einvoice] section is its "variant"
 _TOP = {"preferences", "fields", "rules", "email", "sms", "portal", "feedback", "send_at_end",
         "preferences_key"}
-_FIELDS = {"preferred", "email", "mobile", "email_consent", "sms_consent", "portal_consent"}
+_FIELDS = {"preferred", "email", "mobile", "email_consent", "sms_consent", "portal_consent", "siren", "pdp",
+           "einvoice_consent"}
 _RULE = {"allowed", "required", "consent", "fallback", "max_sms_segments", "attach"}
 _EMAIL = {"from", "reply_to", "domain", "smtp_host", "smtp_port", "starttls", "ssl", "username",
           "password_env", "ca_file", "rate_per_minute", "retries", "backoff_s", "timeout_s",
@@ -56,6 +58,12 @@ class ChannelsConfig:
         """Every channel some rule may route to."""
         return {c for r in self.rules.values() for c in (*r.allowed, *r.required)}
 
+    def routes_einvoice(self, doc_type: str) -> bool:
+        """True when the rule of ``doc_type`` may route to the e-invoice channel: its e-invoices are then
+        made for the documents routed there only (otherwise ``[einvoice] route`` alone decides)."""
+        rule = self.rule(doc_type)
+        return "einvoice" in rule.allowed or "einvoice" in rule.required
+
 
 def _where(path, key) -> str:
     return f"{path}: [channels] {key}"
@@ -73,8 +81,8 @@ def _check(path, table, allowed, where):
 def _channels(path, key, value) -> tuple:
     if isinstance(value, str):
         value = [value]
-    if not isinstance(value, list) or any(v not in CHANNELS for v in value):
-        raise ConfigError(f"{_where(path, key)}: expected a list of channels among {', '.join(CHANNELS)}")
+    if not isinstance(value, list) or any(v not in ROUTABLE for v in value):
+        raise ConfigError(f"{_where(path, key)}: expected a list of channels among {', '.join(ROUTABLE)}")
     return tuple(dict.fromkeys(value))
 
 
@@ -132,11 +140,18 @@ def _resolve(base: Path, value: str) -> Path:
     return p if p.is_absolute() else base / p
 
 
-def check_layout(path, config: ChannelsConfig, layout) -> None:
-    """A layout without a variant for a channel the rules may route to is a configuration error."""
+def check_layout(path, config: ChannelsConfig, layout, einvoice=None) -> None:
+    """A layout without a variant for a channel the rules may route to is a configuration error; so is
+    the e-invoice channel without an ``[einvoice]`` section (``einvoice``: the job's, or None)."""
     doc_type = layout.doc_type
     rule = config.rule(doc_type)
     for channel in (*rule.allowed, *rule.required):
+        if channel == "einvoice":
+            if einvoice is None:
+                raise ConfigError(f"{path}: [channels] rules for {doc_type!r} route to einvoice, but the job has "
+                                  "no [einvoice] section: add one (mapping, profile, formats), or remove einvoice "
+                                  "from the rule")
+            continue
         if channel != "paper" and channel not in layout.channels:
             raise ConfigError(f"{path}: [channels] rules for {doc_type!r} route to {channel}, but layout "
                               f"{layout.path} has no <{channel}> variant under <channels>: add one, or remove "

@@ -8,7 +8,8 @@ four calls — :meth:`~FeedbackStore.add`, :meth:`~FeedbackStore.blocking`, :met
 
 An event blocks a channel for a customer when it is final and negative: an email hard bounce (action
 failed, status 5.x.x) blocks email to that address, a failed SMS (Kannel DLR 2 or 16) that number, a
-returned letter paper to that customer. A later success on the same address lifts the block.
+returned letter paper to that customer, a platform's rejection of an e-invoice (lifecycle status 213)
+the e-invoice channel to that customer. A later success on the same address lifts the block.
 """
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
   source TEXT NOT NULL,          -- file (or URL line) the event came from, and its identity in it
   ident TEXT NOT NULL,
-  kind TEXT NOT NULL,            -- email_dsn | sms_dlr | returned_mail
-  channel TEXT NOT NULL,         -- email | sms | paper
+  kind TEXT NOT NULL,            -- email_dsn | sms_dlr | returned_mail | einvoice_status
+  channel TEXT NOT NULL,         -- email | sms | paper | einvoice
   status TEXT NOT NULL,          -- hard | soft | delivered | returned
   address TEXT, customer_id TEXT, doc_id TEXT, date TEXT, detail TEXT,
   PRIMARY KEY (source, ident)

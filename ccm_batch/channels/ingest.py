@@ -10,6 +10,13 @@
   string) with ``id``, ``status`` (Kannel ``%d``: 1 delivered, 2 failed, 16 rejected by the SMSC,
   4/8 intermediate), ``to``, and ``doc``/``customer`` when the job's ``dlr_url`` passes them.
 * **Returned mail** (``--returned``): CSV ``doc_id,customer_id,date,reason`` (plis non distribués).
+* **E-invoice lifecycle statuses** (``--einvoice-status``): CSV ``doc_id,customer_id,date,status,reason``
+  as the platforms (PDP) report them, ``status`` a French reform lifecycle code or its name: 213
+  ``rejetée``/``rejected`` (the platform rejected the invoice: unknown recipient, invalid file) blocks the
+  e-invoice channel for that customer — the next run falls back, e.g. to paper; 200-206, 209, 211, 212
+  (deposited, issued, received, made available, taken over, approved, completed, payment sent,
+  cashed) are successes that lift such a block; 207, 208, 210 (disputed, suspended, refused: the
+  invoice's content, not the channel) are recorded without blocking.
 
 Events are keyed by their source and identity, so feeding the same file twice stores nothing new.
 """
@@ -106,7 +113,37 @@ def parse_dlr_line(line: str, source: str, number: int) -> FeedbackEvent | None:
                          f"{get('id')}#{status}")
 
 
-def ingest(store: FeedbackStore, dsn=(), sms_dlr=(), returned=()) -> dict:
+EINVOICE_STATUS = {
+    "200": ("delivered", "déposée"), "201": ("delivered", "émise"), "202": ("delivered", "reçue"),
+    "203": ("delivered", "mise à disposition"), "204": ("delivered", "prise en charge"),
+    "205": ("delivered", "approuvée"), "206": ("delivered", "approuvée partiellement"),
+    "207": ("soft", "en litige"), "208": ("soft", "suspendue"), "209": ("delivered", "complétée"),
+    "210": ("soft", "refusée"), "211": ("delivered", "paiement transmis"), "212": ("delivered", "encaissée"),
+    "213": ("hard", "rejetée"),
+}
+_STATUS_WORDS = {"rejected": "213", "rejetee": "213", "rejetée": "213", "refused": "210", "refusee": "210",
+                 "refusée": "210", "received": "202", "delivered": "203", "approved": "205", "paid": "212"}
+
+
+def parse_einvoice_status(row: dict, source: str, line: int) -> FeedbackEvent:
+    """One platform lifecycle status (a row of the ``--einvoice-status`` CSV)."""
+    raw = (row.get("status") or "").strip()
+    code = _STATUS_WORDS.get(raw.lower(), raw)
+    if code not in EINVOICE_STATUS:
+        raise ConfigError(f"{source}:{line}: unknown e-invoice status {raw!r} (a lifecycle code 200-213, or "
+                          "rejected / refused / received / delivered / approved / paid)")
+    if not (row.get("customer_id") or "").strip():
+        raise ConfigError(f"{source}:{line}: e-invoice status without customer_id "
+                          "(columns: doc_id,customer_id,date,status,reason)")
+    kind, label = EINVOICE_STATUS[code]
+    reason = (row.get("reason") or "").strip()
+    return FeedbackEvent("einvoice_status", "einvoice", kind, "", row["customer_id"].strip(),
+                         (row.get("doc_id") or "").strip(), (row.get("date") or "").strip(),
+                         f"{code} {label}" + (f": {reason}" if reason else ""), source,
+                         f"{(row.get('doc_id') or '').strip()}#{code}#{(row.get('date') or '').strip()}")
+
+
+def ingest(store: FeedbackStore, dsn=(), sms_dlr=(), returned=(), einvoice_status=()) -> dict:
     """Feed files into ``store``; returns counts by kind (new events only) and skipped files."""
     counts = collections.Counter()
     for root in dsn:
@@ -134,4 +171,10 @@ def ingest(store: FeedbackStore, dsn=(), sms_dlr=(), returned=()) -> dict:
                                   (row.get("reason") or "").strip(), str(path),
                                   f"{row.get('doc_id', '')}#{reader.line_num}")
                 counts["paper returned"] += store.add(e)
+    for path in einvoice_status:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            for row in reader:
+                e = parse_einvoice_status(row, str(path), reader.line_num)
+                counts[f"einvoice {e.status}"] += store.add(e)
     return dict(counts)

@@ -1,8 +1,10 @@
 """Channels: each customer's channel preferences and consents, from the extract and/or a preferences CSV.
 
-:class:`Preferences` holds ``preferred`` (paper, email, sms or portal), ``email``, ``mobile`` and the
-consents ``email_consent``, ``sms_consent``, ``portal_consent``. A consent value is a date (the day
-consent was given, shown in the decision's reason), or yes/true/1; empty, no, false or 0 mean none.
+:class:`Preferences` holds ``preferred`` (paper, email, sms, portal or einvoice), ``email``, ``mobile``,
+``siren`` and ``pdp`` (the e-invoice channel: the business customer's SIREN and platform) and the
+consents ``email_consent``, ``sms_consent``, ``portal_consent``, ``einvoice_consent``. A consent value
+is a date (the day consent was given, shown in the decision's reason), or yes/true/1; empty, no, false
+or 0 mean none.
 The job names XPath expressions for them under ``[channels.fields]`` (evaluated on each record); the
 CSV named by ``[channels] preferences`` has a ``customer_id`` column (``preferences_key``) and columns
 of the same names. A non-empty extract value wins over the CSV's.
@@ -16,7 +18,8 @@ from typing import NamedTuple
 
 from ..errors import ConfigError
 
-NAMES = ("preferred", "email", "mobile", "email_consent", "sms_consent", "portal_consent")
+NAMES = ("preferred", "email", "mobile", "email_consent", "sms_consent", "portal_consent", "siren", "pdp",
+         "einvoice_consent")
 _NO = {"", "no", "false", "0", "n", "non"}
 _YES = {"yes", "true", "1", "y", "oui"}
 
@@ -28,6 +31,9 @@ class Preferences(NamedTuple):
     email_consent: str = ""
     sms_consent: str = ""
     portal_consent: str = ""
+    siren: str = ""              # e-invoice: the customer's SIREN (or SIRET), when the extract's mapping lacks it
+    pdp: str = ""                # e-invoice: the customer's platform (drop directory), overriding the mapping's
+    einvoice_consent: str = ""
 
     def consent(self, channel: str) -> str | None:
         """How consent to ``channel`` was given ("consent 2026-03-02", "consent") or None."""

@@ -7,7 +7,10 @@ For every routed document, in record order (:func:`produce_channels`):
 * ``email/NNNNNNNN.eml`` — the RFC 5322 message (optionally DKIM-signed) and ``email/manifest.csv``
   (the send step's list: file, Message-ID, recipient, document, customer);
 * ``sms/messages.csv`` — the SMS batch (the aggregator upload file and the send step's list);
-* ``portal/`` — per document the PDF/A and an accessible HTML version, and ``portal/index.jsonl``.
+* ``portal/`` — per document the PDF/A and an accessible HTML version, and ``portal/index.jsonl``;
+* ``einvoice/<platform>/`` — the Factur-X / CII / UBL files of the documents routed to the e-invoice
+  channel and not printed (:func:`ccm_batch.einvoice.stage.package_document`; a printed document's are
+  made by the render phase), referenced in the routing index's ``einvoice_file`` column.
 
 The PDF attached to an email is the document's PDF/A twin; with ``[index] archive_pdf`` it is also the
 archive copy under ``archive/`` (a document also printed keeps the printed archive copy). Outputs are
@@ -26,7 +29,7 @@ from pathlib import Path
 from .config import ChannelsConfig
 from .sms.encoding import split_segments
 
-ORDER = ("paper", "email", "sms", "portal", "suppressed")
+ORDER = ("paper", "email", "sms", "portal", "einvoice", "suppressed")
 
 
 class ChannelTally:
@@ -48,9 +51,11 @@ class ChannelTally:
                 self.off_paper += 1
 
 
-def reconciliation(documents: int, tally: ChannelTally) -> dict:
-    """``documents = paper + email + sms + portal + suppressed`` (primary channel of each document)."""
-    by = {c: tally.primary.get(c, 0) for c in ORDER}
+def reconciliation(documents: int, tally: ChannelTally, used=None) -> dict:
+    """``documents = paper + email + sms + portal [+ einvoice] + suppressed`` (primary channel of each
+    document; einvoice when ``used``, the channels the rules may route to, has it or a document went there)."""
+    by = {c: tally.primary.get(c, 0) for c in ORDER
+          if c != "einvoice" or tally.primary.get(c) or (used is not None and c in used)}
     ok = documents == sum(by.values())
     line = (f"documents {documents} {'=' if ok else '≠'} " + " + ".join(f"{c} {n}" for c, n in by.items())
             + (": OK" if ok else ": MISMATCH"))
@@ -84,7 +89,7 @@ def produce_channels(job, config: ChannelsConfig, routed, spool_dir: Path, run_d
     index = _Csv(parts / f"{job.name}.channels.csv",
                  ["record", "doc_id", "customer_id", "doc_type", "primary", "channels", "reason",
                   "email", "message_id", "mobile", "sms_coding", "sms_segments", "archive_file",
-                  "portal_file"])
+                  "portal_file"] + (["einvoice_file"] if job.einvoice is not None else []))
     manifest = sms_batch = portal_index = None
     try:
         for r in routed:
@@ -94,7 +99,9 @@ def produce_channels(job, config: ChannelsConfig, routed, spool_dir: Path, run_d
             pdf_name, pdf = "", None
             electronic = [c for c in r.channels if c != "paper"]
             rule = config.rule(r.doc_type)
-            if "portal" in electronic or ("email" in electronic and rule.attach == "pdf"):
+            doc = None
+            if "portal" in electronic or ("email" in electronic and rule.attach == "pdf") or \
+                    ("einvoice" in electronic and job.archive_pdf and not r.on_paper):
                 if archiver is None:
                     archiver = ArchivePdfWriter(archive_dir, job.archive_name, job_date=job.date)
                 doc = reader.read(*r.spool)
@@ -156,6 +163,18 @@ def produce_channels(job, config: ChannelsConfig, routed, spool_dir: Path, run_d
                 portal_index.write(json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n")
                 row["portal_file"] = entry["pdf"]
                 counts["portal"] += 1
+            # e-invoice files: of the documents routed there, or (rules without einvoice) made beside any channel
+            if job.einvoice is not None and ("einvoice" in electronic or not config.routes_einvoice(r.doc_type)):
+                from ..einvoice.stage import package_document, references, spooled
+                entry = spooled(spool_dir, r.seq)
+                if entry is not None:
+                    if r.on_paper:               # printed too: the render phase made its files
+                        files = references(job.einvoice, entry)
+                    else:
+                        doc = doc or reader.read(*r.spool)
+                        files = package_document(job.einvoice, doc.meta, doc.pages, spool_dir, parts, job.date)
+                    row["einvoice_file"] = ";".join(f for f, _, _ in files)
+                    counts["einvoice"] += "einvoice" in electronic
             index.add(row)
     finally:
         reader.close()
@@ -165,7 +184,10 @@ def produce_channels(job, config: ChannelsConfig, routed, spool_dir: Path, run_d
                 f.close()
     shutil.rmtree(parts / ".pdf", ignore_errors=True)
     _move_into_staging(parts, staging, run_dir / "channels-files.json")
-    return {"prepared": {"email": counts["email"], "sms": counts["sms"], "portal": counts["portal"]},
+    prepared = {"email": counts["email"], "sms": counts["sms"], "portal": counts["portal"]}
+    if job.einvoice is not None and "einvoice" in config.channels_used():
+        prepared["einvoice"] = counts["einvoice"]
+    return {"prepared": prepared,
             "sms_segments": counts["sms_segments"], "sms_by_coding": dict(sorted(sms_coding.items())),
             "decisions": dict(sorted(reasons.items()))}
 

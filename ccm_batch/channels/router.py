@@ -33,6 +33,8 @@ class RoutedDocument(NamedTuple):
     content: dict                  # channel -> EmailContent | SmsContent | PortalContent
     sms: tuple                     # (coding, units, segments) or ()
     spool: tuple = ()              # (file, offset, length) of the composed document
+    pdp: str = ""                  # einvoice: the customer's platform (preferences, else the mapping's, else default)
+    siren: str = ""                # einvoice: the customer's SIREN (preferences, else the mapping's)
 
     @property
     def on_paper(self) -> bool:
@@ -47,6 +49,11 @@ class ChannelRouter:
         csv_prefs = read_preferences_csv(config.preferences, config.preferences_key) \
             if config.preferences else {}
         self.prefs = PreferenceSource(config.fields, csv_prefs)
+        self.einvoice = getattr(job, "einvoice", None)
+        self.mapping = None
+        if self.einvoice is not None and any(config.routes_einvoice(t) for t in config.rules):
+            from ..einvoice import load_mapping       # the buyer's SIREN and platform, when no preference gives them
+            self.mapping = load_mapping(self.einvoice.mapping, job.input.namespace_map)
         self.blocks = {}
         if config.feedback is not None and config.feedback.exists():
             from .feedback import FeedbackStore
@@ -73,8 +80,13 @@ class ChannelRouter:
         meta = document.meta
         rule = self.config.rule(meta.doc_type)
         prefs = self.prefs.read(record, meta.customer_id)
-        decision = route_document(meta, prefs, rule, self.blocks)
-        electronic = [c for c in decision.channels if c != "paper"]
+        if self.mapping is not None and self.config.routes_einvoice(meta.doc_type):
+            prefs = prefs._replace(siren=prefs.siren or self.mapping.value("buyer", "siren", record.tree),
+                                   pdp=prefs.pdp or self.mapping.value("buyer", "pdp", record.tree)
+                                   or self.einvoice.default_pdp)
+        decision = route_document(meta, prefs, rule, self.blocks,
+                                  b2b_only=self.einvoice is None or self.einvoice.route == "b2b")
+        electronic = [c for c in decision.channels if c not in ("paper", "einvoice")]
         content = compose_variants(self.layout, record, job=self.job.name, job_date=self.job.date,
                                    channels=electronic) if electronic else {}
         sms = ()
@@ -92,4 +104,6 @@ class ChannelRouter:
             sms = tuple(enc)
         return RoutedDocument(record.number, meta.doc_id, meta.customer_id, meta.doc_type, meta.language,
                               decision.primary, decision.channels, decision.reason, prefs.email,
-                              normalise_mobile(prefs.mobile), content, sms)
+                              normalise_mobile(prefs.mobile), content, sms,
+                              pdp=prefs.pdp if "einvoice" in decision.channels else "",
+                              siren=prefs.siren if "einvoice" in decision.channels else "")

@@ -6,6 +6,7 @@ mapping = "../layouts/invoice.en16931.toml"   # extract fields -> EN 16931 busin
 profile = "en16931"          # minimum | basicwl | basic | en16931 | extended (Factur-X profiles)
 formats = ["facturx"]        # facturx (PDF/A-3b with factur-x.xml) | cii (standalone XML) | ubl (UBL 2.1)
 route = "b2b"                # b2b: invoices whose buyer has a SIREN (BT-47) | all: every invoice
+                             # (with [channels] rules naming "einvoice": which invoices that channel may take)
 default_pdp = "pdp-default"  # drop directory for buyers whose platform the extract does not name
 ```
 

@@ -49,17 +49,24 @@ class EinvoiceStage:
         self.config = config
         self.mapping = load_mapping(config.mapping, namespaces)
 
-    def prepare(self, record, document, spool_dir: Path | None, format_amount) -> list[tuple[str, str]]:
+    def prepare(self, record, document, spool_dir: Path | None, format_amount,
+                routed=None) -> list[tuple[str, str]]:
         """Check and spool the e-invoice of ``record`` (composed as ``document``); reject reasons.
 
         ``format_amount(value)`` formats an amount as the layout printed it. ``spool_dir`` None checks
-        without writing (``validate``).
+        without writing (``validate``). ``routed`` (a :class:`ccm_batch.channels.router.RoutedDocument`
+        whose channels include ``einvoice``): the multichannel routing chose the e-invoice channel — the
+        ``route`` test is not made again, and a SIREN or platform from the customer's preferences fills
+        a buyer the mapping leaves without them.
         """
         cfg = self.config
-        if cfg.route == "b2b" and not self.mapping.value("buyer", "siren", record.tree).replace(" ", ""):
+        if routed is None and cfg.route == "b2b" and \
+                not self.mapping.value("buyer", "siren", record.tree).replace(" ", ""):
             return []                                      # a consumer: no e-invoice
         try:
             invoice = read_invoice(record.tree, self.mapping)
+            if routed is not None:
+                invoice = _with_preferences(invoice, routed)
             pdp = invoice.buyer.pdp or cfg.default_pdp
             if not safe_pdp(pdp):
                 raise InvoiceProblem("EINV-PDP", f"platform name {pdp!r} is not a plain directory name")
@@ -81,7 +88,8 @@ class EinvoiceStage:
             return [(p.rule, p.message) for p in problems]
         if spool_dir is None:
             return []
-        entry = {"pdp": pdp, "number": invoice.number, "issue_date": invoice.issue_date.isoformat(),
+        entry = {"pdp": pdp, "number": invoice.number, "doc_id": document.meta.doc_id,
+                 "issue_date": invoice.issue_date.isoformat(),
                  "buyer": invoice.buyer.name, "buyer_siren": invoice.buyer.siren, "currency": invoice.currency,
                  "grand_total": f"{invoice.grand_total:.2f}", "due_payable": f"{invoice.due_payable:.2f}",
                  "xml": xml}
@@ -92,6 +100,18 @@ class EinvoiceStage:
         temp.write_bytes(pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
         os.replace(temp, path)
         return []
+
+
+def _with_preferences(invoice, routed):
+    """The invoice with the routing's platform, and its SIREN when the mapping gave none (the SIREN the
+    routing found in the preferences is the buyer's legal registration, BT-47)."""
+    import dataclasses
+
+    from ..channels.routing import normalise_siren
+    buyer = invoice.buyer
+    buyer = dataclasses.replace(buyer, pdp=routed.pdp or buyer.pdp,
+                                siren=buyer.siren or normalise_siren(routed.siren)[:9])
+    return dataclasses.replace(invoice, buyer=buyer)
 
 
 def printed_amount(value) -> str:
@@ -111,11 +131,17 @@ def spooled(spool_dir: Path, record_number: int) -> dict | None:
         return None
 
 
-def package_document(config: EinvoiceConfig, meta, pages, spool_dir: Path, staging: Path, job_date: str) -> None:
-    """Write the e-invoice files of one document into its platform's drop directory (render phase)."""
+def package_document(config: EinvoiceConfig, meta, pages, spool_dir: Path, staging: Path,
+                     job_date: str) -> tuple:
+    """Write the e-invoice files of one document into its platform's drop directory ``staging/einvoice/<pdp>/``
+    (render phase for printed documents, the channels step for documents routed off paper).
+
+    Returns its files as ``(path relative to the output directory, syntax, profile)`` — what the archive
+    indexes reference — or ``()`` when the document has no e-invoice.
+    """
     entry = spooled(spool_dir, meta.record_number)
     if entry is None:
-        return
+        return ()
     folder = staging / OUTPUT_DIR / entry["pdp"]
     folder.mkdir(parents=True, exist_ok=True)
     stem = _stem(entry["number"])
@@ -134,26 +160,40 @@ def package_document(config: EinvoiceConfig, meta, pages, spool_dir: Path, stagi
         temp = folder / f".{name}.part"
         temp.write_bytes(data)
         os.replace(temp, folder / name)
+    return references(config, entry)
+
+
+SUFFIXES = ((".facturx.pdf", "facturx"), (".cii.xml", "cii"), (".ubl.xml", "ubl"))
+SYNTAX_NAMES = {"facturx": "factur-x", "cii": "cii", "ubl": "ubl"}
+
+
+def references(config: EinvoiceConfig, entry: dict) -> tuple:
+    """``(file relative to the output directory, syntax, profile)`` of every file of a spooled invoice, in
+    the order factur-x, cii, ubl (UBL is always a full EN 16931 invoice)."""
+    stem = _stem(entry["number"])
+    return tuple((f"{OUTPUT_DIR}/{entry['pdp']}/{stem}{suffix}", SYNTAX_NAMES[syntax],
+                  config.profile if syntax != "ubl" else "en16931")
+                 for suffix, syntax in SUFFIXES if syntax in config.formats)
 
 
 def write_handoff(config: EinvoiceConfig, spool_dir: Path, staging: Path, doc_id_of) -> dict:
     """Write ``index.csv`` in every platform directory (record order); the report's ``einvoice`` block.
 
-    ``doc_id_of(record_number)`` is the document id of a produced document, None otherwise.
+    ``doc_id_of(record_number, entry)`` is the document id of a produced document, None otherwise
+    (``entry``: the spooled invoice, which carries its document id).
     """
     folder = spool_dir / SPOOL_DIR
     names = sorted(p.name for p in folder.glob("*.einv")) if folder.is_dir() else []
     rows: dict[str, io.StringIO] = {}
     counts: dict[str, int] = {}
     files = 0
-    suffixes = [(s, f) for s, f in ((".facturx.pdf", "facturx"), (".cii.xml", "cii"), (".ubl.xml", "ubl"))
-                if f in config.formats]
+    suffixes = [(s, f) for s, f in SUFFIXES if f in config.formats]
     for name in names:
         number = int(name[:9])
-        doc_id = doc_id_of(number)
+        entry = spooled(spool_dir, number)
+        doc_id = doc_id_of(number, entry)
         if doc_id is None:
             continue
-        entry = spooled(spool_dir, number)
         pdp = entry["pdp"]
         out = rows.get(pdp)
         if out is None:

@@ -404,10 +404,11 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
                        (pickle.dumps(summary, PICKLE_PROTOCOL).hex(),))
             db.commit()
         files_planned = sum(1 for _ in mail.iter_print_files(db))
+        printed = report.documents - (tally.off_paper if tally else 0)     # the documents the mail plan has
         plan_detail = (f"{counted(summary.pieces_out, 'mail piece')} in " if mail_config.enabled else
-                       f"mail production off: {counted(report.documents, 'document')} in ")
+                       f"mail production off: {counted(printed, 'document')} in ")
         clock = _phase(report, log, "plan", clock, plan_detail + counted(files_planned, "print file"))
-        progress = RenderProgress(log, db, report.documents, files_planned)
+        progress = RenderProgress(log, db, printed, files_planned)
         stats = render_all(job, db, run_dir / "work.db", spool_dir, staging, mail_config,
                            progress, resources=report.resources)
         from .render_phase import RENDER_WARNINGS
@@ -421,10 +422,6 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
         clock = _phase(report, log, "render", clock, f"{counted(rendered[1], 'print file')}, "
                        f"{counted(rendered[0], 'page')}, " + " and ".join(f.upper() for f in job.formats))
         mail.write_production_files(db, staging, job.name, mail_config)
-        if job.einvoice is not None:
-            from ..einvoice.stage import write_handoff
-            report.einvoice = write_handoff(job.einvoice, spool_dir, staging, lambda n: (db.execute(
-                "SELECT doc_id FROM documents WHERE seq = ?", (n,)).fetchone() or (None,))[0])
         report.mail = summary.as_dict()
         # plan warnings (e.g. pieces near a weight step) are in report.mail; an address that cannot be
         # mailed is a warning the operator must act on
@@ -444,9 +441,13 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
             report.channels.update(produce_channels(job, job.channels, routed, spool_dir, run_dir, staging))
             _phase(report, log, "channels", clock, ", ".join(f"{n:,} {c}" for c, n in
                                                              report.channels["prepared"].items()))
+        if job.einvoice is not None:               # every platform's index.csv, printed and routed invoices
+            from ..einvoice.stage import write_handoff
+            report.einvoice = write_handoff(job.einvoice, spool_dir, staging, _einvoice_documents(db, job, tally))
     if tally is not None:
         from ..channels.produce import reconciliation
-        report.channels = {**reconciliation(report.documents, tally), **report.channels}
+        report.channels = {**reconciliation(report.documents, tally, job.channels.channels_used()),
+                           **report.channels}
 
     # -- commit: release the staged outputs all-or-nothing (see commit.py) -------------------------
     checkpoint("commit")
@@ -489,6 +490,23 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
 
 
 _RECORD_PREFIX = re.compile(r"^record \d+: ")
+
+
+def _einvoice_documents(db, job, tally):
+    """``doc_id_of(record, entry)`` for the e-invoice hand-off: the document id of a record whose spooled
+    invoice belongs to a produced document — printed (the documents table), or routed off paper by a
+    multichannel job (its chunk was collected: in a routed run nothing rejects a record after its
+    invoice is spooled)."""
+    collected = set(tally.chunks) if tally is not None else set()
+
+    def doc_id_of(number: int, entry: dict):
+        row = db.execute("SELECT doc_id FROM documents WHERE seq = ?", (number,)).fetchone()
+        if row is not None:
+            return row[0]
+        if (number - 1) // job.chunk_size in collected and entry.get("doc_id"):
+            return entry["doc_id"]
+        return None
+    return doc_id_of
 
 
 def _phase(report, log, name: str, since: float, detail: str) -> float:

@@ -158,13 +158,16 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
                 except RecordError as exc:
                     problems = [(exc.field or "layout", exc.message
                                  + (f" (page {exc.page})" if exc.page else ""))]
-                if not problems and einvoice is not None:
-                    problems = einvoice.prepare(record, composed.document, spool_dir, printed_amount)
             if not problems and channels is not None:      # multichannel: route, compose the variants
                 try:
                     routed = channels.decide(record, composed.document)
                 except RecordError as exc:
                     problems = [(exc.field or "channels", exc.message)]
+            if not problems and einvoice is not None:      # last: nothing rejects a record after its spooling
+                if channels is None or not channels.config.routes_einvoice(composed.document.meta.doc_type):
+                    problems = einvoice.prepare(record, composed.document, spool_dir, printed_amount)
+                elif "einvoice" in routed.channels:        # routed to its platform: checked, never printed instead
+                    problems = einvoice.prepare(record, composed.document, spool_dir, printed_amount, routed)
             if problems:
                 result.rejects.append((record.number, record.key, record.source, record.line, record.raw,
                                        [(getattr(p, "field", p[0] if isinstance(p, tuple) else ""),

@@ -287,7 +287,8 @@ def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archiv
         indexes = write_indexes(job.index_formats, staging, name, verify_field=job.verify_field,
                                 cmod_codepage=job.cmod_codepage,
                                 cmod_absolute_dir=str(job.output_dir.resolve()) if job.cmod_absolute_filename else "",
-                                cmod_resource_file=resource_file_name(name) if fmt == "afp" else "") \
+                                cmod_resource_file=resource_file_name(name) if fmt == "afp" else "",
+                                einvoice=job.einvoice is not None) \
             if fmt != "debug" else []
         outputs.append((fmt, name, renderer, indexes))
     pages = docs = sheets = 0
@@ -317,6 +318,7 @@ def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archiv
         pages += len(separators)
         first_page = pages + 1
         archived = []
+        einvoices = []                       # per document: its e-invoice files, referenced by the indexes
         cursor = 0
         for doc in documents:
             own = marked[cursor:cursor + len(doc.pages)]
@@ -324,17 +326,19 @@ def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archiv
             cursor += len(doc.pages)
             if job.einvoice is not None:     # Factur-X / CII / UBL into the platform's drop directory
                 from ..einvoice.stage import package_document
-                package_document(job.einvoice, doc.meta, doc.pages, reader.dir, staging, job.date)
+                einvoices.append(package_document(job.einvoice, doc.meta, doc.pages, reader.dir, staging,
+                                                  job.date))
         for fmt, name, renderer, indexes in outputs:
             cursor = 0
-            for doc, archive_file in zip(documents, archived):
+            for n, (doc, archive_file) in enumerate(zip(documents, archived)):
                 renderer.start_document(doc.meta)
                 for page in marked[cursor:cursor + len(doc.pages)]:
                     renderer.page(page)
                 cursor += len(doc.pages)
                 facts = renderer.end_document()
                 for index in indexes:
-                    index.add(doc.meta, facts, name, fmt, archive_file=archive_file)
+                    index.add(doc.meta, facts, name, fmt, archive_file=archive_file,
+                              **({"einvoice": einvoices[n]} if einvoices else {}))
             renderer.end_piece()
         docs += len(documents)
         pages += len(marked)
