@@ -116,6 +116,14 @@ def test_invoice_slip_qr_and_chart():
             shown = f"€{int(whole):,}.{cents}"
         assert sum(1 for t in page.items if isinstance(t, Text) and t.text == shown) >= 2
         assert doc.meta.index[0] == ("invoice_number", rec.tree.findtext("number"))
+        # the OCR line in the bundled OCR-B at 10 pt (10 characters per inch), inside the slip
+        ocr = [t for t in page.items if isinstance(t, Text) and t.font == "OCRB"]
+        assert len(ocr) == 1 and ocr[0].size == 200 and mm(270) < ocr[0].y < mm(280)
+        assert ocr[0].text.split() == [rec.tree.findtext("account"), rec.tree.findtext("number").replace("-", ""),
+                                       f"{round(Decimal(rec.tree.findtext('payment/amount')) * 100):010d}",
+                                       rec.tree.findtext("due_date").replace("-", "")]
+        pitch = fonts.get_font("OCRB").width(ocr[0].text, 200) / len(ocr[0].text)     # monospaced
+        assert abs(pitch - 144) < 1.5                         # 2.54 mm (10 per inch) within 1 %
 
 
 def test_statement_carries_the_balance_over_many_pages():
