@@ -114,6 +114,8 @@ def test_invoice_slip_qr_and_chart():
         shown = f"{int(whole):,}".replace(",", "\u00a0") + "," + cents + "\u00a0€"
         if rec.tree.get("language") == "en":                  # issue 15: the customer's language
             shown = f"€{int(whole):,}.{cents}"
+        elif rec.tree.get("language") == "de":
+            shown = f"{int(whole):,}".replace(",", ".") + "," + cents + "\u00a0€"
         assert sum(1 for t in page.items if isinstance(t, Text) and t.text == shown) >= 2
         assert doc.meta.index[0] == ("invoice_number", rec.tree.findtext("number"))
         # the OCR line in the bundled OCR-B at 10 pt (10 characters per inch), inside the slip
@@ -208,3 +210,17 @@ def test_declared_fields_reject_bad_records(tmp_path):
         flagged = {rec.number for rec in open_records(input_config(name, path))
                    if validate_record(rec, layout.field_specs)}
         assert flagged == bad, name
+
+
+def test_invoice_in_german_for_a_german_customer():
+    _, docs = compose_all("invoice")
+    german = [(rec, res) for rec, res in docs if rec.tree.get("language") == "de"]
+    assert german
+    for rec, res in german:
+        texts = [t.text for p in res.document.pages for t in p.items if isinstance(t, Text)]
+        joined = "\n".join(texts)
+        for expected in ("RECHNUNG", "Rechnungsdetails", "Zeitraum", "1.\u00a0Okt. bis 31.\u00a0Okt. 2026",
+                         "Fälligkeitsdatum", "ZAHLSCHEIN", "vom 23.11.2026", "Grundkapital 12.000.000 €"):
+            assert expected.replace("\u00a0", " ") in joined.replace("\u00a0", " "), expected
+        assert not any(word in joined for word in ("Facture", "Invoice", "Abonnement", "mois"))
+        assert res.document.meta.language == "de"
