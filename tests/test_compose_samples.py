@@ -224,3 +224,18 @@ def test_invoice_in_german_for_a_german_customer():
             assert expected.replace("\u00a0", " ") in joined.replace("\u00a0", " "), expected
         assert not any(word in joined for word in ("Facture", "Invoice", "Abonnement", "mois"))
         assert res.document.meta.language == "de"
+
+
+def test_invoice_channel_variants_in_german():
+    from ccm_batch.compose.variants import compose_variants
+    layout = load_layout(ROOT / "layouts" / "invoice.xml")
+    german = [r for r in open_records(input_config("invoice", ROOT / "samples" / "data" / "invoices.xml"))
+              if r.tree.get("language") == "de"]
+    assert german
+    variants = compose_variants(layout, german[0], job="invoice", job_date="2026-11-23")
+    email, sms, portal = variants["email"], variants["sms"], variants["portal"]
+    assert email.subject.startswith("Ihre Rechnung ") and "Dezember 2026" in email.preheader
+    texts = " ".join(text for _, text, _ in email.blocks)
+    assert "Guten Tag" in texts and "Kundenkonto" in texts and "Votre" not in texts and "facture" not in texts
+    assert sms.text.startswith("Energies du Val: Ihre Rechnung") and "08.12.2026" in sms.text
+    assert portal.title.startswith("Rechnung ") and "Fällig am" in portal.paragraphs[0]
