@@ -74,7 +74,9 @@ Choices (documented here as the brief asks):
   ``AfpOptions.medium_size``; IMM per document. Per paper of ``AfpOptions.media`` (the job's
   ``[media]``, named by page templates' ``paper``) two more, ``MMSnnnnn``/``MMDnnnnn``, whose MMC
   selects the input bin (``E1 0n``); a front page whose paper differs from the sheet before gets an
-  IMM of its map before its BPG (an IMM starts a new sheet; back pages share their front's paper). Servers must be told ``FORMDEF=F1CCMBAT`` (or DUMMY).
+  IMM of its map before its BPG (an IMM starts a new sheet; back pages share their front's paper).
+  Every medium map declares the print file's sheet size (``medium_size``). Servers must be told
+  ``FORMDEF=F1CCMBAT`` (or DUMMY).
 * **Determinism**: no clock is read; names are sequence numbers; the NOP carries the job date only.
 
 Field order compared with Apache FOP 2.8 on an equivalent page (tests/fixtures/afp/fop_invoice.*, test
