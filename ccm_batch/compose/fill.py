@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .. import fonts
-from ..pages import Barcode, Box, Image, Marks, Rule, Text
+from ..pages import Barcode, Box, Glyphs, Image, Marks, Rule, Text
 from .document import Composer
 
 SPARSE_LIMIT = 0.15
@@ -38,6 +38,11 @@ def _extent(item) -> tuple[int, int] | None:
         case Text():
             fm = fonts.get_font(item.font)
             return item.y - fm.ascent(item.size), item.y + fm.descent(item.size)
+        case Glyphs():
+            runs = [(fonts.get_font(font), size) for font, size, *_ in item.runs] or [(None, 0)]
+            top = max((fm.ascent(size) for fm, size in runs if fm is not None), default=0)
+            bottom = max((fm.descent(size) for fm, size in runs if fm is not None), default=0)
+            return item.y - top, item.y + bottom
         case Rule():
             if item.direction == "v":
                 return item.y, item.y + item.length
