@@ -62,6 +62,7 @@ class JobConfig:
     font_fallback: tuple | None = None      # [fonts] fallback: overrides the layout's default chain
     font_faces: tuple = ()           # [[fonts.face]]: (family, ((path, bold, italic), ...), fallback)
     channels: Any = None             # ccm_batch.channels.ChannelsConfig from [channels] (None: paper only)
+    media: tuple = ()                # [media]: (name, bin, description) per paper stock the layout may name
     raw: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -262,6 +263,7 @@ def load_job_layout(job: "JobConfig"):
     layout = load_layout(job.layout)
     from .fonts import shaping             # complex scripts: shaped for PDF, refused in AFP runs
     shaping.set_complex_text("afp" not in job.formats, AFP_COMPLEX_TEXT)
+    check_media(job, layout)
     try:
         if job.font_fallback is not None:
             fonts.set_fallbacks(job.font_fallback)
@@ -271,6 +273,25 @@ def load_job_layout(job: "JobConfig"):
     except KeyError as exc:
         raise ConfigError(f"{_where(job.path, 'fonts', 'fallback')}: {exc.args[0]}") from None
     return layout
+
+
+def check_media(job: "JobConfig", layout) -> None:
+    """Every ``paper`` a page template of the layout names must be a medium of the job's ``[media]``
+    table (its input bin for AFP, its line in the media ticket): a :class:`ConfigError` (exit 12)
+    naming the template's file and line otherwise."""
+    known = {name for name, _, _ in job.media}
+    for tmpl in layout.templates.values():
+        if tmpl.paper and tmpl.paper not in known:
+            listed = ", ".join(sorted(known)) or "none"
+            raise ConfigError(f"{tmpl.src}: page template {tmpl.name!r}: paper {tmpl.paper!r} is not in the job's "
+                              f"[media] table (media: {listed}); add [media.{tmpl.paper}] with its bin to "
+                              f"{job.path.name}" + jobschema.did_you_mean(tmpl.paper, sorted(known)))
+
+
+def _media_section(table: dict) -> tuple:
+    """``[media.NAME] bin = N, description = "…"`` → ((name, bin, description), …) in file order."""
+    return tuple((str(name), int(spec.get("bin", 1)), str(spec.get("description", "")))
+                 for name, spec in table.items())
 
 
 def _read(path: Path) -> tuple[dict, str]:
@@ -413,7 +434,7 @@ def load_job(path: str | Path, overrides: dict | None = None) -> JobConfig:
         min_records_for_rate=int(rejects.get("min_records_for_rate", 100)),
         fields=_field_specs(ctx, data.get("fields", {})), mail=data.get("mail"), einvoice=einvoice,
         workers=workers, chunk_size=chunk, executor=executor, scheduler=scheduler, history=history,
-        channels=_channels(path, data.get("channels")), raw=data,
+        channels=_channels(path, data.get("channels")), raw=data, media=_media_section(data.get("media", {})),
         **_fonts_section(path, data.get("fonts", {})))
 
 

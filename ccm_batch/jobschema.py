@@ -288,6 +288,10 @@ def _schema() -> Table:
         # [fonts]: face files and fallback families checked by ccm_batch.job._fonts_section
         "fonts": Table({"missing_glyphs": Str(("reject", "substitute")),
                         "fallback": AnyOf(ListOf(Str(nonempty=True)), Str(nonempty=True)), "face": Type()}),
+        # [media.NAME]: the paper stocks page templates name (paper="NAME"): input bin and label
+        "media": MapOf(Table({"bin": Int(1, 4), "description": Str()}, required=("bin",),
+                             describe="a table like { bin = 2, description = \"letterhead\" }"),
+                       describe="a table of media name = { bin = N, description = … }"),
         "fields": MapOf(field_spec, describe="a table of field name = { path, type, … }"),
         "einvoice": Table({"mapping": Str(nonempty=True), "profile": Str(_choices("einvoice_profile")),
                            "formats": ListOf(Str(_choices("einvoice_formats")), single=True, nonempty=True),

@@ -159,13 +159,27 @@ class Form(NamedTuple):
 
 
 class Page(NamedTuple):
-    """One side of a sheet. ``side`` is 'front' or 'back'; ``blank`` marks a filler back page."""
+    """One side of a sheet. ``side`` is 'front' or 'back'; ``blank`` marks a filler back page.
+
+    ``paper`` names the medium the sheet is printed on (a name of the job's ``[media]`` table, from
+    the page template's ``paper`` attribute; ``""`` = the printer's default stock). A sheet has one
+    medium: a back page carries its front page's. AFP selects it with an IMM (one medium map per
+    medium); the media ticket beside each print file lists it for PDF printers.
+    """
     width: int
     height: int
     items: tuple
     side: str = "front"
     background: Form | None = None
     blank: bool = False
+    paper: str = ""
+
+    def __repr__(self) -> str:
+        # without ``paper`` when it is the default, as before the field existed: the composition
+        # equivalence digests hash this repr
+        text = (f"Page(width={self.width!r}, height={self.height!r}, items={self.items!r}, side={self.side!r}, "
+                f"background={self.background!r}, blank={self.blank!r}")
+        return text + (f", paper={self.paper!r})" if self.paper else ")")
 
     def with_items(self, extra) -> "Page":
         """A copy of this page with ``extra`` items drawn on top."""

@@ -49,6 +49,10 @@ FR_LAST = ["Martin", "Bernard", "Dubois", "Durand", "Leroy", "Moreau", "Simon", 
            "Lefèvre-Pontalis", "De La Fontaine", "Périgord", "Châtelain", "Brûlé", "Hœlzer"]
 EN_FIRST_F = ["Emily", "Charlotte", "Olivia", "Sarah", "Jessica", "Hannah", "Grace", "Megan", "Laura"]
 EN_FIRST_M = ["John", "James", "Oliver", "William", "Daniel", "Michael", "Robert", "David", "Thomas"]
+DE_FIRST_F = ["Anna", "Sophie", "Katharina", "Jülide", "Monika", "Ursula", "Lea", "Charlotte", "Gisela"]
+DE_FIRST_M = ["Jürgen", "Matthias", "Lukas", "Stefan", "Jörg", "Klaus", "Tobias", "Maximilian", "Björn"]
+DE_LAST = ["Müller", "Schmidt", "Schneider", "Fischer", "Weiß", "Schäfer", "Köhler", "Groß", "Krämer",
+           "Hoffmann", "Bäcker", "Schulz-Neumann", "Wagner", "Döring", "Straßburger", "Lange", "Zimmermann"]
 EN_LAST = ["Smith", "Johnson", "Brown", "Wilson", "Taylor", "O'Connor", "Anderson", "Walker", "Harris",
            "Clarke", "Robinson", "Wright", "Miller", "Davis", "Thompson", "McAllister", "Evans"]
 
@@ -90,13 +94,22 @@ US_STREETS = ["MAIN ST", "OAK AVE", "MAPLE DR", "WASHINGTON BLVD", "LINCOLN WAY"
               "LAKE SHORE DR", "HIGHLAND AVE", "CEDAR LN", "MARKET ST", "2ND ST"]
 FOREIGN = {  # country: (line builder, postal code, city, country line seen from France, language)
     "BE": (["Rue de la Loi {n}"], "1000", "BRUXELLES", "BELGIQUE", "fr"),
-    "DE": (["Hauptstraße {n}"], "10115", "BERLIN", "ALLEMAGNE", "en"),
+    "DE": (["Hauptstraße {n}"], "10115", "BERLIN", "ALLEMAGNE", "de"),
     "GB": (["{n} BAKER STREET"], "NW1 6XE", "LONDON", "ROYAUME UNI", "en"),
 }
 
 # fixed profiles of the first pool customers (index = pool position), the rest are drawn at random
 _PROFILES = ["fr", "fr", "fr_separately", "en", "fr", "household", "company", "us", "lieu_dit", "bp",
-             "foreign", "en"]
+             "foreign_de", "en"]
+# Languages: customers in Germany speak German (``de``): the invoice follows them in German; the bank's
+# statements and the insurer's letters exist in French and English only, so they get English.
+LETTER_LANGUAGES = ("fr", "en")
+
+
+def letter_language(c) -> str:
+    """The language of a statement or letter for customer ``c``: theirs if offered, else English."""
+    return c.language if c.language in LETTER_LANGUAGES else "en"
+
 
 BANKS = [("30004", "BNPAFRPPXXX"), ("30003", "SOGEFRPPXXX"), ("30002", "CRLYFRPPXXX"),
          ("10278", "CMCIFR2AXXX"), ("20041", "PSSTFRPPXXX"), ("17515", "CEPAFRPP751"),
@@ -208,6 +221,9 @@ class _Pool:
         if language == "fr":
             first = rng.choice(FR_FIRST_F if female else FR_FIRST_M)
             return ("Mme" if female else "M."), ("Madame" if female else "Monsieur"), first, rng.choice(FR_LAST)
+        if language == "de":        # as many draws as English: the rest of the pool stays the same
+            civ = rng.choice(["Frau", "Frau Dr."]) if female else "Herr"
+            return civ, civ, rng.choice(DE_FIRST_F if female else DE_FIRST_M), rng.choice(DE_LAST)
         civ = rng.choice(["Mrs", "Ms"]) if female else "Mr"
         return civ, civ, rng.choice(EN_FIRST_F if female else EN_FIRST_M), rng.choice(EN_LAST)
 
@@ -239,10 +255,13 @@ class _Pool:
         if profile == "household" and self.fr:
             mate = rng.choice([c for c in self.fr if c.kind == "person" and c.country == "FR"] or self.fr)
             long_civ, civ = ("Madame", "Mme") if mate.civility != "Mme" else ("Monsieur", "M.")
-            first = rng.choice(FR_FIRST_F if civ == "Mme" else FR_FIRST_M) if mate.language == "fr" \
-                else rng.choice(EN_FIRST_F if civ == "Mme" else EN_FIRST_M)
+            names = {"fr": (FR_FIRST_F, FR_FIRST_M), "de": (DE_FIRST_F, DE_FIRST_M)}.get(
+                mate.language, (EN_FIRST_F, EN_FIRST_M))
+            first = rng.choice(names[0] if civ == "Mme" else names[1])
             if mate.language == "en":
                 long_civ = civ = "Mrs" if civ == "Mme" else "Mr"
+            elif mate.language == "de":
+                long_civ = civ = "Frau" if civ == "Mme" else "Herr"
             lines = [self._name_line(long_civ, civ, first, mate.last_name)] + mate.lines[1:]
             return Customer(cid, "person", mate.language, civ, first, mate.last_name, lines, mate.postal_code,
                             mate.city, mate.country, mate.state, mate.delivery_point,
@@ -256,8 +275,10 @@ class _Pool:
             lines += [f"CS {rng.randint(10, 99)}{rng.randint(0, 999):03d}", f"{cp} {city}"]
             return Customer(cid, "company", "fr", "", "", name, lines, cp, city, "FR")
         language = "en" if profile in ("en", "us") else "fr"
-        if profile == "foreign":
+        if profile in ("foreign", "foreign_de"):
             country = rng.choice(sorted(FOREIGN))
+            if profile == "foreign_de":      # the draw is kept so that the rest of the pool stays the same
+                country = "DE"
             language = FOREIGN[country][4]
         civ, long_civ, first, last = self._person(language)
         if profile == "us":
@@ -267,7 +288,7 @@ class _Pool:
             return Customer(cid, "person", language, civ, first, last, lines, f"{zip5}-{zip4}", city, "US",
                             state, dp)
         lines = [self._name_line(long_civ, civ, first, last)]
-        if profile == "foreign":
+        if profile in ("foreign", "foreign_de"):
             street_tpl, cp, city, country_line, _ = FOREIGN[country]
             lines += [t.format(n=rng.randint(1, 120)) for t in street_tpl]
             lines += [f"{cp} {city}" if country != "GB" else city, *([cp] if country == "GB" else []),
@@ -378,6 +399,32 @@ def b2b_ids(c: Customer) -> tuple:
     return (("siren", siren), ("vat_id", fr_vat_id(siren)), ("pdp", PLATFORMS[int(siren) % len(PLATFORMS)]))
 
 
+# the invoice's item labels, tariffs and units in the customer's language (French is the key)
+INVOICE_WORDS = {
+    "Abonnement {t}": ("Standing charge {t}", "Grundpreis {t}"),
+    "Abonnement gaz {t}": ("Gas standing charge {t}", "Grundpreis Gas {t}"),
+    "Consommation heures pleines": ("Peak-hours consumption", "Verbrauch Hochtarif"),
+    "Consommation heures creuses": ("Off-peak consumption", "Verbrauch Niedertarif"),
+    "Consommation électricité": ("Electricity consumption", "Stromverbrauch"),
+    "Consommation gaz naturel": ("Natural gas consumption", "Erdgasverbrauch"),
+    "Accise sur l'électricité": ("Excise duty on electricity", "Stromsteuer"),
+    "Accise sur le gaz naturel": ("Excise duty on natural gas", "Energiesteuer auf Erdgas"),
+    "Contribution tarifaire d'acheminement": ("Network tariff contribution", "Netzentgeltbeitrag (CTA)"),
+    "Geste commercial (avoir)": ("Goodwill credit", "Kulanzgutschrift"),
+    "Heures creuses {t}": ("Off-peak {t}", "Doppeltarif {t}"),
+    "Base {t}": ("Base {t}", "Eintarif {t}"),
+    "mois": ("month", "Monat"),
+    "forfait": ("flat fee", "pauschal"),
+}
+
+
+def invoice_word(french: str, language: str, t: str = "") -> str:
+    """An invoice label, tariff or unit in ``language`` (``fr``, ``en``, ``de``), ``{t}`` filled."""
+    words = INVOICE_WORDS.get(french)
+    text = french if words is None or language not in ("en", "de") else words[language == "de"]
+    return text.format(t=t)
+
+
 def _invoice(rng, c: Customer, doc_id: str, job: _dt.date, defect: str | None, b2b: bool = False) -> str:
     start, end = _previous_month(job)
     has = [k for k in ("elec", "gas") if k in c.accounts]
@@ -387,13 +434,15 @@ def _invoice(rng, c: Customer, doc_id: str, job: _dt.date, defect: str | None, b
         energy = "gas" if rng.random() < 0.25 else "electricity"
     account = c.accounts.setdefault("gas" if energy == "gas" else "elec", f"41{rng.randrange(10 ** 8):08d}")
     months = _months_back(end, 12)
+    lang = c.language                    # labels, tariff and units in the customer's language
     if energy == "electricity":
         kva = rng.choice([6, 9, 12])
         hc = rng.random() < 0.35
-        tariff = f"{'Heures creuses' if hc else 'Base'} {kva} kVA"
+        tariff = invoice_word("Heures creuses {t}" if hc else "Base {t}", lang, f"{kva} kVA")
         base_kwh, swing = rng.randint(150, 520), 0.45
         sub = {6: "12.4400", 9: "15.6500", 12: "18.9300"}[kva]
     else:
+        hc = False
         tariff, base_kwh, swing, sub = rng.choice(["B0", "B1", "B2I"]), rng.randint(300, 1400), 0.75, "21.0800"
     usage = []
     for ym in months:
@@ -401,23 +450,27 @@ def _invoice(rng, c: Customer, doc_id: str, job: _dt.date, defect: str | None, b
         usage.append(max(20, round(base_kwh * (1 + swing * math.cos(2 * math.pi * (month - 1) / 12))
                                    * rng.uniform(0.9, 1.1))))
     kwh = usage[-1]
-    items = [(f"Abonnement {tariff}" if energy == "electricity" else f"Abonnement gaz {tariff}",
-              1, "mois", Decimal(sub), Decimal("5.5"))]
-    if energy == "electricity" and "creuses" in tariff:
+
+    def w(french: str) -> str:
+        return invoice_word(french, lang, tariff)
+
+    items = [(w("Abonnement {t}") if energy == "electricity" else w("Abonnement gaz {t}"),
+              1, w("mois"), Decimal(sub), Decimal("5.5"))]
+    if energy == "electricity" and hc:
         hp = round(kwh * rng.uniform(0.55, 0.7))
-        items += [("Consommation heures pleines", hp, "kWh", Decimal("0.2700"), Decimal("20.0")),
-                  ("Consommation heures creuses", kwh - hp, "kWh", Decimal("0.2068"), Decimal("20.0"))]
+        items += [(w("Consommation heures pleines"), hp, "kWh", Decimal("0.2700"), Decimal("20.0")),
+                  (w("Consommation heures creuses"), kwh - hp, "kWh", Decimal("0.2068"), Decimal("20.0"))]
     elif energy == "electricity":
-        items.append(("Consommation électricité", kwh, "kWh", Decimal("0.2516"), Decimal("20.0")))
+        items.append((w("Consommation électricité"), kwh, "kWh", Decimal("0.2516"), Decimal("20.0")))
     else:
-        items.append(("Consommation gaz naturel", kwh, "kWh", Decimal("0.1150"), Decimal("20.0")))
-    items.append(("Accise sur l'électricité" if energy == "electricity" else "Accise sur le gaz naturel",
+        items.append((w("Consommation gaz naturel"), kwh, "kWh", Decimal("0.1150"), Decimal("20.0")))
+    items.append((w("Accise sur l'électricité") if energy == "electricity" else w("Accise sur le gaz naturel"),
                   kwh, "kWh", Decimal("0.0300") if energy == "electricity" else Decimal("0.0160"),
                   Decimal("20.0")))
-    items.append(("Contribution tarifaire d'acheminement", 1, "forfait",
+    items.append((w("Contribution tarifaire d'acheminement"), 1, w("forfait"),
                   Decimal("2.3500") if energy == "electricity" else Decimal("3.1200"), Decimal("5.5")))
     if rng.random() < 0.08:
-        items.append(("Geste commercial (avoir)", 1, "forfait", Decimal("-10.0000"), Decimal("20.0")))
+        items.append((w("Geste commercial (avoir)"), 1, w("forfait"), Decimal("-10.0000"), Decimal("20.0")))
     lines, bases = [], {}
     for label, qty, unit, price, vat in items:
         amount = (price * qty).quantize(CENT, rounding=ROUND_HALF_UP)
@@ -493,7 +546,7 @@ def statement_size(number: int, rng: random.Random) -> int:
 def _statement(rng, c: Customer, doc_id: str, number: int, job: _dt.date, defect: str | None) -> str:
     start, end = _previous_month(job)
     count = statement_size(number, rng)
-    en = c.language == "en"
+    en = letter_language(c) == "en"
     pro = count >= 500 or c.kind == "company"
     iban = c.accounts.setdefault("iban", fr_iban(rng))
     bank, bic = next(((b, bic) for b, bic in BANKS if iban[4:9] == b), BANKS[0])
@@ -521,7 +574,7 @@ def _statement(rng, c: Customer, doc_id: str, number: int, job: _dt.date, defect
     debit = sum((m[5] for m in moves if m[4] == "debit"), Decimal(0))
     credit = sum((m[5] for m in moves if m[4] == "credit"), Decimal(0))
     closing = opening + credit - debit
-    lang = "de" if defect == "language" else c.language
+    lang = "de" if defect == "language" else letter_language(c)
     out = [f'  <statement id="{doc_id}" language="{lang}">', c.xml(lang), "    <account>",
            f"      {_el('type', acc_type)}", f"      {_el('number', iban[14:25])}", f"      {_el('iban', iban)}",
            f"      {_el('bic', bic)}", f"      {_el('branch', 'Agence ' + c.city.title()[:24])}", "    </account>",
@@ -570,8 +623,8 @@ def _letter(rng, c: Customer, doc_id: str, job: _dt.date, defect: str | None) ->
     premium = Decimal(rng.randint(low * 100, high * 100)) / 100
     effective = job + _dt.timedelta(days=rng.randint(8, 30)) if kind == "welcome" \
         else _dt.date(job.year + 1, 1, 1)
-    lang = "de" if defect == "language" else c.language
-    en = c.language == "en"
+    lang = "de" if defect == "language" else letter_language(c)
+    en = lang == "en"
     out = [f'  <letter id="{doc_id}" language="{lang}" kind="{kind}">', c.xml(lang), f'    <contract type="{ctype}">']
     if defect != "missing":
         out.append(f"      {_el('policy_number', f'{prefix}-{job.year}-{rng.randrange(10 ** 7):07d}')}")

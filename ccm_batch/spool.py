@@ -13,7 +13,7 @@ and one Python ``__new__`` per item on reading; a page holds around a hundred it
 spool's whole cost. Each page's items are therefore stored as plain tuples plus one byte per item
 naming its class (:data:`ITEM_KINDS`), and rebuilt with ``tuple.__new__(kind, fields)`` (C speed;
 the same objects, compared equal and of the same class). A record is the pickle (protocol 5) of
-``(SPOOL_FORMAT, meta, pages)`` with each page ``(width, height, items, side, background, blank)``,
+``(SPOOL_FORMAT, meta, pages)`` with each page ``(width, height, items, side, background, blank, paper)``,
 ``items`` being ``(kind codes: bytes, field tuples)`` and ``background`` ``None`` or
 ``(name, items)``. Items of any other class (e.g. a subclass of ``Text``) make their page fall back to
 the plain pickle of the item tuple. ``SPOOL_FORMAT`` names the item field counts, so a spool written
@@ -62,7 +62,7 @@ def pack_document(doc: Document) -> bytes:
     for page in doc.pages:
         bg = page.background
         pages.append((page.width, page.height, _pack_items(page.items), page.side,
-                      None if bg is None else (bg.name, _pack_items(bg.items)), page.blank))
+                      None if bg is None else (bg.name, _pack_items(bg.items)), page.blank, page.paper))
     return pickle.dumps((SPOOL_FORMAT, doc.meta, tuple(pages)), PICKLE_PROTOCOL)
 
 
@@ -74,8 +74,8 @@ def unpack_document(data: bytes) -> Document:
                          "run the job again without --restart")
     unpack = _unpack_items
     pages = tuple(_new(Page, (w, h, unpack(items), side,
-                              None if bg is None else _new(Form, (bg[0], unpack(bg[1]))), blank))
-                  for w, h, items, side, bg, blank in packed)
+                              None if bg is None else _new(Form, (bg[0], unpack(bg[1]))), blank, paper))
+                  for w, h, items, side, bg, blank, paper in packed)
     return _new(Document, (meta, pages))
 
 DOCUMENTS_DDL = """

@@ -114,8 +114,18 @@ def test_invoice_slip_qr_and_chart():
         shown = f"{int(whole):,}".replace(",", "\u00a0") + "," + cents + "\u00a0€"
         if rec.tree.get("language") == "en":                  # issue 15: the customer's language
             shown = f"€{int(whole):,}.{cents}"
+        elif rec.tree.get("language") == "de":
+            shown = f"{int(whole):,}".replace(",", ".") + "," + cents + "\u00a0€"
         assert sum(1 for t in page.items if isinstance(t, Text) and t.text == shown) >= 2
         assert doc.meta.index[0] == ("invoice_number", rec.tree.findtext("number"))
+        # the OCR line in the bundled OCR-B at 10 pt (10 characters per inch), inside the slip
+        ocr = [t for t in page.items if isinstance(t, Text) and t.font == "OCRB"]
+        assert len(ocr) == 1 and ocr[0].size == 200 and mm(270) < ocr[0].y < mm(280)
+        assert ocr[0].text.split() == [rec.tree.findtext("account"), rec.tree.findtext("number").replace("-", ""),
+                                       f"{round(Decimal(rec.tree.findtext('payment/amount')) * 100):010d}",
+                                       rec.tree.findtext("due_date").replace("-", "")]
+        pitch = fonts.get_font("OCRB").width(ocr[0].text, 200) / len(ocr[0].text)     # monospaced
+        assert abs(pitch - 144) < 1.5                         # 2.54 mm (10 per inch) within 1 %
 
 
 def test_statement_carries_the_balance_over_many_pages():
@@ -200,3 +210,32 @@ def test_declared_fields_reject_bad_records(tmp_path):
         flagged = {rec.number for rec in open_records(input_config(name, path))
                    if validate_record(rec, layout.field_specs)}
         assert flagged == bad, name
+
+
+def test_invoice_in_german_for_a_german_customer():
+    _, docs = compose_all("invoice")
+    german = [(rec, res) for rec, res in docs if rec.tree.get("language") == "de"]
+    assert german
+    for rec, res in german:
+        texts = [t.text for p in res.document.pages for t in p.items if isinstance(t, Text)]
+        joined = "\n".join(texts)
+        for expected in ("RECHNUNG", "Rechnungsdetails", "Zeitraum", "1.\u00a0Okt. bis 31.\u00a0Okt. 2026",
+                         "Fälligkeitsdatum", "ZAHLSCHEIN", "vom 23.11.2026", "Grundkapital 12.000.000 €"):
+            assert expected.replace("\u00a0", " ") in joined.replace("\u00a0", " "), expected
+        assert not any(word in joined for word in ("Facture", "Invoice", "Abonnement", "mois"))
+        assert res.document.meta.language == "de"
+
+
+def test_invoice_channel_variants_in_german():
+    from ccm_batch.compose.variants import compose_variants
+    layout = load_layout(ROOT / "layouts" / "invoice.xml")
+    german = [r for r in open_records(input_config("invoice", ROOT / "samples" / "data" / "invoices.xml"))
+              if r.tree.get("language") == "de"]
+    assert german
+    variants = compose_variants(layout, german[0], job="invoice", job_date="2026-11-23")
+    email, sms, portal = variants["email"], variants["sms"], variants["portal"]
+    assert email.subject.startswith("Ihre Rechnung ") and "Dezember 2026" in email.preheader
+    texts = " ".join(text for _, text, _ in email.blocks)
+    assert "Guten Tag" in texts and "Kundenkonto" in texts and "Votre" not in texts and "facture" not in texts
+    assert sms.text.startswith("Energies du Val: Ihre Rechnung") and "08.12.2026" in sms.text
+    assert portal.title.startswith("Rechnung ") and "Fällig am" in portal.paragraphs[0]

@@ -224,6 +224,16 @@ def test_keep_with_previous_moves_an_unsplittable_block_along(tmp_path):
     assert "sig" in texts(doc.pages[1]) and any(isinstance(i, Box) and i.height == mm(20) for i in doc.pages[1].items)
 
 
+def test_keep_with_previous_moving_a_block_whole_takes_its_heading_along(tmp_path):
+    """The mutuelle sample's "Totaux par bénéficiaire" stayed alone at the foot of page 1 when the
+    closing block (keep-with-previous) took the kept-together totals table to page 2."""
+    flow = ('<p>x</p><space height="100mm"/><p keep-with-next="true">Heading</p>'
+            '<box width="10mm" height="20mm" fill="#000000"/><p keep-with-previous="true">sig</p>')
+    doc = compose(tmp_path, flow)
+    assert len(doc.pages) == 2
+    assert "Heading" not in texts(doc.pages[0]) and {"Heading", "sig"} <= set(texts(doc.pages[1]))
+
+
 @pytest.mark.parametrize("lang, title, total", [("fr", "FACTURE", "Total TTC à payer"),
                                                 ("en", "INVOICE", "Total due incl. VAT"),
                                                 ("de", "RECHNUNG", "Gesamtbetrag brutto")])

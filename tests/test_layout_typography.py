@@ -154,6 +154,17 @@ def test_attribute_nodes_are_chart_items(tmp_path):
     assert [x.height for x in b][0] == 2 * b[1].height
 
 
+def test_attribute_chart_items_reach_their_element_with_dotdot(tmp_path):
+    """Issue 15's unseen application: ``select="mois/@net"`` labelled with ``../@m`` (a label of
+    ``-01`` before: the attribute lost its element)."""
+    rec = '<r><mois m="2026-07" net="-120.30"/><mois m="2026-08" net="450"/></r>'
+    chart = ('<chart width="80mm" height="40mm" select="mois/@net" value="number(.)" '
+             'label="{format-date(concat(../@m, \'-01\'), \'MMM\')}"/>')
+    res = compose(tmp_path, chart, rec)
+    texts = lines_of(res)
+    assert "juil." in texts and "août" in texts
+
+
 def test_shared_scale_draws_equal_values_equally(tmp_path):
     rec = '<r><m v="100"/><m v="50"/><n v="10"/><n v="5"/></r>'
     flow = (CHART.format(select="m", value="number(@v)", extra='scale="s"')

@@ -12,7 +12,10 @@ number + unit, ``n°`` + identifier or an identifier's hyphens) and hyphenation 
 statement again for its table widows and the disclaimer kept with the table (no near-empty last page);
 invoice, statement and letter for typographic apostrophes, the letter's date at the address block's
 left edge, the invoice's payment slip on page 1 (dashed cut line, QR caption under the code);
-statement and US statement for amounts signed consistently (unsigned, direction in words or by column).
+statement and US statement for amounts signed consistently (unsigned, direction in words or by column);
+invoice, statement and letter for the German customer of the sample data (C000011, Berlin: the invoice in
+German, statement and letter in English — the data changed, not the code), the invoice's OCR line in
+OCR-B and its unit prices by ``format-price`` (the locale's currency pattern).
 
 Each set is composed twice in the same process, so the second pass runs on warm per-process caches
 (line, cell and fixed-content caches) and must give the same digest as the first.
@@ -41,9 +44,9 @@ SAMPLES = {            # layout: (job file for the [input] table, data file)
 }
 DIGESTS = {
     "bench": "a3298ebbe14186aeccdb85e66a4688e571f4650923d9afc763c32d5cd596db3d",
-    "invoice": "ef6ff639a2e7a3e349bd6bc7f6155e7a7e8fb1fc298222ef50121be8088e058c",
-    "statement": "3de372b7972940f3ed698653c0e86d6942eae3e3e68cbe82d17717bf6cc969b8",
-    "letter": "8afc278d1cf987de507418254179279662ffd01144c5a5c9e33c85bce11c0918",
+    "invoice": "d9e441f314cb43b6ed5f2d152cdd6f44f19c05b15792d81be509a2f92b9f96b8",
+    "statement": "afddb7f448a5b9d9b15515aa04fac2d8f2d3f77ee3ea4d87788afb2bc91868c0",
+    "letter": "074ec8386b44fb69a5e10a737591e91311564e005078edbf19294e1f407840a4",
     "us-statement": "1254ec4ea1c55f0f4dd38c5951faed59412594e8ecdf576e1221b29bb2ccb5c8",
 }
 

@@ -184,7 +184,7 @@ def test_letters_are_latin1_with_enclosures(forty, tmp_path):
 
 
 SPECS = {
-    "invoices.xml": [FieldSpec("language", "@language", "enum", values=("fr", "en")),
+    "invoices.xml": [FieldSpec("language", "@language", "enum", values=("fr", "en", "de")),
                      FieldSpec("date", "date", "date"), FieldSpec("due_date", "due_date", "date"),
                      FieldSpec("total_ttc", "totals/total_ttc", "amount")],
     "statements.xml": [FieldSpec("language", "@language", "enum", values=("fr", "en")),
@@ -220,3 +220,23 @@ def test_bad_records_are_injected_where_documented(tmp_path):
         assert "'2026-13-45' is not a valid date" in messages[2]
         bad_lang = "it" if name == "invoices.xml" else "de"      # the invoice layout speaks German (issue 15)
         assert messages[3] == f"language '{bad_lang}' is not one of " + ", ".join(SPECS[name][0].values)
+
+
+def test_german_customers_get_german_invoices_and_english_statements_and_letters():
+    committed = {name: list(records(ROOT / "samples" / "data" / name))
+                 for name in ("invoices.xml", "statements.xml", "letters.xml")}
+    german = [r.tree for r in committed["invoices.xml"] if r.tree.get("language") == "de"]
+    assert german, "the committed invoices hold a German customer (C000011)"
+    for inv in german:
+        assert inv.find("customer").get("language") == "de"
+        assert inv.findtext("customer/address/country") == "DE"
+        assert inv.findtext("customer/civility") in ("Frau", "Frau Dr.", "Herr")
+        labels = [i.findtext("label") for i in inv.findall("items/item")]
+        units = {i.findtext("unit") for i in inv.findall("items/item")}
+        assert any(label.startswith("Grundpreis") for label in labels) and units <= {"Monat", "kWh", "pauschal"}
+    ids = {inv.find("customer").get("id") for inv in german}
+    for name in ("statements.xml", "letters.xml"):       # offered in fr and en only: English
+        theirs = [r.tree for r in committed[name] if r.tree.find("customer").get("id") in ids]
+        assert theirs and all(t.get("language") == "en" for t in theirs), name
+    english = [r.tree for r in committed["invoices.xml"] if r.tree.get("language") == "en"]
+    assert english and all(not i.findtext("items/item/label").startswith("Abonnement") for i in english)

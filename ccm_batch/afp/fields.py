@@ -307,18 +307,23 @@ def iob(name: str, obj_type: int, x: int, y: int, width: int, height: int, mappi
 
 
 # --- form map ------------------------------------------------------------------------------
-def medium_map(name: str, duplex: bool, width: int, height: int) -> bytes:
-    """BMM … EMM: PGP (front, + back if duplex), MDD (sheet size), MCC, MMC (F4 01/02)."""
+def medium_map(name: str, duplex: bool, width: int, height: int, source: int = 0) -> bytes:
+    """BMM … EMM: PGP (front, + back if duplex), MDD (sheet size), MCC, MMC ([E1 source] F4 01/02).
+
+    ``source`` (1–4) selects the input bin with the MMC media-source keyword X'E1' (format 1:
+    1 = primary bin, 2–4 = alternate bins); 0 leaves the printer's default."""
     front = b"\x0a" + u3(0) + u3(0) + b"\x00\x00" + b"\x00"
     back = b"\x0a" + u3(0) + u3(0) + b"\x00\x00" + b"\x01"
     pgp = sf(PGP, b"\x01" + front + (back if duplex else b""))
     mdd = sf(MDD, _UNITS + u3(width) + u3(height) + b"\x00" + triplet(0x68, b"\x00"))
     mcc = sf(MCC, b"\x00\x01\x00\x01\x00\x01" + (b"\x00\x02\x00\x02\x00\x01" if duplex else b""))
-    mmc = sf(MMC, b"\x01\xff" + (b"\xf4\x02" if duplex else b"\xf4\x01"))
+    keywords = (b"\xe1" + bytes([source]) if source else b"") + (b"\xf4\x02" if duplex else b"\xf4\x01")
+    mmc = sf(MMC, b"\x01\xff" + keywords)          # keywords in ascending order: E1 before F4
     return begin(BMM, name) + pgp + mdd + mcc + mmc + begin(EMM, name)
 
 
-def form_map(name: str, maps: list[tuple[str, bool]], width: int, height: int) -> bytes:
-    """An inline form map resource: BRS(X'21' FE) BFM {medium map}+ EFM ERS."""
-    body = b"".join(medium_map(mm, duplex, width, height) for mm, duplex in maps)
+def form_map(name: str, maps: list[tuple], width: int, height: int) -> bytes:
+    """An inline form map resource: BRS(X'21' FE) BFM {medium map}+ EFM ERS; ``maps`` holds
+    ``(name, duplex)`` or ``(name, duplex, source bin)``."""
+    body = b"".join(medium_map(m[0], m[1], width, height, *m[2:]) for m in maps)
     return brs(name, RES_TYPE_FORM_MAP) + begin(BFM, name) + body + begin(EFM, name) + begin(ERS, name)

@@ -523,11 +523,17 @@ class Composer:
             penv["is_last"] = i == total
             fixed = self.fixed(tmpl.fixed, self.root, penv, []) if tmpl.fixed else []
             side = "back" if duplex and i % 2 == 0 else "front"
+            paper = tmpl.paper
+            if side == "back" and paper != pages[-1].paper:     # one medium per sheet: the front's
+                self.warn(tmpl, f"page {i}: template {tmpl.name!r} asks for paper {paper or 'default'!r} on "
+                                f"the back of a sheet printed on {pages[-1].paper or 'default'!r}; the sheet "
+                                f"keeps its front's paper (a paper change starts on a front page)")
+                paper = pages[-1].paper
             pages.append(Page(tmpl.width, tmpl.height, tuple(items) + tuple(fixed), side,
-                              self.background(tmpl)))
+                              self.background(tmpl), paper=paper))
         if duplex and len(pages) % 2:
             last = pages[-1]
-            pages.append(Page(last.width, last.height, (), "back", None, True))
+            pages.append(Page(last.width, last.height, (), "back", None, True, paper=last.paper))
         pages = [self._glyph_sweep(p, i) for i, p in enumerate(pages, 1)]
         return Document(self.meta(env), tuple(pages)), self.warnings
 

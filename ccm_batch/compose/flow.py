@@ -17,7 +17,8 @@ Rules (after XSL-FO, as FOP applies them; decisions noted):
   blocks before it moves to the next page with it (unless the chain already starts the page).
 - ``keep-with-previous``: when such a block cannot start on this page, the block before it gives up
   its end (its last table rows, its last lines, within its widows/orphans) to go over with it, or
-  moves whole when it cannot split — a disclaimer or a signature never ends up alone on a last page.
+  moves whole when it cannot split (with the keep-with-next chain before it: its heading) — a
+  disclaimer or a signature never ends up alone on a last page.
 - Anything that cannot fit an empty region (a line, a table row, an image taller than the body)
   raises :class:`~ccm_batch.errors.RecordError` naming the layout element and the page.
 - A ``page-break`` at the top of a page is ignored (never an empty page). Empty paragraphs (every
@@ -381,6 +382,14 @@ def _give_up_tail(history, items, blocks, i, x, y0, y, width, ctx):
         items.extend(placed)
         return Fill(items, y_b + gap_b + h, [rest] + list(blocks[i:]), False)
     if placed is None and not first_b:
+        # it moves whole, and the keep-with-next chain before it (its heading) goes along, unless
+        # that chain starts the page (moving it would leave the page empty)
+        j = len(history) - 1
+        while j > 0 and history[j - 1][0].keep_with_next:
+            j -= 1
+        if j < len(history) - 1 and not history[j][4]:
+            del items[history[j][1]:]
+            return Fill(items, history[j][2], [h_[0] for h_ in history[j:]] + list(blocks[i:]), False)
         return Fill(items, y_b, [pb] + list(blocks[i:]), False)
     items.extend(saved)
     return None

@@ -19,6 +19,8 @@ Without negative values, ``scale``, ``gridlines`` or ``axis-label`` a chart draw
 """
 from __future__ import annotations
 
+import copy
+
 import math
 import os
 from functools import lru_cache
@@ -173,11 +175,20 @@ def bind_epc_qr(c, node: M.EpcQrNode, ctx, env) -> Graphic:
 
 def _chart_item(item):
     """A chart item as an element: an attribute or text node (a string) is wrapped in ``<value>``,
-    so ``.``, ``number(.)`` and ``$item`` work for any node type."""
+    so ``.``, ``number(.)`` and ``$item`` work for any node type. The wrapper sits in a copy of the
+    node's own element, so ``..`` is that element as in XPath (``select="mois/@net"`` with
+    ``label="{../@m}"``)."""
     if isinstance(item, etree._Element):
         return item
     el = etree.Element("value")
     el.text = item if isinstance(item, str) else to_str(item)
+    getparent = getattr(item, "getparent", None)
+    owner = getparent() if getparent is not None else None
+    if owner is not None and isinstance(owner, etree._Element):
+        holder = etree.Element(owner.tag, dict(owner.attrib))
+        for child in owner:
+            holder.append(copy.deepcopy(child))
+        holder.append(el)
     return el
 
 
@@ -192,7 +203,7 @@ def _nice_step(span: float, n: int) -> float:
 
 
 def bind_chart(c, node: M.ChartNode, ctx, env) -> Graphic:
-    items_nodes = node.select.eval(ctx, env)
+    items_nodes = node.select.eval_nodes(ctx, env)     # attribute items keep their element (..)
     if not isinstance(items_nodes, list):
         items_nodes = [] if items_nodes in ("", None) else [items_nodes]
     items_nodes = [_chart_item(it) for it in items_nodes]

@@ -4,7 +4,9 @@ Fonts are TrueType/OpenType files read with fontTools. A **font id** is the font
 name (``LiberationSans``, ``LiberationSans-Bold``, ``LiberationSerif-BoldItalic``, …); it is what
 :class:`ccm_batch.pages.Text` carries and what renderers embed or map. The twelve Liberation 2
 fonts (SIL OFL, metric-compatible with Arial/Helvetica, Times and Courier) are bundled and always
-registered; layouts may ship their own families with :func:`register_directory`.
+registered, and so is **OCR-B** (``OCR-B``/``OCR B``: Matthew Skala's public-domain OpenType font with
+CFF outlines, copied unchanged from Debian ``fonts-ocr-b``; payment slips' OCR lines); layouts may
+ship their own families with :func:`register_directory`.
 
 Units: advances and kerning values are **font units** (``units_per_em`` per em); every method that
 takes a ``size`` (in page units, 1/1440 in, so 10 pt = 200) answers in **page units** (integers).
@@ -129,6 +131,12 @@ def _register_bundled() -> None:
         _add("DejaVuSans" + suffix, os.path.join(FONT_DIR, f"DejaVuSans{suffix}.ttf"),
              "DejaVuSans", bold, False)
     _aliases[_norm("DejaVuSans")] = _aliases[_norm("DejaVu Sans")] = "DejaVuSans"
+    # OCR-B (public domain, Matthew Skala; CFF outlines, converted to TrueType when embedded): the
+    # payment slips' OCR line. Bundled, not looked up, so that every machine prints the same glyphs
+    # and widths, and a slip never falls back silently to a font a bank's reader cannot read.
+    _add("OCRB", os.path.join(FONT_DIR, "OCRB.otf"), "OCRB", False, False)
+    for alias in ("OCRB", "OCR-B", "OCR B"):
+        _aliases[_norm(alias)] = "OCRB"
 
 
 _register_bundled()

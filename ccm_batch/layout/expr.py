@@ -92,7 +92,7 @@ class Expr:
     """
 
     __slots__ = ("source", "mode", "_xp", "_names", "_var", "_const", "_has_const", "_path", "_attr", "fast",
-                 "child")
+                 "child", "_xp_nodes")
 
     def __init__(self, source: str, mode: str = "any", scope=None):
         self.source = source
@@ -161,6 +161,21 @@ class Expr:
             return self._xp(node)
         except (etree.XPathError, ValueError, TypeError, ArithmeticError, KeyError) as exc:
             # XPath errors, and exceptions raised by extension functions on odd data
+            raise ExprError(f"cannot evaluate {self.source!r}: {exc}") from None
+
+    def eval_nodes(self, node, env: dict):
+        """Like :meth:`eval`, but attribute and text results keep their owner element
+        (``.getparent()``, lxml's "smart strings"): chart items use it for ``..``. Compiled on first
+        use; expressions answered without XPath (variables, constants) are :meth:`eval`."""
+        if self._xp is None or self._var is not None or self._has_const:
+            return self.eval(node, env)
+        xp = getattr(self, "_xp_nodes", None)
+        if xp is None:
+            xp = self._xp_nodes = etree.XPath(self._xp.path, extensions=EXTENSIONS, smart_strings=True)
+        names = self._names
+        try:
+            return xp(node, **{n: _to_xpath_value(env.get(n, "")) for n in names})
+        except (etree.XPathError, ValueError, TypeError, ArithmeticError, KeyError) as exc:
             raise ExprError(f"cannot evaluate {self.source!r}: {exc}") from None
 
     def _coerce(self, value):

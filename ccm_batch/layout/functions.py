@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import re
 import unicodedata
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
@@ -174,6 +175,24 @@ def _format_amount(value: str, currency: str, locale: str) -> str:
     return _unsigned_zero(number, fmt(number), fmt)
 
 
+def format_price(value: Decimal, decimals: int, currency: str, locale: str) -> str:
+    """Money with ``decimals`` fraction digits, in the locale's currency pattern (unit prices:
+    ``0,2516 €`` fr_FR, ``€0.2516`` en_IE, ``0,2516 €`` de_DE). Zero prints unsigned."""
+    return _format_price(str(value), decimals, currency, locale)
+
+
+@lru_cache(maxsize=4096)
+def _format_price(value: str, decimals: int, currency: str, locale: str) -> str:
+    from babel import Locale
+    number = Decimal(value)
+    pattern = Locale.parse(locale).currency_formats["standard"].pattern.split(";")[0]
+    digits = "0." + "0" * decimals if decimals > 0 else "0"
+    pattern = re.sub(r"0(\.0+)?", digits, pattern, count=1)
+    fmt = lambda v: _clean(_babel_format_currency(v, currency, format=pattern, locale=locale,  # noqa: E731
+                                                  currency_digits=False))
+    return _unsigned_zero(number, fmt(number), fmt)
+
+
 def format_number(value: Decimal, pattern: str, locale: str) -> str:
     """A number per locale; ``pattern`` is a CLDR pattern (``#,##0.00``) or '' for the locale default.
     Zero prints unsigned."""
@@ -218,6 +237,17 @@ def _currency_digits(currency: str) -> int:
         return get_currency_precision(currency)
     except Exception:           # an unknown code: Babel itself then reports it when formatting
         return 2
+
+
+def _fn_format_price(_ctx, value, decimals=4):
+    number = to_decimal(value)
+    if number is None:
+        return ""
+    places = int(to_decimal(decimals) or 0)
+    if not 0 <= places <= 8:
+        raise ValueError(f"format-price: decimals must be 0 to 8, not {places}")
+    number = _unsigned_when_zero(number, places)
+    return format_price(number, places, STATE.currency, STATE.locale)
 
 
 def _fn_format_number(_ctx, value, pattern="", locale=None):
@@ -348,6 +378,7 @@ def _fn_language(_ctx):
 FUNCTIONS = {
     "format-amount": (_fn_format_amount, 1, 3),
     "format-number": (_fn_format_number, 1, 3),
+    "format-price": (_fn_format_price, 1, 2),
     "format-date": (_fn_format_date, 1, 3),
     "upper": (_fn_upper, 1, 1),
     "lower": (_fn_lower, 1, 1),

@@ -454,7 +454,8 @@ class _Loader(ContentCompiler):
             background = self.content(bg, self.base_style, frozenset(), "fixed", static=True)
         fixed_els = [c for c in el if c.tag not in ("body", "background")]
         fixed = self.content_list(fixed_els, self.base_style, page_scope, "fixed")
-        return M.PageTemplate(el.get("name"), w, h, body, background, fixed, self.where(el))
+        return M.PageTemplate(el.get("name"), w, h, body, background, fixed, self.where(el),
+                              (el.get("paper") or "").strip(), el.get("sparse") == "true")
 
     def _read_sequence(self, el, templates) -> M.PageSequence:
         def one(e):

@@ -244,10 +244,14 @@ class PageTemplate:
 
     ``background`` holds static items composed once per worker into one :class:`ccm_batch.pages.Form`
     (cached in ``form``), ``fixed`` the per-page items (they may use record data and ``$page``).
+    ``paper``: the medium its sheets are printed on (a job ``[media]`` name; ``""`` = default stock).
+    ``sparse``: its pages may be nearly empty by design (``sparse="true"``; see ``compose.fill``).
     """
-    __slots__ = ("name", "width", "height", "body", "background", "fixed", "src", "form")
+    __slots__ = ("name", "width", "height", "body", "background", "fixed", "src", "form", "paper", "sparse")
 
-    def __init__(self, name, width, height, body, background, fixed, src):
+    def __init__(self, name, width, height, body, background, fixed, src, paper="", sparse=False):
+        self.paper = paper
+        self.sparse = sparse
         self.name = name
         self.width = width
         self.height = height

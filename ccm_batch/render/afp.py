@@ -10,7 +10,7 @@ Print file layout (afp.md §4.1)::
     BDT DOC00001 (X'01' CCSID 500)  NOP "ccm-batch … job=… stream=…"
       BNG G0000001                            one named page group per document
         TLE DocId  TLE CustomerId  TLE DocType  TLE DocDate  TLE <layout index fields>…
-        IMM MMSIMPLX | MMDUPLEX               per DocumentMeta.duplex
+        IMM MMSIMPLX | MMDUPLEX               per DocumentMeta.duplex (MMSnnnnn | MMDnnnnn: a page's paper)
         BPG P0000001
           BAG  MCF  [MPO]  PGD  PTD  EAG      units 1440/inch = the page model's units
           [IPO O1F00001]                      background Form as overlay
@@ -71,7 +71,12 @@ Choices (documented here as the brief asks):
 * **Bar codes**: BCOCA objects (:mod:`ccm_batch.afp.bcoca`), IMb as BCOCA USPS 4-state (X'22').
   ``barcode_mode="rules"`` draws the modules as rectangles from ``ccm_batch.barcodes.rectangles``.
 * **Form map**: inline, two medium maps (simplex ``F4 01``, duplex ``F4 02``), sheet size
-  ``AfpOptions.medium_size``; IMM per document. Servers must be told ``FORMDEF=F1CCMBAT`` (or DUMMY).
+  ``AfpOptions.medium_size``; IMM per document. Per paper of ``AfpOptions.media`` (the job's
+  ``[media]``, named by page templates' ``paper``) two more, ``MMSnnnnn``/``MMDnnnnn``, whose MMC
+  selects the input bin (``E1 0n``); a front page whose paper differs from the sheet before gets an
+  IMM of its map before its BPG (an IMM starts a new sheet; back pages share their front's paper).
+  Every medium map declares the print file's sheet size (``medium_size``). Servers must be told
+  ``FORMDEF=F1CCMBAT`` (or DUMMY).
 * **Determinism**: no clock is read; names are sequence numbers; the NOP carries the job date only.
 
 Field order compared with Apache FOP 2.8 on an equivalent page (tests/fixtures/afp/fop_invoice.*, test
@@ -134,6 +139,8 @@ class AfpOptions:
     With a ``document_ccsid`` other than 500, give ``tle_values`` the matching codec.
     ``fonts``: ``(font id, characters)`` pairs — TrueType fonts carried in the resource group for
     Unicode text runs (see the module docstring and :func:`collect_fonts`).
+    ``media``: ``(paper name, input bin)`` pairs (the job's ``[media]``): each adds a simplex and a
+    duplex medium map selecting that bin (MMC X'E1'), invoked for the sheets whose pages name it.
     """
     code_page: str = "T1001140"
     document_ccsid: int = 500
@@ -152,6 +159,13 @@ class AfpOptions:
     document_name: str = ""
     job_date: str = ""
     fonts: tuple = ()
+    media: tuple = ()
+
+
+def media_maps(media) -> dict[str, tuple[str, str, int]]:
+    """Paper name -> (simplex medium map, duplex medium map, input bin) for ``AfpOptions.media``:
+    ``MMS00001``/``MMD00001`` for the first medium, and so on (8-character names)."""
+    return {name: (f"MMS{i:05d}", f"MMD{i:05d}", int(source)) for i, (name, source) in enumerate(media, 1)}
 
 
 # --- fonts -----------------------------------------------------------------------------------
@@ -555,6 +569,8 @@ class AfpRenderer:
         self.stats = {"substituted": self.encoder.substituted, "unknown_fonts": Counter(),
                       "inline_images": 0, "form_pages_inline": 0, "tle_truncated": 0,
                       "undeclared_glyphs": Counter()}
+        self.media = media_maps(o.media)
+        self._imm_due, self._paper = False, ""
         self.embedded: dict[str, tuple[str, frozenset]] = {}     # font id -> (full name, characters)
         for font_id, chars in o.fonts:
             self.embedded[font_id] = (f"{font_id}-ccm", frozenset(chars))
@@ -621,8 +637,10 @@ class AfpRenderer:
         self.page_size = o.medium_size
         self.image_names: dict[str, str] = {}
         self.overlay_names: dict[str, str] = {}
-        parts = [F.begin(F.BRG, "RG000001"),
-                 F.form_map(o.form_map, [(o.simplex_map, False), (o.duplex_map, True)], *o.medium_size)]
+        maps = [(o.simplex_map, False), (o.duplex_map, True)]
+        for simplex, duplex, source in self.media.values():
+            maps += [(simplex, False, source), (duplex, True, source)]
+        parts = [F.begin(F.BRG, "RG000001"), F.form_map(o.form_map, maps, *o.medium_size)]
         for i, (font_id, chars) in enumerate(o.fonts, 1):
             parts.append(F.font_resource(_name("TTF", i), self.embedded[font_id][0],
                                          font_program(font_id, chars)))
@@ -688,7 +706,7 @@ class AfpRenderer:
             if len(n) > 250 or len(v) > 250:
                 self.stats["tle_truncated"] += 1
             parts.append(F.tle(n, v))
-        parts.append(F.imm(o.duplex_map if meta.duplex else o.simplex_map))
+        self._imm_due = True              # written before the first page (its paper picks the map)
         self._write(b"".join(parts))
 
     def tle_pairs(self, meta: DocumentMeta) -> list[tuple[str, str]]:
@@ -700,7 +718,23 @@ class AfpRenderer:
         pairs = [(n, str(getattr(meta, attr, "") or "")) for n, attr in self.options.tle_fields if n not in taken]
         return pairs + index
 
+    def _medium_map(self, paper: str) -> str:
+        duplex = self._meta.duplex
+        o = self.options
+        if paper:
+            maps = self.media.get(paper)
+            if maps is not None:
+                return maps[1] if duplex else maps[0]
+            self.stats.setdefault("unknown_media", Counter())[paper] += 1
+        return o.duplex_map if duplex else o.simplex_map
+
     def page(self, page: Page) -> None:
+        # IMM: at the start of each page group, and before a front page whose paper changes the
+        # medium map (an IMM always starts a new sheet, so never before a back page)
+        if self._imm_due or (page.side != "back" and page.paper != self._paper):
+            self._paper = page.paper
+            self._write(F.imm(self._medium_map(page.paper)))
+            self._imm_due = False
         self._pages += 1
         name = _name("P", self._pages)
         self.page_size = (page.width, page.height)
@@ -723,6 +757,9 @@ class AfpRenderer:
         self._write(F.begin(F.BPG, name) + head + objects + F.begin(F.EPG, name))
 
     def end_document(self) -> DocumentFacts:
+        if self._imm_due:                 # a document without pages still invokes its medium map
+            self._write(F.imm(self._medium_map("")))
+            self._imm_due = False
         self._write(F.begin(F.ENG, self._group_name))
         self._docs += 1
         meta = self._meta

@@ -85,8 +85,9 @@ def make_renderer(fmt: str, job, resources=((), ()), medium=None):
         images, forms = resources[0], resources[1]
         fonts = resources[2] if len(resources) > 2 else ()
         extra = {"medium_size": tuple(medium)} if medium else {}
+        media = tuple((name, source) for name, source, _ in getattr(job, "media", ()))
         return AfpRenderer(AfpOptions(job_date=job.date, tle_values=tle_values, images=images, forms=forms,
-                                      fonts=fonts, **extra))
+                                      fonts=fonts, media=media, **extra))
     from ..render.debug import DebugRenderer
     return DebugRenderer()
 
@@ -104,7 +105,8 @@ RENDER_WARNINGS = {"omr_clear_zone": "OMR: pages with items in the marks' clear 
 AFP_STAT_WARNINGS = {**RENDER_WARNINGS, "substituted": "AFP: characters substituted (not in the code page)",
                      "unknown_fonts": "AFP: fonts without a resident AFP font",
                      "undeclared_glyphs": "AFP: characters missing from the carried font subsets",
-                     "tle_truncated": "AFP: index values truncated to 250 bytes"}
+                     "tle_truncated": "AFP: index values truncated to 250 bytes",
+                     "unknown_media": "AFP: pages naming a paper the job's [media] lacks (default medium map)"}
 
 
 def _stem(job, plan) -> str:
@@ -293,6 +295,10 @@ def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archiv
         outputs.append((fmt, name, renderer, indexes))
     pages = docs = sheets = 0
     positions = []
+    ticket = None
+    if job.media:          # the PDF printers' job ticket: which sheets come from which bin
+        from ..render.media import MediaTicket
+        ticket = MediaTicket(f"{stem}.{extension(job.formats[0])}", job.media)
     check_omr = mail_config.enabled and mail_config.control == "omr"
     omr_conflicts = 0
     for piece in pieces:
@@ -317,6 +323,9 @@ def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archiv
                 renderer.end_document()
         pages += len(separators)
         first_page = pages + 1
+        if ticket is not None:
+            for page in (*separators, *marked):
+                ticket.add(page, bool(piece.duplex))
         archived = []
         einvoices = []                       # per document: its e-invoice files, referenced by the indexes
         cursor = 0
@@ -355,6 +364,8 @@ def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archiv
             index.commit()
         files.append({"format": fmt, "name": name, "size": facts.size, "pages": facts.pages,
                       "documents": facts.documents})
+    if ticket is not None:
+        ticket.write(staging / f"{stem}.media.csv")
     if archive_parts is not None:
         (staging / "archive").mkdir(exist_ok=True)
         for part in sorted(archive_parts.iterdir()):
