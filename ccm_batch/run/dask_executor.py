@@ -190,3 +190,21 @@ def render_on_dask(job, db_path: Path, spool_dir: Path, staging: Path, mail_conf
     futures = [client.submit(render_file, job, str(db_path), str(spool_dir), str(staging), mail_config,
                              resources, stem, key=f"ccm-render-{stem}", pure=False) for stem in todo]
     _gather(client, futures, lambda stem: progress(0, 0, 1))     # a file done: the journal has its counts
+
+
+# -- plan -------------------------------------------------------------------------------------------
+
+def _indexed(i: int, fn, *args):
+    return i, fn(*args)
+
+
+def map_on_dask(job, fn, arglist: list) -> list:
+    """``fn(*args)`` for each of ``arglist`` as tasks on the cluster; the results in argument order."""
+    client = client_for(job)
+    futures = [client.submit(_indexed, i, fn, *args, pure=False) for i, args in enumerate(arglist)]
+    out: list = [None] * len(arglist)
+
+    def done(result):
+        out[result[0]] = result[1]
+    _gather(client, futures, done)
+    return out

@@ -1,0 +1,82 @@
+"""Run orchestration, plan workers: the pool the mail plan computes its presort trials on.
+
+:func:`ccm_batch.mail.plan_mail` takes any object with ``width`` and ``map(fn, [args, ...])`` (results in
+the order of the arguments). The run gives it:
+
+* with ``[run] executor = "local"`` and more than one worker: ``workers`` forked processes
+  (:class:`LocalPlanPool`, started at the first batch, stopped with the plan);
+* with ``executor = "dask"``: tasks on the run's Dask cluster (:class:`DaskPlanPool`), each task one
+  trial, rescheduled by Dask if its worker dies (a trial is a pure function of its arguments);
+* one local worker: no pool, the trials run in the run's process as before.
+
+Each pool adds up the CPU seconds its tasks used (``cpu_s``), for the bench.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+
+
+def _timed(fn, *args):
+    start = time.process_time()
+    result = fn(*args)
+    return result, time.process_time() - start
+
+
+def _timed_star(item):
+    fn, args = item
+    return _timed(fn, *args)
+
+
+class LocalPlanPool:
+    """``width`` forked worker processes (they ignore Ctrl-C and die with the run)."""
+
+    def __init__(self, width: int):
+        self.width, self.cpu_s, self._pool = width, 0.0, None
+
+    def map(self, fn, arglist: list) -> list:
+        if self._pool is None:
+            from .signals import worker_started
+            ctx = multiprocessing.get_context("fork")
+            self._pool = ctx.Pool(self.width, initializer=worker_started, initargs=(os.getpid(),))
+        out = []
+        for result, cpu in self._pool.map(_timed_star, [(fn, tuple(a)) for a in arglist], chunksize=1):
+            self.cpu_s += cpu
+            out.append(result)
+        return out
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+
+class DaskPlanPool:
+    """Tasks on the run's Dask cluster (see :mod:`.dask_executor`)."""
+
+    def __init__(self, job):
+        from .dask_executor import _threads, client_for
+        self.job, self.cpu_s = job, 0.0
+        self.width = _threads(client_for(job))
+
+    def map(self, fn, arglist: list) -> list:
+        from .dask_executor import map_on_dask
+        out = []
+        for result, cpu in map_on_dask(self.job, _timed, [(fn, *a) for a in arglist]):
+            self.cpu_s += cpu
+            out.append(result)
+        return out
+
+    def close(self) -> None:
+        pass                                   # the cluster is the run's: closed with it
+
+
+def open_plan_pool(job):
+    """The plan's pool for ``job`` (None: trials in the run's process)."""
+    if job.executor == "dask":
+        return DaskPlanPool(job)
+    if job.workers > 1:
+        return LocalPlanPool(job.workers)
+    return None
