@@ -200,3 +200,19 @@ def test_speculation_after_a_saving_recomputes_from_the_new_choice():
                                                                            (1, "75"): "overflow"}
     assert final < cost("overflow", None) - 5
     assert Pool.tasks > len(set(runs["pool"][1]))            # some trials computed ahead were not needed
+
+
+def _die():
+    import os
+    import signal
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_plan_worker_killed_stops_the_plan_with_an_error_instead_of_waiting_forever():
+    from ccm_batch.errors import CcmError
+    pool = LocalPlanPool(2)
+    try:
+        with pytest.raises(CcmError, match="plan worker died.*--restart"):
+            pool.map(_die, [(), ()])
+    finally:
+        pool.close()

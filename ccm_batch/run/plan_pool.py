@@ -30,26 +30,33 @@ def _timed_star(item):
 
 
 class LocalPlanPool:
-    """``width`` forked worker processes (they ignore Ctrl-C and die with the run)."""
+    """``width`` forked worker processes (they ignore Ctrl-C and die with the run). A worker that dies
+    stops the plan with an error (nothing is released; ``--restart`` plans again)."""
 
     def __init__(self, width: int):
         self.width, self.cpu_s, self._pool = width, 0.0, None
 
     def map(self, fn, arglist: list) -> list:
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
+        from ..errors import CcmError
+        from .signals import worker_started
         if self._pool is None:
-            from .signals import worker_started
-            ctx = multiprocessing.get_context("fork")
-            self._pool = ctx.Pool(self.width, initializer=worker_started, initargs=(os.getpid(),))
+            self._pool = ProcessPoolExecutor(self.width, mp_context=multiprocessing.get_context("fork"),
+                                             initializer=worker_started, initargs=(os.getpid(),))
         out = []
-        for result, cpu in self._pool.map(_timed_star, [(fn, tuple(a)) for a in arglist], chunksize=1):
-            self.cpu_s += cpu
-            out.append(result)
+        try:
+            for result, cpu in self._pool.map(_timed_star, [(fn, tuple(a)) for a in arglist]):
+                self.cpu_s += cpu
+                out.append(result)
+        except BrokenProcessPool:
+            raise CcmError("a mail plan worker died; nothing was released: rerun with --restart") from None
         return out
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
 
