@@ -135,7 +135,7 @@ def main() -> int:
                 runs = {e: [] for e in engines}
                 for _ in range(max(1, int(os.environ.get("BENCH_REPEAT", "1")))):
                     for e, extra in engines.items():
-                        runs[e].append(run_ccm(n, data, fmt, WORK / f"ccm-{n}-{fmt}-{e[:5]}{e[-1]}",
+                        runs[e].append(run_ccm(n, data, fmt, WORK / f"ccm-{n}-{fmt}-{e[:5].strip().lower()}{e[-1]}",
                                                tuple(x.lower() for x in extra)))
                 best = {e: sorted(r, key=lambda r: r["secs"])[len(r) // 2] for e, r in runs.items()}
                 for e, r in best.items():
