@@ -78,9 +78,11 @@ def presort_trial(spec: dict, policy, groups: dict | None) -> tuple[float, list]
         pack = _PREPARED["book"].packs[spec["pack"]]
         mailing = Mailing(sqlite3.connect(spec["db"], timeout=120), spec["stream"], pack, pack.shapes[spec["shape"]])
         mailing.count = mailing._prepare()
+        mailing.db.commit()            # no transaction (and no lock on the work database) left open
         _PREPARED.update(key=key, mailing=mailing)
     mailing = _PREPARED["mailing"]
     cost = mailing._trial(policy, groups)
+    mailing.db.commit()                # temporary tables only: nothing written to the work database
     return cost, list(mailing.overflow_groups)
 
 
