@@ -128,6 +128,9 @@ def test_a_dask_cluster_gives_the_serial_plan(inputs, tmp_path, monkeypatch):
             pool = DaskPlanPool(job)
             assert pool.width == 2
             got = _plan(tmp_path / "p", docs, config, pool)
+            held = dask_executor.client_for(job).run(
+                lambda: "mailing" in __import__("ccm_batch.mail.presort", fromlist=["_"])._PREPARED)
+            assert len(held) == 2 and not any(held.values())     # no worker keeps the work database open
         finally:
             dask_executor.shutdown()
     assert pool.cpu_s > 0

@@ -86,6 +86,15 @@ def presort_trial(spec: dict, policy, groups: dict | None) -> tuple[float, list]
     return cost, list(mailing.overflow_groups)
 
 
+def release_prepared() -> None:
+    """Close the mailing a worker keeps between trials (its connection to the work database): called on
+    every Dask worker when the plan ends, so no worker holds the work database of a finished run."""
+    old = _PREPARED.pop("mailing", None)
+    _PREPARED.pop("key", None)
+    if old is not None:
+        old.db.close()
+
+
 def _reset_temp(db) -> None:
     for name in ("mail_ps", "mail_grp", "mail_qual", "mail_asg", "mail_roll", "mail_trayw", "mail_rate"):
         db.execute(f"DROP TABLE IF EXISTS temp.{name}")

@@ -77,7 +77,14 @@ class DaskPlanPool:
         return out
 
     def close(self) -> None:
-        pass                                   # the cluster is the run's: closed with it
+        """Every worker closes the connection it kept for the presort's trials (the cluster may outlive
+        the run: an operator's cluster must not hold the run's work database open)."""
+        import contextlib
+
+        from ..mail.presort import release_prepared
+        from .dask_executor import client_for
+        with contextlib.suppress(Exception):
+            client_for(self.job).run(release_prepared)
 
 
 def open_plan_pool(job):
