@@ -12,10 +12,18 @@ BENCH_REPEAT=3 runs every measurement (both engines) three times and keeps the m
 shared machine single runs vary by ±10 %.
 
 BENCH_DASK=1 also runs ccm-batch with the Dask executor on a local cluster of 1 and of 2 worker processes
-(``--executor dask``, the cluster's start-up included) and reports its overhead against the local executor.
+(``--executor dask``, the cluster's start-up and shutdown included) and the local executor with 1 and 2
+workers, interleaved (local ×1, local ×2, Dask ×1, Dask ×2, then again for each repeat), and reports
+Dask's overhead against the local executor with the same number of workers, in wall time and in CPU
+time (user + sys of the run and every process it started, from /usr/bin/time: on a shared machine the
+CPU time is the stable figure). BENCH_FOP=0 leaves FOP out; BENCH_FORMATS=afp picks formats. The Dask
+table of bench/RESULTS.md is made by::
+
+    BENCH_DASK=1 BENCH_FOP=0 BENCH_SIZES=10000 BENCH_REPEAT=3 make bench
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -42,16 +50,17 @@ def ensure_tools() -> bool:
     return bool(shutil.which("fop")) and Path("/usr/bin/time").exists()
 
 
-def timed(cmd: list[str], env=None) -> tuple[float, float, int]:
-    """Run ``cmd`` under /usr/bin/time -v: (seconds, peak RSS MB, exit code)."""
+def timed(cmd: list[str], env=None) -> tuple[float, float, int, float]:
+    """Run ``cmd`` under /usr/bin/time -v: (seconds, peak RSS MB, exit code, CPU seconds)."""
     start = time.monotonic()
     proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, env=env)
     elapsed = time.monotonic() - start
     m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
     rss = int(m.group(1)) / 1024 if m else 0.0
+    cpu = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", proc.stderr))
     if proc.returncode not in (0, 4):
         sys.stderr.write(proc.stderr[-3000:])
-    return elapsed, rss, proc.returncode
+    return elapsed, rss, proc.returncode, cpu
 
 
 def pdf_pages(path: Path) -> int:
@@ -84,17 +93,22 @@ def median_run(measure) -> dict:
 def run_ccm(n: int, data: Path, fmt: str, out: Path, extra: tuple = ("--workers", "0")) -> dict:
     job = HERE / "bench-invoice.toml"
     shutil.rmtree(out, ignore_errors=True)
-    secs, rss, rc = timed([*CCM, "-q", "run", str(job), "--input", str(data), "--output", str(out),
-                           "--format", fmt, *extra])
+    secs, rss, rc, cpu = timed([*CCM, "-q", "run", str(job), "--input", str(data), "--output", str(out),
+                                "--format", fmt, *extra])
     files = sorted(out.glob(f"*.{fmt}"))
     pages = sum(pdf_pages(f) if fmt == "pdf" else afp_pages(f) for f in files)
-    return {"secs": secs, "rss": rss, "rc": rc, "pages": pages, "size": sum(f.stat().st_size for f in files)}
+    try:
+        phases = json.loads((out / "report.json").read_text())["timing"]["phases_s"]
+    except (OSError, ValueError, KeyError):
+        phases = {}
+    return {"secs": secs, "rss": rss, "rc": rc, "pages": pages, "size": sum(f.stat().st_size for f in files),
+            "cpu": cpu, "phases": phases}
 
 
 def run_fop(data: Path, fmt: str, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"fop.{fmt}"
-    secs, rss, rc = timed(["sh", str(REF / "run-fop.sh"), str(data), str(target)])
+    secs, rss, rc, _ = timed(["sh", str(REF / "run-fop.sh"), str(data), str(target)])
     pages = (pdf_pages(target) if fmt == "pdf" else afp_pages(target)) if target.exists() else 0
     return {"secs": secs, "rss": rss, "rc": rc, "pages": pages,
             "size": target.stat().st_size if target.exists() else 0}
@@ -104,33 +118,65 @@ def main() -> int:
     sizes = [1000, 10000] + ([100000] if os.environ.get("BENCH_LARGE") else [])
     if os.environ.get("BENCH_SIZES"):
         sizes = [int(x) for x in os.environ["BENCH_SIZES"].split(",")]
-    have_fop = ensure_tools()
+    have_fop = os.environ.get("BENCH_FOP", "1") != "0" and ensure_tools()
+    formats = os.environ.get("BENCH_FORMATS", "pdf,afp").split(",")
     WORK.mkdir(exist_ok=True)
-    rows = []
+    rows, overheads = [], []
     for n in sizes:
         data = WORK / f"invoices-{n}.xml"
         if not data.exists():
             subprocess.run([sys.executable, str(REF / "gen_data.py"), str(n), str(data), "42"], check=True)
-        for fmt in ("pdf", "afp"):
-            ccm = median_run(lambda: run_ccm(n, data, fmt, WORK / f"ccm-{n}-{fmt}"))
+        for fmt in formats:
+            if not os.environ.get("BENCH_DASK"):
+                ccm = median_run(lambda: run_ccm(n, data, fmt, WORK / f"ccm-{n}-{fmt}"))
+            else:                  # interleaved: local ×1, ×2, Dask ×1, ×2, and again for each repeat
+                engines = {f"{ex} ×{w}": ("--executor", ex, "--workers", str(w))
+                           for ex in ("local", "Dask") for w in (1, 2)}
+                runs = {e: [] for e in engines}
+                for _ in range(max(1, int(os.environ.get("BENCH_REPEAT", "1")))):
+                    for e, extra in engines.items():
+                        runs[e].append(run_ccm(n, data, fmt, WORK / f"ccm-{n}-{fmt}-{e[:5].strip().lower()}{e[-1]}",
+                                               tuple(x.lower() for x in extra)))
+                best = {e: sorted(r, key=lambda r: r["secs"])[len(r) // 2] for e, r in runs.items()}
+                for e, r in best.items():
+                    r["engine"] = f"ccm-batch {e}"
+                    r["cpu_median"] = sorted(x["cpu"] for x in runs[e])[len(runs[e]) // 2]
+                ccm = best["local ×2"]
             # FOP keeps whole documents sets in memory (2.8 GB at N=10,000): above that only with BENCH_FOP_LARGE=1
             fop_here = have_fop and (n <= 10000 or os.environ.get("BENCH_FOP_LARGE"))
             fop = median_run(lambda: run_fop(data, fmt, WORK / f"fop-{n}")) if fop_here else None
-            rows.append((n, fmt, ccm, fop))
-            print_row(n, fmt, ccm, fop, flush=True)
-            if os.environ.get("BENCH_DASK"):
-                for workers in (1, 2):
-                    dask = median_run(lambda: run_ccm(n, data, fmt, WORK / f"dask{workers}-{n}-{fmt}",
-                                                      ("--executor", "dask", "--workers", str(workers))))
-                    dask["engine"] = f"ccm-batch Dask ×{workers}"
-                    rows.append((n, fmt, dask, fop))
-                    print(f"N={n} {fmt}: Dask {workers} worker(s) {_rate(dask, n)[0]:.0f} pages/s, "
-                          f"{100 * (dask['secs'] / ccm['secs'] - 1):+.0f} % time vs local", flush=True)
+            if not os.environ.get("BENCH_DASK"):
+                rows.append((n, fmt, ccm, fop))
+                print_row(n, fmt, ccm, fop, flush=True)
+                continue
+            for e, r in best.items():
+                rows.append((n, fmt, r, fop))
+            for w in (1, 2):
+                local, dask = best[f"local ×{w}"], best[f"Dask ×{w}"]
+                line = (f"| {n:,} | {fmt} | {w} | {local['secs']:.1f} | {dask['secs']:.1f} | "
+                        f"{100 * (dask['secs'] / local['secs'] - 1):+.1f} % | {local['cpu_median']:.1f} | "
+                        f"{dask['cpu_median']:.1f} | {100 * (dask['cpu_median'] / local['cpu_median'] - 1):+.1f} % | "
+                        f"{_phases(local)} | {_phases(dask)} |")
+                overheads.append(line)
+                print(line, flush=True)
     table = render_table(rows)
+    if overheads:
+        table += ("\nDask against local, same workers (medians of BENCH_REPEAT interleaved runs; CPU = user + sys "
+                  "of the run and all its processes)\n\n"
+                  "| N | format | workers | local s | Dask s | wall overhead | local CPU s | Dask CPU s | "
+                  "CPU overhead | local phases s | Dask phases s |\n"
+                  "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n" + "\n".join(overheads) + "\n")
     (WORK / "results.md").write_text(table)
     print()
     print(table)
     return 0
+
+
+def _phases(r) -> str:
+    return " / ".join(f"{v:.1f}" for k, v in r.get("phases", {}).items() if k in PHASES)
+
+
+PHASES = ("compose", "plan", "render")
 
 
 def _rate(r, n):

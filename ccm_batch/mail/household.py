@@ -196,16 +196,21 @@ class _Resolver:
         return "international", intl, ""
 
 
-def load_documents(db, book: RuleBook, config) -> int:
-    """Pass 1: ``documents`` → ``mail_doc``. Returns the number of documents."""
-    db.execute("DROP TABLE IF EXISTS mail_doc")
-    db.execute(DOC_DDL)
+def load_documents(db, book: RuleBook, config, out=None, seqs: tuple | None = None) -> int:
+    """Pass 1: ``documents`` → ``mail_doc``. Returns the number of documents.
+
+    A partition (plan workers, :mod:`.partition`): the documents ``seqs[0] <= seq < seqs[1]`` (either
+    bound None: open), written to the ``mail_doc`` table of the connection ``out``."""
+    target = db if out is None else out
+    target.execute("DROP TABLE IF EXISTS mail_doc")
+    target.execute(DOC_DDL)
     resolver = _Resolver(book, config)
     ranks = {t: i for i, t in enumerate(config.address_carrier_types)}
     rows, count = [], 0
+    where, args = _range("seq", seqs)
     cur = db.execute("SELECT seq, customer_id, doc_type, recipient_name, address, postcode, country, language, "
                      "carrier, product, sender, confidentiality, mail_separately, inserts, sheets, duplex, "
-                     "page_width, page_height FROM documents ORDER BY seq")
+                     f"page_width, page_height FROM documents {where}ORDER BY seq", args)
     for (seq, customer, doc_type, name, address, postcode, country, language, carrier, product, sender,
          confidentiality, separately, inserts, sheets, duplex, width, height) in cur:
         count += 1
@@ -245,12 +250,23 @@ def load_documents(db, book: RuleBook, config) -> int:
                      (sheets or 0) * sheet_weight_g(width or 0, height or 0, config.paper_gsm),
                      json.dumps(list(ins), ensure_ascii=False)))
         if len(rows) >= BATCH:
-            db.executemany("INSERT INTO mail_doc VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            target.executemany("INSERT INTO mail_doc VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
             rows = []
     if rows:
-        db.executemany("INSERT INTO mail_doc VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-    db.execute("CREATE INDEX mail_doc_hh ON mail_doc(hh_key, seq)")
+        target.executemany("INSERT INTO mail_doc VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+    if out is None:
+        db.execute("CREATE INDEX mail_doc_hh ON mail_doc(hh_key, seq)")
     return count
+
+
+def _range(column: str, bounds: tuple | None) -> tuple[str, list]:
+    """``WHERE`` clause (with a trailing space, or '') and arguments for ``lo <= column < hi``."""
+    if not bounds:
+        return "", []
+    lo, hi = bounds
+    terms = [(f"{column} >= ?", lo), (f"{column} < ?", hi)]
+    kept = [(t, v) for t, v in terms if v is not None]
+    return ("WHERE " + " AND ".join(t for t, _ in kept) + " " if kept else ""), [v for _, v in kept]
 
 
 PIECE_COLUMNS = ("piece_no", "stream", "zone", "pack_id", "carrier", "product", "shape", "envelope", "household",
@@ -260,6 +276,18 @@ PIECE_COLUMNS = ("piece_no", "stream", "zone", "pack_id", "carrier", "product", 
 
 def build_pieces(db, book: RuleBook, config, warnings: list) -> dict:
     """Pass 2: households → ``mail_piece`` / ``mail_piece_doc``. Returns counters."""
+    stats, unknown_inserts = household_pieces(db, book, config)
+    for name in sorted(unknown_inserts):
+        warnings.append(f"insert {name!r} is not in [mail.inserts]: no feeder selected, weight not counted")
+    return stats
+
+
+def household_pieces(db, book: RuleBook, config, out=None, keys: tuple | None = None) -> tuple[dict, set]:
+    """The households of ``mail_doc`` (those with ``keys[0] <= hh_key < keys[1]`` for a partition) as
+    pieces in the ``mail_piece`` and ``mail_piece_doc`` tables of ``out`` (default: ``db``), pieces and
+    households numbered from 1 in householding-key order. Returns the counters (with ``pieces`` and
+    ``groups``, the numbers used) and the insert names missing from ``[mail.inserts]``."""
+    target = db if out is None else out
     packagers: dict = {}
     unknown_inserts: set = set()
     stats = {"households": 0, "householded_documents": 0, "split_pieces": 0, "oversize": 0}
@@ -321,15 +349,16 @@ def build_pieces(db, book: RuleBook, config, warnings: list) -> dict:
             links.extend((piece_no, pos, d.seq) for pos, d in enumerate(part.docs, 1))
 
     def write():
-        db.executemany(f"INSERT INTO mail_piece ({','.join(PIECE_COLUMNS)}) VALUES "
-                       f"({','.join('?' * len(PIECE_COLUMNS))})", pieces)
-        db.executemany("INSERT INTO mail_piece_doc VALUES (?,?,?)", links)
+        target.executemany(f"INSERT INTO mail_piece ({','.join(PIECE_COLUMNS)}) VALUES "
+                           f"({','.join('?' * len(PIECE_COLUMNS))})", pieces)
+        target.executemany("INSERT INTO mail_piece_doc VALUES (?,?,?)", links)
         pieces.clear()
         links.clear()
 
     group, key = [], None
+    where, args = _range("hh_key", keys)
     for row in db.execute("SELECT seq, hh_key, zone, reason, pack_id, country, pc, sort_key, doc_type, rank, "
-                          "sheets, duplex, paper_g, inserts FROM mail_doc ORDER BY hh_key, seq"):
+                          f"sheets, duplex, paper_g, inserts FROM mail_doc {where}ORDER BY hh_key, seq", args):
         if row[1] != key and group:
             flush(group)
             group = []
@@ -340,6 +369,5 @@ def build_pieces(db, book: RuleBook, config, warnings: list) -> dict:
     if group:
         flush(group)
     write()
-    for name in sorted(unknown_inserts):
-        warnings.append(f"insert {name!r} is not in [mail.inserts]: no feeder selected, weight not counted")
-    return stats
+    stats.update(pieces=piece_no, groups=household)
+    return stats, unknown_inserts

@@ -24,6 +24,7 @@ boundary when the tray fits in a file. :func:`iter_print_files` streams the plan
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Iterator, NamedTuple
 
@@ -31,6 +32,7 @@ from ..errors import ConfigError
 from ..log import counted
 from .control import imb_fields
 from .household import build_pieces, load_documents
+from .partition import build_pieces_parallel, load_documents_parallel
 from .presort import Mailing, assign_sequence
 from .rules import load_rulebook
 
@@ -216,8 +218,11 @@ def _create_tables(db) -> None:
         db.execute(ddl)
 
 
-def plan_mail(db, config, job: str, job_date: str) -> PlanSummary:
-    """Plan the mail pieces of every row of ``documents`` (see the module docstring)."""
+def plan_mail(db, config, job: str, job_date: str, pool=None) -> PlanSummary:
+    """Plan the mail pieces of every row of ``documents`` (see the module docstring).
+
+    ``pool`` (optional: ``width`` and ``map(fn, [args, ...]) -> [result, ...]`` in order, e.g. the run's
+    worker processes or Dask tasks) computes the presort trials in parallel; the plan is the same."""
     _create_tables(db)
     meta = {"job": job, "job_date": job_date, "enabled": int(config.enabled), "control": config.control,
             "name_template": config.name_template}
@@ -241,12 +246,18 @@ def plan_mail(db, config, job: str, job_date: str) -> PlanSummary:
         if problem:
             summary.warnings.append(problem)
             summary.alerts[OMR_MARGIN_ALERT] = 1
-        load_documents(db, book, config)
-        stats = build_pieces(db, book, config, summary.warnings)
+        if pool is None:
+            load_documents(db, book, config)
+            stats = build_pieces(db, book, config, summary.warnings)
+        else:                                          # the same passes, per partition in the workers
+            spec = {"db": _db_path(db), "rule_dirs": [str(d) for d in config.rule_dirs], "job_date": job_date,
+                    "config": config}
+            load_documents_parallel(db, config, pool, spec)
+            stats = build_pieces_parallel(db, config, pool, spec, summary.warnings)
         summary.households = stats["households"]
         summary.householded_documents = stats["householded_documents"]
         summary.split_pieces = stats["split_pieces"]
-        _plan_streams(db, book, config)
+        _plan_streams(db, book, config, pool, job_date)
     db.execute("CREATE INDEX mail_piece_stream ON mail_piece(stream, seq)")
     _assign_ids(db, config.piece_id_start if config.enabled else 1)
     db.execute("CREATE INDEX mail_piece_id ON mail_piece(piece_id)")
@@ -284,14 +295,25 @@ def omr_margin_problem(db, config, margin_mm: float) -> str:
             f"inserter would miss the marks: keep the ladder at least {margin_mm:g} mm from every sheet edge")
 
 
-def _plan_streams(db, book, config) -> None:
+def _db_path(db) -> str:
+    """The file of the connection's main database (the workers open it themselves)."""
+    return next(row[2] for row in db.execute("PRAGMA database_list") if row[1] == "main")
+
+
+def _plan_streams(db, book, config, pool=None, job_date: str = "") -> None:
     streams = db.execute("SELECT stream, zone, pack_id, carrier, product, shape, envelope, currency FROM mail_piece "
                          "GROUP BY stream ORDER BY stream").fetchall()
+    base = None
+    if pool is not None:            # the workers read the pieces from the database file: commit them
+        db.commit()
+        base = {"db": _db_path(db), "token": uuid.uuid4().hex, "rule_dirs": [str(d) for d in config.rule_dirs],
+                "job_date": job_date}
     for name, zone, pack_id, carrier, product, shape, envelope, currency in streams:
         pack = book.packs.get(pack_id)
         result = {"kind": zone, "policy": "", "note": "", "costs": {}}
         if zone == "domestic":
-            result = Mailing(db, name, pack, pack.shapes[shape]).run(config.policy)
+            spec = base and {**base, "stream": name, "pack": pack_id, "shape": shape}
+            result = Mailing(db, name, pack, pack.shapes[shape], pool, spec).run(config.policy)
         elif zone == "international":
             db.execute("UPDATE mail_piece SET level = 'INTL', rate_level = 'SINGLE', price = single_price "
                        "WHERE stream = ?", (name,))

@@ -49,6 +49,52 @@ WORK_DDL = """CREATE TEMP TABLE mail_ps (
   rolled_rate TEXT, rolled_li INTEGER, grp TEXT, tray INTEGER, auto INTEGER)"""
 
 
+def _trial_key(policy, groups: dict | None = None) -> tuple:
+    """A trial's identity: its policy (a name, or per-level modes) and per-group exceptions."""
+    return (policy if isinstance(policy, str) else tuple(sorted(policy.items())),
+            tuple(sorted((groups or {}).items())))
+
+
+_PREPARED: dict = {}
+
+
+def presort_trial(spec: dict, policy, groups: dict | None) -> tuple[float, list]:
+    """Worker task: one presort trial of the mailing ``spec`` names (work database path, stream, rule
+    pack and shape, rule directories, job date, plan token): ``(cost, overflow groups)``, as
+    :meth:`Mailing._trial` gives them in the run's process. The worker prepares the mailing's working
+    table once (its own connection and temporary tables, read from the committed ``mail_piece`` rows)
+    and keeps it for the plan's next trials of the same mailing."""
+    import sqlite3
+
+    from .rules import load_rulebook
+    key = (spec["token"], spec["stream"])
+    if _PREPARED.get("key") != key:
+        old = _PREPARED.pop("mailing", None)
+        if old is not None:
+            old.db.close()
+        book_key = (tuple(spec["rule_dirs"]), spec["job_date"])
+        if _PREPARED.get("book_key") != book_key:
+            _PREPARED.update(book_key=book_key, book=load_rulebook(spec["rule_dirs"], spec["job_date"]))
+        pack = _PREPARED["book"].packs[spec["pack"]]
+        mailing = Mailing(sqlite3.connect(spec["db"], timeout=120), spec["stream"], pack, pack.shapes[spec["shape"]])
+        mailing.count = mailing._prepare()
+        mailing.db.commit()            # no transaction (and no lock on the work database) left open
+        _PREPARED.update(key=key, mailing=mailing)
+    mailing = _PREPARED["mailing"]
+    cost = mailing._trial(policy, groups)
+    mailing.db.commit()                # temporary tables only: nothing written to the work database
+    return cost, list(mailing.overflow_groups)
+
+
+def release_prepared() -> None:
+    """Close the mailing a worker keeps between trials (its connection to the work database): called on
+    every Dask worker when the plan ends, so no worker holds the work database of a finished run."""
+    old = _PREPARED.pop("mailing", None)
+    _PREPARED.pop("key", None)
+    if old is not None:
+        old.db.close()
+
+
 def _reset_temp(db) -> None:
     for name in ("mail_ps", "mail_grp", "mail_qual", "mail_asg", "mail_roll", "mail_trayw", "mail_rate"):
         db.execute(f"DROP TABLE IF EXISTS temp.{name}")
@@ -57,11 +103,14 @@ def _reset_temp(db) -> None:
 class Mailing:
     """The presort of one stream; :meth:`run` writes levels, trays, sequence numbers and prices."""
 
-    def __init__(self, db, stream: str, pack: RulePack, shape: ShapeRules):
+    def __init__(self, db, stream: str, pack: RulePack, shape: ShapeRules, pool=None, spec: dict | None = None):
         self.db, self.stream, self.pack, self.shape = db, stream, pack, shape
         self.levels = shape.levels
         self.costs: dict = {}
         self.count = 0
+        self.pool, self.spec = pool, spec         # trials in the workers: see :func:`presort_trial`
+        self._memo: dict = {}                     # trial key -> (cost, overflow groups)
+        self._state = None                        # the trial whose result the working table holds
 
     # ------------------------------------------------------------------ preparation
     def _prepare(self) -> int:
@@ -136,6 +185,7 @@ class Mailing:
         exceptions ``groups`` ({(level index, key): mode}); returns the plan's cost. The groups whose
         last container was an overflow container are left in ``self.overflow_groups``."""
         db, shape = self.db, self.shape
+        self._state = None
         groups = groups or {}
         self.overflow_groups = []
         db.execute("UPDATE mail_ps SET state=0, li=NULL, rate=NULL, rolled_rate=NULL, rolled_li=NULL, grp=NULL, "
@@ -209,6 +259,7 @@ class Mailing:
                              "LEFT JOIN mail_rate r "
                              "ON r.rate = p.rate AND r.step_idx = p.step_idx").fetchone()[0]
         containers = db.execute("SELECT COUNT(*) FROM mail_trayw").fetchone()[0]
+        self._state = _trial_key(policy, groups)
         return round(postage + containers * self.pack.handling_per_container, 6)
 
     # ------------------------------------------------------------------ run + write back
@@ -221,11 +272,12 @@ class Mailing:
             _reset_temp(self.db)
             return {"kind": "single", "policy": "", "note": note, "costs": {}}
         trials = list(self.pack.policies) if policy == "cheapest" else [policy]
+        self._evaluate([(p, None) for p in trials], all_of=True)      # independent: one batch
         for p in trials:
-            self.costs[p] = self._trial(p)
+            self.costs[p] = self._cost(p)
         best = min(trials, key=lambda p: (self.costs[p], trials.index(p)))
         costs = dict(self.costs)
-        label, last = best, trials[-1]
+        label, final = best, (best, None)
         if policy == "cheapest":
             levels, groups, cost = self._refine(best)
             saving = round(self.costs[best] - cost, 6)
@@ -235,51 +287,82 @@ class Mailing:
                 costs.update({"chosen": cost, "saving": saving, "per_level": {
                     self.levels[li].name: m for li, m in sorted(levels.items())}, "per_group": {
                     f"{self.levels[li].name}:{key}": m for (li, key), m in sorted(groups.items())}})
-                best, last = None, (levels, groups)
-                self._trial(levels, groups)
-            else:
-                last = self._last
-        if best is not None and last != best:
-            self._trial(best)
+                final = (levels, groups)
+        if self._state != _trial_key(*final):       # the working table holds another trial: redo the chosen one
+            self._trial(*final)
         self._finish_presort()
         _reset_temp(self.db)
         return {"kind": "presort", "policy": label, "note": note, "costs": costs}
+
+    # ------------------------------------------------------------------ trials, here or in the workers
+    def _cost(self, policy, groups: dict | None = None, ahead=None) -> float:
+        """The cost of one trial (its overflow groups left in ``self.overflow_groups``). Trials are pure
+        functions of (policy, groups), so each is computed once; with a pool, a missing one is computed
+        in the workers together with ``ahead()``, the trials the search will ask for next if this one
+        brings no saving (speculation: a saving makes them stale, never wrong)."""
+        key = _trial_key(policy, groups)
+        if key not in self._memo:
+            self._evaluate([(policy, groups)] + (list(ahead()) if ahead and self.pool else []))
+        cost, self.overflow_groups = self._memo[key]
+        return cost
+
+    def _evaluate(self, trials: list, all_of: bool = False) -> None:
+        """Compute the trials not yet known: in this process without a pool (the first one only, unless
+        ``all_of``), else as one batch of tasks of at most 2 × the pool's width."""
+        todo = list({_trial_key(p, g): (p, g) for p, g in trials if _trial_key(p, g) not in self._memo}.items())
+        if not todo:
+            return
+        if self.pool is None:
+            for key, (p, g) in (todo if all_of else todo[:1]):
+                cost = self._trial(p, g)
+                self._memo[key] = (cost, list(self.overflow_groups))
+            return
+        if not all_of:
+            todo = todo[:max(1, 2 * self.pool.width)]
+        results = self.pool.map(presort_trial, [(self.spec, p, g) for _, (p, g) in todo])
+        for (key, _), result in zip(todo, results):
+            self._memo[key] = result
 
     def _refine(self, best: str) -> tuple[dict, dict, float]:
         """Cheaper choices than one policy for the whole mailing: the overflow mode per level
         (coordinate descent, from the best single policy), then per group for the groups that have an
         overflow container (at most :data:`GROUP_TRIALS` trials, in preparation order). Returns the
-        per-level modes, the per-group exceptions and the cost; the last trial run is in ``_last``."""
+        per-level modes, the per-group exceptions and the cost."""
         levels = {li: self._mode(li, best) for li in range(len(self.levels) - 1)}
         cost = self.costs[best]
-        self._last = best
         changed = True
         while changed:
             changed = False
-            for li in sorted(levels):
-                for mode in self.levels[li].overflow:
-                    if mode == levels[li]:
-                        continue
-                    trial = {**levels, li: mode}
-                    c = self._trial(trial)
-                    self._last = (trial, {})
-                    if c < cost - 1e-9:
-                        levels, cost, changed = trial, c, True
-        self._trial(levels)
-        self._last = (levels, {})
+            order = [(li, mode) for li in sorted(levels) for mode in self.levels[li].overflow]
+            for i, (li, mode) in enumerate(order):
+                if mode == levels[li]:
+                    continue
+                c = self._cost({**levels, li: mode}, None, lambda: [
+                    ({**levels, l2: m2}, None) for l2, m2 in order[i + 1:] if m2 != levels[l2]])
+                if c < cost - 1e-9:
+                    levels, cost, changed = {**levels, li: mode}, c, True
+        self._cost(levels)
         candidates = list(dict.fromkeys(self.overflow_groups))
         groups: dict = {}
         budget = min(GROUP_TRIALS, TRIAL_PIECES // max(1, self.count))
-        for li, key in candidates:
-            for mode in self.levels[li].overflow:
-                if mode == groups.get((li, key), levels[li]) or budget <= 0:
+        flat = [(li, key, mode) for li, key in candidates for mode in self.levels[li].overflow]
+
+        def ahead(after: int, left: int) -> list:
+            out = []
+            for li, key, mode in flat[after:]:
+                if mode == groups.get((li, key), levels[li]) or left <= 0:
                     continue
-                budget -= 1
-                trial = {**groups, (li, key): mode}
-                c = self._trial(levels, trial)
-                self._last = (levels, trial)
-                if c < cost - 1e-9:
-                    groups, cost = trial, c
+                left -= 1
+                out.append((levels, {**groups, (li, key): mode}))
+            return out
+        for i, (li, key, mode) in enumerate(flat):
+            if mode == groups.get((li, key), levels[li]) or budget <= 0:
+                continue
+            budget -= 1
+            trial = {**groups, (li, key): mode}
+            c = self._cost(levels, trial, lambda: ahead(i + 1, budget))
+            if c < cost - 1e-9:
+                groups, cost = trial, c
         return levels, groups, cost
 
     def _finish_single(self) -> None:

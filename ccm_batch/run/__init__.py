@@ -399,7 +399,13 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
         if planned:
             summary = pickle.loads(bytes.fromhex(planned[0]))
         else:
-            summary = mail.plan_mail(db, mail_config, job=job.name, job_date=job.date)
+            from .plan_pool import open_plan_pool
+            pool = open_plan_pool(job) if mail_config.enabled else None
+            try:
+                summary = mail.plan_mail(db, mail_config, job=job.name, job_date=job.date, pool=pool)
+            finally:
+                if pool is not None:
+                    pool.close()
             db.execute("INSERT INTO meta VALUES ('planned', ?)",
                        (pickle.dumps(summary, PICKLE_PROTOCOL).hex(),))
             db.commit()

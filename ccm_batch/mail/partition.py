@@ -1,0 +1,173 @@
+"""Mail stage, partitions: the householding passes of the plan as tasks of the run's workers.
+
+With a pool (:func:`~ccm_batch.mail.plan.plan_mail`), the two passes of :mod:`.household` run per
+partition in the workers, each writing its rows to its own small SQLite file beside the work database
+(``plan-part-N.db``), which the run's process copies into the plan tables in partition order and
+deletes:
+
+1. **documents** (address normalisation, zones, rule packs, sort keys, householding keys, paper
+   weights): a document needs nothing but its own row, so the partitions are ranges of record numbers
+   (``seq``), about :data:`PARTITION_DOCS` documents each;
+2. **households** (householding, envelopes, weights and shapes, split or large envelope, prices):
+   partitions are ranges of the householding key, cut between two keys so a household is always in
+   one partition. The key starts with the normalised postcode-and-street address of the household
+   (``C|customer|street|postcode|…``), and pieces are numbered in key order, so the pieces of partition
+   ``k`` are numbered after those of partitions ``< k``: its piece and household numbers are offset by
+   the counts of the earlier partitions when they are copied.
+
+The presort cannot be cut below the mailing (one stream): its minimums, the residual level and the
+overflow policy chosen by cost are decided over the whole mailing. Its cost is the trials of the
+overflow choice, which run in the workers (:func:`.presort.presort_trial`). The result is the same
+rows, in the same order, as the serial plan, whatever the number of partitions or workers.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from .household import household_pieces, load_documents
+
+PARTITION_DOCS = 20_000      # documents per partition (at most 4 partitions per worker)
+_BOOKS: dict = {}
+
+
+def _book(spec: dict):
+    from .rules import load_rulebook
+    key = (tuple(spec["rule_dirs"]), spec["job_date"])
+    if _BOOKS.get("key") != key:
+        _BOOKS.update(key=key, book=load_rulebook(spec["rule_dirs"], spec["job_date"]))
+    return _BOOKS["book"]
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    return sqlite3.connect(path, timeout=120)
+
+
+def documents_part(spec: dict, lo, hi, out_path: str) -> int:
+    """Worker task: pass 1 over the documents ``lo <= seq < hi`` into ``out_path``."""
+    src, out = _connect(spec["db"]), _connect(out_path)
+    try:
+        count = load_documents(src, _book(spec), spec["config"], out=out, seqs=(lo, hi))
+        out.commit()
+        return count
+    finally:
+        src.close()
+        out.close()
+
+
+PIECE_PART_DDL = ("CREATE TABLE mail_piece ({})", "CREATE TABLE mail_piece_doc (piece_no, pos, doc_seq)")
+
+
+def households_part(spec: dict, lo, hi, out_path: str) -> tuple[dict, list]:
+    """Worker task: pass 2 over the households ``lo <= hh_key < hi`` into ``out_path``."""
+    from .household import PIECE_COLUMNS
+    src, out = _connect(spec["db"]), _connect(out_path)
+    try:
+        out.execute("DROP TABLE IF EXISTS mail_piece")          # a task run again after its worker died
+        out.execute("DROP TABLE IF EXISTS mail_piece_doc")
+        out.execute(PIECE_PART_DDL[0].format(", ".join(PIECE_COLUMNS)))
+        out.execute(PIECE_PART_DDL[1])
+        stats, unknown = household_pieces(src, _book(spec), spec["config"], out=out, keys=(lo, hi))
+        out.commit()
+        return stats, sorted(unknown)
+    finally:
+        src.close()
+        out.close()
+
+
+def _bounds(db, sql: str, total: int, parts: int) -> list:
+    """``parts`` ranges [lo, hi) of the values ``sql`` lists in order (None: open end), cut at quantiles;
+    equal values never straddle two ranges."""
+    cuts = []
+    for k in range(1, parts):
+        row = db.execute(sql + " LIMIT 1 OFFSET ?", (k * total // parts,)).fetchone()
+        if row and (not cuts or row[0] > cuts[-1]):
+            cuts.append(row[0])
+    edges = [None, *cuts, None]
+    return list(zip(edges, edges[1:]))
+
+
+def _partitions(total: int, width: int) -> int:
+    return max(1, min(4 * width, -(-total // PARTITION_DOCS)))
+
+
+def _part_paths(db_path: str, n: int) -> list[str]:
+    base = Path(db_path).parent
+    return [str(base / f"plan-part-{i:04d}.db") for i in range(n)]
+
+
+def _merge(db, path: str, statements: list) -> None:
+    db.execute("ATTACH DATABASE ? AS part", (path,))
+    try:
+        for sql, args in statements:
+            db.execute(sql, args)
+    finally:
+        db.commit()
+        db.execute("DETACH DATABASE part")
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            Path(path + suffix).unlink(missing_ok=True)
+
+
+def load_documents_parallel(db, config, pool, spec: dict) -> int:
+    """Pass 1 in the workers (see the module docstring): ``documents`` → ``mail_doc``."""
+    from .household import DOC_DDL
+    total = db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+    ranges = _bounds(db, "SELECT seq FROM documents ORDER BY seq", total, _partitions(total, pool.width))
+    paths = _part_paths(spec["db"], len(ranges))
+    _remove(paths)
+    db.execute("DROP TABLE IF EXISTS mail_doc")
+    db.execute(DOC_DDL)
+    db.commit()
+    try:
+        counts = pool.map(documents_part, [(spec, lo, hi, path) for (lo, hi), path in zip(ranges, paths)])
+        for path in paths:
+            _merge(db, path, [("INSERT INTO mail_doc SELECT * FROM part.mail_doc ORDER BY seq", ())])
+    finally:
+        _remove(paths)
+    db.execute("CREATE INDEX mail_doc_hh ON mail_doc(hh_key, seq)")
+    db.commit()
+    return sum(counts)
+
+
+def build_pieces_parallel(db, config, pool, spec: dict, warnings: list) -> dict:
+    """Pass 2 in the workers (see the module docstring): households → ``mail_piece`` / ``mail_piece_doc``."""
+    from .household import PIECE_COLUMNS
+    total = db.execute("SELECT COUNT(*) FROM mail_doc").fetchone()[0]
+    ranges = _bounds(db, "SELECT hh_key FROM mail_doc ORDER BY hh_key", total, _partitions(total, pool.width))
+    paths = _part_paths(spec["db"], len(ranges))
+    _remove(paths)
+    db.commit()
+    stats = {"households": 0, "householded_documents": 0, "split_pieces": 0, "oversize": 0}
+    unknown: set = set()
+    cols = list(PIECE_COLUMNS)
+    shifted = ", ".join("piece_no + ?" if c == "piece_no" else "household + ?" if c == "household" else c
+                        for c in cols)
+    try:
+        results = pool.map(households_part, [(spec, lo, hi, path) for (lo, hi), path in zip(ranges, paths)])
+        pieces = groups = 0
+        for path, (part, names) in zip(paths, results):
+            _merge(db, path, [
+                (f"INSERT INTO mail_piece ({', '.join(cols)}) SELECT {shifted} FROM part.mail_piece "
+                 "ORDER BY piece_no", (pieces, groups)),
+                ("INSERT INTO mail_piece_doc SELECT piece_no + ?, pos, doc_seq FROM part.mail_piece_doc "
+                 "ORDER BY piece_no, pos", (pieces,))])
+            pieces += part["pieces"]
+            groups += part["groups"]
+            for k in stats:
+                stats[k] += part[k]
+            unknown.update(names)
+    finally:
+        _remove(paths)
+    for name in sorted(unknown):
+        warnings.append(f"insert {name!r} is not in [mail.inserts]: no feeder selected, weight not counted")
+    return stats
+
+
+def _remove(paths: list) -> None:
+    for path in paths:
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            try:
+                os.unlink(path + suffix)
+            except FileNotFoundError:
+                pass

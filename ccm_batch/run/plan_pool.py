@@ -1,0 +1,96 @@
+"""Run orchestration, plan workers: the pool the mail plan computes its presort trials on.
+
+:func:`ccm_batch.mail.plan_mail` takes any object with ``width`` and ``map(fn, [args, ...])`` (results in
+the order of the arguments). The run gives it:
+
+* with ``[run] executor = "local"`` and more than one worker: ``workers`` forked processes
+  (:class:`LocalPlanPool`, started at the first batch, stopped with the plan);
+* with ``executor = "dask"``: tasks on the run's Dask cluster (:class:`DaskPlanPool`), each task one
+  trial, rescheduled by Dask if its worker dies (a trial is a pure function of its arguments);
+* one local worker: no pool, the trials run in the run's process as before.
+
+Each pool adds up the CPU seconds its tasks used (``cpu_s``), for the bench.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+
+
+def _timed(fn, *args):
+    start = time.process_time()
+    result = fn(*args)
+    return result, time.process_time() - start
+
+
+def _timed_star(item):
+    fn, args = item
+    return _timed(fn, *args)
+
+
+class LocalPlanPool:
+    """``width`` forked worker processes (they ignore Ctrl-C and die with the run). A worker that dies
+    stops the plan with an error (nothing is released; ``--restart`` plans again)."""
+
+    def __init__(self, width: int):
+        self.width, self.cpu_s, self._pool = width, 0.0, None
+
+    def map(self, fn, arglist: list) -> list:
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
+        from ..errors import CcmError
+        from .signals import worker_started
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.width, mp_context=multiprocessing.get_context("fork"),
+                                             initializer=worker_started, initargs=(os.getpid(),))
+        out = []
+        try:
+            for result, cpu in self._pool.map(_timed_star, [(fn, tuple(a)) for a in arglist]):
+                self.cpu_s += cpu
+                out.append(result)
+        except BrokenProcessPool:
+            raise CcmError("a mail plan worker died; nothing was released: rerun with --restart") from None
+        return out
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+class DaskPlanPool:
+    """Tasks on the run's Dask cluster (see :mod:`.dask_executor`)."""
+
+    def __init__(self, job):
+        from .dask_executor import _threads, client_for
+        self.job, self.cpu_s = job, 0.0
+        self.width = _threads(client_for(job))
+
+    def map(self, fn, arglist: list) -> list:
+        from .dask_executor import map_on_dask
+        out = []
+        for result, cpu in map_on_dask(self.job, _timed, [(fn, *a) for a in arglist]):
+            self.cpu_s += cpu
+            out.append(result)
+        return out
+
+    def close(self) -> None:
+        """Every worker closes the connection it kept for the presort's trials (the cluster may outlive
+        the run: an operator's cluster must not hold the run's work database open)."""
+        import contextlib
+
+        from ..mail.presort import release_prepared
+        from .dask_executor import client_for
+        with contextlib.suppress(Exception):
+            client_for(self.job).run(release_prepared)
+
+
+def open_plan_pool(job):
+    """The plan's pool for ``job`` (None: trials in the run's process)."""
+    if job.executor == "dask":
+        return DaskPlanPool(job)
+    if job.workers > 1:
+        return LocalPlanPool(job.workers)
+    return None
