@@ -35,7 +35,7 @@ from .. import __version__
 from ..barcodes import rectangles as barcode_rectangles
 from ..pages import BLACK, Barcode, Box, DocumentMeta, Form, Glyphs, Image, Marks, Page, Rule, Text
 from .base import DocumentFacts, FileFacts, PieceInfo, StreamInfo
-from .pdffont import TEXT_CACHE_LIMIT, FontResource, load_face, write_font
+from .pdffont import SHARED_CODES_LIMIT, TEXT_CACHE_LIMIT, FontResource, load_face, write_font
 from .pdfresources import (SRGB_CONDITION, parse_date, pdf_date, srgb_icc_profile, write_image,
                            xmp_metadata)
 from .pdfwriter import PdfWriter, num, pdf_string
@@ -151,7 +151,14 @@ class _Painter:
                     if tj is None:
                         if len(res.tj_cache) >= TEXT_CACHE_LIMIT:
                             res.tj_cache.clear()
-                        tj = res.tj_cache[key] = self._tj(item, res)
+                        tj = res.shared_tj.get(key)
+                        if tj is None:            # first time in this process
+                            if len(res.shared_tj) >= SHARED_CODES_LIMIT:
+                                res.shared_tj.clear()
+                            tj = res.shared_tj[key] = self._tj(item, res)
+                        else:                     # drawn in an earlier file: record its characters
+                            res.encode(text)
+                        res.tj_cache[key] = tj
                     append("1 0 0 -1 %d %d Tm[%s]TJ\n" % (x, y, tj))
                 else:
                     append("1 0 0 -1 %d %d Tm<%s>Tj\n" % (x, y, cached(text) or res.encode(text)))
@@ -492,7 +499,7 @@ class PdfRenderer:
                 self._form_resources = self._writer.reserve()
             painter = _Painter(self)
             painter.paint(form.items)
-            number = self._writer.add_stream(
+            number = self._writer.add_shared_stream(     # the same in every archived document
                 painter.content(),
                 b"/Type/XObject/Subtype/Form/BBox[0 0 %d %d]/Resources %d 0 R"
                 % (page.width, page.height, self._form_resources))
@@ -530,7 +537,7 @@ class PdfRenderer:
             xmp = xmp_metadata(title=title, author=opts.author, creator="ccm-batch",
                                producer=_PRODUCER, created=created, lang=lang)
             metadata = writer.add_stream(xmp, b"/Type/Metadata/Subtype/XML", compress=False)
-            profile = writer.add_stream(srgb_icc_profile(), b"/N 3")
+            profile = writer.add_shared_stream(srgb_icc_profile(), b"/N 3")
             condition = pdf_string(SRGB_CONDITION)
             catalog.append(b"/Metadata %d 0 R/OutputIntents[<</Type/OutputIntent/S/GTS_PDFA1"
                            b"/OutputConditionIdentifier%s/Info%s/DestOutputProfile %d 0 R>>]"
