@@ -316,7 +316,7 @@ def load_face(font_id: str) -> FontFace:
 
 TEXT_CACHE_LIMIT = 1024
 """Strings remembered per font per file (encoded form), in each of the two cache generations."""
-SHARED_CODES_LIMIT = 8192
+SHARED_CODES_LIMIT = 2048
 """Strings (and TJ arrays) remembered per face for the whole process; emptied when full."""
 _SHARED_CODES: dict[tuple, tuple[dict, dict]] = {}
 
