@@ -318,7 +318,8 @@ TEXT_CACHE_LIMIT = 1024
 """Strings remembered per font per file (encoded form), in each of the two cache generations."""
 SHARED_CODES_LIMIT = 2048
 """Strings (and TJ arrays) remembered per face for the whole process; emptied when full."""
-_SHARED_CODES: dict[tuple, tuple[dict, dict]] = {}
+_SHARED_CODES: dict[FontFace, dict[str, tuple[str, tuple]]] = {}
+_SHARED_TJ: dict[tuple, dict[tuple, str]] = {}
 
 
 class FontResource:
@@ -342,7 +343,7 @@ class FontResource:
     """
 
     __slots__ = ("face", "name", "number", "chars", "cache", "substitute", "_latin", "_seen", "_old",
-                 "tj_cache", "gids", "_shared", "shared_tj")
+                 "tj_cache", "gids", "_shared", "shared_tj", "_noted", "substituted")
 
     def __init__(self, face: FontFace, name: str, number: int, *, avoid_notdef: bool = False):
         self.face = face
@@ -356,13 +357,18 @@ class FontResource:
         self.tj_cache: dict[tuple, str] = {}  # (text, size, word_space, kerns) -> TJ array body
         self.substitute = None               # PDF/A: hex code drawn instead of .notdef
         self.gids: set[int] = set()          # shaped glyphs drawn by id (Glyphs items)
+        self.substituted = False             # PDF/A: some .notdef was drawn as the substitute
+        self._noted: list[str] = []          # texts drawn without being encoded here (see note)
         if avoid_notdef:
             self.substitute = "%04x" % face.gid("?")
             self.chars.add("?")
         # encodings and TJ arrays shared by every file of the process with this face (archive
-        # documents are small files that draw the same labels): text -> (hex codes, characters
-        # outside Latin-1 in it), (text, size, word space, kerns) -> TJ array body
-        self._shared, self.shared_tj = _SHARED_CODES.setdefault((face, self.substitute), ({}, {}))
+        # documents are small files that draw the same labels, and the same texts as their print
+        # file): text -> (hex codes, characters outside Latin-1 in it), (text, size, word space,
+        # kerns) -> TJ array body; the codes are kept
+        # before any PDF/A substitution, so that print files and archived documents share them
+        self._shared = _SHARED_CODES.setdefault(face, {})
+        self.shared_tj = _SHARED_TJ.setdefault((face, self.substitute), {})
 
     def encode(self, text: str) -> str:
         """``text`` as hex glyph codes (4 digits per character); the characters are recorded."""
@@ -375,6 +381,10 @@ class FontResource:
                     self.chars.update(extra)
             else:
                 hexed = self._encode(text)
+            if self.substitute is not None and "0000" in hexed:
+                hexed = "".join(self.substitute if hexed[i:i + 4] == "0000" else hexed[i:i + 4]
+                                for i in range(0, len(hexed), 4))
+                self.substituted = True
         cache = self.cache
         if len(cache) >= TEXT_CACHE_LIMIT:
             self._rotate()
@@ -382,8 +392,8 @@ class FontResource:
         return hexed
 
     def _encode(self, text: str) -> str:
-        """Encode ``text`` (not found in any cache), record its characters outside Latin-1, and keep
-        it in the process's shared cache."""
+        """Encode ``text`` (not found in any cache; .notdef not substituted yet), record its characters
+        outside Latin-1, and keep it in the process's shared cache."""
         extra = ()
         raw = text.encode("latin-1", "replace")      # other characters become "?" for now
         face = self.face
@@ -404,14 +414,19 @@ class FontResource:
                     extra += (char,)
                 at = raw.find(63, at + 1)
         hexed = glyphs.hex()
-        if self.substitute is not None and "0000" in hexed:
-            hexed = "".join(self.substitute if hexed[i:i + 4] == "0000" else hexed[i:i + 4]
-                            for i in range(0, len(hexed), 4))
         shared = self._shared
         if len(shared) >= SHARED_CODES_LIMIT:
             shared.clear()
         shared[text] = (hexed, extra)
         return hexed
+
+    def note(self, texts: list[str]) -> None:
+        """Record the characters of ``texts``, drawn in this file by content painted for another file
+        (:mod:`ccm_batch.render.pdf` reuses a page's content stream): the same characters as if each
+        text had been encoded here (Latin-1 ones in bulk, "?" for the others as :meth:`_record` does)."""
+        self._noted.append("".join(texts))
+        if len(self._noted) >= 256:
+            self._record()
 
     def _rotate(self) -> None:
         """Record the cached strings' characters; the cache becomes the old generation."""
@@ -422,6 +437,13 @@ class FontResource:
     def _record(self) -> None:
         """Add the Latin-1 characters of the cached texts to the set drawn (C speed, in bulk)."""
         raw = "".join(self.cache).encode("latin-1", "replace")
+        if self._noted:
+            noted = "".join(self._noted)
+            self._noted.clear()
+            extra = noted.encode("latin-1", "replace")
+            if extra.count(63) != noted.count("?"):      # characters outside Latin-1
+                self.chars.update(c for c in set(noted) if ord(c) > 255)
+            raw += extra
         fresh = raw.translate(None, self._seen)
         if fresh:
             self._latin.update(fresh)

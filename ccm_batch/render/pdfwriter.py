@@ -160,7 +160,8 @@ class PdfWriter:
 
     def add_shared_stream(self, data: bytes, entries: bytes = b"") -> int:
         """:meth:`add_stream` for data written again and again by this process (the background form of
-        every archived document, the output intent's ICC profile): the compressed form is remembered
+        every archived document, the output intent's ICC profile, a page drawn the same in its print
+        file and in its archived document): the compressed form is remembered
         (:data:`SHARED_STREAMS` of them, least recently used dropped first), the bytes are the same."""
         key = (self.compress, self.level, entries, data)
         prepared = _SHARED.pop(key, None)
