@@ -22,7 +22,7 @@ test: venv
 	$(BIN)/python -m pytest
 
 bench: venv
-	$(BIN)/python bench/run_bench.py
+	BENCH_SIZES=$(BENCH_SIZES) $(BIN)/python bench/run_bench.py
 
 clean:
 	rm -rf $(OUT) build *.egg-info

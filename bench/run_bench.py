@@ -2,11 +2,14 @@
 """Benchmark (``make bench``): ccm-batch against Apache FOP on the reference invoice workload.
 
 Generates the reference data (bench/fop-reference/gen_data.py, seed 42) at N=1,000 and N=10,000
-(and N=100,000 with BENCH_LARGE=1; BENCH_SIZES=1000,5000 picks sizes), runs ccm-batch (PDF and AFP, mail
-plan and indexes on, all cores) and Apache FOP (run-fop.sh; installed with apt-get when missing and running
-as root; up to N=10,000 unless BENCH_FOP_LARGE=1) on the same data,
-each under /usr/bin/time -v, and prints pages/s, documents/s, peak memory, output size and the ratio
-to FOP for each format. The table is also written to bench/work/results.md.
+(and N=100,000 with BENCH_LARGE=1; BENCH_SIZES=1000,10000,100000 picks the sizes, e.g. for the pages/s
+against N curve: ``make bench BENCH_SIZES=1000,10000,100000``), runs ccm-batch (PDF and AFP, mail plan
+and indexes on, all cores) and Apache FOP (run-fop.sh; installed with apt-get when missing and running
+as root; up to N=10,000 unless BENCH_FOP_LARGE=1) on the same data, each under /usr/bin/time -v, and
+prints pages/s, documents/s, peak memory of the whole process tree (parent and workers summed, sampled
+with psutil; see :func:`timed`), output size and the ratio to FOP for each format, then the pages/s
+against N curve and each phase's time per document. The tables are also written to
+bench/work/results.md.
 
 BENCH_REPEAT=3 runs every measurement (both engines) three times and keeps the median run by time: on a
 shared machine single runs vary by ±10 %.
@@ -50,17 +53,65 @@ def ensure_tools() -> bool:
     return bool(shutil.which("fop")) and Path("/usr/bin/time").exists()
 
 
-def timed(cmd: list[str], env=None) -> tuple[float, float, int, float]:
-    """Run ``cmd`` under /usr/bin/time -v: (seconds, peak RSS MB, exit code, CPU seconds)."""
+def timed(cmd: list[str], env=None) -> tuple[float, float, int, float, float, float]:
+    """Run ``cmd`` under /usr/bin/time -v: (seconds, peak RSS MB of the largest single process, exit
+    code, peak of the whole process tree's summed RSS MB, peak of its summed PSS MB, CPU seconds).
+
+    GNU time's "Maximum resident set size" is that of one process (the largest), not the sum over the
+    parent and its forked workers; the tree is therefore sampled with psutil every 50 ms and the
+    resident sizes of every live descendant summed. RSS counts the pages a forked worker still shares
+    with the parent twice (an overestimate, the conservative figure we report); PSS splits shared
+    pages between the processes sharing them (sampled every 0.5 s, from /proc/PID/smaps_rollup).
+    """
+    import threading
+
+    import psutil
+
     start = time.monotonic()
-    proc = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, env=env)
+    proc = subprocess.Popen(["/usr/bin/time", "-v", *cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+    peaks = [0.0, 0.0]
+    done = threading.Event()
+
+    def sample():
+        try:
+            root = psutil.Process(proc.pid)
+        except psutil.Error:
+            return
+        tick = 0
+        while not done.is_set():
+            rss = pss = 0
+            try:
+                tree = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                break
+            for p in tree:
+                if p.pid == proc.pid:          # /usr/bin/time itself: not the engine
+                    continue
+                try:
+                    rss += p.memory_info().rss
+                    if tick % 10 == 0:
+                        pss += p.memory_full_info().pss
+                except (psutil.Error, AttributeError):
+                    pass
+            peaks[0] = max(peaks[0], rss / 2 ** 20)
+            if tick % 10 == 0:
+                peaks[1] = max(peaks[1], pss / 2 ** 20)
+            tick += 1
+            done.wait(0.05)
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    _, stderr = proc.communicate()
+    done.set()
+    watcher.join()
     elapsed = time.monotonic() - start
-    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+    m = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
     rss = int(m.group(1)) / 1024 if m else 0.0
-    cpu = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", proc.stderr))
+    cpu = sum(float(m) for m in re.findall(r"(?:User|System) time \(seconds\): ([\d.]+)", stderr))
     if proc.returncode not in (0, 4):
-        sys.stderr.write(proc.stderr[-3000:])
-    return elapsed, rss, proc.returncode, cpu
+        sys.stderr.write(stderr[-3000:])
+    return elapsed, rss, proc.returncode, max(peaks[0], rss), peaks[1], cpu
 
 
 def pdf_pages(path: Path) -> int:
@@ -93,24 +144,25 @@ def median_run(measure) -> dict:
 def run_ccm(n: int, data: Path, fmt: str, out: Path, extra: tuple = ("--workers", "0")) -> dict:
     job = HERE / "bench-invoice.toml"
     shutil.rmtree(out, ignore_errors=True)
-    secs, rss, rc, cpu = timed([*CCM, "-q", "run", str(job), "--input", str(data), "--output", str(out),
-                                "--format", fmt, *extra])
+    secs, rss, rc, tree, pss, cpu = timed([*CCM, "-q", "run", str(job), "--input", str(data),
+                                           "--output", str(out), "--format", fmt, *extra])
     files = sorted(out.glob(f"*.{fmt}"))
     pages = sum(pdf_pages(f) if fmt == "pdf" else afp_pages(f) for f in files)
+    phases = {}
     try:
         phases = json.loads((out / "report.json").read_text())["timing"]["phases_s"]
     except (OSError, ValueError, KeyError):
-        phases = {}
-    return {"secs": secs, "rss": rss, "rc": rc, "pages": pages, "size": sum(f.stat().st_size for f in files),
-            "cpu": cpu, "phases": phases}
+        pass
+    return {"secs": secs, "rss": rss, "tree": tree, "pss": pss, "rc": rc, "pages": pages, "phases": phases,
+            "cpu": cpu, "size": sum(f.stat().st_size for f in files)}
 
 
 def run_fop(data: Path, fmt: str, out: Path) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"fop.{fmt}"
-    secs, rss, rc, _ = timed(["sh", str(REF / "run-fop.sh"), str(data), str(target)])
+    secs, rss, rc, tree, pss, _ = timed(["sh", str(REF / "run-fop.sh"), str(data), str(target)])
     pages = (pdf_pages(target) if fmt == "pdf" else afp_pages(target)) if target.exists() else 0
-    return {"secs": secs, "rss": rss, "rc": rc, "pages": pages,
+    return {"secs": secs, "rss": rss, "tree": tree, "pss": pss, "rc": rc, "pages": pages,
             "size": target.stat().st_size if target.exists() else 0}
 
 
@@ -187,13 +239,14 @@ def print_row(n, fmt, ccm, fop, flush=False):
     cp, _ = _rate(ccm, n)
     fp, _ = _rate(fop, n)
     ratio = f"{cp / fp:.1f}x" if fp else "n/a"
-    print(f"N={n} {fmt}: ccm-batch {cp:.0f} pages/s ({ccm['pages']} pages, {ccm['rss']:.0f} MB); "
+    print(f"N={n} {fmt}: ccm-batch {cp:.0f} pages/s ({ccm['pages']} pages, process tree {ccm['tree']:.0f} MB); "
           f"FOP {fp:.0f} pages/s; ratio {ratio}", flush=flush)
 
 
 def render_table(rows) -> str:
-    head = ("| N | format | engine | pages | seconds | pages/s | docs/s | peak MB | output MB | ratio to FOP |\n"
-            "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+    head = ("| N | format | engine | pages | seconds | pages/s | docs/s | peak MB, process tree (RSS sum) "
+            "| peak MB, tree PSS | peak MB, largest process | output MB | ratio to FOP |\n"
+            "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
     lines = []
     for n, fmt, ccm, fop in rows:
         cp, cd = _rate(ccm, n)
@@ -206,9 +259,33 @@ def render_table(rows) -> str:
                 continue
             ratio = f"{p / fp:.1f}×" if fp and name.startswith("ccm-batch") else ("1.0×" if fp else "n/a")
             lines.append(f"| {n:,} | {fmt} | {name} | {r['pages']:,} | {r['secs']:.1f} | {p:.0f} | {d:.0f} | "
-                         f"{r['rss']:.0f} | {r['size'] / 1e6:.1f} | {ratio} |")
+                         f"{r['tree']:.0f} | {r['pss']:.0f} | {r['rss']:.0f} | {r['size'] / 1e6:.1f} | {ratio} |")
     machine = f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"
-    return f"Machine: {machine}\n\n" + head + "\n".join(lines) + "\n"
+    return f"Machine: {machine}\n\n" + head + "\n".join(lines) + "\n\n" + render_curve(rows)
+
+
+def render_curve(rows) -> str:
+    """pages/s against N for ccm-batch (one row per format), then each phase's time per document (ms),
+    which shows whether a phase grows faster than the number of records."""
+    local = [(n, fmt, r) for n, fmt, r, _ in rows if "engine" not in r]
+    sizes = sorted({n for n, _, _ in local})
+    out = ["pages/s against N (ccm-batch, all cores):", "",
+           "| format | " + " | ".join(f"N={n:,}" for n in sizes) + " |",
+           "|---|" + "---:|" * len(sizes)]
+    for fmt in ("pdf", "afp"):
+        got = {n: _rate(r, n)[0] for n, f, r in local if f == fmt}
+        if got:
+            out.append(f"| {fmt} | " + " | ".join(f"{got[n]:.0f}" if n in got else "" for n in sizes) + " |")
+    out += ["", "Phase time per document (ms, wall, from the run report):", "",
+            "| N | format | " + " | ".join(PHASES) + " |", "|---:|---|" + "---:|" * len(PHASES)]
+    for n, fmt, r in local:
+        ph = r.get("phases") or {}
+        out.append(f"| {n:,} | {fmt} | " + " | ".join(f"{1000 * ph[k] / n:.3f}" if k in ph else ""
+                                                       for k in PHASES) + " |")
+    return "\n".join(out) + "\n"
+
+
+PHASES = ("compose", "collect", "plan", "render", "mail files")
 
 
 if __name__ == "__main__":

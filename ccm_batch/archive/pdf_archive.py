@@ -137,6 +137,7 @@ class ArchivePdfWriter:
         self._renderer = None
         self._meta: DocumentMeta | None = None
         self._temp = ""
+        self._name = ""
         try:
             os.makedirs(self.directory, exist_ok=True)
         except OSError as exc:
@@ -158,6 +159,7 @@ class ArchivePdfWriter:
             raise RuntimeError("start_document before end_document of the previous archived document")
         name = archive_name(self.name_template, meta)     # template errors before any file is made
         self._meta = meta
+        self._name = name
         self._temp = os.path.join(self.directory, f".{name[:-4]}.part")
         stream = StreamInfo(job=self._stream.job, stream="archive", seq=1,
                             title=f"{meta.doc_type} {meta.doc_id}".strip(),
@@ -179,13 +181,13 @@ class ArchivePdfWriter:
         """Finish the document's file and give it its final, unique name; facts are within that file."""
         if self._renderer is None:
             raise RuntimeError("end_document() without start_document()")
-        renderer, meta = self._renderer, self._meta
+        renderer = self._renderer
         name = ""
         try:
             facts = renderer.end_document()
             renderer.end_piece()
             file_facts = renderer.end_file()
-            name = _claim(self.directory, archive_name(self.name_template, meta))
+            name = _claim(self.directory, self._name)     # the name start_document made
             os.replace(self._temp, os.path.join(self.directory, name))
         except BaseException:
             if name:

@@ -216,8 +216,11 @@ def needs_unicode(text: str, font_id: str, encoding_map=_RESIDENT_MAP) -> bool:
 def note_fonts(items, found: dict) -> None:
     """Add to ``found`` (font id -> set of characters) the Unicode runs among ``items``."""
     for item in items:
-        if type(item) is Text and item.text and needs_unicode(item.text, item.font):
-            found.setdefault(item.font, set()).update(item.text)
+        if type(item) is Text:
+            text = item.text        # ASCII in a resident font, nine runs in ten: no call
+            if text and (not text.isascii() or not item.font.startswith(RESIDENT_FAMILIES)) \
+                    and needs_unicode(text, item.font):
+                found.setdefault(item.font, set()).update(text)
         elif type(item) is Form:
             note_fonts(item.items, found)
 
@@ -378,12 +381,16 @@ class _Body:
         return got
 
     def text(self, t: Text) -> None:
-        s = t.text
+        """One run; the code-page path has the control sequences of :meth:`_controls` inline (the
+        same bytes) and the encoded run of each text remembered per renderer (texts the code page
+        lacks are encoded each time, so every substitution is counted)."""
+        x, y, font, size, s, color, ws, kerns = t
         if not s:
             return
         r = self.r
-        emb = r.embedded.get(t.font)
-        if emb is not None and needs_unicode(s, t.font, r.encoder._map):
+        emb = r.embedded.get(font)
+        if emb is not None and (font in r.unicode_fonts or not s.isascii()
+                                and needs_unicode(s, font, r.encoder._map)):
             full_name, chars = emb
             if not chars.issuperset(s):
                 for ch in set(s) - chars:
@@ -391,18 +398,38 @@ class _Body:
             lid, space = self._unicode_font(t.font, t.size, full_name)
             self._run(t, lid, space, trn_utf16)
             return
-        f = self.lids.get((t.font, t.size))
+        f = self.lids.get((font, size))
         if f is None:
-            f = self._font(t.font, t.size)
+            f = self._font(font, size)
         lid, space = f
-        blob = self._controls(t, lid, space)
-        if t.kerns:
-            encode = self.r.encoder.encode
-            blob += self._kerned(s, t.kerns, lambda piece: trn(encode(piece)))
+        if x < 0 or x > _MAX_POS:
+            x = _clamp(x)
+        if y != self.y:
+            self.y = y
+            blob = _AMB_AMI(4, 0xD3, _clamp(y), 4, 0xC7, x)
         else:
-            data = self.r.encoder.encode(s)
-            n = len(data)
-            blob += bytes((n + 2, 0xDB)) + data if n <= 253 else trn(data)
+            blob = _AMI(4, 0xC7, x)
+        font_changed = lid != self.lid
+        if font_changed:
+            blob += scfl(lid)
+            self.lid = lid
+        if color != self.color:
+            blob += cs_color(color)
+            self.color = color
+        if ws or self.svi is not None:
+            want = space + ws
+            if font_changed or want != self.svi:
+                blob += svi(want)
+                self.svi = want
+        if kerns:
+            encode = r.encoder.encode
+            blob += self._kerned(s, kerns, lambda piece: trn(encode(piece)))
+        else:
+            runs = r.runs
+            run = runs.get(s)
+            if run is None:
+                run = r.encode_run(s)
+            blob += run
         self.packer.add(blob)
 
     def _controls(self, t: Text, lid: int, space: int) -> bytes:
@@ -454,27 +481,25 @@ class _Body:
 
     # -- rules and boxes ---------------------------------------------------------------------
     def rect(self, x: int, y: int, w: int, h: int, rgb) -> None:
-        """A filled rectangle as DIR rules (width toward +B), in strips of ≤ rule_width_max."""
-        if w <= 0 or h <= 0:
+        """A filled rectangle as DIR rules (width toward +B), in strips of ≤ rule_width_max.
+
+        The rules of a rectangle depend only on its geometry: they are remembered per renderer (table
+        rules and boxes sit at the same places on every page)."""
+        rects = self.r.rects
+        drawn = rects.get((x, y, w, h))
+        if drawn is None:
+            drawn = self.r.rect_rules(x, y, w, h)
+            if len(rects) >= 4096:
+                rects.clear()
+            rects[(x, y, w, h)] = drawn
+        rules, last_y = drawn
+        if not rules:
             return
-        x0, y0 = _clamp(x), _clamp(y)
-        w = min(w - (x0 - x), _MAX_POS - x0)
-        h = min(h - (y0 - y), _MAX_POS - y0)
-        if w <= 0 or h <= 0:
-            return
-        parts = []
         if rgb != self.color:
-            parts.append(cs_color(rgb))
+            rules = cs_color(rgb) + rules
             self.color = rgb
-        step = self.r.options.rule_width_max
-        ax = ami(x0)
-        done = 0
-        while done < h:
-            strip = min(step, h - done)
-            parts.append(amb(y0 + done) + ax + dir_rule(w, strip))
-            self.y = y0 + done
-            done += strip
-        self.packer.add(b"".join(parts))
+        self.y = last_y
+        self.packer.add(rules)
 
     def rule(self, r: Rule) -> None:
         t = max(1, r.thickness)
@@ -574,6 +599,9 @@ class AfpRenderer:
         self.embedded: dict[str, tuple[str, frozenset]] = {}     # font id -> (full name, characters)
         for font_id, chars in o.fonts:
             self.embedded[font_id] = (f"{font_id}-ccm", frozenset(chars))
+        self.unicode_fonts = frozenset(f for f in self.embedded if not resident(f))  # always UTF-16
+        self.runs: dict[str, bytes] = {}         # text -> its TRN control sequences (code page)
+        self.rects: dict[tuple, tuple[bytes, int]] = {}   # (x, y, w, h) -> rules, last baseline
         self._fonts: dict[str, tuple[str, int, bool]] = {}
         self._mcf_cache: dict[tuple, bytes] = {}
         self._descr_cache: dict[tuple, bytes] = {}
@@ -588,6 +616,43 @@ class AfpRenderer:
         if not info[2]:
             self.stats["unknown_fonts"][font] += 1
         return info
+
+    def encode_run(self, text: str) -> bytes:
+        """``text`` as TRN control sequences in the code page, remembered in :attr:`runs` when the code
+        page holds every character (otherwise substitutions are counted, for each occurrence)."""
+        encoder = self.encoder
+        try:
+            data = ptoca._charmap_encode(text, "strict", encoder._map)[0]
+        except UnicodeEncodeError:
+            return trn(encoder.encode(text))
+        n = len(data)
+        run = bytes((n + 2, 0xDB)) + data if n <= 253 else trn(data)
+        runs = self.runs
+        if len(runs) >= 8192:
+            runs.clear()
+        runs[text] = run
+        return run
+
+    def rect_rules(self, x: int, y: int, w: int, h: int) -> tuple[bytes, int]:
+        """(AMB AMI DIR control sequences, baseline after them) of a filled rectangle, in strips of ≤
+        ``rule_width_max``; (b"", 0) when nothing of it lies on the page."""
+        if w <= 0 or h <= 0:
+            return b"", 0
+        x0, y0 = _clamp(x), _clamp(y)
+        w = min(w - (x0 - x), _MAX_POS - x0)
+        h = min(h - (y0 - y), _MAX_POS - y0)
+        if w <= 0 or h <= 0:
+            return b"", 0
+        parts = []
+        step = self.options.rule_width_max
+        ax = ami(x0)
+        done = last_y = 0
+        while done < h:
+            strip = min(step, h - done)
+            parts.append(amb(y0 + done) + ax + dir_rule(w, strip))
+            last_y = y0 + done
+            done += strip
+        return b"".join(parts), last_y
 
     def mcf_group(self, charset: str, size: int, lid: int) -> bytes:
         key = (charset, size, lid)

@@ -35,7 +35,7 @@ from .. import __version__
 from ..barcodes import rectangles as barcode_rectangles
 from ..pages import BLACK, Barcode, Box, DocumentMeta, Form, Glyphs, Image, Marks, Page, Rule, Text
 from .base import DocumentFacts, FileFacts, PieceInfo, StreamInfo
-from .pdffont import TEXT_CACHE_LIMIT, FontResource, load_face, write_font
+from .pdffont import SHARED_CODES_LIMIT, TEXT_CACHE_LIMIT, FontResource, load_face, write_font
 from .pdfresources import (SRGB_CONDITION, parse_date, pdf_date, srgb_icc_profile, write_image,
                            xmp_metadata)
 from .pdfwriter import PdfWriter, num, pdf_string
@@ -66,6 +66,10 @@ class PdfOptions:
 
 
 _PRODUCER = f"ccm-batch {__version__}"
+PAINTED_PAGES = 64
+"""Content streams kept per process for :meth:`PdfRenderer._painted` (the pages of the piece being
+rendered: its archived documents are written before its print pages)."""
+_PAINTED: dict[int, tuple] = {}
 _FILL = {}
 _STROKE = {}
 
@@ -151,7 +155,14 @@ class _Painter:
                     if tj is None:
                         if len(res.tj_cache) >= TEXT_CACHE_LIMIT:
                             res.tj_cache.clear()
-                        tj = res.tj_cache[key] = self._tj(item, res)
+                        tj = res.shared_tj.get(key)
+                        if tj is None:            # first time in this process
+                            if len(res.shared_tj) >= SHARED_CODES_LIMIT:
+                                res.shared_tj.clear()
+                            tj = res.shared_tj[key] = self._tj(item, res)
+                        else:                     # drawn in an earlier file: record its characters
+                            res.encode(text)
+                        res.tj_cache[key] = tj
                     append("1 0 0 -1 %d %d Tm[%s]TJ\n" % (x, y, tj))
                 else:
                     append("1 0 0 -1 %d %d Tm<%s>Tj\n" % (x, y, cached(text) or res.encode(text)))
@@ -423,16 +434,61 @@ class PdfRenderer:
             self._media[(page.width, page.height)] = media
         entries, prologue = media
         if page.items or (page.background is not None and not page.blank):
-            painter = _Painter(self, prologue)
-            if page.background is not None and not page.blank:
-                painter.form(self._form(page.background, page))
-            painter.paint(page.items)
-            contents = writer.add_stream(painter.content())
+            content = self._painted(page)
+            if content is None:
+                painter = _Painter(self, prologue)
+                if page.background is not None and not page.blank:
+                    painter.form(self._form(page.background, page))
+                painter.paint(page.items)
+                content = painter.content()
+                self._remember(page, content)
+            contents = writer.add_shared_stream(content)     # the same in the archived document
             entries += b"/Contents %d 0 R" % contents
         number = writer.add_page(entries)
         self._pages += 1
         if self._pages == self._first and self._meta is not None and self.options.bookmarks:
             writer.add_outline(bookmark_title(self._meta), number, page.height / 20)
+
+    def _remember(self, page: Page, content: bytes) -> None:
+        """Keep a page's content stream for another renderer of this process drawing the same page
+        object (the print file after the page's archived document), with the names it depends on."""
+        if len(_PAINTED) >= PAINTED_PAGES:
+            del _PAINTED[next(iter(_PAINTED))]
+        substituted = any(r.substituted for r in self._fonts.values())
+        _PAINTED[id(page)] = (page, content, {k: r.name for k, r in self._fonts.items()},
+                              dict(self._images), dict(self._forms), substituted, self.options.pdfa)
+
+    def _painted(self, page: Page) -> bytes | None:
+        """The content stream another renderer painted for this very page, when it is what painting it
+        here would give: every font, image and form that renderer had named carries the same name
+        here (so whatever the page uses is named alike, and nothing new would be defined by painting
+        it), no PDF/A substitution of .notdef is in it, and for a PDF/A file it was painted for one
+        (a file that is not PDF/A may show .notdef). The characters drawn are recorded."""
+        entry = _PAINTED.get(id(page))
+        if entry is None or entry[0] is not page or entry[5]:
+            return None
+        _, content, fonts, images, forms, _, pdfa = entry
+        if self.options.pdfa and not pdfa:        # it may show .notdef, which PDF/A forbids
+            return None
+        mine = self._fonts
+        for font_id, name in fonts.items():
+            res = mine.get(font_id)
+            if res is None or res.name != name:
+                return None
+        if any(self._images.get(k) != v for k, v in images.items()) or \
+                any(self._forms.get(k) != v for k, v in forms.items()):
+            return None
+        if page.background is not None and not page.blank and page.background.name not in self._forms:
+            return None
+        texts: dict[str, list[str]] = {}
+        for item in page.items:
+            if isinstance(item, Text):
+                texts.setdefault(item.font, []).append(item.text)
+            elif isinstance(item, Glyphs):        # shaped runs: painted here (their glyphs recorded)
+                return None
+        for font_id, drawn in texts.items():
+            mine[font_id].note(drawn)
+        return content
 
     def end_document(self) -> DocumentFacts:
         meta = self._meta
@@ -492,7 +548,7 @@ class PdfRenderer:
                 self._form_resources = self._writer.reserve()
             painter = _Painter(self)
             painter.paint(form.items)
-            number = self._writer.add_stream(
+            number = self._writer.add_shared_stream(     # the same in every archived document
                 painter.content(),
                 b"/Type/XObject/Subtype/Form/BBox[0 0 %d %d]/Resources %d 0 R"
                 % (page.width, page.height, self._form_resources))
@@ -530,7 +586,7 @@ class PdfRenderer:
             xmp = xmp_metadata(title=title, author=opts.author, creator="ccm-batch",
                                producer=_PRODUCER, created=created, lang=lang)
             metadata = writer.add_stream(xmp, b"/Type/Metadata/Subtype/XML", compress=False)
-            profile = writer.add_stream(srgb_icc_profile(), b"/N 3")
+            profile = writer.add_shared_stream(srgb_icc_profile(), b"/N 3")
             condition = pdf_string(SRGB_CONDITION)
             catalog.append(b"/Metadata %d 0 R/OutputIntents[<</Type/OutputIntent/S/GTS_PDFA1"
                            b"/OutputConditionIdentifier%s/Info%s/DestOutputProfile %d 0 R>>]"

@@ -121,6 +121,9 @@ class FontFace:
         if self.italic_angle:
             flags |= 64
         self.flags = flags
+        self._entries: dict[int, tuple[bytes, int, tuple[int, ...]]] = {}   # per-glyph, for subset
+        self._by_count: dict[int, dict[bytes, tuple[bytes, int]]] = {}
+        self._width_texts: dict[int, str] = {}
         font.close()
         latin = [self.cmap.get(cp, 0) for cp in range(256)]
         self.high = bytes(g >> 8 for g in latin)       # bytes.translate tables: Latin-1 byte →
@@ -176,54 +179,89 @@ class FontFace:
             if not flags & _MORE_COMPONENTS:
                 return out
 
+    def _glyph_entry(self, gid: int) -> tuple[bytes, int, tuple[int, ...]]:
+        """Glyph ``gid`` as the subset stores it: its bytes padded to 4, their checksum (a glyph starts
+        on a 4-byte boundary, so the ``glyf`` table's checksum is the sum of its glyphs'), and the
+        glyph ids a composite glyph refers to. Computed once per glyph and face."""
+        entry = self._entries.get(gid)
+        if entry is None:
+            glyph = self._glyph(gid)
+            components = tuple(self._components(glyph))
+            glyph += b"\0" * (-len(glyph) % 4)
+            entry = (glyph, _checksum(glyph) if glyph else 0, components)
+            self._entries[gid] = entry
+        return entry
+
+    def _sized_tables(self, count: int) -> dict[bytes, tuple[bytes, int]]:
+        """The tables that depend only on the subset's glyph count (``head`` with its checksum
+        adjustment zeroed, ``maxp``, ``hhea``, ``hmtx``) and those copied as they are, with their
+        checksums; remembered per count."""
+        tables = self._by_count.get(count)
+        if tables is not None:
+            return tables
+        data = self.data
+        raw: dict[bytes, bytes] = {}
+        for tag in _KEEP_TABLES:
+            if tag in (b"glyf", b"loca") or tag not in self.tables:
+                continue
+            offset, length = self.tables[tag]
+            raw[tag] = data[offset:offset + length]
+        head = bytearray(raw[b"head"])
+        head[8:12] = b"\0\0\0\0"                       # checkSumAdjustment, set by _build_sfnt
+        head[50:52] = struct.pack(">h", 1)              # long loca
+        raw[b"head"] = bytes(head)
+        maxp = bytearray(raw[b"maxp"])
+        maxp[4:6] = struct.pack(">H", count)
+        raw[b"maxp"] = bytes(maxp)
+        hhea = bytearray(raw[b"hhea"])
+        metrics = struct.unpack_from(">H", hhea, 34)[0]
+        hmtx = raw[b"hmtx"]
+        if count <= metrics:
+            raw[b"hmtx"] = hmtx[:4 * count]
+            hhea[34:36] = struct.pack(">H", count)
+        else:
+            raw[b"hmtx"] = hmtx[:4 * metrics + 2 * (count - metrics)]
+        raw[b"hhea"] = bytes(hhea)
+        if b"post" in raw:
+            raw[b"post"] = b"\x00\x03\x00\x00" + raw[b"post"][4:32]
+        tables = {tag: (table, self.checksums[tag] if tag in self.checksums else _checksum(table))
+                  for tag, table in raw.items()}
+        if len(self._by_count) >= 64:
+            self._by_count.clear()
+        self._by_count[count] = tables
+        return tables
+
     def subset(self, gids) -> bytes:
         """A TrueType program holding ``gids`` (plus .notdef and composite components), ids kept."""
+        entry = self._glyph_entry
         keep = {0} | {g for g in gids if 0 <= g < self.num_glyphs}
         todo = list(keep)
         while todo:
-            for component in self._components(self._glyph(todo.pop())):
+            for component in entry(todo.pop())[2]:
                 if component not in keep and component < self.num_glyphs:
                     keep.add(component)
                     todo.append(component)
         count = max(keep) + 1
-        glyf, loca, pos = [], [], 0
+        glyf, loca, pos, glyf_sum = [], [], 0, 0
         for gid in sorted(keep):
             loca.extend([pos] * (gid + 1 - len(loca)))   # glyphs skipped before gid: empty
-            glyph = self._glyph(gid)
+            glyph, checksum, _ = entry(gid)
             if glyph:
-                glyph += b"\0" * (-len(glyph) % 4)
                 glyf.append(glyph)
+                glyf_sum += checksum
                 pos += len(glyph)
         loca.append(pos)
-        data = self.data
-        tables: dict[bytes, bytes] = {
-            b"glyf": b"".join(glyf),
-            b"loca": struct.pack(">%dI" % len(loca), *loca),
-        }
-        for tag in _KEEP_TABLES:
-            if tag in tables or tag not in self.tables:
-                continue
-            offset, length = self.tables[tag]
-            tables[tag] = data[offset:offset + length]
-        head = bytearray(tables[b"head"])
-        head[8:12] = b"\0\0\0\0"                       # checkSumAdjustment, set below
-        head[50:52] = struct.pack(">h", 1)              # long loca
-        tables[b"head"] = bytes(head)
-        maxp = bytearray(tables[b"maxp"])
-        maxp[4:6] = struct.pack(">H", count)
-        tables[b"maxp"] = bytes(maxp)
-        hhea = bytearray(tables[b"hhea"])
-        metrics = struct.unpack_from(">H", hhea, 34)[0]
-        hmtx = tables[b"hmtx"]
-        if count <= metrics:
-            tables[b"hmtx"] = hmtx[:4 * count]
-            hhea[34:36] = struct.pack(">H", count)
-        else:
-            tables[b"hmtx"] = hmtx[:4 * metrics + 2 * (count - metrics)]
-        tables[b"hhea"] = bytes(hhea)
-        if b"post" in tables:
-            tables[b"post"] = b"\x00\x03\x00\x00" + tables[b"post"][4:32]
-        return _build_sfnt(tables, self.checksums)
+        tables = dict(self._sized_tables(count))
+        tables[b"glyf"] = (b"".join(glyf), glyf_sum & 0xFFFFFFFF)
+        tables[b"loca"] = (struct.pack(">%dI" % len(loca), *loca), sum(loca) & 0xFFFFFFFF)
+        return _build_sfnt(tables)
+
+    def width_text(self, gid: int) -> str:
+        """:meth:`width` as written in ``/W`` (remembered per glyph)."""
+        text = self._width_texts.get(gid)
+        if text is None:
+            text = self._width_texts[gid] = num(self.width(gid))
+        return text
 
 
 def _checksum(data: bytes) -> int:
@@ -231,11 +269,10 @@ def _checksum(data: bytes) -> int:
     return sum(struct.unpack(">%dI" % (len(data) // 4), data)) & 0xFFFFFFFF
 
 
-def _build_sfnt(tables: dict[bytes, bytes], unchanged: dict[bytes, int]) -> bytes:
-    """Assemble an sfnt file from its tables (sorted by tag, 4-byte aligned, checksums set).
-
-    ``unchanged`` gives the known checksums of tables copied as they are (cvt, fpgm, prep, OS/2).
-    """
+def _build_sfnt(tables: dict[bytes, tuple[bytes, int]]) -> bytes:
+    """Assemble an sfnt file from its tables, each given with its checksum (sorted by tag, 4-byte
+    aligned, ``head``'s checksum adjustment set: its checksum is that of ``head`` with the adjustment
+    zeroed, as the table is given)."""
     tags = sorted(tables)
     count = len(tags)
     power = 1
@@ -245,17 +282,19 @@ def _build_sfnt(tables: dict[bytes, bytes], unchanged: dict[bytes, int]) -> byte
     selector = power.bit_length() - 1
     header = [struct.pack(">IHHHH", 0x00010000, count, search_range, selector,
                           count * 16 - search_range)]
-    body, offset, total = [], 12 + 16 * count, 0
+    body, offset, total, head_at = [], 12 + 16 * count, 0, 0
     for tag in tags:
-        table = tables[tag]
-        checksum = unchanged[tag] if tag in unchanged else _checksum(table)
+        table, checksum = tables[tag]
         total += checksum
         header.append(struct.pack(">4sIII", tag, checksum, offset, len(table)))
-        padded = table + b"\0" * (-len(table) % 4)
-        body.append(padded)
-        offset += len(padded)
+        if tag == b"head":
+            head_at = offset
+        body.append(table)
+        offset += len(table)
+        if len(table) % 4:
+            body.append(b"\0" * (-len(table) % 4))
+            offset += -len(table) % 4
     directory = b"".join(header)
-    head_at = len(directory) + sum(len(b) for b in body[:tags.index(b"head")])
     font = bytearray(directory + b"".join(body))
     adjustment = (0xB1B0AFBA - _checksum(directory) - total) & 0xFFFFFFFF   # whole-font sum
     font[head_at + 8:head_at + 12] = struct.pack(">I", adjustment)
@@ -277,6 +316,10 @@ def load_face(font_id: str) -> FontFace:
 
 TEXT_CACHE_LIMIT = 1024
 """Strings remembered per font per file (encoded form), in each of the two cache generations."""
+SHARED_CODES_LIMIT = 2048
+"""Strings (and TJ arrays) remembered per face for the whole process; emptied when full."""
+_SHARED_CODES: dict[FontFace, dict[str, tuple[str, tuple]]] = {}
+_SHARED_TJ: dict[tuple, dict[tuple, str]] = {}
 
 
 class FontResource:
@@ -300,7 +343,7 @@ class FontResource:
     """
 
     __slots__ = ("face", "name", "number", "chars", "cache", "substitute", "_latin", "_seen", "_old",
-                 "tj_cache", "gids")
+                 "tj_cache", "gids", "_shared", "shared_tj", "_noted", "substituted")
 
     def __init__(self, face: FontFace, name: str, number: int, *, avoid_notdef: bool = False):
         self.face = face
@@ -314,40 +357,76 @@ class FontResource:
         self.tj_cache: dict[tuple, str] = {}  # (text, size, word_space, kerns) -> TJ array body
         self.substitute = None               # PDF/A: hex code drawn instead of .notdef
         self.gids: set[int] = set()          # shaped glyphs drawn by id (Glyphs items)
+        self.substituted = False             # PDF/A: some .notdef was drawn as the substitute
+        self._noted: list[str] = []          # texts drawn without being encoded here (see note)
         if avoid_notdef:
             self.substitute = "%04x" % face.gid("?")
             self.chars.add("?")
+        # encodings and TJ arrays shared by every file of the process with this face (archive
+        # documents are small files that draw the same labels, and the same texts as their print
+        # file): text -> (hex codes, characters outside Latin-1 in it), (text, size, word space,
+        # kerns) -> TJ array body; the codes are kept
+        # before any PDF/A substitution, so that print files and archived documents share them
+        self._shared = _SHARED_CODES.setdefault(face, {})
+        self.shared_tj = _SHARED_TJ.setdefault((face, self.substitute), {})
 
     def encode(self, text: str) -> str:
         """``text`` as hex glyph codes (4 digits per character); the characters are recorded."""
         hexed = self._old.get(text)
         if hexed is None:
-            raw = text.encode("latin-1", "replace")      # other characters become "?" for now
-            face = self.face
-            glyphs = bytearray(len(raw) << 1)
-            glyphs[1::2] = raw.translate(face.low)
-            if not face.latin_narrow:
-                glyphs[0::2] = raw.translate(face.high)
-            if 63 in raw and raw.count(63) != text.count("?"):   # some were not Latin-1: patch
-                cmap, chars = face.cmap, self.chars
-                at = raw.find(63)
-                while at >= 0:
-                    char = text[at]
-                    if char != "?":
-                        gid = cmap.get(ord(char), 0)
-                        glyphs[2 * at] = gid >> 8
-                        glyphs[2 * at + 1] = gid & 0xFF
-                        chars.add(char)
-                    at = raw.find(63, at + 1)
-            hexed = glyphs.hex()
+            shared = self._shared.get(text)
+            if shared is not None:
+                hexed, extra = shared
+                if extra:
+                    self.chars.update(extra)
+            else:
+                hexed = self._encode(text)
             if self.substitute is not None and "0000" in hexed:
                 hexed = "".join(self.substitute if hexed[i:i + 4] == "0000" else hexed[i:i + 4]
                                 for i in range(0, len(hexed), 4))
+                self.substituted = True
         cache = self.cache
         if len(cache) >= TEXT_CACHE_LIMIT:
             self._rotate()
         cache[text] = hexed
         return hexed
+
+    def _encode(self, text: str) -> str:
+        """Encode ``text`` (not found in any cache; .notdef not substituted yet), record its characters
+        outside Latin-1, and keep it in the process's shared cache."""
+        extra = ()
+        raw = text.encode("latin-1", "replace")      # other characters become "?" for now
+        face = self.face
+        glyphs = bytearray(len(raw) << 1)
+        glyphs[1::2] = raw.translate(face.low)
+        if not face.latin_narrow:
+            glyphs[0::2] = raw.translate(face.high)
+        if 63 in raw and raw.count(63) != text.count("?"):   # some were not Latin-1: patch
+            cmap, chars = face.cmap, self.chars
+            at = raw.find(63)
+            while at >= 0:
+                char = text[at]
+                if char != "?":
+                    gid = cmap.get(ord(char), 0)
+                    glyphs[2 * at] = gid >> 8
+                    glyphs[2 * at + 1] = gid & 0xFF
+                    chars.add(char)
+                    extra += (char,)
+                at = raw.find(63, at + 1)
+        hexed = glyphs.hex()
+        shared = self._shared
+        if len(shared) >= SHARED_CODES_LIMIT:
+            shared.clear()
+        shared[text] = (hexed, extra)
+        return hexed
+
+    def note(self, texts: list[str]) -> None:
+        """Record the characters of ``texts``, drawn in this file by content painted for another file
+        (:mod:`ccm_batch.render.pdf` reuses a page's content stream): the same characters as if each
+        text had been encoded here (Latin-1 ones in bulk, "?" for the others as :meth:`_record` does)."""
+        self._noted.append("".join(texts))
+        if len(self._noted) >= 256:
+            self._record()
 
     def _rotate(self) -> None:
         """Record the cached strings' characters; the cache becomes the old generation."""
@@ -358,6 +437,13 @@ class FontResource:
     def _record(self) -> None:
         """Add the Latin-1 characters of the cached texts to the set drawn (C speed, in bulk)."""
         raw = "".join(self.cache).encode("latin-1", "replace")
+        if self._noted:
+            noted = "".join(self._noted)
+            self._noted.clear()
+            extra = noted.encode("latin-1", "replace")
+            if extra.count(63) != noted.count("?"):      # characters outside Latin-1
+                self.chars.update(c for c in set(noted) if ord(c) > 255)
+            raw += extra
         fresh = raw.translate(None, self._seen)
         if fresh:
             self._latin.update(fresh)
@@ -387,29 +473,77 @@ def _tounicode(mapping: list[tuple[int, str]]) -> bytes:
 def _widths(face: FontFace, gids: list[int]) -> bytes:
     """The ``/W`` array: runs of consecutive glyph ids share one ``c [w1 w2 …]`` entry."""
     parts, run_start, run = [], None, []
+    width = face.width_text
     for gid in gids:
         if run and gid == run_start + len(run):
-            run.append(face.width(gid))
+            run.append(width(gid))
             continue
         if run:
-            parts.append("%d[%s]" % (run_start, " ".join(num(w) for w in run)))
-        run_start, run = gid, [face.width(gid)]
+            parts.append("%d[%s]" % (run_start, " ".join(run)))
+        run_start, run = gid, [width(gid)]
     if run:
-        parts.append("%d[%s]" % (run_start, " ".join(num(w) for w in run)))
+        parts.append("%d[%s]" % (run_start, " ".join(run)))
     return ("[" + " ".join(parts) + "]").encode("ascii")
+
+
+FONT_CACHE = 512
+"""Embedded fonts (subset program, widths, ToUnicode, compressed) remembered per process, keyed by the
+font and the glyphs drawn: the archive's one PDF per document embeds the same few subsets again and again."""
+_EMBEDDED: dict[tuple, tuple] = {}
 
 
 def write_font(writer: PdfWriter, resource: FontResource) -> None:
     """Write ``resource``'s Type0 font (at its reserved number), CIDFontType2 descendant, font
-    descriptor, subset font program and ToUnicode CMap."""
+    descriptor, subset font program and ToUnicode CMap.
+
+    The objects' contents depend only on the face, the glyphs drawn (with the character each stands
+    for) and the writer's compression: they are prepared once per process for each such set
+    (:data:`FONT_CACHE` of them, least recently used dropped first) and written again as they are.
+    """
     face = resource.face
     by_gid: dict[int, str] = {}
     for char in sorted(resource.used_chars()):
         gid = face.gid(char)
         if gid and gid not in by_gid:
             by_gid[gid] = char
-    gids = sorted(set(by_gid) | {0} | resource.gids)
+    extra = tuple(sorted(resource.gids))        # shaped glyphs drawn by id
+    key = (face, writer.compress, writer.level, tuple(by_gid.items()), extra)
+    embedded = _EMBEDDED.pop(key, None)
+    if embedded is None:
+        embedded = _prepare_font(writer, face, by_gid, extra)
+        if len(_EMBEDDED) >= FONT_CACHE:
+            del _EMBEDDED[next(iter(_EMBEDDED))]
+    _EMBEDDED[key] = embedded
+    base_font, cid_map, program, descriptor, widths, to_unicode = embedded
     cid_to_gid = b"/CIDToGIDMap/Identity"
+    if cid_map is not None:
+        cid_to_gid = b"/CIDToGIDMap %d 0 R" % _add_prepared(writer, cid_map)
+    font_file = _add_prepared(writer, program)
+    descriptor = writer.add_object(descriptor + b"/FontFile2 %d 0 R>>" % font_file)
+    cid_font = writer.add_object(
+        b"<</Type/Font/Subtype/CIDFontType2/BaseFont%s"
+        b"/CIDSystemInfo<</Registry(Adobe)/Ordering(Identity)/Supplement 0>>"
+        b"/FontDescriptor %d 0 R/DW 1000/W%s%s>>"
+        % (base_font, descriptor, widths, cid_to_gid))
+    to_unicode = _add_prepared(writer, to_unicode)
+    writer.write_object(resource.number,
+                        b"<</Type/Font/Subtype/Type0/BaseFont%s/Encoding/Identity-H"
+                        b"/DescendantFonts[%d 0 R]/ToUnicode %d 0 R>>"
+                        % (base_font, cid_font, to_unicode))
+
+
+def _add_prepared(writer: PdfWriter, prepared: tuple[bytes, bytes]) -> int:
+    number = writer.reserve()
+    writer.write_stream(number, *prepared, compress=False)
+    return number
+
+
+def _prepare_font(writer: PdfWriter, face: FontFace, by_gid: dict[int, str], extra=()) -> tuple:
+    """What :func:`write_font` writes for these glyphs, streams compressed as ``writer`` would:
+    (BaseFont name, CIDToGIDMap stream or None, font program stream, descriptor body up to its
+    ``/FontFile2`` entry, ``/W`` array, ToUnicode stream). ``extra``: glyph ids drawn by id."""
+    gids = sorted(set(by_gid) | {0} | set(extra))
+    cid_map = None
     if face.cff:                            # compact TrueType conversion, original ids as CIDs
         from ..fonts.embed import truetype_subset
         used = [g for g in gids if g]
@@ -417,26 +551,16 @@ def write_font(writer: PdfWriter, resource: FontResource) -> None:
         table = bytearray(2 * (gids[-1] + 1))
         for new, cid in enumerate(used, 1):
             table[2 * cid:2 * cid + 2] = new.to_bytes(2, "big")
-        cid_to_gid = b"/CIDToGIDMap %d 0 R" % writer.add_stream(bytes(table))
+        cid_map = writer.prepare_stream(bytes(table))
     else:
         program = face.subset(gids)
     digest = hashlib.md5(",".join(map(str, gids)).encode("ascii")).digest()
     tag = "".join(chr(65 + b % 26) for b in digest[:6])
     base_font = pdf_name(f"{tag}+{face.ps_name}")
-    font_file = writer.add_stream(program, b"/Length1 %d" % len(program))
-    descriptor = writer.add_object(
-        b"<</Type/FontDescriptor/FontName%s/Flags %d/FontBBox[%s]/ItalicAngle %s/Ascent %d"
-        b"/Descent %d/CapHeight %d/StemV %d/FontFile2 %d 0 R>>"
-        % (base_font, face.flags, " ".join(map(str, face.bbox)).encode("ascii"),
-           num(face.italic_angle).encode("ascii"), face.ascent, face.descent, face.cap_height,
-           face.stem_v, font_file))
-    cid_font = writer.add_object(
-        b"<</Type/Font/Subtype/CIDFontType2/BaseFont%s"
-        b"/CIDSystemInfo<</Registry(Adobe)/Ordering(Identity)/Supplement 0>>"
-        b"/FontDescriptor %d 0 R/DW 1000/W%s%s>>"
-        % (base_font, descriptor, _widths(face, gids), cid_to_gid))
-    to_unicode = writer.add_stream(_tounicode(sorted(by_gid.items())))
-    writer.write_object(resource.number,
-                        b"<</Type/Font/Subtype/Type0/BaseFont%s/Encoding/Identity-H"
-                        b"/DescendantFonts[%d 0 R]/ToUnicode %d 0 R>>"
-                        % (base_font, cid_font, to_unicode))
+    descriptor = (b"<</Type/FontDescriptor/FontName%s/Flags %d/FontBBox[%s]/ItalicAngle %s/Ascent %d"
+                  b"/Descent %d/CapHeight %d/StemV %d"
+                  % (base_font, face.flags, " ".join(map(str, face.bbox)).encode("ascii"),
+                     num(face.italic_angle).encode("ascii"), face.ascent, face.descent, face.cap_height,
+                     face.stem_v))
+    return (base_font, cid_map, writer.prepare_stream(program, b"/Length1 %d" % len(program)), descriptor,
+            _widths(face, gids), writer.prepare_stream(_tounicode(sorted(by_gid.items()))))

@@ -33,6 +33,11 @@ PAGES_PER_NODE = 128
 HEADER = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"
 
 
+SHARED_STREAMS = 64
+"""Compressed streams :meth:`PdfWriter.add_shared_stream` remembers per process."""
+_SHARED: dict[tuple, tuple[bytes, bytes]] = {}
+
+
 def num(value) -> str:
     """A PDF number: integers as such, reals with at most 3 decimals and no trailing zeros."""
     if isinstance(value, int):
@@ -144,6 +149,30 @@ class PdfWriter:
         self._offsets[number] = self._pos
         self._write(b"%d 0 obj\n<<%s/Length %d>>\nstream\n" % (number, entries, len(data))
                     + data + b"\nendstream\nendobj\n")
+
+    def prepare_stream(self, data: bytes, entries: bytes = b"") -> tuple[bytes, bytes]:
+        """``(data, entries)`` as :meth:`write_stream` would write them (compressed with the writer's
+        setting and level, the filter named): a prepared stream can be kept and written again, in
+        this file or another with the same settings, with ``write_stream(n, *prepared, compress=False)``."""
+        if self.compress and data:
+            return zlib.compress(data, self.level), b"/Filter/FlateDecode" + entries
+        return data, entries
+
+    def add_shared_stream(self, data: bytes, entries: bytes = b"") -> int:
+        """:meth:`add_stream` for data written again and again by this process (the background form of
+        every archived document, the output intent's ICC profile, a page drawn the same in its print
+        file and in its archived document): the compressed form is remembered
+        (:data:`SHARED_STREAMS` of them, least recently used dropped first), the bytes are the same."""
+        key = (self.compress, self.level, entries, data)
+        prepared = _SHARED.pop(key, None)
+        if prepared is None:
+            prepared = self.prepare_stream(data, entries)
+            if len(_SHARED) >= SHARED_STREAMS:
+                del _SHARED[next(iter(_SHARED))]
+        _SHARED[key] = prepared
+        number = self.reserve()
+        self.write_stream(number, *prepared, compress=False)
+        return number
 
     def add_stream(self, data: bytes, entries: bytes = b"", compress: bool | None = None) -> int:
         """Reserve and write a stream object at once; returns its number."""

@@ -1,0 +1,153 @@
+"""Render stage tests: what the PDF and AFP backends remember between files gives the same bytes.
+
+The PDF backend keeps, per process, embedded font subsets, text encodings, compressed shared streams
+and the content streams of pages just painted (the archive's one PDF/A per document is written before
+the print file draws the same page objects). Each test renders the same events twice: once with every
+such cache emptied before each file and with fresh page objects (nothing can be reused), once as the
+render phase does it (archive first, then the print file, same page objects); the files must be
+byte-identical. Pages carry characters outside Latin-1 (recorded without encoding when a page is
+reused) and a character the fonts lack (.notdef: PDF/A draws "?", the print file does not).
+"""
+from __future__ import annotations
+
+import io
+import random
+import struct
+
+from fontTools.ttLib import TTFont
+
+from ccm_batch.archive import ArchivePdfWriter
+from ccm_batch.pages import Box, Page, Rule, Text, mm, pt
+from ccm_batch.render import pdf, pdffont, pdfwriter
+from ccm_batch.render.afp import AfpOptions, AfpRenderer
+from ccm_batch.render.base import PieceInfo
+from ccm_batch.render.pdf import PdfOptions, PdfRenderer
+from test_archive_support import meta
+from test_render_pdf_support import A4, LETTERHEAD, SANS, SANS_BOLD, STREAM
+
+
+def _pages(doc: int, notdef: bool) -> list[Page]:
+    items = [Text(mm(100), mm(50), SANS_BOLD, pt(10), f"Client n° {doc:05d}"),
+             Text(mm(100), mm(55), SANS, pt(10), f"Mme Zoë Œdipe-Łukasz {doc}"),
+             Text(mm(20), mm(90), SANS, pt(9), "Total — 12,50 €", kerns=((2, -10),)),
+             Text(mm(20), mm(95), SANS, pt(9), "mot à mot justifié", word_space=7),
+             Rule(mm(20), mm(100), mm(170), pt(0.5)),
+             Box(mm(120), mm(105), mm(70), mm(10), fill=(240, 240, 240), stroke=(0, 0, 255))]
+    if notdef:
+        items.append(Text(mm(20), mm(120), SANS, pt(9), f"中 {doc}"))       # not in Liberation
+    back = Page(A4[0], A4[1], (Text(mm(20), mm(280), SANS, pt(8), f"Verso {doc} « ok »"),))
+    return [Page(A4[0], A4[1], tuple(items), background=LETTERHEAD), back]
+
+
+def _forget() -> None:
+    pdf._PAINTED.clear()
+    pdfwriter._SHARED.clear()
+    pdffont._EMBEDDED.clear()
+    pdffont._SHARED_CODES.clear()
+    pdffont._SHARED_TJ.clear()
+
+
+def _render(directory, docs, *, fresh: bool) -> dict[str, bytes]:
+    """Archive every document, then the print file, the render phase's order; with ``fresh`` every
+    cache is emptied before each file and each file gets its own copies of the pages."""
+    directory.mkdir()
+    archive = ArchivePdfWriter(directory / "archive", job_date="2025-01-31")
+    printer = PdfRenderer(PdfOptions(creation_date="2025-01-31"))
+    for n, pages in docs:
+        if fresh:
+            _forget()
+            pages = [Page(p.width, p.height, tuple(p.items), background=p.background) for p in pages]
+        archive.write_document(meta(n), pages)
+    if fresh:
+        _forget()
+    printer.start_file(str(directory / "print.pdf"), STREAM)
+    for n, pages in docs:
+        if fresh:
+            pages = [Page(p.width, p.height, tuple(p.items), background=p.background) for p in pages]
+        printer.start_piece(PieceInfo(f"P{n}", n))
+        printer.start_document(meta(n))
+        for page in pages:
+            printer.page(page)
+        printer.end_document()
+        printer.end_piece()
+    printer.end_file()
+    return {p.relative_to(directory).as_posix(): p.read_bytes() for p in sorted(directory.rglob("*.pdf"))}
+
+
+def test_archive_and_print_files_are_the_same_with_and_without_reuse(tmp_path):
+    docs = [(n, _pages(n, notdef=n % 3 == 0)) for n in range(1, 8)]
+    reused = _render(tmp_path / "reused", docs, fresh=False)
+    alone = _render(tmp_path / "alone", docs, fresh=True)
+    assert len(reused) == 8
+    assert reused.keys() == alone.keys()
+    for name in reused:
+        assert reused[name] == alone[name], name
+
+
+def test_pages_are_reused_only_when_the_names_agree(tmp_path):
+    """The print file reuses the archive's content for pages without .notdef; a PDF/A file never
+    takes the content of a file that is not PDF/A."""
+    _forget()
+    plain, notdef = _pages(1, notdef=False)[0], _pages(2, notdef=True)[0]
+    archive = ArchivePdfWriter(tmp_path / "archive", job_date="2025-01-31")
+    archive.write_document(meta(1), [plain])
+    archive.write_document(meta(2), [notdef])
+    printer = PdfRenderer(PdfOptions())
+    printer.start_file(str(tmp_path / "print.pdf"), STREAM)
+    printer.start_document(meta(1))
+    printer.page(plain)                        # first page of the file: the form is defined here
+    assert printer._painted(plain) is not None
+    assert printer._painted(notdef) is None    # the archive drew "?" for the missing glyph
+    printer.end_document()
+    printer.end_file()
+    _forget()
+    printer = PdfRenderer(PdfOptions())
+    printer.start_file(str(tmp_path / "print2.pdf"), STREAM)
+    printer.page(plain)
+    printer.end_file()
+    later = PdfRenderer(PdfOptions(pdfa=True))
+    later.start_file(str(tmp_path / "pdfa.pdf"), STREAM)
+    later.page(plain)                          # defines fonts and form, painting
+    assert later._painted(plain) is None       # the latest content of it is the non-PDF/A file's
+    later.end_file()
+
+
+def test_font_subsets_have_valid_checksums():
+    face = pdffont.load_face(SANS)
+    rnd = random.Random(7)
+    codepoints = sorted(face.cmap)
+    for _ in range(20):
+        gids = sorted({face.cmap[c] for c in rnd.sample(codepoints, rnd.randint(1, 120))} | {0})
+        program = face.subset(gids)
+        font = TTFont(io.BytesIO(program), checkChecksums=2)    # raises on a wrong table checksum
+        for tag in font.keys():
+            if tag != "GlyphOrder":
+                font[tag]                                    # every table decodes
+        padded = program + b"\0" * (-len(program) % 4)
+        assert sum(struct.unpack(">%dI" % (len(padded) // 4), padded)) & 0xFFFFFFFF == 0xB1B0AFBA
+        assert font["maxp"].numGlyphs >= gids[-1] + 1             # composites may add glyphs
+
+
+def _afp_page(n: int) -> Page:
+    return Page(A4[0], A4[1], (Text(1000, 1000, SANS, 200, "Total — œuvre"),
+                               Text(1000, 1300, SANS, 200, f"Ligne {n}"),
+                               Rule(1000, 1500, 3000, 20), Box(1000, 1600, 3000, 400, fill=(200, 0, 0))))
+
+
+def test_afp_runs_and_rules_remembered_give_the_same_bytes_and_counts(tmp_path):
+    """The same page twice in one file: the second is written from the remembered runs and rules;
+    its bytes equal the first's (but for the page name) and every substitution is counted."""
+    r = AfpRenderer(AfpOptions())
+    path = tmp_path / "f.afp"
+    r.start_file(str(path), STREAM)
+    r.start_document(meta(1))
+    starts = []
+    for n in (1, 1, 2):
+        starts.append(r._pos)
+        r.page(_afp_page(n))
+    r.end_document()
+    r.end_file()
+    data = path.read_bytes()
+    first, second = data[starts[0]:starts[1]], data[starts[1]:starts[2]]
+    assert first.replace("P0000001".encode("cp500"), "P0000002".encode("cp500")) == second
+    assert r.stats["substituted"]["—"] == 3 and r.stats["substituted"]["œ"] == 3
