@@ -149,5 +149,6 @@ def test_afp_runs_and_rules_remembered_give_the_same_bytes_and_counts(tmp_path):
     r.end_file()
     data = path.read_bytes()
     first, second = data[starts[0]:starts[1]], data[starts[1]:starts[2]]
+    first = first[first.index(b"\xd3\xa8\xaf") - 3:]      # from the BPG: the file's IMM precedes page 1
     assert first.replace("P0000001".encode("cp500"), "P0000002".encode("cp500")) == second
     assert r.stats["substituted"]["—"] == 3 and r.stats["substituted"]["œ"] == 3
