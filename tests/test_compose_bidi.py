@@ -146,3 +146,23 @@ def test_the_afp_backend_refuses_a_glyphs_item(tmp_path):
     r.start_document(DocumentMeta("d", "c", "t", "2026-11-23"))
     with pytest.raises(OutputError, match="cannot be written to AFP"):
         r.page(Page(11906, 16838, items))
+
+
+def test_a_shaped_notdef_glyph_rejects_the_record_and_a_drawn_one_passes():
+    """The glyph sweep of a finished page: a Glyphs item holding glyph 0 (.notdef) is a record error
+    naming the code points; the same item with a real glyph id passes unchanged."""
+    from types import SimpleNamespace
+
+    from ccm_batch.compose.document import Composer
+    from ccm_batch.errors import RecordError
+    from ccm_batch.pages import BLACK
+    stub = SimpleNamespace(page=1)
+    stub.error = lambda node, message: Composer.error(stub, node, message)
+
+    def glyphs(gid):
+        return (Glyphs(0, 0, "بب", ((SANS, 200, BLACK, 100, ((gid, 500, 0, 0), (gid, 500, 0, 0))),), 100),)
+
+    drawn = glyphs(7)
+    assert Composer._sweep_items(stub, drawn, "page 1") is drawn
+    with pytest.raises(RecordError, match=r"\.notdef\) for U\+0628"):
+        Composer._sweep_items(stub, glyphs(0), "page 1")

@@ -546,17 +546,17 @@ class Composer:
         bad = None
         drawn = _DRAWN
         for i, item in enumerate(items):
-            if type(item) is not Text:
-                continue
-            chars = drawn.get(item.font)
-            if chars is None:
-                chars = drawn[item.font] = fonts.get_font(item.font)._drawn
-            if not chars.issuperset(item.text):
-                missing = fonts.uncovered(item.text, item.font)
-                if missing:
-                    bad = bad or []
-                    bad.append((i, missing))
-            elif type(item) is Glyphs and any(g[0] == 0 for run in item.runs for g in run[4]):
+            t = type(item)
+            if t is Text:
+                chars = drawn.get(item.font)
+                if chars is None:
+                    chars = drawn[item.font] = fonts.get_font(item.font)._drawn
+                if not chars.issuperset(item.text):
+                    missing = fonts.uncovered(item.text, item.font)
+                    if missing:
+                        bad = bad or []
+                        bad.append((i, missing))
+            elif t is Glyphs and any(g[0] == 0 for run in item.runs for g in run[4]):
                 self.error(_Where(f"text {item.text[:40]!r}", src),
                            "shaping found no glyph (.notdef) for "
                            + ", ".join(f"U+{ord(c):04X}" for c in dict.fromkeys(item.text) if not c.isspace()))
