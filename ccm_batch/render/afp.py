@@ -381,10 +381,9 @@ class _Body:
         return got
 
     def text(self, t: Text) -> None:
-        """One run; the code-page path has the control sequences of :meth:`_controls` inline (the
-        same bytes) and the encoded run of each text remembered per renderer (texts the code page
-        lacks are encoded each time, so every substitution is counted)."""
-        x, y, font, size, s, color, ws, kerns = t
+        """One run; on the code-page path the encoded run of each text is remembered per renderer
+        (texts the code page lacks are encoded each time, so every substitution is counted)."""
+        font, size, s, kerns = t.font, t.size, t.text, t.kerns
         if not s:
             return
         r = self.r
@@ -401,26 +400,7 @@ class _Body:
         f = self.lids.get((font, size))
         if f is None:
             f = self._font(font, size)
-        lid, space = f
-        if x < 0 or x > _MAX_POS:
-            x = _clamp(x)
-        if y != self.y:
-            self.y = y
-            blob = _AMB_AMI(4, 0xD3, _clamp(y), 4, 0xC7, x)
-        else:
-            blob = _AMI(4, 0xC7, x)
-        font_changed = lid != self.lid
-        if font_changed:
-            blob += scfl(lid)
-            self.lid = lid
-        if color != self.color:
-            blob += cs_color(color)
-            self.color = color
-        if ws or self.svi is not None:
-            want = space + ws
-            if font_changed or want != self.svi:
-                blob += svi(want)
-                self.svi = want
+        blob = self._controls(t, *f)
         if kerns:
             encode = r.encoder.encode
             blob += self._kerned(s, kerns, lambda piece: trn(encode(piece)))
