@@ -517,25 +517,19 @@ def write_font(writer: PdfWriter, resource: FontResource) -> None:
     base_font, cid_map, program, descriptor, widths, to_unicode = embedded
     cid_to_gid = b"/CIDToGIDMap/Identity"
     if cid_map is not None:
-        cid_to_gid = b"/CIDToGIDMap %d 0 R" % _add_prepared(writer, cid_map)
-    font_file = _add_prepared(writer, program)
+        cid_to_gid = b"/CIDToGIDMap %d 0 R" % writer.add_prepared(cid_map)
+    font_file = writer.add_prepared(program)
     descriptor = writer.add_object(descriptor + b"/FontFile2 %d 0 R>>" % font_file)
     cid_font = writer.add_object(
         b"<</Type/Font/Subtype/CIDFontType2/BaseFont%s"
         b"/CIDSystemInfo<</Registry(Adobe)/Ordering(Identity)/Supplement 0>>"
         b"/FontDescriptor %d 0 R/DW 1000/W%s%s>>"
         % (base_font, descriptor, widths, cid_to_gid))
-    to_unicode = _add_prepared(writer, to_unicode)
+    to_unicode = writer.add_prepared(to_unicode)
     writer.write_object(resource.number,
                         b"<</Type/Font/Subtype/Type0/BaseFont%s/Encoding/Identity-H"
                         b"/DescendantFonts[%d 0 R]/ToUnicode %d 0 R>>"
                         % (base_font, cid_font, to_unicode))
-
-
-def _add_prepared(writer: PdfWriter, prepared: tuple[bytes, bytes]) -> int:
-    number = writer.reserve()
-    writer.write_stream(number, *prepared, compress=False)
-    return number
 
 
 def _prepare_font(writer: PdfWriter, face: FontFace, by_gid: dict[int, str], extra=()) -> tuple:

@@ -170,6 +170,10 @@ class PdfWriter:
             if len(_SHARED) >= SHARED_STREAMS:
                 del _SHARED[next(iter(_SHARED))]
         _SHARED[key] = prepared
+        return self.add_prepared(prepared)
+
+    def add_prepared(self, prepared: tuple[bytes, bytes]) -> int:
+        """Reserve and write a stream :meth:`prepare_stream` made (written as it is); returns its number."""
         number = self.reserve()
         self.write_stream(number, *prepared, compress=False)
         return number
