@@ -12,13 +12,10 @@ It returns ``None`` when the file is good, else one line saying what is wrong (t
 from __future__ import annotations
 
 import os
-import re
 
 from .cii import PROFILES
 
 FORMATS = ("factur-x", "cii", "ubl")
-_PART = re.compile(rb"pdfaid:part(?:>|=\s*[\"'])\s*(\d+)")
-_CONFORMANCE = re.compile(rb"pdfaid:conformance(?:>|=\s*[\"'])\s*([A-Za-z])")
 
 
 def _xml_problem(xml: bytes, syntax: str, profile: str) -> str | None:
@@ -54,19 +51,21 @@ def check_file(path: str, fmt: str, profile: str) -> str | None:
         return f"e-invoice {name}: {problem}" if problem else None
     if not data.startswith(b"%PDF-"):
         return f"e-invoice {name} is not a PDF"
+    import io
+
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
-    import io
+
+    from ..archive.verify import pdfa_claim
     try:
         reader = PdfReader(io.BytesIO(data))
-        metadata = reader.trailer["/Root"].get("/Metadata")
-        xmp = metadata.get_object().get_data() if metadata is not None else b""
+        reader.trailer["/Root"]
     except (PyPdfError, OSError, ValueError, KeyError) as exc:
         return f"e-invoice {name} cannot be read as PDF: {exc}"
-    part, conformance = _PART.search(xmp), _CONFORMANCE.search(xmp)
-    claim = (part.group(1) if part else None, conformance.group(1).upper() if conformance else None)
-    if claim != (b"3", b"B"):
-        return f"e-invoice {name} does not declare PDF/A-3b in its XMP metadata ({claim})"
+    part, conformance = pdfa_claim(reader)
+    if (part, conformance) != ("3", "B"):
+        return (f"e-invoice {name} does not declare PDF/A-3b in its XMP metadata "
+                f"(pdfaid:part {part!r}, conformance {conformance!r})")
     from facturx import get_facturx_xml_from_pdf
     try:
         embedded, xml = get_facturx_xml_from_pdf(data, check_xsd=False)
