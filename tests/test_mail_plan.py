@@ -335,17 +335,12 @@ def test_planning_memory_does_not_grow_with_the_run(tmp_path, monkeypatch):
     write batches are made small so both runs fill them; a Python list of the 6,000 extra documents'
     rows would alone take several MB.
     """
-    import shutil
     import tracemalloc
     from ccm_batch.mail import household, plan, presort
+    from ccm_batch.mail.sample import low_minimum_rules
     for module in (household, plan, presort):
         monkeypatch.setattr(module, "BATCH", 50)
-    rules = tmp_path / "rules"
-    shutil.copytree(RULES, rules)
-    for name in ("laposte_lettre_industrielle_2025.toml", "usps_fcm_letters_2025.toml"):
-        p = rules / name
-        p.write_text(p.read_text().replace("mailing_min = 1000", "mailing_min = 10")
-                     .replace("mailing_min = 500", "mailing_min = 10"))
+    rules = low_minimum_rules(tmp_path / "rules")
     cfg = mail.MailConfig.from_dict({"enabled": True, "rules_dir": str(rules)}, ".")
     peaks = []
     for n in (2000, 2000, 8000):

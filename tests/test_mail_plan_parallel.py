@@ -13,10 +13,9 @@ import pytest
 import distributed  # noqa: F401 - in the test extra: a missing package fails, never skips
 from ccm_batch import mail
 from ccm_batch.mail import partition, presort
-from ccm_batch.mail.sample import generate_documents
+from ccm_batch.mail.sample import generate_documents, low_minimum_rules
 from ccm_batch.run.plan_pool import DaskPlanPool, LocalPlanPool
 
-RULES = Path(mail.__file__).parent / "rules"
 JOB, DATE = "PAR", "2026-01-15"
 TABLES = (("mail_doc", "seq"), ("mail_piece", "piece_no"), ("mail_piece_doc", "piece_no, pos"),
           ("mail_stream", "name"), ("mail_tray", "stream, tray_no"), ("mail_file", "stream, seq"),
@@ -28,12 +27,7 @@ def inputs(tmp_path_factory):
     """6,000 French and US documents (households, inserts, heavy statements) and a rule pack copy with
     low mailing minimums, so every presort level, the overflow choice and its refinement are exercised."""
     base = tmp_path_factory.mktemp("plan")
-    rules = base / "rules"
-    shutil.copytree(RULES, rules)
-    for name in ("laposte_lettre_industrielle_2025.toml", "usps_fcm_letters_2025.toml"):
-        p = rules / name
-        p.write_text(p.read_text().replace("mailing_min = 1000", "mailing_min = 10")
-                     .replace("mailing_min = 500", "mailing_min = 10"))
+    rules = low_minimum_rules(base / "rules")
     docs = base / "docs.db"
     db = sqlite3.connect(docs)
     generate_documents(db, 6000, seed=11)

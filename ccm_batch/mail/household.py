@@ -277,9 +277,14 @@ PIECE_COLUMNS = ("piece_no", "stream", "zone", "pack_id", "carrier", "product", 
 def build_pieces(db, book: RuleBook, config, warnings: list) -> dict:
     """Pass 2: households → ``mail_piece`` / ``mail_piece_doc``. Returns counters."""
     stats, unknown_inserts = household_pieces(db, book, config)
-    for name in sorted(unknown_inserts):
-        warnings.append(f"insert {name!r} is not in [mail.inserts]: no feeder selected, weight not counted")
+    warnings.extend(insert_warnings(unknown_inserts))
     return stats
+
+
+def insert_warnings(names) -> list[str]:
+    """The plan's warnings for insert names missing from ``[mail.inserts]`` (sorted)."""
+    return [f"insert {name!r} is not in [mail.inserts]: no feeder selected, weight not counted"
+            for name in sorted(names)]
 
 
 def household_pieces(db, book: RuleBook, config, out=None, keys: tuple | None = None) -> tuple[dict, set]:

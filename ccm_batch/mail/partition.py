@@ -22,22 +22,13 @@ rows, in the same order, as the serial plan, whatever the number of partitions o
 """
 from __future__ import annotations
 
-import os
 import sqlite3
 from pathlib import Path
 
-from .household import household_pieces, load_documents
+from .household import household_pieces, insert_warnings, load_documents
+from .rules import task_rulebook
 
 PARTITION_DOCS = 20_000      # documents per partition (at most 4 partitions per worker)
-_BOOKS: dict = {}
-
-
-def _book(spec: dict):
-    from .rules import load_rulebook
-    key = (tuple(spec["rule_dirs"]), spec["job_date"])
-    if _BOOKS.get("key") != key:
-        _BOOKS.update(key=key, book=load_rulebook(spec["rule_dirs"], spec["job_date"]))
-    return _BOOKS["book"]
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -48,7 +39,7 @@ def documents_part(spec: dict, lo, hi, out_path: str) -> int:
     """Worker task: pass 1 over the documents ``lo <= seq < hi`` into ``out_path``."""
     src, out = _connect(spec["db"]), _connect(out_path)
     try:
-        count = load_documents(src, _book(spec), spec["config"], out=out, seqs=(lo, hi))
+        count = load_documents(src, task_rulebook(spec), spec["config"], out=out, seqs=(lo, hi))
         out.commit()
         return count
     finally:
@@ -68,7 +59,7 @@ def households_part(spec: dict, lo, hi, out_path: str) -> tuple[dict, list]:
         out.execute("DROP TABLE IF EXISTS mail_piece_doc")
         out.execute(PIECE_PART_DDL[0].format(", ".join(PIECE_COLUMNS)))
         out.execute(PIECE_PART_DDL[1])
-        stats, unknown = household_pieces(src, _book(spec), spec["config"], out=out, keys=(lo, hi))
+        stats, unknown = household_pieces(src, task_rulebook(spec), spec["config"], out=out, keys=(lo, hi))
         out.commit()
         return stats, sorted(unknown)
     finally:
@@ -105,8 +96,7 @@ def _merge(db, path: str, statements: list) -> None:
     finally:
         db.commit()
         db.execute("DETACH DATABASE part")
-        for suffix in ("", "-journal", "-wal", "-shm"):
-            Path(path + suffix).unlink(missing_ok=True)
+        _remove([path])
 
 
 def load_documents_parallel(db, config, pool, spec: dict) -> int:
@@ -159,15 +149,12 @@ def build_pieces_parallel(db, config, pool, spec: dict, warnings: list) -> dict:
             unknown.update(names)
     finally:
         _remove(paths)
-    for name in sorted(unknown):
-        warnings.append(f"insert {name!r} is not in [mail.inserts]: no feeder selected, weight not counted")
+    warnings.extend(insert_warnings(unknown))
     return stats
 
 
 def _remove(paths: list) -> None:
+    """Delete partition files (and SQLite's companions) this plan made."""
     for path in paths:
         for suffix in ("", "-journal", "-wal", "-shm"):
-            try:
-                os.unlink(path + suffix)
-            except FileNotFoundError:
-                pass
+            Path(path + suffix).unlink(missing_ok=True)

@@ -66,16 +66,13 @@ def presort_trial(spec: dict, policy, groups: dict | None) -> tuple[float, list]
     and keeps it for the plan's next trials of the same mailing."""
     import sqlite3
 
-    from .rules import load_rulebook
+    from .rules import task_rulebook
     key = (spec["token"], spec["stream"])
     if _PREPARED.get("key") != key:
         old = _PREPARED.pop("mailing", None)
         if old is not None:
             old.db.close()
-        book_key = (tuple(spec["rule_dirs"]), spec["job_date"])
-        if _PREPARED.get("book_key") != book_key:
-            _PREPARED.update(book_key=book_key, book=load_rulebook(spec["rule_dirs"], spec["job_date"]))
-        pack = _PREPARED["book"].packs[spec["pack"]]
+        pack = task_rulebook(spec).packs[spec["pack"]]
         mailing = Mailing(sqlite3.connect(spec["db"], timeout=120), spec["stream"], pack, pack.shapes[spec["shape"]])
         mailing.count = mailing._prepare()
         mailing.db.commit()            # no transaction (and no lock on the work database) left open

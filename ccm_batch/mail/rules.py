@@ -432,6 +432,18 @@ def load_printable_margin(path: Path) -> float:
     return float(value)
 
 
+_TASK_BOOK: dict = {}
+
+
+def task_rulebook(spec: dict) -> RuleBook:
+    """The rule book a plan worker's task names (``spec["rule_dirs"]``, ``spec["job_date"]``): loaded
+    once per worker process and kept while its tasks name the same one."""
+    key = (tuple(spec["rule_dirs"]), spec["job_date"])
+    if _TASK_BOOK.get("key") != key:
+        _TASK_BOOK.update(key=key, book=load_rulebook(spec["rule_dirs"], spec["job_date"]))
+    return _TASK_BOOK["book"]
+
+
 def load_rulebook(search_dirs, job_date: str) -> RuleBook:
     """Packs valid on ``job_date`` and the envelope catalogue from the first directories that hold them."""
     book = RuleBook()

@@ -156,3 +156,17 @@ def insert_documents(db, rows) -> None:
     create_documents_table(db)
     db.executemany(f"INSERT INTO documents VALUES ({','.join('?' * 20)})", rows)
     db.commit()
+
+
+def low_minimum_rules(destination) -> str:
+    """A copy of the bundled rule packs in ``destination`` with every mailing minimum lowered to 10
+    pieces, so that a sample of a few thousand documents reaches every presort level; returns its path."""
+    import shutil
+    from pathlib import Path
+    source = Path(__file__).parent / "rules"
+    shutil.copytree(source, destination)
+    for name in ("laposte_lettre_industrielle_2025.toml", "usps_fcm_letters_2025.toml"):
+        pack = Path(destination) / name
+        pack.write_text(pack.read_text().replace("mailing_min = 1000", "mailing_min = 10")
+                        .replace("mailing_min = 500", "mailing_min = 10"))
+    return str(destination)
