@@ -25,8 +25,8 @@ them (DejaVu Sans has an Arabic too); they cover nothing else a Latin font lacks
 SYSTEM_FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", "~/.local/share/fonts", "~/.fonts")
 
 # Scripts drawn wrongly without shaping / bidi (see ccm_batch.fonts docstring): code point ranges.
-_COMPLEX = ((0x0590, 0x08FF), (0x0900, 0x0DFF), (0xFB1D, 0xFDFF), (0xFE70, 0xFEFF),
-            (0x10800, 0x10FFF), (0x1E800, 0x1EFFF))
+COMPLEX_RANGES = ((0x0590, 0x08FF), (0x0900, 0x0DFF), (0xFB1D, 0xFDFF), (0xFE70, 0xFEFF),
+                  (0x10800, 0x10FFF), (0x1E800, 0x1EFFF))
 
 _lock = threading.RLock()
 _default: tuple[str, ...] = DEFAULT_FALLBACKS
@@ -43,7 +43,7 @@ def needs_shaping(ch: str) -> bool:
     cp = ord(ch)
     if cp < 0x0590:
         return False
-    for lo, hi in _COMPLEX:
+    for lo, hi in COMPLEX_RANGES:
         if lo <= cp <= hi:
             return True
     return False

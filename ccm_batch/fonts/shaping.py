@@ -28,8 +28,9 @@ from __future__ import annotations
 import re
 import threading
 
-COMPLEX_RE = re.compile("[\u0590-\u08ff\u0900-\u0dff\ufb1d-\ufdff\ufe70-\ufeff"
-                        "\U00010800-\U00010fff\U0001e800-\U0001efff]")
+from .fallback import COMPLEX_RANGES
+
+COMPLEX_RE = re.compile("[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in COMPLEX_RANGES) + "]")
 """Characters of scripts that need shaping or right-to-left layout (the ranges of
 :func:`ccm_batch.fonts.needs_shaping`)."""
 
