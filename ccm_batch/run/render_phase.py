@@ -347,7 +347,7 @@ def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archiv
                 facts = renderer.end_document()
                 for index in indexes:
                     index.add(doc.meta, facts, name, fmt, archive_file=archive_file,
-                              **({"einvoice": einvoices[n]} if einvoices else {}))
+                              einvoice=einvoices[n] if einvoices else ())
             renderer.end_piece()
         docs += len(documents)
         pages += len(marked)
