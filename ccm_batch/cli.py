@@ -398,12 +398,12 @@ def send(ctx, run_dir, job_file, resend_uncertain):
     RUN_DIR/sms/sent.journal). Writes RUN_DIR/send-report.json: prepared = accepted + failed + pending.
     Exit 0 when everything was accepted, 4 when some messages failed or are pending.
     """
-    from .channels.send import job_of_run, send_run, summary_line
+    from .channels.send import history_of, job_of_run, send_run, summary_line
     from .job import load_job
     job = load_job(job_file or job_of_run(Path(run_dir)))
     if job.channels is None:
         raise CcmError(f"{job.path}: the job has no [channels] section: nothing to send")
-    result = send_run(Path(run_dir), job.channels, _log(ctx), resend_uncertain)
+    result = send_run(Path(run_dir), job.channels, _log(ctx), resend_uncertain, history=history_of(job))
     complete = all(t["accepted"] == t["prepared"] for t in result.values())
     _log(ctx).message("CCM0701I" if complete else "CCM0703W", summary_line(result), force=True)
     sys.exit(0 if complete else 4)
@@ -432,22 +432,34 @@ def feedback(ctx, job_file, store, dsn, sms_dlr, returned, einvoice_status):
     the customer gets paper.
     """
     from .channels.feedback import FeedbackStore
-    from .channels.ingest import ingest
+    from .channels.ingest import history_event, ingest
+    from .channels.send import history_of
     from .job import load_job
+    job = load_job(job_file) if job_file else None
     if store is None:
-        job = load_job(job_file) if job_file else None
         if job is None or job.channels is None or job.channels.feedback is None:
             raise ConfigError("give --store FILE, or --job JOB whose [channels] names a feedback store")
         store = job.channels.feedback
+    history = history_of(job) if job is not None else None
+    events: list = []
     fb = FeedbackStore(Path(store))
     try:
         counts = ingest(fb, dsn=[Path(p) for p in dsn], sms_dlr=[Path(p) for p in sms_dlr],
-                        returned=[Path(p) for p in returned],
-                        einvoice_status=[Path(p) for p in einvoice_status])
+                        returned=[Path(p) for p in returned], einvoice_status=[Path(p) for p in einvoice_status],
+                        on_new=(lambda e: events.append(history_event(e))) if history else None)
     finally:
         fb.close()
-    _log(ctx).message("CCM0704I", ", ".join(f"{n} {k}" for k, n in counts.items()) + f" into {store}",
-                      force=True)
+    log = _log(ctx)
+    log.message("CCM0704I", ", ".join(f"{n} {k}" for k, n in counts.items()) + f" into {store}", force=True)
+    if history:                       # the final outcomes: delivery events of the documents in the run history
+        from .history import open_store
+        from .history.record import insert_events
+        from .history.store import _safe_url
+        events = [dict(e, job=job.name) for e in events if e is not None]
+        with open_store(history) as hs:
+            matched = sum(run_id is not None for run_id in insert_events(hs, events))
+        log.message("CCM0714I", f"{len(events)} delivery event(s) recorded in the history {_safe_url(history)}, "
+                                f"{matched} of them matched to a document of a recorded run", force=True)
 
 
 def main() -> None:

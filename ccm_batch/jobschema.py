@@ -283,7 +283,8 @@ def _schema() -> Table:
                         "envelopes": MapOf(MONEY), "inserts": MapOf(MONEY),
                         **{k: MONEY for k in ("paper_per_sheet", "click_mono_per_side", "click_colour_per_side",
                                               "envelope", "insert", "inserting_per_piece", "email_per_message",
-                                              "sms_per_segment", "portal_per_document")}}),
+                                              "sms_per_segment", "portal_per_document",
+                                              "einvoice_per_document")}}),
         "channels": Type(),     # [channels]: every key checked by ccm_batch.channels.config.read_channels
         # [fonts]: face files and fallback families checked by ccm_batch.job._fonts_section
         "fonts": Table({"missing_glyphs": Str(("reject", "substitute")),

@@ -19,6 +19,8 @@
   invoice's content, not the channel) are recorded without blocking.
 
 Events are keyed by their source and identity, so feeding the same file twice stores nothing new.
+When the job records a run history, each new final outcome is also a delivery event of the document
+there (:func:`history_event`), which the KPIs' delivery, bounce and returned-mail rates count.
 """
 from __future__ import annotations
 
@@ -143,22 +145,46 @@ def parse_einvoice_status(row: dict, source: str, line: int) -> FeedbackEvent:
                          f"{(row.get('doc_id') or '').strip()}#{code}#{(row.get('date') or '').strip()}")
 
 
-def ingest(store: FeedbackStore, dsn=(), sms_dlr=(), returned=(), einvoice_status=()) -> dict:
-    """Feed files into ``store``; returns counts by kind (new events only) and skipped files."""
+# a final outcome -> the run history's event kind (soft bounces, intermediate reports, disputes: none)
+_HISTORY_KIND = {("email", "hard"): "bounced", ("sms", "hard"): "failed", ("einvoice", "hard"): "failed",
+                 ("paper", "returned"): "returned"}
+
+
+def history_event(e: FeedbackEvent) -> dict | None:
+    """The run-history delivery event of feedback event ``e`` (``delivered``; ``bounced`` for a hard
+    e-mail bounce, ``failed`` for a failed SMS or a rejected e-invoice, ``returned`` for returned
+    mail), or None for a non-final outcome or an event that names no document."""
+    kind = "delivered" if e.status == "delivered" else _HISTORY_KIND.get((e.channel, e.status))
+    if kind is None or not e.doc_id:
+        return None
+    return {"doc_id": e.doc_id, "kind": kind, "channel": e.channel, "occurred_at": e.date or None,
+            "detail": e.detail or None, "source": e.source or None}
+
+
+def ingest(store: FeedbackStore, dsn=(), sms_dlr=(), returned=(), einvoice_status=(), on_new=None) -> dict:
+    """Feed files into ``store``; returns counts by kind (new events only) and skipped files. Each new
+    event is also passed to ``on_new`` when given."""
     counts = collections.Counter()
+    add = store.add
+    if on_new is not None:
+        def add(e: FeedbackEvent) -> bool:
+            new = store.add(e)
+            if new:
+                on_new(e)
+            return new
     for root in dsn:
         for path in _files(root):
             events = parse_dsn(path.read_bytes(), str(path))
             if not events:
                 counts["skipped (not a DSN)"] += 1
             for e in events:
-                counts[f"email {e.status}"] += store.add(e)
+                counts[f"email {e.status}"] += add(e)
     for path in sms_dlr:
         with open(path, encoding="utf-8") as f:
             for n, line in enumerate(f, 1):
                 e = parse_dlr_line(line, str(path), n)
                 if e is not None:
-                    counts[f"sms {e.status}"] += store.add(e)
+                    counts[f"sms {e.status}"] += add(e)
     for path in returned:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
@@ -170,11 +196,11 @@ def ingest(store: FeedbackStore, dsn=(), sms_dlr=(), returned=(), einvoice_statu
                                   (row.get("doc_id") or "").strip(), (row.get("date") or "").strip(),
                                   (row.get("reason") or "").strip(), str(path),
                                   f"{row.get('doc_id', '')}#{reader.line_num}")
-                counts["paper returned"] += store.add(e)
+                counts["paper returned"] += add(e)
     for path in einvoice_status:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             for row in reader:
                 e = parse_einvoice_status(row, str(path), reader.line_num)
-                counts[f"einvoice {e.status}"] += store.add(e)
+                counts[f"einvoice {e.status}"] += add(e)
     return dict(counts)

@@ -18,20 +18,26 @@ from pathlib import Path
 FINAL = ("accepted", "failed")
 
 
+def last_entries(path: Path) -> dict[str, dict]:
+    """Each message id's last status line in the journal at ``path`` (empty when there is none)."""
+    last: dict[str, dict] = {}
+    if Path(path).exists():
+        with open(path, "rb") as f:
+            for line in f:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue                      # a torn last line
+                last[entry["id"]] = entry
+    return last
+
+
 class Journal:
     """The journal at ``path``: :attr:`last` maps a message id to its last status line."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.last: dict[str, dict] = {}
-        if self.path.exists():
-            with open(self.path, "rb") as f:
-                for line in f:
-                    try:
-                        entry = json.loads(line)
-                    except ValueError:
-                        continue                      # a torn last line
-                    self.last[entry["id"]] = entry
+        self.last = last_entries(self.path)
         self._f = open(self.path, "ab")
 
     def status(self, message_id: str) -> str:

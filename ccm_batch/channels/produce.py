@@ -68,9 +68,41 @@ def _reason_kind(reason: str) -> str:
     return re.sub(r"'[^']*'|\d{4}-\d{2}-\d{2}|\([^()]*\)", "…", reason)[:120]
 
 
+ROUTED_DDL = """CREATE TABLE IF NOT EXISTS routed (
+  seq INTEGER PRIMARY KEY,            -- record number, as documents.seq
+  doc_id TEXT, customer_id TEXT, doc_type TEXT,
+  channel TEXT,                       -- the primary channel: paper, email, sms, portal, einvoice or suppressed
+  channels TEXT,                      -- every channel it goes to, primary first, joined with '+'
+  reason TEXT, message_id TEXT, segments INTEGER,
+  on_paper INTEGER                    -- 1: printed too (its row is in documents and the mail plan)
+)"""
+
+
+class RoutedTable:
+    """The work database's ``routed`` table: each routed document's decision, message id and SMS segments,
+    written while :func:`produce_channels` makes the channels' outputs (the run history reads it)."""
+
+    def __init__(self, db):
+        self.db, self.rows = db, []
+        db.execute(ROUTED_DDL)
+        db.execute("DELETE FROM routed")          # a restarted run produces its channels again
+
+    def add(self, r, row: dict) -> None:
+        self.rows.append((r.seq, r.doc_id, r.customer_id, r.doc_type, r.primary, "+".join(r.channels), r.reason,
+                          row.get("message_id") or None, row.get("sms_segments") or None, int(r.on_paper)))
+        if len(self.rows) >= 1000:
+            self.flush()
+
+    def flush(self) -> None:
+        self.db.executemany(f"INSERT INTO routed VALUES ({', '.join('?' * 10)})", self.rows)
+        self.rows.clear()
+        self.db.commit()
+
+
 def produce_channels(job, config: ChannelsConfig, routed, spool_dir: Path, run_dir: Path,
-                     staging: Path) -> dict:
-    """Write every channel's outputs for the ``routed`` documents (record order); returns report facts."""
+                     staging: Path, table: RoutedTable | None = None) -> dict:
+    """Write every channel's outputs for the ``routed`` documents (record order); returns report facts.
+    Each document's decision also goes into ``table`` when one is given."""
     from ..archive.pdf_archive import ArchivePdfWriter
     from ..spool import SpoolReader
     from .email.message import build_message, sign_dkim
@@ -176,6 +208,10 @@ def produce_channels(job, config: ChannelsConfig, routed, spool_dir: Path, run_d
                     row["einvoice_file"] = ";".join(f for f, _, _ in files)
                     counts["einvoice"] += "einvoice" in electronic
             index.add(row)
+            if table is not None:
+                table.add(r, row)
+        if table is not None:
+            table.flush()
     finally:
         reader.close()
         index.close()

@@ -21,7 +21,7 @@ HISTORY_KEYS = {"url", "path", "enabled"}
 MONITORING_KEYS = {"textfile_dir"}
 COST_KEYS = {"file", "currency", "paper_per_sheet", "click_mono_per_side", "click_colour_per_side", "colour",
              "envelope", "envelopes", "insert", "inserts", "inserting_per_piece", "email_per_message",
-             "sms_per_segment", "portal_per_document"}
+             "sms_per_segment", "portal_per_document", "einvoice_per_document"}
 DEFAULT_DIR = "ccm-history"
 ENV_LOCATION = "CCM_HISTORY"        # kpi / dashboard: where the history is when --history is not given
 
@@ -47,6 +47,7 @@ class CostTable:
     email_per_message: Decimal = Decimal(0)
     sms_per_segment: Decimal = Decimal(0)
     portal_per_document: Decimal = Decimal(0)
+    einvoice_per_document: Decimal = Decimal(0)     # the e-invoicing platform's (PDP) fee per invoice
 
     @property
     def click_per_side(self) -> Decimal:

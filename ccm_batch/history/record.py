@@ -1,11 +1,12 @@
 """History stage: record one finished run (report + the run's work database) and delivery events.
 
-:func:`record_run` reads the run report and the work database's ``documents`` and ``mail_*`` tables
+:func:`record_run` reads the run report and the work database's ``documents``, ``routed`` (the channels stage's
+decisions: documents sent off paper) and ``mail_*`` tables
 (streamed, never all in memory) and writes, in one transaction, the run row, its volumes by stream and
 channel, rejects by reason, warnings by kind, phase durations, cost lines and one row per document.
 Costs: paper per sheet, click per printed side, per piece envelope / inserts / inserting / postage
 (charged to the piece's first document, the address carrier; the postage line is the plan's postage,
-rounded per stream as the run report shows it), one message per e-mail or portal
+rounded per stream as the run report shows it), one message per e-mail, portal or e-invoice
 document, one segment per SMS unless the work database says more. Each cost line (channel, item) is
 rounded to the cent (half up); the run's total is the sum of its lines.
 """
@@ -49,12 +50,22 @@ def _has_table(work_db, table: str) -> bool:
 
 def _document_rows(work_db):
     """(seq, doc_id, customer_id, doc_type, pages, sheets, channel, reason, message_id, segments, pos,
-    piece_id, stream, print_file, first_page, envelope, inserts, price, currency, zone) in piece order."""
+    piece_id, stream, print_file, first_page, envelope, inserts, price, currency, zone, channels) of every
+    document: the printed ones (the ``documents`` table) in piece order, then those routed off paper
+    (the channels stage's ``routed`` table) in record order. ``channel`` is the primary channel,
+    ``channels`` every channel the document went to ('+'-joined; None: its channel alone)."""
     cols = _columns(work_db, "documents")
+    routed = _has_table(work_db, "routed")
     channel = "d.channel" if "channel" in cols else f"'{PAPER}'"
     reason = "d.channel_reason" if "channel_reason" in cols else "NULL"
     message = "d.message_id" if "message_id" in cols else "NULL"
     segments = "d.segments" if "segments" in cols else "NULL"
+    channels, routing = "NULL", ""
+    if routed:                                       # a multichannel run: the decisions of its channels stage
+        channel, reason, message, segments, channels = (
+            f"COALESCE(rt.channel, {channel})", f"COALESCE(rt.reason, {reason})",
+            f"COALESCE(rt.message_id, {message})", f"COALESCE(rt.segments, {segments})", "rt.channels")
+        routing = "LEFT JOIN routed rt ON rt.seq = d.seq "
     if _has_table(work_db, "mail_piece") and _has_table(work_db, "mail_piece_doc"):
         piece = ("pd.pos, p.piece_id, p.stream, p.print_file, p.first_page, p.envelope, p.inserts, p.price, "
                  "p.currency, p.zone")
@@ -63,9 +74,14 @@ def _document_rows(work_db):
         order = "p.piece_no, pd.pos, d.seq"
     else:                                            # stopped before planning: no pieces
         piece, join, order = "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL", "", "d.seq"
-    return work_db.execute(
+    printed = work_db.execute(
         f"SELECT d.seq, d.doc_id, d.customer_id, d.doc_type, d.pages, d.sheets, {channel}, {reason}, "
-        f"{message}, {segments}, {piece} FROM documents d {join} ORDER BY {order}")
+        f"{message}, {segments}, {piece}, {channels} FROM documents d {routing}{join} ORDER BY {order}")
+    yield from printed
+    if routed:
+        yield from work_db.execute(
+            "SELECT seq, doc_id, customer_id, doc_type, NULL, NULL, channel, reason, message_id, segments, "
+            f"{', '.join(['NULL'] * 10)}, channels FROM routed WHERE on_paper = 0 ORDER BY seq")
 
 
 class _Costing:
@@ -83,40 +99,65 @@ class _Costing:
         return amount
 
     def document(self, row) -> tuple[Decimal, str]:
-        """The exact cost of one document row; its stream."""
+        """The exact cost of one document row; its stream (its channel when it was not printed).
+
+        A printed document (on paper, or with a paper copy of another primary channel) pays
+        the paper lines; each electronic channel it went to pays its own line. Volumes count the document
+        under its primary channel; a paper copy adds its piece, pages and sheets to its stream's paper
+        volume. A suppressed document costs nothing and is no communication (no volume)."""
         (_seq, _doc, _cust, _type, pages, sheets, channel, _reason, _msg, segments, pos, _piece, stream,
-         _file, _first, envelope, inserts, price, currency, zone) = row
-        c, channel = self.costs, channel or PAPER
+         _file, _first, envelope, inserts, price, currency, zone, channels) = row
+        channel = channel or PAPER
         pages, sheets = pages or 0, sheets or 0
+        went = [channel] + [ch for ch in (channels or "").split("+") if ch and ch != channel]
         cost = Decimal(0)
-        if channel == PAPER:
-            stream = stream or "(unplanned)"
-            cost += self.add(channel, "paper", sheets, sheets * c.paper_per_sheet)
-            cost += self.add(channel, "click", pages, pages * c.click_per_side)
-            first_of_piece = pos == 1          # mail_piece_doc.pos counts from 1
-            if first_of_piece:
-                cost += self.add(channel, "envelopes", 1, c.envelope_cost(envelope))
-                cost += self.add(channel, "inserting", 1, c.inserting_per_piece)
-                names = json.loads(inserts) if inserts else []
-                cost += self.add(channel, "inserts", len(names), sum((c.insert_cost(n) for n in names),
-                                                                     Decimal(0)))
-                if zone in ("domestic", "international") and (currency or "") == self.currency:
-                    cost += self.add(channel, "postage", 1, money(price))
-        else:
-            stream = channel
-            if channel == "sms":
-                n = int(segments or 1)
-                cost += self.add(channel, "sms", n, n * c.sms_per_segment)
-            elif channel == "email":
-                cost += self.add(channel, "email", 1, c.email_per_message)
-            else:
-                cost += self.add(channel, channel, 1, c.portal_per_document)
-        vol = self.volumes.setdefault((stream, channel), [0, 0, 0, 0])
-        vol[0] += 1 if (channel != PAPER or pos == 1) else 0
-        vol[1] += 1
-        vol[2] += pages
-        vol[3] += sheets
+        if PAPER in went:                        # printed: its row is in the documents table
+            cost, stream = self._paper(pages, sheets, pos, stream, envelope, inserts, price, currency, zone)
+            vol = self.volumes.setdefault((stream, PAPER), [0, 0, 0, 0])
+            vol[0] += 1 if pos == 1 else 0
+            vol[1] += 1 if channel == PAPER else 0
+            vol[2] += pages
+            vol[3] += sheets
+        for ch in went:
+            if ch in (PAPER, "suppressed", "none"):
+                continue
+            cost += self._electronic(ch, segments)
+        if channel not in (PAPER, "suppressed", "none"):
+            vol = self.volumes.setdefault((channel, channel), [0, 0, 0, 0])
+            vol[0] += 1
+            vol[1] += 1
+            if PAPER not in went:
+                vol[2] += pages
+                vol[3] += sheets
+            stream = stream if PAPER in went else channel
+        return cost, stream or channel
+
+    def _paper(self, pages, sheets, pos, stream, envelope, inserts, price, currency, zone) -> tuple[Decimal, str]:
+        """The paper lines of one printed document; its stream."""
+        c, channel, cost = self.costs, PAPER, Decimal(0)
+        stream = stream or "(unplanned)"
+        cost += self.add(channel, "paper", sheets, sheets * c.paper_per_sheet)
+        cost += self.add(channel, "click", pages, pages * c.click_per_side)
+        if pos == 1:                           # the piece's first document (mail_piece_doc.pos counts from 1)
+            cost += self.add(channel, "envelopes", 1, c.envelope_cost(envelope))
+            cost += self.add(channel, "inserting", 1, c.inserting_per_piece)
+            names = json.loads(inserts) if inserts else []
+            cost += self.add(channel, "inserts", len(names), sum((c.insert_cost(n) for n in names), Decimal(0)))
+            if zone in ("domestic", "international") and (currency or "") == self.currency:
+                cost += self.add(channel, "postage", 1, money(price))
         return cost, stream
+
+    def _electronic(self, channel: str, segments) -> Decimal:
+        """The line of one document sent on an electronic channel."""
+        c = self.costs
+        if channel == "sms":
+            n = int(segments or 1)
+            return self.add(channel, "sms", n, n * c.sms_per_segment)
+        if channel == "email":
+            return self.add(channel, "email", 1, c.email_per_message)
+        if channel == "einvoice":
+            return self.add(channel, "einvoice", 1, c.einvoice_per_document)
+        return self.add(channel, channel, 1, c.portal_per_document)
 
 
 def _postage(work_db, currency: str | None) -> tuple[str, dict]:

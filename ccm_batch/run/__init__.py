@@ -442,9 +442,10 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
         report.pages, report.sheets = row
         clock = _phase(report, log, "mail files", clock, "mail run, trays and postage")
         if tally is not None:                      # -- channels: email, SMS, portal outputs ------
-            from ..channels.produce import produce_channels
+            from ..channels.produce import RoutedTable, produce_channels
             routed = (r for c in tally.chunks for r in load_chunk(spool_dir, c).channels)
-            report.channels.update(produce_channels(job, job.channels, routed, spool_dir, run_dir, staging))
+            report.channels.update(produce_channels(job, job.channels, routed, spool_dir, run_dir, staging,
+                                                    RoutedTable(db)))
             _phase(report, log, "channels", clock, ", ".join(f"{n:,} {c}" for c, n in
                                                              report.channels["prepared"].items()))
         if job.einvoice is not None:               # every platform's index.csv, printed and routed invoices
