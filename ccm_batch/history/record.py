@@ -1,8 +1,8 @@
 """History stage: record one finished run (report + the run's work database) and delivery events.
 
-:func:`record_run` reads the run report and the work database's ``documents``, ``routed`` (the channels stage's
-decisions: documents sent off paper) and ``mail_*`` tables
-(streamed, never all in memory) and writes, in one transaction, the run row, its volumes by stream and
+:func:`record_run` reads the run report and the work database's ``documents``, ``routed`` (the channels
+stage's decisions, with the documents sent off paper) and ``mail_*`` tables (streamed, never all in
+memory) and writes, in one transaction, the run row, its volumes by stream and
 channel, rejects by reason, warnings by kind, phase durations, cost lines and one row per document.
 Costs: paper per sheet, click per printed side, per piece envelope / inserts / inserting / postage
 (charged to the piece's first document, the address carrier; the postage line is the plan's postage,
