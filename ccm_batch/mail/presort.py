@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from ..log import counted
 from .rules import RulePack, ShapeRules
+from .trial import Trials
 
 BATCH = 2000
 GROUP_TRIALS = 64      # per-group overflow choices tried per mailing (each is one presort trial) ...
@@ -107,7 +108,7 @@ class Mailing:
         self.count = 0
         self.pool, self.spec = pool, spec         # trials in the workers: see :func:`presort_trial`
         self._memo: dict = {}                     # trial key -> (cost, overflow groups)
-        self._state = None                        # the trial whose result the working table holds
+        self.trials: Trials | None = None         # the trial engine, prepared on first use
 
     # ------------------------------------------------------------------ preparation
     def _prepare(self) -> int:
@@ -137,12 +138,8 @@ class Mailing:
         if shape.rates:
             db.executemany("INSERT INTO mail_rate VALUES (?,?,?)",
                            [(lv, i, p) for lv, row in shape.rates.prices.items() for i, p in enumerate(row)])
-        db.execute("CREATE TEMP TABLE mail_asg (piece_no INTEGER, key TEXT, tray INTEGER)")
-        db.execute("CREATE TEMP TABLE mail_roll (piece_no INTEGER)")
         db.execute("CREATE TEMP TABLE mail_trayw (li INTEGER, key TEXT, idx INTEGER, pieces INTEGER, "
                    "length REAL, size TEXT, overflow INTEGER)")
-        for i in range(len(self.levels)):
-            db.execute(f"CREATE INDEX temp.mail_ps_k{i} ON mail_ps(k{i}, state)")
         return count
 
     def _insert(self, rows: list, ncols: int) -> None:
@@ -177,87 +174,57 @@ class Mailing:
         want = policy.get(li, level.overflow[0]) if isinstance(policy, dict) else policy
         return want if want in level.overflow else level.overflow[0]
 
+    def _modes(self, policy, groups: dict | None) -> tuple[tuple, dict]:
+        """The mode of every level under ``policy`` and the valid per-group exceptions of ``groups``."""
+        modes = tuple(self._mode(li, policy) for li in range(len(self.levels)))
+        valid = {}
+        for (li, key), mode in (groups or {}).items():
+            valid[(li, key)] = mode if mode in self.levels[li].overflow else modes[li]
+        return modes, valid
+
+    def _engine(self) -> Trials:
+        if self.trials is None:
+            rates = self.shape.rates.prices.items() if self.shape.rates else ()
+            self.trials = Trials(self.db, self.levels, self.shape, self.pack.handling_per_container,
+                                 {(lv, i): p for lv, row in rates for i, p in enumerate(row)})
+        return self.trials
+
     def _trial(self, policy, groups: dict | None = None) -> float:
         """Prepare every level with ``policy`` (one name, or {level index: mode}) and the per-group
         exceptions ``groups`` ({(level index, key): mode}); returns the plan's cost. The groups whose
-        last container was an overflow container are left in ``self.overflow_groups``."""
+        last container was an overflow container are left in ``self.overflow_groups`` (see
+        :mod:`.trial`)."""
+        cost, self.overflow_groups = self._engine().trial(*self._modes(policy, groups))
+        return cost
+
+    def _write(self, policy, groups: dict | None = None) -> None:
+        """Prepare every level with the chosen policy and write the result to the working table: each
+        piece's level, group, container and rate, each container's row."""
         db, shape = self.db, self.shape
-        self._state = None
-        groups = groups or {}
-        self.overflow_groups = []
-        db.execute("UPDATE mail_ps SET state=0, li=NULL, rate=NULL, rolled_rate=NULL, rolled_li=NULL, grp=NULL, "
-                   "tray=NULL")
-        db.execute("DELETE FROM mail_trayw")
-        capacity = shape.containers[0].length_mm
-        last_li = len(self.levels) - 1
-        for li, level in enumerate(self.levels):
-            level_mode = self._mode(li, policy)
-            db.execute("DROP TABLE IF EXISTS temp.mail_qual")
-            db.execute("CREATE TEMP TABLE mail_qual (key TEXT PRIMARY KEY)")
-            minimum, args = str(int(level.min_pieces)), []
-            if level.min_by_weight:
-                minimum = "CASE " + " ".join("WHEN MAX(weight) <= ? THEN ?" for _ in level.min_by_weight) + \
-                    f" ELSE {int(level.min_pieces)} END"
-                args = [v for limit, n in level.min_by_weight for v in (limit + 1e-9, n)]
-            db.execute(f"INSERT INTO mail_qual SELECT k{li} FROM mail_ps WHERE state = 0 AND k{li} IS NOT NULL "
-                       f"GROUP BY k{li} HAVING COUNT(*) >= {minimum}", args)
-            asg, roll, trays = [], [], []
-            state = {"key": None, "idx": 0, "tray": [], "fill": 0.0}
+        engine = self._engine()
+        modes, valid = self._modes(policy, groups)
+        exc = {(li, engine.kmap[li][key]): mode for (li, key), mode in valid.items()
+               if li < engine.last and key in engine.kmap[li]}
+        pieces, trays = [], []
 
-            def close_group():
-                key, tray, fill, idx = state["key"], state["tray"], state["fill"], state["idx"]
-                if key is None or not tray:
-                    return
-                mode = groups.get((li, key), level_mode)
-                if mode not in level.overflow:
-                    mode = level_mode
-                if idx > 0 and li < last_li and fill < shape.full_ratio * capacity:
-                    self.overflow_groups.append((li, key))
-                keep = idx == 0 or li == last_li or fill >= shape.full_ratio * capacity or mode == "overflow"
-                if keep:
-                    asg.extend((p, key, idx) for p in tray)
-                    trays.append((li, key, idx, len(tray), fill, self._container_size(fill),
-                                  int(idx > 0 and fill < shape.full_ratio * capacity)))
-                elif mode == "rollup":
-                    roll.extend((p,) for p in tray)
+        def record(li, key, idx, rows, fill, last):
+            for piece_no, rate, rolled in rows:
+                pieces.append((li, key, idx, rate, li - 1 if rolled else None, piece_no))
+            if last:
+                trays.append((li, key, idx, len(rows), fill, self._container_size(fill),
+                              int(idx > 0 and fill < shape.full_ratio * engine.cap)))
+            else:
+                trays.append((li, key, idx, len(rows), fill, shape.containers[0].name, 0))
+            if len(pieces) >= BATCH:
+                flush()
 
-            for piece_no, key, thick in db.execute(
-                    f"SELECT p.piece_no, p.k{li}, p.thick FROM mail_ps p JOIN mail_qual q ON p.k{li} = q.key "
-                    f"WHERE p.state = 0 ORDER BY p.k{li}, (p.rolled_li IS NULL), p.sort_key, p.piece_no"):
-                if key != state["key"]:
-                    close_group()
-                    state.update(key=key, idx=0, tray=[], fill=0.0)
-                elif state["tray"] and state["fill"] + thick > capacity + 1e-9:
-                    asg.extend((p, key, state["idx"]) for p in state["tray"])
-                    trays.append((li, key, state["idx"], len(state["tray"]), state["fill"],
-                                  shape.containers[0].name, 0))
-                    state.update(idx=state["idx"] + 1, tray=[], fill=0.0)
-                state["tray"].append(piece_no)
-                state["fill"] += thick
-                if len(asg) >= BATCH:
-                    db.executemany("INSERT INTO mail_asg VALUES (?,?,?)", asg)
-                    asg.clear()
-            close_group()
-            db.executemany("INSERT INTO mail_asg VALUES (?,?,?)", asg)
-            db.executemany("INSERT INTO mail_roll VALUES (?)", roll)
-            db.executemany("INSERT INTO mail_trayw VALUES (?,?,?,?,?,?,?)", trays)
-            db.execute("UPDATE mail_ps SET state = 1, li = ?, grp = a.key, tray = a.tray, "
-                       "rate = CASE WHEN mail_ps.rolled_li = ? THEN mail_ps.rolled_rate ELSE ? END "
-                       "FROM mail_asg a WHERE mail_ps.piece_no = a.piece_no", (li, li - 1, level.rate_level))
-            db.execute("UPDATE mail_ps SET rolled_rate = NULL, rolled_li = NULL WHERE state = 0 AND rolled_li = ?",
-                       (li - 1,))
-            db.execute("UPDATE mail_ps SET rolled_rate = ?, rolled_li = ? "
-                       "WHERE piece_no IN (SELECT piece_no FROM mail_roll)", (level.rate_level, li))
-            db.execute("DELETE FROM mail_asg")
-            db.execute("DELETE FROM mail_roll")
-        if shape.automation_routing_digits:         # no delivery-point routing code: no automation price
-            db.execute("UPDATE mail_ps SET rate = ? WHERE auto = 0", (shape.nonautomation_rate or None,))
-        postage = db.execute("SELECT COALESCE(SUM(COALESCE(r.price, p.single)), 0) FROM mail_ps p "
-                             "LEFT JOIN mail_rate r "
-                             "ON r.rate = p.rate AND r.step_idx = p.step_idx").fetchone()[0]
-        containers = db.execute("SELECT COUNT(*) FROM mail_trayw").fetchone()[0]
-        self._state = _trial_key(policy, groups)
-        return round(postage + containers * self.pack.handling_per_container, 6)
+        def flush():
+            db.executemany("UPDATE mail_ps SET state = 1, li = ?, grp = ?, tray = ?, rate = ?, rolled_li = ? "
+                           "WHERE piece_no = ?", pieces)
+            pieces.clear()
+        engine.full(modes, exc, record)
+        flush()
+        db.executemany("INSERT INTO mail_trayw VALUES (?,?,?,?,?,?,?)", trays)
 
     # ------------------------------------------------------------------ run + write back
     def run(self, policy: str = "cheapest") -> dict:
@@ -285,8 +252,7 @@ class Mailing:
                     self.levels[li].name: m for li, m in sorted(levels.items())}, "per_group": {
                     f"{self.levels[li].name}:{key}": m for (li, key), m in sorted(groups.items())}})
                 final = (levels, groups)
-        if self._state != _trial_key(*final):       # the working table holds another trial: redo the chosen one
-            self._trial(*final)
+        self._write(*final)
         self._finish_presort()
         _reset_temp(self.db)
         return {"kind": "presort", "policy": label, "note": note, "costs": costs}
