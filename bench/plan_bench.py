@@ -2,7 +2,7 @@
 """Benchmark of the mail plan phase alone, on synthetic plan inputs (issue 17, item 4).
 
 usage: plan_bench.py [--sizes 10000,100000,1000000] [--workers 1,2] [--executor local|dask]
-                     [--repeat 1] [--profile] [--keep DIR]
+                     [--repeat 1] [--profile] [--keep DIR] [--documents WORK_DB]
 
 The plan phase reads only the ``documents`` table of the run's work database (one row per composed
 document: address, postcode, country, sheets, page size, ...). This script writes that table for N
@@ -18,7 +18,10 @@ Dask tasks, the Dask cluster started before the clock), and CPU microseconds per
 compare on a shared machine. A full 1,000,000-record run takes 40 minutes; the plan alone on its
 1,000,000 synthetic rows takes a few minutes and reads exactly what the real run's plan reads.
 
-Generated inputs are cached in ``bench/work/plan-docs-N.db`` (delete them to regenerate).
+Generated inputs are cached in ``bench/work/plan-docs-N.db`` (delete them to regenerate). With
+``--documents``, the plan is timed on the ``documents`` table of a real run's work database instead (e.g.
+a bench-invoice run stopped after its first print file with ``CCM_FAULT=render:1``, which leaves its work
+directory behind).
 """
 from __future__ import annotations
 
@@ -111,6 +114,20 @@ def generate(path: Path, n: int, seed: int = 42) -> None:
     os.replace(tmp, path)
 
 
+def extract_documents(work_db: Path, path: Path) -> int:
+    """Copy the ``documents`` table of a run's work database to ``path``; its number of rows."""
+    path.unlink(missing_ok=True)
+    db = sqlite3.connect(path)
+    db.execute(DOCUMENTS_DDL)
+    db.execute("ATTACH DATABASE ? AS src", (str(work_db),))
+    db.execute("INSERT INTO documents SELECT * FROM src.documents")
+    db.commit()
+    n = db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
+    db.execute("DETACH DATABASE src")
+    db.close()
+    return n
+
+
 def mail_config():
     from ccm_batch.job import load_job
     from ccm_batch.mail import MailConfig
@@ -174,13 +191,17 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--keep", default="")
+    ap.add_argument("--documents", default="", help="a run's work.db: time the plan on its documents")
     args = ap.parse_args()
     work_root = HERE / "work"
     work_root.mkdir(exist_ok=True)
+    cases = [(int(x), work_root / f"plan-docs-{int(x)}.db") for x in args.sizes.split(",")]
+    if args.documents:
+        docs = work_root / "plan-docs-run.db"
+        cases = [(extract_documents(Path(args.documents), docs), docs)]
     lines = ["| documents | executor | workers | pieces | wall s | CPU s (run + workers) | CPU µs / doc | digest |",
              "|---:|---|---:|---:|---:|---:|---:|---|"]
-    for n in (int(x) for x in args.sizes.split(",")):
-        docs = work_root / f"plan-docs-{n}.db"
+    for n, docs in cases:
         if not docs.exists():
             t = time.monotonic()
             generate(docs, n)

@@ -32,7 +32,14 @@ travel in the level's containers.
 Containers are numbered in preparation order (level, key, container); pieces get sequence numbers in
 print order: container, rolled-up pieces first, then the in-tray sort key (postcode + normalised
 street). Bundles (``bundle_key``/``bundle_max_pieces``) break inside a container on a key change or when
-full. Memory: one container's piece numbers at a time; all else is SQL.
+full.
+
+Trials (:mod:`.trial`) run on compact arrays prepared once per mailing and process (each piece's rank in
+tray order, its kind, its group per level: about 35 bytes a piece with three levels), not in SQL; a
+per-group trial is computed from the trial of the same level modes by preparing again only the groups
+its change reaches (and the residual level), so the search costs about the same per piece whatever the
+size of the mailing. The search itself — which trials, in which order, what is kept — is unchanged.
+The chosen trial is written to the working table; the rest (sequence numbers, trays, bundles) is SQL.
 """
 from __future__ import annotations
 

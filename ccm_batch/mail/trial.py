@@ -20,7 +20,9 @@ leftover pieces, so it is cut again whenever any leftover piece changes. The res
 full trial (``tests/test_presort_trials.py`` compares them), at a cost proportional to the pieces of the
 groups it touches instead of the whole mailing.
 
-Memory: about 20 bytes per piece (``array`` columns), one copy per process that runs trials.
+Memory: about 35 bytes per piece with three levels (``array`` columns: piece number, kind, group and
+group order per sorted level, the base trial's level and rolled-up flags), one copy per process that
+runs trials; groups are lists only while one is cut.
 """
 from __future__ import annotations
 
