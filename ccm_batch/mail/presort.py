@@ -376,9 +376,14 @@ class Mailing:
         self._bundles()
 
     def _bundles(self) -> None:
+        """Bundle numbers, in print order; written in piece order (a temporary table, then one UPDATE
+        joined on the piece number), not piece by piece in print order: updating a large ``mail_piece``
+        in print order reads its pages at random."""
+        db = self.db
         by_name = {lv.name: lv for lv in self.levels}
+        db.execute("CREATE TEMP TABLE mail_bnd (piece_no INTEGER, bundle INTEGER)")
         updates, bundle, last_tray, last_key, count = [], 0, None, None, 0
-        for piece_no, tray, level_name, pc in self.db.execute(
+        for piece_no, tray, level_name, pc in db.execute(
                 "SELECT piece_no, tray_no, level, pc FROM mail_piece WHERE stream = ? ORDER BY seq",
                 (self.stream,)):
             level = by_name[level_name]
@@ -390,11 +395,14 @@ class Mailing:
                 count = 0
             last_tray, last_key = tray, key
             count += 1
-            updates.append((bundle, piece_no))
+            updates.append((piece_no, bundle))
             if len(updates) >= BATCH:
-                self.db.executemany("UPDATE mail_piece SET bundle_no = ? WHERE piece_no = ?", updates)
+                db.executemany("INSERT INTO mail_bnd VALUES (?, ?)", updates)
                 updates.clear()
-        self.db.executemany("UPDATE mail_piece SET bundle_no = ? WHERE piece_no = ?", updates)
+        db.executemany("INSERT INTO mail_bnd VALUES (?, ?)", updates)
+        db.execute("UPDATE mail_piece SET bundle_no = b.bundle FROM (SELECT piece_no, bundle FROM temp.mail_bnd "
+                   "ORDER BY piece_no) b WHERE mail_piece.piece_no = b.piece_no")
+        db.execute("DROP TABLE temp.mail_bnd")
 
 
 def assign_sequence(db, stream: str, order: str = "sort_key, piece_no") -> None:
