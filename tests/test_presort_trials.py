@@ -140,7 +140,7 @@ def _policies(m: Mailing) -> list:
 
 
 def test_trials_equal_the_sql_trial(mailings):
-    db, found, book = mailings
+    _db, found, _book = mailings
     checked = 0
     for m in found:
         m.count = m._prepare()                       # the working table of this mailing (temp tables are shared)
@@ -159,14 +159,14 @@ def test_trials_equal_the_sql_trial(mailings):
 
 
 def test_group_trial_from_the_base_equals_the_full_trial(mailings):
-    db, found, book = mailings
+    _db, found, _book = mailings
     for m in found:
         m.count = m._prepare()
         m.trials = None
         engine = m._engine()
         for policy in _policies(m):
             modes, _ = m._modes(policy, None)
-            base_cost, ovf = engine.trial(modes, {})
+            _, ovf = engine.trial(modes, {})
             rng = random.Random(7)
             for _ in range(10):
                 picks = rng.sample(ovf, min(len(ovf), rng.randint(1, 5)))

@@ -101,7 +101,7 @@ def release_prepared() -> None:
 
 
 def _reset_temp(db) -> None:
-    for name in ("mail_ps", "mail_grp", "mail_qual", "mail_asg", "mail_roll", "mail_trayw", "mail_rate"):
+    for name in ("mail_ps", "mail_grp", "mail_qual", "mail_asg", "mail_roll", "mail_trayw", "mail_rate", "mail_bnd"):
         db.execute(f"DROP TABLE IF EXISTS temp.{name}")
 
 
@@ -381,6 +381,7 @@ class Mailing:
         in print order reads its pages at random."""
         db = self.db
         by_name = {lv.name: lv for lv in self.levels}
+        db.execute("DROP TABLE IF EXISTS temp.mail_bnd")
         db.execute("CREATE TEMP TABLE mail_bnd (piece_no INTEGER, bundle INTEGER)")
         updates, bundle, last_tray, last_key, count = [], 0, None, None, 0
         for piece_no, tray, level_name, pc in db.execute(

@@ -184,7 +184,7 @@ class Trials:
                 res = self._group(li, seq, exc.get((li, g), modes[li]))
                 if res is None:
                     continue
-                kept, up, conts[g], overflow, cut = res
+                kept, up, conts[g], overflow, _ = res
                 if overflow:
                     ovf.add((li, g))
                 kind = self.kind
