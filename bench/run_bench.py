@@ -237,16 +237,19 @@ def _rate(r, n):
 
 def print_row(n, fmt, ccm, fop, flush=False):
     cp, _ = _rate(ccm, n)
-    fp, _ = _rate(fop, n)
-    ratio = f"{cp / fp:.1f}x" if fp else "n/a"
-    print(f"N={n} {fmt}: ccm-batch {cp:.0f} pages/s ({ccm['pages']} pages, process tree {ccm['tree']:.0f} MB); "
-          f"FOP {fp:.0f} pages/s; ratio {ratio}", flush=flush)
+    line = f"N={n} {fmt}: ccm-batch {cp:.0f} pages/s ({ccm['pages']} pages, process tree {ccm['tree']:.0f} MB)"
+    if fop is not None:                          # BENCH_FOP=0 (or N above FOP's limit): ccm-batch's figures only
+        fp, _ = _rate(fop, n)
+        line += f"; FOP {fp:.0f} pages/s; ratio {f'{cp / fp:.1f}x' if fp else 'n/a'}"
+    print(line, flush=flush)
 
 
 def render_table(rows) -> str:
-    head = ("| N | format | engine | pages | seconds | pages/s | docs/s | peak MB, process tree (RSS sum) "
-            "| peak MB, tree PSS | peak MB, largest process | output MB | ratio to FOP |\n"
-            "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+    """The results table; the "ratio to FOP" column only when FOP ran for at least one row."""
+    with_fop = any(fop is not None for _, _, _, fop in rows)
+    head = ("| N | format | engine | pages | seconds | pages/s | docs/s | CPU s | peak MB, process tree (RSS sum) "
+            "| peak MB, tree PSS | peak MB, largest process | output MB |" + (" ratio to FOP |" if with_fop else "")
+            + "\n|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if with_fop else "") + "\n")
     lines = []
     for n, fmt, ccm, fop in rows:
         cp, cd = _rate(ccm, n)
@@ -257,31 +260,35 @@ def render_table(rows) -> str:
         for name, r, p, d in engines:
             if r is None:
                 continue
-            ratio = f"{p / fp:.1f}×" if fp and name.startswith("ccm-batch") else ("1.0×" if fp else "n/a")
-            lines.append(f"| {n:,} | {fmt} | {name} | {r['pages']:,} | {r['secs']:.1f} | {p:.0f} | {d:.0f} | "
-                         f"{r['tree']:.0f} | {r['pss']:.0f} | {r['rss']:.0f} | {r['size'] / 1e6:.1f} | {ratio} |")
+            cpu = f"{r['cpu']:.1f}" if r.get("cpu") else ""
+            line = (f"| {n:,} | {fmt} | {name} | {r['pages']:,} | {r['secs']:.1f} | {p:.0f} | {d:.0f} | {cpu} | "
+                    f"{r['tree']:.0f} | {r['pss']:.0f} | {r['rss']:.0f} | {r['size'] / 1e6:.1f} |")
+            if with_fop:
+                line += f" {f'{p / fp:.1f}×' if fp and name.startswith('ccm-batch') else ('1.0×' if fp else 'n/a')} |"
+            lines.append(line)
     machine = f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"
     return f"Machine: {machine}\n\n" + head + "\n".join(lines) + "\n\n" + render_curve(rows)
 
 
 def render_curve(rows) -> str:
-    """pages/s against N for ccm-batch (one row per format), then each phase's time per document (ms),
+    """pages/s against N for ccm-batch (one row per format and engine: the local executor on all cores,
+    and with BENCH_DASK=1 each executor and worker count), then each phase's time per document (ms),
     which shows whether a phase grows faster than the number of records."""
-    local = [(n, fmt, r) for n, fmt, r, _ in rows if "engine" not in r]
-    sizes = sorted({n for n, _, _ in local})
-    out = ["pages/s against N (ccm-batch, all cores):", "",
-           "| format | " + " | ".join(f"N={n:,}" for n in sizes) + " |",
-           "|---|" + "---:|" * len(sizes)]
-    for fmt in ("pdf", "afp"):
-        got = {n: _rate(r, n)[0] for n, f, r in local if f == fmt}
-        if got:
-            out.append(f"| {fmt} | " + " | ".join(f"{got[n]:.0f}" if n in got else "" for n in sizes) + " |")
+    runs = [(n, fmt, r.get("engine", "ccm-batch"), r) for n, fmt, r, _ in rows]
+    sizes = sorted({n for n, _, _, _ in runs})
+    lines = list(dict.fromkeys((fmt, engine) for _, fmt, engine, _ in runs))
+    out = ["pages/s against N (ccm-batch; all cores unless the engine says otherwise):", "",
+           "| format | engine | " + " | ".join(f"N={n:,}" for n in sizes) + " |",
+           "|---|---|" + "---:|" * len(sizes)]
+    for fmt, engine in lines:
+        got = {n: _rate(r, n)[0] for n, f, e, r in runs if (f, e) == (fmt, engine)}
+        out.append(f"| {fmt} | {engine} | " + " | ".join(f"{got[n]:.0f}" if n in got else "" for n in sizes) + " |")
     out += ["", "Phase time per document (ms, wall, from the run report):", "",
-            "| N | format | " + " | ".join(PHASES) + " |", "|---:|---|" + "---:|" * len(PHASES)]
-    for n, fmt, r in local:
+            "| N | format | engine | " + " | ".join(PHASES) + " |", "|---:|---|---|" + "---:|" * len(PHASES)]
+    for n, fmt, engine, r in runs:
         ph = r.get("phases") or {}
-        out.append(f"| {n:,} | {fmt} | " + " | ".join(f"{1000 * ph[k] / n:.3f}" if k in ph else ""
-                                                       for k in PHASES) + " |")
+        out.append(f"| {n:,} | {fmt} | {engine} | " + " | ".join(f"{1000 * ph[k] / n:.3f}" if k in ph else ""
+                                                                   for k in PHASES) + " |")
     return "\n".join(out) + "\n"
 
 

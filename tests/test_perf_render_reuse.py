@@ -131,6 +131,8 @@ def test_font_subsets_have_valid_checksums():
 def _afp_page(n: int) -> Page:
     return Page(A4[0], A4[1], (Text(1000, 1000, SANS, 200, "Total — œuvre"),
                                Text(1000, 1300, SANS, 200, f"Ligne {n}"),
+                               Text(1000, 1400, SANS, 200, "AVANT", kerns=((0, -20), (2, -15))),
+                               Text(3000, 1400, SANS, 200, "AVœ", kerns=((0, -20),)),
                                Rule(1000, 1500, 3000, 20), Box(1000, 1600, 3000, 400, fill=(200, 0, 0))))
 
 
@@ -151,4 +153,6 @@ def test_afp_runs_and_rules_remembered_give_the_same_bytes_and_counts(tmp_path):
     first, second = data[starts[0]:starts[1]], data[starts[1]:starts[2]]
     first = first[first.index(b"\xd3\xa8\xaf") - 3:]      # from the BPG: the file's IMM precedes page 1
     assert first.replace("P0000001".encode("cp500"), "P0000002".encode("cp500")) == second
-    assert r.stats["substituted"]["—"] == 3 and r.stats["substituted"]["œ"] == 3
+    assert r.stats["substituted"]["—"] == 3 and r.stats["substituted"]["œ"] == 6
+    assert list(r.kerned) == [("AVANT", ((0, -20), (2, -15)))]     # a kerned run with a substitution
+                                                                    # is encoded (and counted) each time

@@ -46,6 +46,8 @@ from .typography import hyphenation, no_break, typographic
 MAX_PAGES = 5000
 MISSING_GLYPHS = ("reject", "substitute")
 _DRAWN: dict = {}          # font id -> the characters it draws (a font id's metrics never change)
+_PRINTABLE_ASCII = frozenset(map(chr, range(0x20, 0x7F)))
+_ASCII_DRAWN: dict = {}    # font id -> it draws every printable ASCII character (U+0020-U+007E)
 _GRAPHICS = (M.ImageNode, M.RuleNode, M.BoxNode, M.BarcodeNode, M.EpcQrNode, M.ChartNode)
 
 
@@ -544,14 +546,18 @@ class Composer:
 
     def _sweep_items(self, items: tuple, src: str) -> tuple:
         bad = None
-        drawn = _DRAWN
+        drawn, ascii_drawn = _DRAWN, _ASCII_DRAWN
         for i, item in enumerate(items):
             t = type(item)
             if t is Text:
+                text = item.text    # printable ASCII (most texts: two C-level checks) in a font that
+                if text.isascii() and text.isprintable() and ascii_drawn.get(item.font):   # draws it all
+                    continue
                 chars = drawn.get(item.font)
                 if chars is None:
                     chars = drawn[item.font] = fonts.get_font(item.font)._drawn
-                if not chars.issuperset(item.text):
+                    ascii_drawn[item.font] = chars.issuperset(_PRINTABLE_ASCII)
+                if not chars.issuperset(text):
                     missing = fonts.uncovered(item.text, item.font)
                     if missing:
                         bad = bad or []

@@ -213,14 +213,31 @@ def needs_unicode(text: str, font_id: str, encoding_map=_RESIDENT_MAP) -> bool:
     return False
 
 
+_LACKING: dict[str, bool] = {}     # non-ASCII text -> the resident code page lacks one of its characters
+
+
 def note_fonts(items, found: dict) -> None:
-    """Add to ``found`` (font id -> set of characters) the Unicode runs among ``items``."""
+    """Add to ``found`` (font id -> set of characters) the Unicode runs among ``items``.
+
+    For a resident font the answer depends on the text alone: non-ASCII texts are looked up in a
+    per-process table (the same labels and names recur on every page) before the code page is tried."""
     for item in items:
         if type(item) is Text:
             text = item.text        # ASCII in a resident font, nine runs in ten: no call
-            if text and (not text.isascii() or not item.font.startswith(RESIDENT_FAMILIES)) \
-                    and needs_unicode(text, item.font):
-                found.setdefault(item.font, set()).update(text)
+            if not text:
+                continue
+            font = item.font
+            if font.startswith(RESIDENT_FAMILIES):
+                if text.isascii():
+                    continue
+                lacking = _LACKING.get(text)
+                if lacking is None:
+                    if len(_LACKING) >= 8192:
+                        _LACKING.clear()
+                    lacking = _LACKING[text] = needs_unicode(text, font)
+                if not lacking:
+                    continue
+            found.setdefault(font, set()).update(text)
         elif type(item) is Form:
             note_fonts(item.items, found)
 
@@ -387,8 +404,8 @@ class _Body:
         if not s:
             return
         r = self.r
-        emb = r.embedded.get(font)
-        if emb is not None and (font in r.unicode_fonts or not s.isascii()
+        emb = r.embedded.get(font)          # a text in r.runs is one the code page holds: no new check
+        if emb is not None and (font in r.unicode_fonts or not s.isascii() and s not in r.runs
                                 and needs_unicode(s, font, r.encoder._map)):
             full_name, chars = emb
             if not chars.issuperset(s):
@@ -402,8 +419,10 @@ class _Body:
             f = self._font(font, size)
         blob = self._controls(t, *f)
         if kerns:
-            encode = r.encoder.encode
-            blob += self._kerned(s, kerns, lambda piece: trn(encode(piece)))
+            run = r.kerned.get((s, kerns))
+            if run is None:
+                run = r.encode_kerned(s, kerns)
+            blob += run
         else:
             runs = r.runs
             run = runs.get(s)
@@ -581,6 +600,7 @@ class AfpRenderer:
             self.embedded[font_id] = (f"{font_id}-ccm", frozenset(chars))
         self.unicode_fonts = frozenset(f for f in self.embedded if not resident(f))  # always UTF-16
         self.runs: dict[str, bytes] = {}         # text -> its TRN control sequences (code page)
+        self.kerned: dict[tuple, bytes] = {}     # (text, kerns) -> its TRN and RMI control sequences
         self.rects: dict[tuple, tuple[bytes, int]] = {}   # (x, y, w, h) -> rules, last baseline
         self._fonts: dict[str, tuple[str, int, bool]] = {}
         self._mcf_cache: dict[tuple, bytes] = {}
@@ -611,6 +631,23 @@ class AfpRenderer:
         if len(runs) >= 8192:
             runs.clear()
         runs[text] = run
+        return run
+
+    def encode_kerned(self, text: str, kerns: tuple) -> bytes:
+        """A kerned run's TRN and RMI control sequences in the code page (:meth:`_Body._kerned`),
+        remembered in :attr:`kerned` when the code page holds every character (otherwise
+        substitutions are counted, for each occurrence)."""
+        encoder = self.encoder
+        encode = encoder.encode
+        run = _Body._kerned(text, kerns, lambda piece: trn(encode(piece)))
+        try:
+            ptoca._charmap_encode(text, "strict", encoder._map)
+        except UnicodeEncodeError:
+            return run
+        kerned = self.kerned
+        if len(kerned) >= 8192:
+            kerned.clear()
+        kerned[(text, kerns)] = run
         return run
 
     def rect_rules(self, x: int, y: int, w: int, h: int) -> tuple[bytes, int]:

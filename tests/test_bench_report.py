@@ -1,0 +1,48 @@
+"""Bench report (bench/run_bench.py): the tables printed without Apache FOP (BENCH_FOP=0) and with Dask rows."""
+import importlib.util
+from pathlib import Path
+
+_SPEC = importlib.util.spec_from_file_location("run_bench", Path(__file__).resolve().parent.parent / "bench" / "run_bench.py")
+run_bench = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(run_bench)
+
+
+def _run(secs, pages=1600, engine=None):
+    r = {"secs": secs, "rss": 80.0, "tree": 200.0, "pss": 160.0, "rc": 0, "pages": pages, "cpu": 2 * secs,
+         "size": 4_000_000, "phases": {"compose": secs / 2, "collect": 0.1, "plan": 0.3, "render": secs / 3,
+                                       "mail files": 0.1}}
+    if engine:
+        r["engine"] = engine
+    return r
+
+
+def _curve(table):
+    return table[table.index("pages/s against N"):table.index("Phase time")]
+
+
+def test_without_fop_the_tables_give_ccm_batch_rates_and_no_fop_column(capsys):
+    rows = [(1000, "afp", _run(4.0, 1600), None), (10000, "afp", _run(20.0, 16000), None)]
+    table = run_bench.render_table(rows)
+    assert "FOP" not in table
+    assert "| 1,000 | afp | ccm-batch | 1,600 | 4.0 | 400 | 250 | 8.0 |" in table
+    assert "| afp | ccm-batch | 400 | 800 |" in _curve(table)
+    assert "| 10,000 | afp | ccm-batch | 1.000 | 0.010 | 0.030 | 0.667 | 0.010 |" in table
+    run_bench.print_row(1000, "afp", rows[0][2], None)
+    printed = capsys.readouterr().out
+    assert "ccm-batch 400 pages/s" in printed and "FOP" not in printed
+
+
+def test_dask_rows_fill_the_curve_one_line_per_engine():
+    rows = [(10000, "afp", _run(s, 16000, f"ccm-batch {e}"), None)
+            for e, s in (("local ×1", 40.0), ("local ×2", 20.0), ("Dask ×1", 50.0), ("Dask ×2", 25.0))]
+    curve = _curve(run_bench.render_table(rows))
+    for engine, rate in (("local ×1", 400), ("local ×2", 800), ("Dask ×1", 320), ("Dask ×2", 640)):
+        assert f"| afp | ccm-batch {engine} | {rate} |" in curve
+
+
+def test_with_fop_the_ratio_column_stays():
+    fop = _run(100.0, 1600)
+    table = run_bench.render_table([(1000, "pdf", _run(4.0, 1600), fop)])
+    assert "ratio to FOP" in table
+    assert "| 1,000 | pdf | ccm-batch | 1,600 | 4.0 | 400 | 250 | 8.0 | 200 | 160 | 80 | 4.0 | 25.0× |" in table
+    assert "| 1,000 | pdf | Apache FOP |" in table and "| 1.0× |" in table
