@@ -19,7 +19,8 @@ the layout once. Outputs are byte-identical to the local executor's whatever the
 chunks and print files are the units, and the collect and plan phases stay in the run's process.
 
 Without a scheduler address a ``LocalCluster`` of ``workers`` single-threaded processes is started
-for the run and closed at its end.
+for the run — as the run begins (:func:`start_early`), its workers forked from a fork server that has
+loaded the engine and the layout once (:mod:`.dask_worker`) — and closed at its end.
 """
 from __future__ import annotations
 
@@ -67,7 +68,7 @@ def client_for(job):
     thread = _STARTING.get("thread")
     if thread is not None:
         thread.join()
-    client, cluster = _STARTING.pop("result")
+    client, cluster = _STARTING.pop("result", (CcmError("the run's local Dask cluster did not start"), None))
     _STARTING.clear()
     if isinstance(client, BaseException):
         raise client
