@@ -75,6 +75,43 @@ def test_a_worker_killed_mid_run_is_replaced_and_nothing_is_lost_or_doubled(setu
     assert output_files(tmp_path / "out") == reference
 
 
+@pytest.mark.parametrize("phase", ["compose:2", "render:1"])
+def test_the_runs_own_cluster_replaces_a_killed_worker(setup, tmp_path, phase):
+    """--executor dask without a scheduler: the run's LocalCluster forks its workers from a fork server;
+    a worker killed mid-run is started again the same way and its task rescheduled."""
+    job, reference = setup
+    marker = tmp_path / "fault-fired"
+    env = dict(os.environ, CCM_FAULT=phase, CCM_FAULT_ONCE=str(marker))   # only workers reach these checkpoints
+    result = subprocess.run([sys.executable, "-m", "ccm_batch.cli", "run", str(job), "-o", str(tmp_path / "out"),
+                             "--executor", "dask", "-w", "2", "-q"], capture_output=True, text=True, env=env,
+                            timeout=600)
+    assert marker.exists()                          # a worker really died (SIGKILL) during the phase
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert output_files(tmp_path / "out") == reference
+
+
+def _layout_cached() -> bool:
+    from ccm_batch.run import dask_executor
+    return bool(dask_executor._LAYOUTS)
+
+
+def test_the_runs_own_cluster_starts_its_workers_with_the_layout_loaded(setup):
+    from ccm_batch.job import load_job
+    from ccm_batch.run import dask_executor
+    job, _ = setup
+    loaded = load_job(job, {"executor": "dask", "workers": 2})
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    dask_executor.start_early(loaded)
+    try:
+        client = dask_executor.client_for(loaded)
+        assert list(client.run(_layout_cached).values()) == [True, True]     # before any task
+    finally:
+        dask_executor.shutdown()
+    left = {p.pid for p in psutil.Process().children(recursive=True)
+            if "resource_tracker" not in " ".join(p.cmdline())} - before   # multiprocessing's, for the process
+    assert not left                                 # no worker, no fork server outlives the cluster
+
+
 def _wait_for(path: Path, deadline: float = 60.0) -> None:
     end = time.monotonic() + deadline
     while not path.exists():

@@ -155,6 +155,9 @@ def run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunRe
     """
     with stop_on_signals():
         try:
+            if job.executor == "dask":      # its local cluster starts while the run prepares (see dask_executor)
+                from .dask_executor import start_early
+                start_early(job)
             return _run_job(job, log, restart)
         except (OSError, sqlite3.Error, CcmError) as exc:     # a stage's own error may wrap the full disk
             if is_no_space(exc):

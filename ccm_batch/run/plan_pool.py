@@ -7,7 +7,8 @@ the order of the arguments). The run gives it:
   (:class:`LocalPlanPool`, started at the first batch, stopped with the plan);
 * with ``executor = "dask"``: tasks on the run's Dask cluster (:class:`DaskPlanPool`), each task one
   trial, rescheduled by Dask if its worker dies (a trial is a pure function of its arguments);
-* one local worker: no pool, the trials run in the run's process as before.
+* one local worker, or a Dask cluster of one worker thread: no pool, the trials run in the run's process
+  (as fast as in the one worker, without the round trips and the worker's second copy of the mailing).
 
 Each pool adds up the CPU seconds its tasks used (``cpu_s``), for the bench.
 """
@@ -89,8 +90,9 @@ class DaskPlanPool:
 
 def open_plan_pool(job):
     """The plan's pool for ``job`` (None: trials in the run's process)."""
-    if job.executor == "dask":
-        return DaskPlanPool(job)
+    if job.executor == "dask":          # a cluster of one worker thread: nothing to share, no round trips
+        pool = DaskPlanPool(job)
+        return pool if pool.width > 1 else None
     if job.workers > 1:
         return LocalPlanPool(job.workers)
     return None
