@@ -34,6 +34,9 @@ def setup(tmp_path_factory):
     return job, reference
 
 
+TRIM = "MALLOC_TRIM_THRESHOLD_"
+
+
 def _cluster(n: int):
     from distributed import LocalCluster
     return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
@@ -101,10 +104,14 @@ def test_the_runs_own_cluster_starts_its_workers_with_the_layout_loaded(setup):
     job, _ = setup
     loaded = load_job(job, {"executor": "dask", "workers": 2})
     before = {p.pid for p in psutil.Process().children(recursive=True)}
+    trim = os.environ.get(TRIM)
     dask_executor.start_early(loaded)
     try:
         client = dask_executor.client_for(loaded)
         assert list(client.run(_layout_cached).values()) == [True, True]     # before any task
+        # Dask's nannies would set MALLOC_TRIM_THRESHOLD_ (in the workers and in this process): not for the run
+        assert list(client.run(os.environ.get, TRIM).values()) == [trim, trim]
+        assert os.environ.get(TRIM) == trim
     finally:
         dask_executor.shutdown()
     left = {p.pid for p in psutil.Process().children(recursive=True)
