@@ -37,7 +37,7 @@ _CLIENT: dict = {}
 # The local cluster's background work, cut down (measured: a 2-worker cluster idling for 20 s used 2.4 CPU s
 # with Dask's defaults, 0.3 with these): no statistical profiler sampling the task threads every 10 ms,
 # system and memory monitors every few seconds instead of 10 times a second. A cluster started by the
-# operator (--scheduler) keeps its own configuration: docs/dask.md gives the same settings.
+# operator (--scheduler) keeps its own configuration: the README gives the same settings.
 #
 # And no MALLOC_TRIM_THRESHOLD_=65536 in the workers' environment, which Dask's nannies set by default
 # (distributed.nanny.pre-spawn-environ) and which a spawned worker's C library reads at its start: an
