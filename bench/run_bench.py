@@ -16,13 +16,13 @@ shared machine single runs vary by ±10 %.
 
 BENCH_DASK=1 also runs ccm-batch with the Dask executor on a local cluster of 1 and of 2 worker processes
 (``--executor dask``, the cluster's start-up and shutdown included) and the local executor with 1 and 2
-workers, interleaved (local ×1, local ×2, Dask ×1, Dask ×2, then again for each repeat), and reports
+workers, interleaved (local ×1, local ×2, Dask ×1, Dask ×2, then again: 5 rounds, or BENCH_REPEAT), and reports
 Dask's overhead against the local executor with the same number of workers, in wall time and in CPU
 time (user + sys of the run and every process it started, from /usr/bin/time: on a shared machine the
 CPU time is the stable figure). BENCH_FOP=0 leaves FOP out; BENCH_FORMATS=afp picks formats. The Dask
 table of bench/RESULTS.md is made by::
 
-    BENCH_DASK=1 BENCH_FOP=0 BENCH_SIZES=10000 BENCH_REPEAT=3 make bench
+    BENCH_DASK=1 BENCH_FOP=0 BENCH_SIZES=10000 make bench            # 5 interleaved rounds unless BENCH_REPEAT
 """
 from __future__ import annotations
 
@@ -185,7 +185,9 @@ def main() -> int:
                 engines = {f"{ex} ×{w}": ("--executor", ex, "--workers", str(w))
                            for ex in ("local", "Dask") for w in (1, 2)}
                 runs = {e: [] for e in engines}
-                for _ in range(max(1, int(os.environ.get("BENCH_REPEAT", "1")))):
+                # five interleaved rounds unless told: one engine against another on a machine whose
+                # speed drifts by ±10 % over minutes needs more than three (bench/RESULTS.md, issue 17)
+                for _ in range(max(1, int(os.environ.get("BENCH_REPEAT", "5")))):
                     for e, extra in engines.items():
                         runs[e].append(run_ccm(n, data, fmt, WORK / f"ccm-{n}-{fmt}-{e[:5].strip().lower()}{e[-1]}",
                                                tuple(x.lower() for x in extra)))
