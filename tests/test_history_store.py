@@ -110,6 +110,36 @@ def test_concurrent_writers_lose_no_event(location, tmp_path):
     assert _count(location, "SELECT COUNT(DISTINCT message_id) FROM events") == 2 * n
 
 
+OPENER = textwrap.dedent("""
+    import sys
+    from ccm_batch.history import open_store
+    print("ready", flush=True)
+    sys.stdin.readline()
+    open_store(sys.argv[1]).close()
+""")
+
+
+def test_processes_opening_a_new_sqlite_history_together_all_open_it(tmp_path):
+    """Four processes open the same not-yet-created SQLite history at once (released together through
+    their stdin once all are ready), six times over: every one opens it. Switching a new file to WAL
+    needs the exclusive lock and SQLite refuses it at once, without the busy timeout, to the loser."""
+    for round_ in range(6):
+        loc = str(tmp_path / f"h{round_}" / "history.db")
+        procs = [subprocess.Popen([sys.executable, "-c", OPENER, loc], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        for p in procs:
+            assert p.stdout.readline() == "ready\n"
+        for p in procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+        with open_store(loc) as s:
+            assert s.query("PRAGMA journal_mode")[0][0] == "wal"
+            assert s.version() == SCHEMA_VERSION
+
+
 def test_copy_sqlite_history_into_postgresql(tmp_path, pg_url):  # noqa: F811
     sqlite_loc = str(tmp_path / "h.db")
     job = demo_job(tmp_path, "letter", history=sqlite_loc)

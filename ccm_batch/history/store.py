@@ -158,11 +158,29 @@ class SQLiteStore(HistoryStore):
             path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(str(path), timeout=30, isolation_level=None)
             self.conn.execute("PRAGMA busy_timeout = 30000")
-            self.conn.execute("PRAGMA journal_mode = WAL")
             self.conn.execute("PRAGMA synchronous = NORMAL")
+            self._enter_wal()
         except (OSError, sqlite3.Error) as exc:
             raise ConfigError(f"history database {path}: cannot open it ({exc}). Check [history] path "
                               "and the directory's permissions.") from None
+
+    def _enter_wal(self) -> None:
+        """Put the file in WAL mode (persistent: a no-op once done). Switching needs the exclusive lock,
+        and SQLite answers "database is locked" at once, without its busy handler, when two processes
+        switch a new file together, so the switch is retried within the writers' deadline."""
+        deadline = time.monotonic() + RETRY_SECONDS
+        delay = 0.01
+        while True:
+            try:
+                if self.conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                    return
+                self.conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if not self._transient(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 0.5)
 
     def _begin(self, cur) -> None:
         cur.execute("BEGIN IMMEDIATE")
