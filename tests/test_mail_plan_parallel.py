@@ -56,6 +56,7 @@ def _plan(where: Path, docs: Path, config: dict, pool):
     db.close()
     files = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
     assert not list(where.glob("plan-part-*"))           # partition files are removed after the merge
+    assert not list(where.glob("plan-presort-*"))        # and the chosen trials' files after the presort
     return tables, files, summary.as_dict()
 
 
@@ -87,6 +88,8 @@ def test_many_small_partitions_give_the_serial_plan(inputs, tmp_path, monkeypatc
     got = _plan(tmp_path / "p", docs, config, pool)
     assert pool.calls["documents_part"] == 12 and pool.calls["households_part"] == 12
     assert pool.calls["presort_trial"] > 10
+    presorted = {row[0] for row in reference[0]["mail_tray"]}          # the streams with containers
+    assert len(presorted) >= 2 and pool.calls["presort_chosen"] == len(presorted)   # written in tasks
     _same(got, reference)
     assert any(rows for rows in reference[0]["mail_tray"])          # containers were made
     assert reference[1] and any(name.endswith("mailrun.csv") for name in reference[1])

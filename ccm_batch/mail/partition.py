@@ -17,7 +17,8 @@ deletes:
 
 The presort cannot be cut below the mailing (one stream): its minimums, the residual level and the
 overflow policy chosen by cost are decided over the whole mailing. Its cost is the trials of the
-overflow choice, which run in the workers (:func:`.presort.presort_trial`). The result is the same
+overflow choice, which run in the workers (:func:`.presort.presort_trial`), as does writing the chosen
+trial (:func:`.presort.presort_chosen`, into ``plan-presort-….db``). The result is the same
 rows, in the same order, as the serial plan, whatever the number of partitions or workers.
 """
 from __future__ import annotations
@@ -153,8 +154,11 @@ def build_pieces_parallel(db, config, pool, spec: dict, warnings: list) -> dict:
     return stats
 
 
-def _remove(paths: list) -> None:
-    """Delete partition files (and SQLite's companions) this plan made."""
+def remove_files(paths: list) -> None:
+    """Delete SQLite files this plan made beside the work database (and SQLite's companions)."""
     for path in paths:
         for suffix in ("", "-journal", "-wal", "-shm"):
             Path(path + suffix).unlink(missing_ok=True)
+
+
+_remove = remove_files

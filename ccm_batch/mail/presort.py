@@ -40,10 +40,17 @@ per-group trial is computed from the trial of the same level modes by preparing 
 its change reaches (and the residual level), so the search costs about the same per piece whatever the
 size of the mailing. The search itself — which trials, in which order, what is kept — is unchanged.
 The chosen trial is written to the working table; the rest (sequence numbers, trays, bundles) is SQL.
+With workers (a pool), the run's process never prepares a presorted mailing: the trials run in the
+workers (:func:`presort_trial`), and so does writing the chosen one (:func:`presort_chosen`, into a
+file beside the work database that the run's process attaches for the SQL that numbers the pieces).
 """
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 from ..log import counted
+from .partition import remove_files
 from .rules import RulePack, ShapeRules
 from .trial import Trials
 
@@ -72,23 +79,57 @@ def presort_trial(spec: dict, policy, groups: dict | None) -> tuple[float, list]
     :meth:`Mailing._trial` gives them in the run's process. The worker prepares the mailing's working
     table once (its own connection and temporary tables, read from the committed ``mail_piece`` rows)
     and keeps it for the plan's next trials of the same mailing."""
+    mailing = _prepared(spec)
+    cost = mailing._trial(policy, groups)
+    mailing.db.commit()                # temporary tables only: nothing written to the work database
+    return cost, list(mailing.overflow_groups)
+
+
+def _prepared(spec: dict) -> "Mailing":
+    """The mailing ``spec`` names, its working table prepared in this process (once per plan)."""
     import sqlite3
 
     from .rules import task_rulebook
     key = (spec["token"], spec["stream"])
     if _PREPARED.get("key") != key:
-        old = _PREPARED.pop("mailing", None)
-        if old is not None:
-            old.db.close()
+        release_prepared()
         pack = task_rulebook(spec).packs[spec["pack"]]
         mailing = Mailing(sqlite3.connect(spec["db"], timeout=120), spec["stream"], pack, pack.shapes[spec["shape"]])
         mailing.count = mailing._prepare()
         mailing.db.commit()            # no transaction (and no lock on the work database) left open
         _PREPARED.update(key=key, mailing=mailing)
-    mailing = _PREPARED["mailing"]
-    cost = mailing._trial(policy, groups)
-    mailing.db.commit()                # temporary tables only: nothing written to the work database
-    return cost, list(mailing.overflow_groups)
+    return _PREPARED["mailing"]
+
+
+CHOSEN_TABLES = ("mail_ps", "mail_trayw", "mail_rate")
+
+
+def presort_chosen(spec: dict, policy, groups: dict | None, out_path: str) -> int:
+    """Worker task: write the chosen trial of the mailing ``spec`` names (:meth:`Mailing._write`) and
+    copy its working tables (:data:`CHOSEN_TABLES`) into the new SQLite file ``out_path``, from which
+    the run's process numbers the trays and pieces (:meth:`Mailing._finish_presort`). Returns the
+    mailing's pieces. The mailing this worker kept is released: its working table now holds the
+    written trial."""
+    mailing = _prepared(spec)
+    try:
+        remove_files([out_path])                    # a task run again after its worker died
+        mailing._write(policy, groups)
+        db = mailing.db
+        db.commit()
+        db.execute("ATTACH DATABASE ? AS chosen", (out_path,))
+        try:
+            for table in CHOSEN_TABLES:
+                ddl = db.execute("SELECT sql FROM sqlite_temp_master WHERE type = 'table' AND name = ?",
+                                 (table,)).fetchone()[0]
+                db.execute(ddl.replace("CREATE TABLE ", "CREATE TABLE chosen.", 1))
+                db.execute(f"INSERT INTO chosen.{table} SELECT * FROM temp.{table} ORDER BY rowid")
+            db.commit()
+        finally:
+            db.execute("DETACH DATABASE chosen")
+        return mailing.count
+    finally:
+        release_prepared()
+
 
 
 def release_prepared() -> None:
@@ -164,7 +205,8 @@ class Mailing:
             return True, ""
         if shape.local_min and count >= shape.local_min[0]:
             local_key = shape.local_min[1]
-            keys = {local_key(pc) for (pc,) in self.db.execute("SELECT DISTINCT pc FROM mail_ps")}
+            keys = {local_key(pc) for (pc,) in self.db.execute("SELECT DISTINCT pc FROM mail_piece WHERE stream = ?",
+                                                                (self.stream,))}
             if len(keys) == 1 and None not in keys:
                 return True, f"local deposit ({local_key.text} {keys.pop()}) ≥ {shape.local_min[0]} pieces"
         return False, (f"{counted(count, 'piece')} below the mailing minimum of {shape.mailing_min}: "
@@ -236,9 +278,15 @@ class Mailing:
     # ------------------------------------------------------------------ run + write back
     def run(self, policy: str = "cheapest") -> dict:
         """Presort the stream; returns ``{kind, policy, note, costs}`` for the stream table."""
-        count = self.count = self._prepare()
+        if self.pool is None:
+            count = self._prepare()
+        else:               # the workers prepare the mailing for its trials: only its size is needed here
+            count = self.db.execute("SELECT COUNT(*) FROM mail_piece WHERE stream = ?", (self.stream,)).fetchone()[0]
+        self.count = count
         ok, note = self._qualifies(count)
         if not ok:
+            if self.pool is not None:
+                self._prepare()
             self._finish_single()
             _reset_temp(self.db)
             return {"kind": "single", "policy": "", "note": note, "costs": {}}
@@ -259,10 +307,34 @@ class Mailing:
                     self.levels[li].name: m for li, m in sorted(levels.items())}, "per_group": {
                     f"{self.levels[li].name}:{key}": m for (li, key), m in sorted(groups.items())}})
                 final = (levels, groups)
-        self._write(*final)
-        self._finish_presort()
+        if self.pool is None:
+            self._write(*final)
+            self._finish_presort()
+        else:
+            self._finish_from_worker(*final)
         _reset_temp(self.db)
         return {"kind": "presort", "policy": label, "note": note, "costs": costs}
+
+    def _finish_from_worker(self, policy, groups: dict | None) -> None:
+        """The chosen trial written by a worker (:func:`presort_chosen`), then trays, sequence numbers
+        and bundles here, from its file attached in place of the working tables (same statements, same
+        rows)."""
+        db = self.db
+        name = hashlib.sha1(self.stream.encode()).hexdigest()[:12]
+        path = str(Path(self.spec["db"]).parent / f"plan-presort-{name}.db")
+        try:
+            self.pool.map(presort_chosen, [(self.spec, policy, groups, path)])
+            db.commit()                                     # ATTACH needs no open transaction
+            db.execute("ATTACH DATABASE ? AS chosen", (path,))
+            # the plan's page cache (:func:`.plan.plan_cache`) for the attached file too
+            db.execute(f"PRAGMA chosen.cache_size = {int(db.execute('PRAGMA main.cache_size').fetchone()[0])}")
+            try:
+                self._finish_presort()
+            finally:
+                db.commit()
+                db.execute("DETACH DATABASE chosen")
+        finally:
+            remove_files([path])
 
     # ------------------------------------------------------------------ trials, here or in the workers
     def _cost(self, policy, groups: dict | None = None, ahead=None) -> float:
