@@ -101,24 +101,27 @@ def _prepared(spec: dict) -> "Mailing":
     return _PREPARED["mailing"]
 
 
-CHOSEN_TABLES = ("mail_ps", "mail_trayw", "mail_rate")
+FINISHED_TABLES = ("mail_fin", "mail_bnd", "mail_trayrow")   # what :meth:`Mailing._apply_finish` reads
+TRAY_COLUMNS = ("stream TEXT, tray_no INTEGER, level TEXT, dest TEXT, size TEXT, overflow INTEGER, pieces INTEGER, "
+                "length_mm REAL, label TEXT, first_seq INTEGER, last_seq INTEGER")     # mail_tray's
 
 
 def presort_chosen(spec: dict, policy, groups: dict | None, out_path: str) -> int:
-    """Worker task: write the chosen trial of the mailing ``spec`` names (:meth:`Mailing._write`) and
-    copy its working tables (:data:`CHOSEN_TABLES`) into the new SQLite file ``out_path``, from which
-    the run's process numbers the trays and pieces (:meth:`Mailing._finish_presort`). Returns the
-    mailing's pieces. The mailing this worker kept is released: its working table now holds the
-    written trial."""
+    """Worker task: write the chosen trial of the mailing ``spec`` names (:meth:`Mailing._write`), finish
+    it (:meth:`Mailing._finish_rows`: containers, print order, bundles) and copy the result
+    (:data:`FINISHED_TABLES`) into the new SQLite file ``out_path``, which the run's process applies to
+    the plan (:meth:`Mailing._apply_finish`). Returns the mailing's pieces. The mailing this worker
+    kept is released: its working table now holds the written trial."""
     mailing = _prepared(spec)
     try:
         remove_files([out_path])                    # a task run again after its worker died
         mailing._write(policy, groups)
+        mailing._finish_rows()
         db = mailing.db
         db.commit()
         db.execute("ATTACH DATABASE ? AS chosen", (out_path,))
         try:
-            for table in CHOSEN_TABLES:
+            for table in FINISHED_TABLES:
                 ddl = db.execute("SELECT sql FROM sqlite_temp_master WHERE type = 'table' AND name = ?",
                                  (table,)).fetchone()[0]
                 db.execute(ddl.replace("CREATE TABLE ", "CREATE TABLE chosen.", 1))
@@ -142,7 +145,8 @@ def release_prepared() -> None:
 
 
 def _reset_temp(db) -> None:
-    for name in ("mail_ps", "mail_grp", "mail_qual", "mail_asg", "mail_roll", "mail_trayw", "mail_rate", "mail_bnd"):
+    for name in ("mail_ps", "mail_grp", "mail_qual", "mail_asg", "mail_roll", "mail_trayw", "mail_rate", "mail_bnd",
+                 "mail_fin", "mail_trayrow", "mail_trayno"):
         db.execute(f"DROP TABLE IF EXISTS temp.{name}")
 
 
@@ -309,16 +313,16 @@ class Mailing:
                 final = (levels, groups)
         if self.pool is None:
             self._write(*final)
-            self._finish_presort()
+            self._finish_rows()
+            self._apply_finish()
         else:
             self._finish_from_worker(*final)
         _reset_temp(self.db)
         return {"kind": "presort", "policy": label, "note": note, "costs": costs}
 
     def _finish_from_worker(self, policy, groups: dict | None) -> None:
-        """The chosen trial written by a worker (:func:`presort_chosen`), then trays, sequence numbers
-        and bundles here, from its file attached in place of the working tables (same statements, same
-        rows)."""
+        """The chosen trial written and finished by a worker (:func:`presort_chosen`), applied here from its
+        file (attached: the same tables as :meth:`_finish_rows` leaves in this process)."""
         db = self.db
         name = hashlib.sha1(self.stream.encode()).hexdigest()[:12]
         path = str(Path(self.spec["db"]).parent / f"plan-presort-{name}.db")
@@ -329,7 +333,7 @@ class Mailing:
             # the plan's page cache (:func:`.plan.plan_cache`) for the attached file too
             db.execute(f"PRAGMA chosen.cache_size = {int(db.execute('PRAGMA main.cache_size').fetchone()[0])}")
             try:
-                self._finish_presort()
+                self._apply_finish()
             finally:
                 db.commit()
                 db.execute("DETACH DATABASE chosen")
@@ -414,52 +418,47 @@ class Mailing:
             "WHERE stream = ?", (self.stream,))
         assign_sequence(self.db, self.stream)
 
-    def _finish_presort(self) -> None:
+    def _finish_rows(self) -> None:
+        """The written trial's result, from the working tables alone, into temporary tables (see
+        :data:`FINISHED_TABLES`): containers numbered in preparation order, each piece's level, rate,
+        price and print-order number (container, rolled-up pieces first, in-tray sort key), bundles."""
         db = self.db
         db.execute("CREATE TEMP TABLE mail_trayno AS SELECT li, key, idx, ROW_NUMBER() OVER "
                    "(ORDER BY li, key, idx) AS no, pieces, length, size, overflow FROM mail_trayw")
         db.execute("UPDATE mail_ps SET tray = t.no FROM mail_trayno t "
                    "WHERE t.li = mail_ps.li AND t.key = mail_ps.grp AND t.idx = mail_ps.tray")
         names = " ".join(f"WHEN {i} THEN ?" for i in range(len(self.levels)))
+        rolled = "(w.rolled_li IS NOT NULL AND w.rolled_li = w.li - 1)"
+        # no declared types: the values reach mail_piece exactly as an UPDATE from mail_ps would give them
+        db.execute("CREATE TEMP TABLE mail_fin (piece_no INTEGER PRIMARY KEY, level, rate_level, dest, tray_no, "
+                   "rolled, price, near_step, seq, li, pc)")
         db.execute(
-            f"UPDATE mail_piece SET level = CASE w.li {names} END, rate_level = w.rate, dest = w.grp, "
-            "tray_no = w.tray, "
-            "rolled = (w.rolled_li IS NOT NULL AND w.rolled_li = w.li - 1), "
-            "price = COALESCE(r.price, w.single), "
-            "near_step = CASE WHEN r.price IS NULL THEN w.near_single ELSE w.near_rate END "
-            "FROM mail_ps w LEFT JOIN mail_rate r ON r.rate = w.rate AND r.step_idx = w.step_idx "
-            "WHERE mail_piece.piece_no = w.piece_no", [lv.name for lv in self.levels])
-        db.execute(
-            "UPDATE mail_piece SET seq = s.rn FROM (SELECT piece_no, ROW_NUMBER() OVER (ORDER BY tray_no, "
-            "rolled DESC, sort_key, piece_no) AS rn FROM mail_piece WHERE stream = ?) s "
-            "WHERE mail_piece.piece_no = s.piece_no", (self.stream,))
+            f"INSERT INTO mail_fin SELECT w.piece_no, CASE w.li {names} END, w.rate, w.grp, w.tray, {rolled}, "
+            "COALESCE(r.price, w.single), CASE WHEN r.price IS NULL THEN w.near_single ELSE w.near_rate END, "
+            f"ROW_NUMBER() OVER (ORDER BY w.tray, {rolled} DESC, w.sort_key, w.piece_no), w.li, w.pc "
+            "FROM mail_ps w LEFT JOIN mail_rate r ON r.rate = w.rate AND r.step_idx = w.step_idx",
+            [lv.name for lv in self.levels])
+        seqs = {no: (a, b) for no, a, b in db.execute(
+            "SELECT tray_no, MIN(seq), MAX(seq) FROM mail_fin GROUP BY tray_no")}
         rows = []
         for li, key, idx, no, pieces, length, size, overflow in db.execute(
                 "SELECT li, key, idx, no, pieces, length, size, overflow FROM mail_trayno ORDER BY no"):
             level = self.levels[li]
             label = level.label if level.key.kind == "const" else f"{level.label} {key}"
-            rows.append((self.stream, no, level.name, key, size, overflow, pieces, round(length, 3), label))
-        db.executemany("INSERT INTO mail_tray (stream, tray_no, level, dest, size, overflow, pieces, length_mm, "
-                       "label) VALUES (?,?,?,?,?,?,?,?,?)", rows)
-        db.execute("UPDATE mail_tray SET first_seq = s.a, last_seq = s.b FROM (SELECT tray_no, MIN(seq) a, "
-                   "MAX(seq) b FROM mail_piece WHERE stream = ? GROUP BY tray_no) s "
-                   "WHERE mail_tray.stream = ? AND mail_tray.tray_no = s.tray_no", (self.stream, self.stream))
+            rows.append((self.stream, no, level.name, key, size, overflow, pieces, round(length, 3), label,
+                         *seqs.get(no, (None, None))))
+        db.execute(f"CREATE TEMP TABLE mail_trayrow ({TRAY_COLUMNS})")
+        db.executemany("INSERT INTO mail_trayrow VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
         db.execute("DROP TABLE temp.mail_trayno")
         self._bundles()
 
     def _bundles(self) -> None:
-        """Bundle numbers, in print order; written in piece order (a temporary table, then one UPDATE
-        joined on the piece number), not piece by piece in print order: updating a large ``mail_piece``
-        in print order reads its pages at random."""
+        """Bundle numbers, in print order, into ``mail_bnd`` (pieces of levels without bundles have none)."""
         db = self.db
-        by_name = {lv.name: lv for lv in self.levels}
-        db.execute("DROP TABLE IF EXISTS temp.mail_bnd")
-        db.execute("CREATE TEMP TABLE mail_bnd (piece_no INTEGER, bundle INTEGER)")
+        db.execute("CREATE TEMP TABLE mail_bnd (piece_no INTEGER PRIMARY KEY, bundle INTEGER)")
         updates, bundle, last_tray, last_key, count = [], 0, None, None, 0
-        for piece_no, tray, level_name, pc in db.execute(
-                "SELECT piece_no, tray_no, level, pc FROM mail_piece WHERE stream = ? ORDER BY seq",
-                (self.stream,)):
-            level = by_name[level_name]
+        for piece_no, tray, li, pc in db.execute("SELECT piece_no, tray_no, li, pc FROM mail_fin ORDER BY seq"):
+            level = self.levels[li]
             if not level.bundle_key and not level.bundle_max:
                 continue
             key = level.bundle_key(pc) if level.bundle_key else None
@@ -473,9 +472,17 @@ class Mailing:
                 db.executemany("INSERT INTO mail_bnd VALUES (?, ?)", updates)
                 updates.clear()
         db.executemany("INSERT INTO mail_bnd VALUES (?, ?)", updates)
-        db.execute("UPDATE mail_piece SET bundle_no = b.bundle FROM (SELECT piece_no, bundle FROM temp.mail_bnd "
-                   "ORDER BY piece_no) b WHERE mail_piece.piece_no = b.piece_no")
-        db.execute("DROP TABLE temp.mail_bnd")
+
+    def _apply_finish(self) -> None:
+        """The finished rows (:meth:`_finish_rows`, here or in a worker's file) into the plan: one UPDATE of
+        the stream's pieces joined in piece order (updating a large ``mail_piece`` in print order would
+        read its pages at random), the containers' rows."""
+        self.db.execute(
+            "UPDATE mail_piece SET level = f.level, rate_level = f.rate_level, dest = f.dest, tray_no = f.tray_no, "
+            "rolled = f.rolled, price = f.price, near_step = f.near_step, seq = f.seq, bundle_no = f.bundle "
+            "FROM (SELECT f.*, b.bundle FROM mail_fin f LEFT JOIN mail_bnd b ON b.piece_no = f.piece_no "
+            "ORDER BY f.piece_no) f WHERE mail_piece.piece_no = f.piece_no")
+        self.db.execute("INSERT INTO mail_tray SELECT * FROM mail_trayrow ORDER BY tray_no")
 
 
 def assign_sequence(db, stream: str, order: str = "sort_key, piece_no") -> None:
