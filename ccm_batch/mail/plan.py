@@ -286,12 +286,11 @@ def _plan_mail(db, config, job: str, job_date: str, pool=None) -> PlanSummary:
         summary.split_pieces = stats["split_pieces"]
         _plan_streams(db, book, config, pool, job_date)
     db.execute("CREATE INDEX mail_piece_stream ON mail_piece(stream, seq)")
-    _assign_ids(db, config.piece_id_start if config.enabled else 1)
+    _assign_files(db, config, job, job_date, config.piece_id_start if config.enabled else 1)
     db.execute("CREATE INDEX mail_piece_id ON mail_piece(piece_id)")
     if config.enabled and config.imb.enabled:
         _assign_imb(db, config, job_date)
     db.executemany("INSERT INTO mail_run VALUES (?, ?)", [(k, str(v)) for k, v in meta.items()])
-    _assign_files(db, config, job, job_date)
     db.execute("CREATE INDEX mail_piece_file ON mail_piece(stream, file_seq, seq)")
     _fill_summary(db, summary)
     db.commit()
@@ -356,15 +355,6 @@ def _plan_streams(db, book, config, pool=None, job_date: str = "") -> None:
                     result["note"]))
 
 
-def _assign_ids(db, start: int = 1) -> None:
-    db.execute("UPDATE mail_piece SET piece_id = printf('%08d', s.rn + ?) FROM (SELECT p.piece_no, ROW_NUMBER() "
-               "OVER (ORDER BY st.rank, st.name, p.seq) AS rn FROM mail_piece p "
-               "JOIN mail_stream st ON st.name = p.stream) s "
-               "WHERE mail_piece.piece_no = s.piece_no", (start - 1,))
-    if start > 1 and db.execute("SELECT MAX(CAST(piece_id AS INTEGER)) FROM mail_piece").fetchone()[0] >= 10 ** 8:
-        raise ConfigError(f"[mail] piece_id_start {start}: piece ids would pass 99999999 (8 digits)")
-
-
 def _assign_imb(db, config, job_date: str = "") -> None:
     updates = []
     for piece_no, piece_id, pc in db.execute("SELECT piece_no, piece_id, pc FROM mail_piece WHERE carrier = 'USPS' "
@@ -376,19 +366,28 @@ def _assign_imb(db, config, job_date: str = "") -> None:
     db.executemany("UPDATE mail_piece SET imb_tracking = ?, imb_routing = ? WHERE piece_no = ?", updates)
 
 
-def _assign_files(db, config, job: str, job_date: str) -> None:
+def _assign_files(db, config, job: str, job_date: str, id_start: int = 1) -> None:
+    """Print files and piece ids, in one pass in print order (streams by rank and name, pieces by
+    sequence number): ids count up from ``id_start``; a file breaks at ``max_pieces_per_file`` /
+    ``max_sheets_per_file``, before a tray that would not fit in what is left of it. The pieces' columns
+    are collected in a temporary table and written with one UPDATE joined in piece order."""
     max_p, max_s = config.max_pieces_per_file, config.max_sheets_per_file
     streams = db.execute("SELECT name, rank, carrier, product, envelope, kind FROM mail_stream "
                          "ORDER BY rank, name").fetchall()
+    db.execute("DROP TABLE IF EXISTS temp.mail_fileasg")
+    db.execute("CREATE TEMP TABLE mail_fileasg (piece_no INTEGER PRIMARY KEY, piece_id, file_seq, sheet_offset, "
+               "index_in_file, file_break, tray_break, bundle_break)")
+    piece_id, files, rows = id_start, [], []
     for stream, rank, carrier, product, envelope, kind in streams:
         trays = {t: (n, s) for t, n, s in db.execute(
             "SELECT tray_no, COUNT(*), SUM(sheets) FROM mail_piece WHERE stream = ? AND tray_no IS NOT NULL "
             "GROUP BY tray_no", (stream,))}
-        updates = []
+        sums = {}                                  # file_seq -> [pieces, SUM(documents), SUM(sheets)]
         file_seq, f_pieces, f_sheets = 1, 0, 0
         last_tray = last_bundle = None
-        for piece_no, sheets, tray, bundle in db.execute(
-                "SELECT piece_no, sheets, tray_no, bundle_no FROM mail_piece WHERE stream = ? ORDER BY seq", (stream,)):
+        for piece_no, sheets, docs, tray, bundle in db.execute(
+                "SELECT piece_no, sheets, documents, tray_no, bundle_no FROM mail_piece WHERE stream = ? "
+                "ORDER BY seq", (stream,)):
             new_tray = tray is not None and tray != last_tray
             if f_pieces and new_tray:
                 tp, ts = trays[tray]
@@ -396,28 +395,38 @@ def _assign_files(db, config, job: str, job_date: str) -> None:
                     file_seq, f_pieces, f_sheets = file_seq + 1, 0, 0
             if f_pieces and ((max_p and f_pieces + 1 > max_p) or (max_s and f_sheets + sheets > max_s)):
                 file_seq, f_pieces, f_sheets = file_seq + 1, 0, 0
-            updates.append((file_seq, f_sheets, f_pieces + 1, int(f_pieces == 0), int(new_tray),
-                            int(bundle is not None and (bundle != last_bundle or new_tray)), piece_no))
+            rows.append((piece_no, f"{piece_id:08d}", file_seq, f_sheets, f_pieces + 1, int(f_pieces == 0),
+                         int(new_tray), int(bundle is not None and (bundle != last_bundle or new_tray))))
+            piece_id += 1
+            acc = sums.setdefault(file_seq, [0, None, None])
+            acc[0] += 1
+            acc[1], acc[2] = _sql_sum(acc[1], docs), _sql_sum(acc[2], sheets)
             f_pieces += 1
             f_sheets += sheets or 0
             last_tray, last_bundle = tray, bundle
-            if len(updates) >= BATCH:
-                _update_files(db, updates)
-        _update_files(db, updates)
-        files = []
-        for seq, pieces, docs, sheets in db.execute(
-                "SELECT file_seq, COUNT(*), SUM(documents), SUM(sheets) FROM mail_piece WHERE stream = ? "
-                "GROUP BY file_seq ORDER BY file_seq", (stream,)):
+            if len(rows) >= BATCH:
+                db.executemany("INSERT INTO mail_fileasg VALUES (?,?,?,?,?,?,?,?)", rows)
+                rows.clear()
+        for seq, (pieces, docs, sheets) in sorted(sums.items()):
             name = config.name_template.format(job=job, stream=stream, seq=seq, date=job_date, carrier=carrier or "",
                                                envelope=envelope or "", product=product or "", kind=kind)
             files.append((stream, seq, name, rank, pieces, docs, sheets))
-        db.executemany("INSERT INTO mail_file VALUES (?,?,?,?,?,?,?)", files)
+    db.executemany("INSERT INTO mail_fileasg VALUES (?,?,?,?,?,?,?,?)", rows)
+    if id_start > 1 and piece_id - 1 >= 10 ** 8:
+        raise ConfigError(f"[mail] piece_id_start {id_start}: piece ids would pass 99999999 (8 digits)")
+    db.execute("UPDATE mail_piece SET piece_id = a.piece_id, file_seq = a.file_seq, sheet_offset = a.sheet_offset, "
+               "index_in_file = a.index_in_file, file_break = a.file_break, tray_break = a.tray_break, "
+               "bundle_break = a.bundle_break FROM (SELECT * FROM temp.mail_fileasg ORDER BY piece_no) a "
+               "WHERE mail_piece.piece_no = a.piece_no")
+    db.execute("DROP TABLE temp.mail_fileasg")
+    db.executemany("INSERT INTO mail_file VALUES (?,?,?,?,?,?,?)", files)
 
 
-def _update_files(db, updates: list) -> None:
-    db.executemany("UPDATE mail_piece SET file_seq = ?, sheet_offset = ?, index_in_file = ?, file_break = ?, "
-                   "tray_break = ?, bundle_break = ? WHERE piece_no = ?", updates)
-    updates.clear()
+def _sql_sum(total, value):
+    """SQL's SUM, one value at a time: NULLs are skipped, and the sum of none is NULL."""
+    if value is None:
+        return total
+    return value if total is None else total + value
 
 
 def _fill_summary(db, summary: PlanSummary) -> None:
