@@ -216,3 +216,14 @@ def test_a_plan_worker_killed_stops_the_plan_with_an_error_instead_of_waiting_fo
             pool.map(_die, [(), ()])
     finally:
         pool.close()
+
+
+def test_partitions_are_a_multiple_of_the_workers():
+    """Every worker gets as many partitions (none waits alone for the last one), about PARTITION_DOCS
+    documents each, at most 4 per worker, never more than the documents."""
+    docs = partition.PARTITION_DOCS
+    assert partition._partitions(10_000, 2) == 2              # one partition's worth: both workers share it
+    assert partition._partitions(5 * docs, 2) == 6
+    assert partition._partitions(5 * docs, 4) == 8
+    assert partition._partitions(100 * docs, 3) == 12
+    assert partition._partitions(1, 4) == 1 and partition._partitions(0, 2) == 1

@@ -29,7 +29,7 @@ from pathlib import Path
 from .household import household_pieces, insert_warnings, load_documents
 from .rules import task_rulebook
 
-PARTITION_DOCS = 20_000      # documents per partition (at most 4 partitions per worker)
+PARTITION_DOCS = 20_000      # documents per partition (rounded to a multiple of the workers, at most 4 each)
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -81,7 +81,10 @@ def _bounds(db, sql: str, total: int, parts: int) -> list:
 
 
 def _partitions(total: int, width: int) -> int:
-    return max(1, min(4 * width, -(-total // PARTITION_DOCS)))
+    """About :data:`PARTITION_DOCS` documents each, a multiple of the pool's width (every worker gets as
+    many partitions: none waits for the last one), at most 4 per worker."""
+    parts = -(-total // PARTITION_DOCS)
+    return max(1, min(4 * width, -(-parts // width) * width, total))
 
 
 def _part_paths(db_path: str, n: int) -> list[str]:
