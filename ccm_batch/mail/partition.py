@@ -32,13 +32,23 @@ from .rules import task_rulebook
 PARTITION_DOCS = 20_000      # documents per partition (rounded to a multiple of the workers, at most 4 each)
 
 
-def _connect(path: str) -> sqlite3.Connection:
-    return sqlite3.connect(path, timeout=120)
+PLAN_CACHE_KIB = 32 * 1024   # the plan's SQLite page cache, in the run's process and the workers (see .plan)
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """A worker's connection to a plan database, with the plan's page cache for its main and temporary
+    databases (pass 2 reads ``mail_doc`` in householding-key order, the presort's working tables are
+    updated and sorted in tray order: at 1,000,000 documents neither fits SQLite's 2 MB default)."""
+    db = sqlite3.connect(path, timeout=120)
+    for name in ("main", "temp"):
+        db.execute(f"PRAGMA {name}.cache_size = {-PLAN_CACHE_KIB}")
+    return db
+
 
 
 def documents_part(spec: dict, lo, hi, out_path: str) -> int:
     """Worker task: pass 1 over the documents ``lo <= seq < hi`` into ``out_path``."""
-    src, out = _connect(spec["db"]), _connect(out_path)
+    src, out = connect(spec["db"]), connect(out_path)
     try:
         count = load_documents(src, task_rulebook(spec), spec["config"], out=out, seqs=(lo, hi))
         out.commit()
@@ -54,7 +64,7 @@ PIECE_PART_DDL = ("CREATE TABLE mail_piece ({})", "CREATE TABLE mail_piece_doc (
 def households_part(spec: dict, lo, hi, out_path: str) -> tuple[dict, list]:
     """Worker task: pass 2 over the households ``lo <= hh_key < hi`` into ``out_path``."""
     from .household import PIECE_COLUMNS
-    src, out = _connect(spec["db"]), _connect(out_path)
+    src, out = connect(spec["db"]), connect(out_path)
     try:
         out.execute("DROP TABLE IF EXISTS mail_piece")          # a task run again after its worker died
         out.execute("DROP TABLE IF EXISTS mail_piece_doc")
