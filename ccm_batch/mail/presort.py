@@ -50,7 +50,7 @@ import hashlib
 from pathlib import Path
 
 from ..log import counted
-from .partition import remove_files
+from .partition import connect, remove_files
 from .rules import RulePack, ShapeRules
 from .trial import Trials
 
@@ -87,14 +87,12 @@ def presort_trial(spec: dict, policy, groups: dict | None) -> tuple[float, list]
 
 def _prepared(spec: dict) -> "Mailing":
     """The mailing ``spec`` names, its working table prepared in this process (once per plan)."""
-    import sqlite3
-
     from .rules import task_rulebook
     key = (spec["token"], spec["stream"])
     if _PREPARED.get("key") != key:
         release_prepared()
         pack = task_rulebook(spec).packs[spec["pack"]]
-        mailing = Mailing(sqlite3.connect(spec["db"], timeout=120), spec["stream"], pack, pack.shapes[spec["shape"]])
+        mailing = Mailing(connect(spec["db"]), spec["stream"], pack, pack.shapes[spec["shape"]])
         mailing.count = mailing._prepare()
         mailing.db.commit()            # no transaction (and no lock on the work database) left open
         _PREPARED.update(key=key, mailing=mailing)
@@ -146,7 +144,7 @@ def release_prepared() -> None:
 
 def _reset_temp(db) -> None:
     for name in ("mail_ps", "mail_grp", "mail_qual", "mail_asg", "mail_roll", "mail_trayw", "mail_rate", "mail_bnd",
-                 "mail_fin", "mail_trayrow", "mail_trayno"):
+                 "mail_fin", "mail_trayrow", "mail_trayno", "mail_pick"):
         db.execute(f"DROP TABLE IF EXISTS temp.{name}")
 
 
@@ -251,9 +249,12 @@ class Mailing:
         return cost
 
     def _write(self, policy, groups: dict | None = None) -> None:
-        """Prepare every level with the chosen policy and write the result to the working table: each
-        piece's level, group, container and rate, each container's row."""
+        """Prepare every level with the chosen policy and write the result beside the working table:
+        each piece's level, group, container and rate (``mail_pick``: a narrow table filled as the
+        engine goes, not an UPDATE of the wide working table in tray order), each container's row."""
         db, shape = self.db, self.shape
+        db.execute("CREATE TEMP TABLE mail_pick (piece_no INTEGER PRIMARY KEY, li INTEGER, grp TEXT, tray INTEGER, "
+                   "rate TEXT, rolled_li INTEGER)")        # mail_ps's types for these columns
         engine = self._engine()
         modes, valid = self._modes(policy, groups)
         exc = {(li, engine.kmap[li][key]): mode for (li, key), mode in valid.items()
@@ -262,7 +263,7 @@ class Mailing:
 
         def record(li, key, idx, rows, fill, last):
             for piece_no, rate, rolled in rows:
-                pieces.append((li, key, idx, rate, li - 1 if rolled else None, piece_no))
+                pieces.append((piece_no, li, key, idx, rate, li - 1 if rolled else None))
             if last:
                 trays.append((li, key, idx, len(rows), fill, self._container_size(fill),
                               int(idx > 0 and fill < shape.full_ratio * engine.cap)))
@@ -272,8 +273,7 @@ class Mailing:
                 flush()
 
         def flush():
-            db.executemany("UPDATE mail_ps SET state = 1, li = ?, grp = ?, tray = ?, rate = ?, rolled_li = ? "
-                           "WHERE piece_no = ?", pieces)
+            db.executemany("INSERT INTO mail_pick VALUES (?,?,?,?,?,?)", pieces)
             pieces.clear()
         engine.full(modes, exc, record)
         flush()
@@ -425,18 +425,20 @@ class Mailing:
         db = self.db
         db.execute("CREATE TEMP TABLE mail_trayno AS SELECT li, key, idx, ROW_NUMBER() OVER "
                    "(ORDER BY li, key, idx) AS no, pieces, length, size, overflow FROM mail_trayw")
-        db.execute("UPDATE mail_ps SET tray = t.no FROM mail_trayno t "
-                   "WHERE t.li = mail_ps.li AND t.key = mail_ps.grp AND t.idx = mail_ps.tray")
+        db.execute("CREATE INDEX temp.mail_trayno_key ON mail_trayno (li, key, idx)")
         names = " ".join(f"WHEN {i} THEN ?" for i in range(len(self.levels)))
-        rolled = "(w.rolled_li IS NOT NULL AND w.rolled_li = w.li - 1)"
+        rolled = "(a.rolled_li IS NOT NULL AND a.rolled_li = a.li - 1)"
+        tray = "COALESCE(t.no, a.tray)"              # the container's number (every placed piece has one)
         # no declared types: the values reach mail_piece exactly as an UPDATE from mail_ps would give them
         db.execute("CREATE TEMP TABLE mail_fin (piece_no INTEGER PRIMARY KEY, level, rate_level, dest, tray_no, "
                    "rolled, price, near_step, seq, li, pc)")
         db.execute(
-            f"INSERT INTO mail_fin SELECT w.piece_no, CASE w.li {names} END, w.rate, w.grp, w.tray, {rolled}, "
+            f"INSERT INTO mail_fin SELECT w.piece_no, CASE a.li {names} END, a.rate, a.grp, {tray}, {rolled}, "
             "COALESCE(r.price, w.single), CASE WHEN r.price IS NULL THEN w.near_single ELSE w.near_rate END, "
-            f"ROW_NUMBER() OVER (ORDER BY w.tray, {rolled} DESC, w.sort_key, w.piece_no), w.li, w.pc "
-            "FROM mail_ps w LEFT JOIN mail_rate r ON r.rate = w.rate AND r.step_idx = w.step_idx",
+            f"ROW_NUMBER() OVER (ORDER BY {tray}, {rolled} DESC, w.sort_key, w.piece_no), a.li, w.pc "
+            "FROM mail_ps w LEFT JOIN mail_pick a ON a.piece_no = w.piece_no "
+            "LEFT JOIN mail_trayno t ON t.li = a.li AND t.key = a.grp AND t.idx = a.tray "
+            "LEFT JOIN mail_rate r ON r.rate = a.rate AND r.step_idx = w.step_idx",
             [lv.name for lv in self.levels])
         seqs = {no: (a, b) for no, a, b in db.execute(
             "SELECT tray_no, MIN(seq), MAX(seq) FROM mail_fin GROUP BY tray_no")}
