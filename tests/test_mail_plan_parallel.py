@@ -134,6 +134,27 @@ def test_a_dask_cluster_gives_the_serial_plan(inputs, tmp_path, monkeypatch):
     _same(got, reference)
 
 
+def test_a_dask_worker_killed_after_writing_a_mailing_gives_the_serial_plan(inputs, tmp_path, monkeypatch):
+    """The worker that wrote a mailing's chosen trial to its file dies before answering (SIGKILL): Dask
+    runs the task again on another worker, which writes the file anew; the plan is the serial one."""
+    from distributed import LocalCluster
+
+    from ccm_batch.run import dask_executor
+    base, docs, config, reference = inputs
+    marker = tmp_path / "fault-fired"
+    monkeypatch.setenv("CCM_FAULT", "presort:1")          # only presort_chosen, in the workers, reaches it
+    monkeypatch.setenv("CCM_FAULT_ONCE", str(marker))
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None, silence_logs=50) as cluster:
+        job = SimpleNamespace(executor="dask", scheduler=cluster.scheduler_address, workers=2)
+        try:
+            got = _plan(tmp_path / "p", docs, config, DaskPlanPool(job))
+        finally:
+            dask_executor.shutdown()
+    assert marker.exists()                                 # a worker really died there
+    _same(got, reference)
+
+
 def test_speculative_trials_follow_the_serial_search(inputs, tmp_path, monkeypatch):
     """The workers compute trials ahead of the search; the search still takes the serial path: the same
     trials are asked for, in the same order, as without a pool."""

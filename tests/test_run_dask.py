@@ -62,7 +62,7 @@ def test_executor_dask_without_a_scheduler_starts_and_closes_its_own_cluster(set
     assert not left                            # no worker process outlives the run
 
 
-@pytest.mark.parametrize("phase", ["compose:2", "render:1"])
+@pytest.mark.parametrize("phase", ["compose:2", "plan:2", "render:1"])
 def test_a_worker_killed_mid_run_is_replaced_and_nothing_is_lost_or_doubled(setup, tmp_path, monkeypatch, phase):
     job, reference = setup
     marker = tmp_path / "fault-fired"
@@ -78,7 +78,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_nothing_is_lost_or_doubled(setu
     assert output_files(tmp_path / "out") == reference
 
 
-@pytest.mark.parametrize("phase", ["compose:2", "render:1"])
+@pytest.mark.parametrize("phase", ["compose:2", "plan:2", "render:1"])
 def test_the_runs_own_cluster_replaces_a_killed_worker(setup, tmp_path, phase):
     """--executor dask without a scheduler: the run's LocalCluster forks its workers from a fork server;
     a worker killed mid-run is started again the same way and its task rescheduled."""

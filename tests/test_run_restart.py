@@ -1,4 +1,5 @@
-"""Restart after a crash: a run killed (SIGKILL) during compose, render or commit, then finished with
+"""Restart after a crash: a run killed (SIGKILL) during compose, render or commit, or a worker killed
+during compose, render or the mail plan, then finished with
 ``--restart``, gives byte-identical outputs to an uninterrupted run; a changed input is refused."""
 from __future__ import annotations
 
@@ -22,13 +23,15 @@ def reference(tmp_path_factory):
 
 
 @pytest.mark.parametrize("fault, workers", [("compose:3", 1), ("render:2", 1), ("commit:1", 1),
-                                            ("compose:2", 2), ("render:1", 2)])
+                                            ("compose:2", 2), ("render:1", 2), ("plan:2", 2)])
 def test_killed_run_restarts_to_identical_outputs(tmp_path, reference, fault, workers):
     data, expected, expected_report = reference
     job = write_job(tmp_path, data, extra=MAIL, chunk_size=4)
     crashed = run_cli("run", job, "--workers", workers, env={"CCM_FAULT": fault})
     # one worker: the run itself is killed; two: a worker is killed and the run stops with exit 16
     assert crashed.returncode == (-9 if workers == 1 else 16), crashed.stderr
+    if fault.startswith("plan"):
+        assert "a mail plan worker died" in crashed.stderr
     out = tmp_path / "out"
     assert not list(out.glob("*.pdf"))                    # nothing that looks finished
     restarted = run_cli("run", job, "--restart", "--workers", workers)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from ..run.faults import checkpoint
 from .household import household_pieces, insert_warnings, load_documents
 from .rules import task_rulebook
 
@@ -52,6 +53,7 @@ def documents_part(spec: dict, lo, hi, out_path: str) -> int:
     try:
         count = load_documents(src, task_rulebook(spec), spec["config"], out=out, seqs=(lo, hi))
         out.commit()
+        checkpoint("plan")                 # tests: a worker killed with its partition file written
         return count
     finally:
         src.close()
@@ -72,6 +74,7 @@ def households_part(spec: dict, lo, hi, out_path: str) -> tuple[dict, list]:
         out.execute(PIECE_PART_DDL[1])
         stats, unknown = household_pieces(src, task_rulebook(spec), spec["config"], out=out, keys=(lo, hi))
         out.commit()
+        checkpoint("plan")
         return stats, sorted(unknown)
     finally:
         src.close()

@@ -50,6 +50,7 @@ import hashlib
 from pathlib import Path
 
 from ..log import counted
+from ..run.faults import checkpoint
 from .partition import connect, remove_files
 from .rules import RulePack, ShapeRules
 from .trial import Trials
@@ -82,6 +83,7 @@ def presort_trial(spec: dict, policy, groups: dict | None) -> tuple[float, list]
     mailing = _prepared(spec)
     cost = mailing._trial(policy, groups)
     mailing.db.commit()                # temporary tables only: nothing written to the work database
+    checkpoint("plan")
     return cost, list(mailing.overflow_groups)
 
 
@@ -127,6 +129,7 @@ def presort_chosen(spec: dict, policy, groups: dict | None, out_path: str) -> in
             db.commit()
         finally:
             db.execute("DETACH DATABASE chosen")
+        checkpoint("presort")              # tests: a worker killed with the mailing's file written
         return mailing.count
     finally:
         release_prepared()
