@@ -329,19 +329,19 @@ def _db_path(db) -> str:
 
 
 def _plan_streams(db, book, config, pool=None, job_date: str = "") -> None:
-    streams = db.execute("SELECT stream, zone, pack_id, carrier, product, shape, envelope, currency FROM mail_piece "
-                         "GROUP BY stream ORDER BY stream").fetchall()
+    streams = db.execute("SELECT stream, zone, pack_id, carrier, product, shape, envelope, currency, COUNT(*) "
+                         "FROM mail_piece GROUP BY stream ORDER BY stream").fetchall()
     base = None
     if pool is not None:            # the workers read the pieces from the database file: commit them
         db.commit()
         base = {"db": _db_path(db), "token": uuid.uuid4().hex, "rule_dirs": [str(d) for d in config.rule_dirs],
                 "job_date": job_date}
-    for name, zone, pack_id, carrier, product, shape, envelope, currency in streams:
+    for name, zone, pack_id, carrier, product, shape, envelope, currency, pieces in streams:
         pack = book.packs.get(pack_id)
         result = {"kind": zone, "policy": "", "note": "", "costs": {}}
         if zone == "domestic":
             spec = base and {**base, "stream": name, "pack": pack_id, "shape": shape}
-            result = Mailing(db, name, pack, pack.shapes[shape], pool, spec).run(config.policy)
+            result = Mailing(db, name, pack, pack.shapes[shape], pool, spec).run(config.policy, pieces)
         elif zone == "international":
             db.execute("UPDATE mail_piece SET level = 'INTL', rate_level = 'SINGLE', price = single_price "
                        "WHERE stream = ?", (name,))

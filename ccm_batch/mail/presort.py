@@ -283,12 +283,15 @@ class Mailing:
         db.executemany("INSERT INTO mail_trayw VALUES (?,?,?,?,?,?,?)", trays)
 
     # ------------------------------------------------------------------ run + write back
-    def run(self, policy: str = "cheapest") -> dict:
-        """Presort the stream; returns ``{kind, policy, note, costs}`` for the stream table."""
+    def run(self, policy: str = "cheapest", pieces: int | None = None) -> dict:
+        """Presort the stream (of ``pieces`` pieces, when the caller has counted them); returns ``{kind,
+        policy, note, costs}`` for the stream table."""
         if self.pool is None:
             count = self._prepare()
-        else:               # the workers prepare the mailing for its trials: only its size is needed here
+        elif pieces is None:   # the workers prepare the mailing for its trials: only its size is needed here
             count = self.db.execute("SELECT COUNT(*) FROM mail_piece WHERE stream = ?", (self.stream,)).fetchone()[0]
+        else:
+            count = pieces
         self.count = count
         ok, note = self._qualifies(count)
         if not ok:
