@@ -70,12 +70,19 @@ class HistoryStore:
     def write(self, work) -> object:
         """Run ``work(tx)`` in one transaction (``tx.execute(sql, params)``), retrying transient
         conflicts for up to :data:`RETRY_SECONDS`; returns what ``work`` returned."""
+        def attempt():
+            with self._transaction() as tx:
+                return work(tx)
+        return self._retrying(attempt)
+
+    def _retrying(self, attempt) -> object:
+        """``attempt()`` again, with a growing random back-off, while it fails with a transient conflict,
+        for up to :data:`RETRY_SECONDS`; what it returned."""
         deadline = time.monotonic() + RETRY_SECONDS
         delay = 0.01
         while True:
             try:
-                with self._transaction() as tx:
-                    return work(tx)
+                return attempt()
             except Exception as exc:   # noqa: BLE001 - re-raised unless transient
                 if not self._transient(exc) or time.monotonic() > deadline:
                     raise
@@ -167,20 +174,11 @@ class SQLiteStore(HistoryStore):
     def _enter_wal(self) -> None:
         """Put the file in WAL mode (persistent: a no-op once done). Switching needs the exclusive lock,
         and SQLite answers "database is locked" at once, without its busy handler, when two processes
-        switch a new file together, so the switch is retried within the writers' deadline."""
-        deadline = time.monotonic() + RETRY_SECONDS
-        delay = 0.01
-        while True:
-            try:
-                if self.conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
-                    return
+        switch a new file together, so the switch is retried like a write."""
+        def attempt():
+            if self.conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                 self.conn.execute("PRAGMA journal_mode = WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if not self._transient(exc) or time.monotonic() > deadline:
-                    raise
-            time.sleep(delay * (1 + random.random()))
-            delay = min(delay * 2, 0.5)
+        self._retrying(attempt)
 
     def _begin(self, cur) -> None:
         cur.execute("BEGIN IMMEDIATE")
