@@ -46,7 +46,6 @@ def connect(path: str) -> sqlite3.Connection:
     return db
 
 
-
 def documents_part(spec: dict, lo, hi, out_path: str) -> int:
     """Worker task: pass 1 over the documents ``lo <= seq < hi`` into ``out_path``."""
     src, out = connect(spec["db"]), connect(out_path)
@@ -113,7 +112,7 @@ def _merge(db, path: str, statements: list) -> None:
     finally:
         db.commit()
         db.execute("DETACH DATABASE part")
-        _remove([path])
+        remove_files([path])
 
 
 def load_documents_parallel(db, config, pool, spec: dict) -> int:
@@ -122,7 +121,7 @@ def load_documents_parallel(db, config, pool, spec: dict) -> int:
     total = db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
     ranges = _bounds(db, "SELECT seq FROM documents ORDER BY seq", total, _partitions(total, pool.width))
     paths = _part_paths(spec["db"], len(ranges))
-    _remove(paths)
+    remove_files(paths)
     db.execute("DROP TABLE IF EXISTS mail_doc")
     db.execute(DOC_DDL)
     db.commit()
@@ -131,7 +130,7 @@ def load_documents_parallel(db, config, pool, spec: dict) -> int:
         for path in paths:
             _merge(db, path, [("INSERT INTO mail_doc SELECT * FROM part.mail_doc ORDER BY seq", ())])
     finally:
-        _remove(paths)
+        remove_files(paths)
     db.execute("CREATE INDEX mail_doc_hh ON mail_doc(hh_key, seq)")
     db.commit()
     return sum(counts)
@@ -143,7 +142,7 @@ def build_pieces_parallel(db, config, pool, spec: dict, warnings: list) -> dict:
     total = db.execute("SELECT COUNT(*) FROM mail_doc").fetchone()[0]
     ranges = _bounds(db, "SELECT hh_key FROM mail_doc ORDER BY hh_key", total, _partitions(total, pool.width))
     paths = _part_paths(spec["db"], len(ranges))
-    _remove(paths)
+    remove_files(paths)
     db.commit()
     stats = {"households": 0, "householded_documents": 0, "split_pieces": 0, "oversize": 0}
     unknown: set = set()
@@ -165,7 +164,7 @@ def build_pieces_parallel(db, config, pool, spec: dict, warnings: list) -> dict:
                 stats[k] += part[k]
             unknown.update(names)
     finally:
-        _remove(paths)
+        remove_files(paths)
     warnings.extend(insert_warnings(unknown))
     return stats
 
@@ -176,5 +175,3 @@ def remove_files(paths: list) -> None:
         for suffix in ("", "-journal", "-wal", "-shm"):
             Path(path + suffix).unlink(missing_ok=True)
 
-
-_remove = remove_files

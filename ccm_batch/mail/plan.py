@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from itertools import groupby
-from operator import itemgetter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
 from typing import Iterator, NamedTuple
 
 from ..errors import ConfigError

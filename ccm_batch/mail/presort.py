@@ -135,7 +135,6 @@ def presort_chosen(spec: dict, policy, groups: dict | None, out_path: str) -> in
         release_prepared()
 
 
-
 def release_prepared() -> None:
     """Close the mailing a worker keeps between trials (its connection to the work database): called on
     every Dask worker when the plan ends, so no worker holds the work database of a finished run."""
