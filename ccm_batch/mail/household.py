@@ -4,7 +4,10 @@ Two streaming passes over SQLite, so memory holds one household at a time:
 
 1. ``documents`` in input order → ``mail_doc``: each document's zone (domestic / international /
    invalid), rule pack, normalised postcode, in-tray sort key, paper weight and householding key.
-2. ``mail_doc`` ordered by householding key → households → ``mail_piece`` and ``mail_piece_doc``.
+2. ``mail_doc`` ordered by householding key → households → ``mail_piece`` and ``mail_piece_doc``, and
+   for each domestic piece what the presort reads of it (``mail_psk``: key per level, rate step,
+   near-step flags, automation), so that preparing a mailing is a SQL copy, not a pass in Python on
+   the presort's critical path.
 
 Householding key (postal.md §2): ``customer`` = customer id + normalised delivery address (a customer
 with two addresses gets two pieces); ``name_address`` = normalised full name + address; opt-in
@@ -269,6 +272,13 @@ def _range(column: str, bounds: tuple | None) -> tuple[str, list]:
     return ("WHERE " + " AND ".join(t for t, _ in kept) + " " if kept else ""), [v for _, v in kept]
 
 
+def facts_ddl(book: RuleBook) -> str:
+    """The presort's per-piece facts (:meth:`.rules.ShapeRules.presort_facts`) of the domestic pieces,
+    worked out in pass 2 (in the workers with a pool) so that preparing a mailing is one SQL copy."""
+    keys = "".join(f", k{i}" for i in range(book.key_columns))
+    return f"CREATE TABLE mail_psk (piece_no INTEGER PRIMARY KEY, step_idx, near_rate, near_single, auto{keys})"
+
+
 PIECE_COLUMNS = ("piece_no", "stream", "zone", "pack_id", "carrier", "product", "shape", "envelope", "household",
                  "part", "parts", "documents", "sheets", "duplex", "weight_g", "thickness_mm", "inserts",
                  "feeders", "country", "pc", "sort_key", "reason", "single_price", "alone_price", "currency")
@@ -293,10 +303,13 @@ def household_pieces(db, book: RuleBook, config, out=None, keys: tuple | None = 
     households numbered from 1 in householding-key order. Returns the counters (with ``pieces`` and
     ``groups``, the numbers used) and the insert names missing from ``[mail.inserts]``."""
     target = db if out is None else out
+    target.execute("DROP TABLE IF EXISTS mail_psk")
+    target.execute(facts_ddl(book))
+    width = book.key_columns
     packagers: dict = {}
     unknown_inserts: set = set()
     stats = {"households": 0, "householded_documents": 0, "split_pieces": 0, "oversize": 0}
-    pieces, links = [], []
+    pieces, links, facts = [], [], []
     piece_no = 0
     household = 0
 
@@ -352,13 +365,18 @@ def household_pieces(db, book: RuleBook, config, out=None, keys: tuple | None = 
                 sum(pk.alone_price(d) for d in part.docs) if mailed else 0.0,
                 pack.currency if pack else ""))
             links.extend((piece_no, pos, d.seq) for pos, d in enumerate(part.docs, 1))
+            if piece_zone == "domestic":
+                row = pack.shapes[part.shape].presort_facts(lead[6], part.weight_g, pack.near_step_margin_g)
+                facts.append((piece_no, *row, *(None,) * (width + 4 - len(row))))
 
     def write():
         target.executemany(f"INSERT INTO mail_piece ({','.join(PIECE_COLUMNS)}) VALUES "
                            f"({','.join('?' * len(PIECE_COLUMNS))})", pieces)
         target.executemany("INSERT INTO mail_piece_doc VALUES (?,?,?)", links)
+        target.executemany(f"INSERT INTO mail_psk VALUES ({','.join('?' * (width + 5))})", facts)
         pieces.clear()
         links.clear()
+        facts.clear()
 
     group, key = [], None
     where, args = _range("hh_key", keys)

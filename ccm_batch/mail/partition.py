@@ -136,9 +136,9 @@ def load_documents_parallel(db, config, pool, spec: dict) -> int:
     return sum(counts)
 
 
-def build_pieces_parallel(db, config, pool, spec: dict, warnings: list) -> dict:
+def build_pieces_parallel(db, book, config, pool, spec: dict, warnings: list) -> dict:
     """Pass 2 in the workers (see the module docstring): households → ``mail_piece`` / ``mail_piece_doc``."""
-    from .household import PIECE_COLUMNS
+    from .household import PIECE_COLUMNS, facts_ddl
     total = db.execute("SELECT COUNT(*) FROM mail_doc").fetchone()[0]
     ranges = _bounds(db, "SELECT hh_key FROM mail_doc ORDER BY hh_key", total, _partitions(total, pool.width))
     paths = _part_paths(spec["db"], len(ranges))
@@ -147,6 +147,9 @@ def build_pieces_parallel(db, config, pool, spec: dict, warnings: list) -> dict:
     stats = {"households": 0, "householded_documents": 0, "split_pieces": 0, "oversize": 0}
     unknown: set = set()
     cols = list(PIECE_COLUMNS)
+    db.execute("DROP TABLE IF EXISTS mail_psk")
+    db.execute(facts_ddl(book))
+    facts = ", ".join(["step_idx", "near_rate", "near_single", "auto"] + [f"k{i}" for i in range(book.key_columns)])
     shifted = ", ".join("piece_no + ?" if c == "piece_no" else "household + ?" if c == "household" else c
                         for c in cols)
     try:
@@ -157,7 +160,9 @@ def build_pieces_parallel(db, config, pool, spec: dict, warnings: list) -> dict:
                 (f"INSERT INTO mail_piece ({', '.join(cols)}) SELECT {shifted} FROM part.mail_piece "
                  "ORDER BY piece_no", (pieces, groups)),
                 ("INSERT INTO mail_piece_doc SELECT piece_no + ?, pos, doc_seq FROM part.mail_piece_doc "
-                 "ORDER BY piece_no, pos", (pieces,))])
+                 "ORDER BY piece_no, pos", (pieces,)),
+                (f"INSERT INTO mail_psk SELECT piece_no + ?, {facts} FROM part.mail_psk ORDER BY piece_no",
+                 (pieces,))])
             pieces += part["pieces"]
             groups += part["groups"]
             for k in stats:

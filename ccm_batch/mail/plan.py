@@ -5,6 +5,7 @@ previous plan, so a restarted run re-plans identically)::
 
     mail_run(key, value)                          job, job_date, rule pack versions, options
     mail_doc(...)                                 working copy of documents (zone, keys)
+    mail_psk(piece_no, step_idx, ..., k0, k1, ...)  working facts of domestic pieces for the presort
     mail_piece(piece_no, piece_id, stream, ..., seq, file_seq, price, ...)   one row per envelope
     mail_piece_doc(piece_no, pos, doc_seq)        documents of each piece, address carrier first
     mail_stream(name, rank, kind, ...)            one row per output stream (= mailing)
@@ -73,7 +74,7 @@ DDL = [
       stream TEXT, seq INTEGER, name TEXT, rank INTEGER, pieces INTEGER, documents INTEGER, sheets INTEGER,
       PRIMARY KEY (stream, seq))""",
 ]
-TABLES = ("mail_run", "mail_doc", "mail_piece", "mail_piece_doc", "mail_stream", "mail_tray", "mail_file")
+TABLES = ("mail_run", "mail_doc", "mail_psk", "mail_piece", "mail_piece_doc", "mail_stream", "mail_tray", "mail_file")
 
 
 class PlannedPiece(NamedTuple):
@@ -282,7 +283,7 @@ def _plan_mail(db, config, job: str, job_date: str, pool=None) -> PlanSummary:
             spec = {"db": _db_path(db), "rule_dirs": [str(d) for d in config.rule_dirs], "job_date": job_date,
                     "config": config}
             load_documents_parallel(db, config, pool, spec)
-            stats = build_pieces_parallel(db, config, pool, spec, summary.warnings)
+            stats = build_pieces_parallel(db, book, config, pool, spec, summary.warnings)
         summary.households = stats["households"]
         summary.householded_documents = stats["householded_documents"]
         summary.split_pieces = stats["split_pieces"]

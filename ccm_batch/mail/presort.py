@@ -34,7 +34,9 @@ print order: container, rolled-up pieces first, then the in-tray sort key (postc
 street). Bundles (``bundle_key``/``bundle_max_pieces``) break inside a container on a key change or when
 full.
 
-Trials (:mod:`.trial`) run on compact arrays prepared once per mailing and process (each piece's rank in
+The working table (``mail_ps``) is copied from ``mail_piece`` and the per-piece facts the householding
+pass worked out (``mail_psk``: level keys, rate step, near-step flags, automation). Trials (:mod:`.trial`)
+run on compact arrays prepared once per mailing and process (each piece's rank in
 tray order, its kind, its group per level: about 35 bytes a piece with three levels), not in SQL; a
 per-group trial is computed from the trial of the same level modes by preparing again only the groups
 its change reaches (and the residual level), so the search costs about the same per piece whatever the
@@ -164,27 +166,19 @@ class Mailing:
 
     # ------------------------------------------------------------------ preparation
     def _prepare(self) -> int:
+        """The mailing's working table ``mail_ps``: its pieces with the facts the householding pass worked
+        out for them (``mail_psk``: keys per level, rate step, near-step flags, automation), one SQL copy."""
         db, shape = self.db, self.shape
         _reset_temp(db)
-        keys = ", ".join(f"k{i} TEXT" for i in range(len(self.levels))) or "k0 TEXT"
-        db.execute(WORK_DDL.format(keys=keys))
-        margin = self.pack.near_step_margin_g
-        rows, count = [], 0
         ncols = max(1, len(self.levels))
-        for piece_no, pc, thick, weight, sort_key, single in db.execute(
-                "SELECT piece_no, pc, thickness_mm, weight_g, sort_key, single_price FROM mail_piece "
-                "WHERE stream = ? ORDER BY piece_no", (self.stream,)):
-            count += 1
-            keys_ = [lv.key(pc) for lv in self.levels] or [None]
-            step = shape.rates.step_index(weight) if shape.rates else None
-            sp = shape.single_piece.step_index(weight)
-            near_rate = step is not None and shape.rates.steps_g[step] - weight < margin
-            near_single = sp is not None and shape.single_piece.steps_g[sp] - weight < margin
-            rows.append((piece_no, *keys_[:ncols], pc, thick, weight, sort_key, step, int(near_rate),
-                         int(near_single), single, int(shape.automation(pc))))
-            if len(rows) >= BATCH:
-                self._insert(rows, ncols)
-        self._insert(rows, ncols)
+        keys = ", ".join(f"k{i}" for i in range(ncols))
+        db.execute(WORK_DDL.format(keys=", ".join(f"k{i} TEXT" for i in range(ncols))))
+        count = db.execute(
+            f"INSERT INTO mail_ps (piece_no, {keys}, pc, thick, weight, sort_key, step_idx, near_rate, near_single, "
+            f"single, auto) SELECT p.piece_no, {', '.join(f'f.k{i}' for i in range(ncols))}, p.pc, p.thickness_mm, "
+            "p.weight_g, p.sort_key, f.step_idx, f.near_rate, f.near_single, p.single_price, f.auto "
+            "FROM mail_piece AS p JOIN mail_psk AS f ON f.piece_no = p.piece_no WHERE p.stream = ? "
+            "ORDER BY p.piece_no", (self.stream,)).rowcount
         db.execute("CREATE TEMP TABLE mail_rate (rate TEXT, step_idx INTEGER, price REAL, "
                    "PRIMARY KEY (rate, step_idx))")
         if shape.rates:
@@ -193,13 +187,6 @@ class Mailing:
         db.execute("CREATE TEMP TABLE mail_trayw (li INTEGER, key TEXT, idx INTEGER, pieces INTEGER, "
                    "length REAL, size TEXT, overflow INTEGER)")
         return count
-
-    def _insert(self, rows: list, ncols: int) -> None:
-        if rows:
-            self.db.executemany(f"INSERT INTO mail_ps (piece_no, {', '.join(f'k{i}' for i in range(ncols))}, pc, "
-                                "thick, weight, sort_key, step_idx, near_rate, near_single, single, auto) VALUES "
-                                f"({', '.join('?' * (ncols + 10))})", rows)
-            rows.clear()
 
     def _qualifies(self, count: int) -> tuple[bool, str]:
         shape = self.shape

@@ -206,6 +206,18 @@ class ShapeRules:
     def presorted(self) -> bool:
         return bool(self.levels) and self.rates is not None
 
+    def presort_facts(self, pc: str, weight_g: float, margin_g: float) -> tuple:
+        """What the presort reads of one piece of this shape (:mod:`.presort`'s working table), worked out
+        once in the householding pass: its rate step (None: no presort price for that weight), whether it
+        lies within ``margin_g`` of its rate step's and single-piece step's limits (0/1), whether it may
+        take automation prices (0/1), then its key at each level."""
+        step = self.rates.step_index(weight_g) if self.rates else None
+        sp = self.single_piece.step_index(weight_g)
+        near_rate = step is not None and self.rates.steps_g[step] - weight_g < margin_g
+        near_single = sp is not None and self.single_piece.steps_g[sp] - weight_g < margin_g
+        return (step, int(near_rate), int(near_single), int(self.automation(pc)),
+                *(level.key(pc) for level in self.levels))
+
 
 @dataclass(frozen=True)
 class RulePack:
@@ -279,6 +291,11 @@ class RuleBook:
     envelopes: dict = field(default_factory=dict)    # name -> Envelope
     catalogue_version: str = ""
     printable_margin_mm: float = 0.0                 # envelopes.toml [printer]: unprintable sheet border
+
+    @property
+    def key_columns(self) -> int:
+        """Level keys the presort's facts table holds per piece: the most levels of any shape (at least 1)."""
+        return max([len(s.levels) for p in self.packs.values() for s in p.shapes.values()] + [1])
 
     def pack_for(self, carrier: str, product: str = "") -> RulePack | None:
         """The pack of a carrier product; the carrier's default pack when ``product`` is empty."""
