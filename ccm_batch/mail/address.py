@@ -35,6 +35,7 @@ ABBREVIATIONS = {
 _PUNCT = re.compile(r"[^0-9A-Z]+")
 _ASCII_PUNCT = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
 DOMESTIC_COUNTRY_LINES = frozenset({"FRANCE", "USA", "US", "UNITED STATES", "UNITED STATES OF AMERICA"})
+_ASCII_DIGIT = re.compile(r"[0-9]")
 _US_ZIP = re.compile(r"^\d{5}(?:[- ]?\d{4}(?:[- ]?\d{2})?)?$")
 
 
@@ -123,7 +124,8 @@ def check_address(lines: list[str], postcode: str, scheme: str, international: b
         return "no address lines"
     if international:
         return "" if len(lines) >= 2 else "foreign address needs at least 2 lines"
-    if len(lines) >= 3 and norm(lines[-1]) in DOMESTIC_COUNTRY_LINES:
+    # an ASCII digit survives norm(), and no country line has one: the usual "75001 PARIS" is not normalised
+    if len(lines) >= 3 and not _ASCII_DIGIT.search(lines[-1]) and norm(lines[-1]) in DOMESTIC_COUNTRY_LINES:
         lines = lines[:-1]                                  # a needless country line on domestic mail
     pc = postcode_digits(postcode, scheme)
     if pc is None:

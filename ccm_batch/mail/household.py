@@ -244,14 +244,17 @@ def load_documents(db, book: RuleBook, config, out=None, seqs: tuple | None = No
             hh = f"N|{norm_name(name or (lines[0] if lines else ''))}|{akey}|{compat}"
         else:
             hh = f"S|{surname(name or (lines[0] if lines else ''))}|{akey}|{compat}"
-        try:
-            ins = tuple(json.loads(inserts)) if inserts else ()
-        except ValueError:
-            ins = tuple(x.strip() for x in inserts.split(",") if x.strip())
+        if not inserts or inserts == "[]":              # most documents: no insert, nothing to parse
+            ins = ()
+        else:
+            try:
+                ins = tuple(json.loads(inserts))
+            except ValueError:
+                ins = tuple(x.strip() for x in inserts.split(",") if x.strip())
         rows.append((seq, hh, zone, reason, pack.id if pack else "", country, pc, sort_key, doc_type or "",
                      ranks.get(doc_type or "", len(ranks)), int(sheets or 0), int(duplex or 0),
                      (sheets or 0) * sheet_weight_g(width or 0, height or 0, config.paper_gsm),
-                     json.dumps(list(ins), ensure_ascii=False)))
+                     _json_list(ins)))
         if len(rows) >= BATCH:
             target.executemany("INSERT INTO mail_doc VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
             rows = []
@@ -260,6 +263,11 @@ def load_documents(db, book: RuleBook, config, out=None, seqs: tuple | None = No
     if out is None:
         db.execute("CREATE INDEX mail_doc_hh ON mail_doc(hh_key, seq)")
     return count
+
+
+def _json_list(names: tuple) -> str:
+    """The JSON list of insert names as the plan stores them (``[]`` without a call for none)."""
+    return json.dumps(list(names), ensure_ascii=False) if names else "[]"
 
 
 def _range(column: str, bounds: tuple | None) -> tuple[str, list]:
@@ -328,7 +336,7 @@ def household_pieces(db, book: RuleBook, config, out=None, keys: tuple | None = 
         household += 1
         first = group[0]
         zone, pack_id, country = first[2], first[4], first[5]
-        docs = [DocInfo(r[0], r[10], r[12], tuple(json.loads(r[13])), r[9]) for r in group]
+        docs = [DocInfo(r[0], r[10], r[12], () if r[13] == "[]" else tuple(json.loads(r[13])), r[9]) for r in group]
         by_seq = {r[0]: r for r in group}
         for d in docs:
             unknown_inserts.update(i for i in d.inserts if i not in config.inserts)
@@ -358,7 +366,7 @@ def household_pieces(db, book: RuleBook, config, out=None, keys: tuple | None = 
                 piece_no, stream, piece_zone, pack.id if pack else "", pack.carrier if pack else "",
                 pack.product if pack else "", part.shape, part.envelope.name if part.envelope else "",
                 household, i, len(parts), len(part.docs), part.sheets, lead[11], part.weight_g,
-                part.thickness_mm, json.dumps(list(part.inserts), ensure_ascii=False),
+                part.thickness_mm, _json_list(part.inserts),
                 ",".join(str(f) for f in feeders), country, lead[6], lead[7],
                 lead[3] if zone == "invalid" else ("fits no envelope" if piece_zone == "oversize" else ""),
                 single_price(pack, part.shape, part.weight_g, intl) if mailed else 0.0,
