@@ -147,8 +147,7 @@ def release_prepared() -> None:
 
 
 def _reset_temp(db) -> None:
-    for name in ("mail_ps", "mail_grp", "mail_qual", "mail_asg", "mail_roll", "mail_trayw", "mail_rate", "mail_bnd",
-                 "mail_fin", "mail_trayrow", "mail_trayno", "mail_pick"):
+    for name in ("mail_ps", "mail_rate", "mail_ord", "mail_fin", "mail_bnd", "mail_trayrow"):
         db.execute(f"DROP TABLE IF EXISTS temp.{name}")
 
 
@@ -184,8 +183,6 @@ class Mailing:
         if shape.rates:
             db.executemany("INSERT INTO mail_rate VALUES (?,?,?)",
                            [(lv, i, p) for lv, row in shape.rates.prices.items() for i, p in enumerate(row)])
-        db.execute("CREATE TEMP TABLE mail_trayw (li INTEGER, key TEXT, idx INTEGER, pieces INTEGER, "
-                   "length REAL, size TEXT, overflow INTEGER)")
         return count
 
     def _qualifies(self, count: int) -> tuple[bool, str]:
@@ -238,35 +235,47 @@ class Mailing:
         return cost
 
     def _write(self, policy, groups: dict | None = None) -> None:
-        """Prepare every level with the chosen policy and write the result beside the working table:
-        each piece's level, group, container and rate (``mail_pick``: a narrow table filled as the
-        engine goes, not an UPDATE of the wide working table in tray order), each container's row."""
-        db, shape = self.db, self.shape
-        db.execute("CREATE TEMP TABLE mail_pick (piece_no INTEGER PRIMARY KEY, li INTEGER, grp TEXT, tray INTEGER, "
-                   "rate TEXT, rolled_li INTEGER)")        # mail_ps's types for these columns
+        """Prepare every level with the chosen policy and write the result in print order. The engine
+        hands the containers over in preparation order (level, key, index: the containers' numbering)
+        and each container's pieces rolled-up first, then in tray order (the print order), so containers
+        and pieces are numbered as they come: ``mail_ord`` (sequence number, piece, level, group,
+        container, rate, rolled up) and the containers' rows (``mail_trayrow``), with no sort."""
+        db, shape, stream = self.db, self.shape, self.stream
+        db.execute("CREATE TEMP TABLE mail_ord (seq INTEGER PRIMARY KEY, piece_no INTEGER, li INTEGER, grp TEXT, "
+                   "tray_no INTEGER, rate TEXT, rolled INTEGER)")
+        db.execute(f"CREATE TEMP TABLE mail_trayrow ({TRAY_COLUMNS})")
         engine = self._engine()
         modes, valid = self._modes(policy, groups)
         exc = {(li, engine.kmap[li][key]): mode for (li, key), mode in valid.items()
                if li < engine.last and key in engine.kmap[li]}
         pieces, trays = [], []
+        seq = tray_no = 0
 
         def record(li, key, idx, rows, fill, last):
+            nonlocal seq, tray_no
+            tray_no += 1
+            first = seq + 1
             for piece_no, rate, rolled in rows:
-                pieces.append((piece_no, li, key, idx, rate, li - 1 if rolled else None))
+                seq += 1
+                pieces.append((seq, piece_no, li, key, tray_no, rate, int(rolled)))
+            level = self.levels[li]
+            size, overflow = shape.containers[0].name, 0
             if last:
-                trays.append((li, key, idx, len(rows), fill, self._container_size(fill),
-                              int(idx > 0 and fill < shape.full_ratio * engine.cap)))
-            else:
-                trays.append((li, key, idx, len(rows), fill, shape.containers[0].name, 0))
+                size, overflow = self._container_size(fill), int(idx > 0 and fill < shape.full_ratio * engine.cap)
+            label = level.label if level.key.kind == "const" else f"{level.label} {key}"
+            trays.append((stream, tray_no, level.name, key, size, overflow, len(rows), round(fill, 3), label,
+                          first, seq))
             if len(pieces) >= BATCH:
                 flush()
 
         def flush():
-            db.executemany("INSERT INTO mail_pick VALUES (?,?,?,?,?,?)", pieces)
+            db.executemany("INSERT INTO mail_ord VALUES (?,?,?,?,?,?,?)", pieces)
             pieces.clear()
         engine.full(modes, exc, record)
         flush()
-        db.executemany("INSERT INTO mail_trayw VALUES (?,?,?,?,?,?,?)", trays)
+        if seq != self.count:
+            raise RuntimeError(f"presort of {stream}: {seq} of its {self.count} pieces placed")
+        db.executemany("INSERT INTO mail_trayrow VALUES (?,?,?,?,?,?,?,?,?,?,?)", trays)
 
     # ------------------------------------------------------------------ run + write back
     def run(self, policy: str = "cheapest", pieces: int | None = None) -> dict:
@@ -411,47 +420,31 @@ class Mailing:
         assign_sequence(self.db, self.stream)
 
     def _finish_rows(self) -> None:
-        """The written trial's result, from the working tables alone, into temporary tables (see
-        :data:`FINISHED_TABLES`): containers numbered in preparation order, each piece's level, rate,
-        price and print-order number (container, rolled-up pieces first, in-tray sort key), bundles."""
+        """The written trial (:meth:`_write`) with each piece's price and near-step flag, into the
+        temporary tables :data:`FINISHED_TABLES` reads: ``mail_fin`` (level, rate, price, container and
+        print-order number of each piece, keyed by piece) and the bundles (``mail_bnd``)."""
         db = self.db
-        db.execute("CREATE TEMP TABLE mail_trayno AS SELECT li, key, idx, ROW_NUMBER() OVER "
-                   "(ORDER BY li, key, idx) AS no, pieces, length, size, overflow FROM mail_trayw")
-        db.execute("CREATE INDEX temp.mail_trayno_key ON mail_trayno (li, key, idx)")
         names = " ".join(f"WHEN {i} THEN ?" for i in range(len(self.levels)))
-        rolled = "(a.rolled_li IS NOT NULL AND a.rolled_li = a.li - 1)"
-        tray = "COALESCE(t.no, a.tray)"              # the container's number (every placed piece has one)
         # no declared types: the values reach mail_piece exactly as an UPDATE from mail_ps would give them
         db.execute("CREATE TEMP TABLE mail_fin (piece_no INTEGER PRIMARY KEY, level, rate_level, dest, tray_no, "
                    "rolled, price, near_step, seq, li, pc)")
         db.execute(
-            f"INSERT INTO mail_fin SELECT w.piece_no, CASE a.li {names} END, a.rate, a.grp, {tray}, {rolled}, "
+            f"INSERT INTO mail_fin SELECT a.piece_no, CASE a.li {names} END, a.rate, a.grp, a.tray_no, a.rolled, "
             "COALESCE(r.price, w.single), CASE WHEN r.price IS NULL THEN w.near_single ELSE w.near_rate END, "
-            f"ROW_NUMBER() OVER (ORDER BY {tray}, {rolled} DESC, w.sort_key, w.piece_no), a.li, w.pc "
-            "FROM mail_ps w LEFT JOIN mail_pick a ON a.piece_no = w.piece_no "
-            "LEFT JOIN mail_trayno t ON t.li = a.li AND t.key = a.grp AND t.idx = a.tray "
-            "LEFT JOIN mail_rate r ON r.rate = a.rate AND r.step_idx = w.step_idx",
+            "a.seq, a.li, w.pc FROM mail_ord AS a JOIN mail_ps AS w ON w.piece_no = a.piece_no "
+            "LEFT JOIN mail_rate AS r ON r.rate = a.rate AND r.step_idx = w.step_idx ORDER BY a.seq",
             [lv.name for lv in self.levels])
-        seqs = {no: (a, b) for no, a, b in db.execute(
-            "SELECT tray_no, MIN(seq), MAX(seq) FROM mail_fin GROUP BY tray_no")}
-        rows = []
-        for li, key, idx, no, pieces, length, size, overflow in db.execute(
-                "SELECT li, key, idx, no, pieces, length, size, overflow FROM mail_trayno ORDER BY no"):
-            level = self.levels[li]
-            label = level.label if level.key.kind == "const" else f"{level.label} {key}"
-            rows.append((self.stream, no, level.name, key, size, overflow, pieces, round(length, 3), label,
-                         *seqs.get(no, (None, None))))
-        db.execute(f"CREATE TEMP TABLE mail_trayrow ({TRAY_COLUMNS})")
-        db.executemany("INSERT INTO mail_trayrow VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
-        db.execute("DROP TABLE temp.mail_trayno")
         self._bundles()
 
     def _bundles(self) -> None:
         """Bundle numbers, in print order, into ``mail_bnd`` (pieces of levels without bundles have none)."""
         db = self.db
         db.execute("CREATE TEMP TABLE mail_bnd (piece_no INTEGER PRIMARY KEY, bundle INTEGER)")
+        if not any(level.bundle_key or level.bundle_max for level in self.levels):
+            return
         updates, bundle, last_tray, last_key, count = [], 0, None, None, 0
-        for piece_no, tray, li, pc in db.execute("SELECT piece_no, tray_no, li, pc FROM mail_fin ORDER BY seq"):
+        for piece_no, tray, li, pc in db.execute("SELECT a.piece_no, a.tray_no, a.li, w.pc FROM mail_ord AS a "
+                                                 "JOIN mail_ps AS w ON w.piece_no = a.piece_no ORDER BY a.seq"):
             level = self.levels[li]
             if not level.bundle_key and not level.bundle_max:
                 continue
