@@ -1,6 +1,6 @@
-"""The mail plan in the workers (issue 17): householding per partition, presort trials as tasks — the plan
+"""The mail plan in the workers (issue 17): the householding passes per partition as tasks — the plan
 tables and the production files are the bytes of the serial plan, with an in-process pool of many small
-partitions, forked worker processes and a Dask cluster of worker processes."""
+partitions, forked worker processes and a Dask cluster of worker processes (one of them killed)."""
 from __future__ import annotations
 
 import shutil
@@ -56,7 +56,6 @@ def _plan(where: Path, docs: Path, config: dict, pool):
     db.close()
     files = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
     assert not list(where.glob("plan-part-*"))           # partition files are removed after the merge
-    assert not list(where.glob("plan-presort-*"))        # and the chosen trials' files after the presort
     return tables, files, summary.as_dict()
 
 
@@ -86,10 +85,9 @@ def test_many_small_partitions_give_the_serial_plan(inputs, tmp_path, monkeypatc
     monkeypatch.setattr(partition, "PARTITION_DOCS", 400)
     pool = InProcessPool(3)
     got = _plan(tmp_path / "p", docs, config, pool)
-    assert pool.calls["documents_part"] == 12 and pool.calls["households_part"] == 12
-    assert pool.calls["presort_trial"] > 10
+    assert pool.calls == {"documents_part": 12, "households_part": 12}
     presorted = {row[0] for row in reference[0]["mail_tray"]}          # the streams with containers
-    assert len(presorted) >= 2 and pool.calls["presort_chosen"] == len(presorted)   # written in tasks
+    assert len(presorted) >= 2
     _same(got, reference)
     assert any(rows for rows in reference[0]["mail_tray"])          # containers were made
     assert reference[1] and any(name.endswith("mailrun.csv") for name in reference[1])
@@ -125,24 +123,22 @@ def test_a_dask_cluster_gives_the_serial_plan(inputs, tmp_path, monkeypatch):
             pool = DaskPlanPool(job)
             assert pool.width == 2
             got = _plan(tmp_path / "p", docs, config, pool)
-            held = dask_executor.client_for(job).run(
-                lambda: "mailing" in __import__("ccm_batch.mail.presort", fromlist=["_"])._PREPARED)
-            assert len(held) == 2 and not any(held.values())     # no worker keeps the work database open
         finally:
             dask_executor.shutdown()
     assert pool.cpu_s > 0
     _same(got, reference)
 
 
-def test_a_dask_worker_killed_after_writing_a_mailing_gives_the_serial_plan(inputs, tmp_path, monkeypatch):
-    """The worker that wrote a mailing's chosen trial to its file dies before answering (SIGKILL): Dask
-    runs the task again on another worker, which writes the file anew; the plan is the serial one."""
+def test_a_dask_worker_killed_after_writing_a_partition_gives_the_serial_plan(inputs, tmp_path, monkeypatch):
+    """The worker that wrote a householding partition's file dies before answering (SIGKILL): Dask runs
+    the task again on another worker, which writes the file anew; the plan is the serial one."""
     from distributed import LocalCluster
 
     from ccm_batch.run import dask_executor
     base, docs, config, reference = inputs
     marker = tmp_path / "fault-fired"
-    monkeypatch.setenv("CCM_FAULT", "presort:1")          # only presort_chosen, in the workers, reaches it
+    monkeypatch.setattr(partition, "PARTITION_DOCS", 1500)
+    monkeypatch.setenv("CCM_FAULT", "plan:1")             # only the partition tasks, in the workers, reach it
     monkeypatch.setenv("CCM_FAULT_ONCE", str(marker))
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None, silence_logs=50) as cluster:
@@ -155,29 +151,9 @@ def test_a_dask_worker_killed_after_writing_a_mailing_gives_the_serial_plan(inpu
     _same(got, reference)
 
 
-def test_speculative_trials_follow_the_serial_search(inputs, tmp_path, monkeypatch):
-    """The workers compute trials ahead of the search; the search still takes the serial path: the same
-    trials are asked for, in the same order, as without a pool."""
-    base, docs, config, reference = inputs
-    asked = {"serial": [], "pool": []}
-    real = presort.Mailing._cost
-
-    def spy(self, policy, groups=None, ahead=None):
-        asked["pool" if self.pool else "serial"].append((self.stream, presort._trial_key(policy, groups)))
-        return real(self, policy, groups, ahead)
-    monkeypatch.setattr(presort.Mailing, "_cost", spy)
-    _plan(tmp_path / "s", docs, config, None)
-    pool = InProcessPool(4)
-    _plan(tmp_path / "p", docs, config, pool)
-    assert asked["serial"] == asked["pool"]
-    assert len(asked["serial"]) > 10
-    assert pool.calls["presort_trial"] >= len(set(asked["serial"]))      # every trial computed in a task
-
-
-def test_speculation_after_a_saving_recomputes_from_the_new_choice():
+def test_the_overflow_search_accepts_several_savings():
     """A synthetic cost (each level's and group's overflow mode adds or saves money) where the search
-    accepts several changes: with a pool of width 2 (trials computed ahead, some made stale by a saving)
-    the search asks for the same trials in the same order and ends on the same choice as without one."""
+    accepts several changes: per level (coordinate descent), then per group; each trial is asked once."""
     modes = ("overflow", "rollup", "none")
     levels = [SimpleNamespace(name=f"L{i}", overflow=modes) for i in range(3)]
     shape = SimpleNamespace(levels=levels)
@@ -190,37 +166,21 @@ def test_speculation_after_a_saving_recomputes_from_the_new_choice():
         c = 100.0 - sum(level_gain.get((li, m), 0.0) for li, m in per.items())
         return round(c - sum(group_gain.get((g, m), 0.0) for g, m in (groups or {}).items()), 6)
 
-    class Pool:
-        width, tasks = 2, 0
+    m = presort.Mailing(None, "s", SimpleNamespace(), shape)
+    computed = []
 
-        def map(self, fn, arglist):
-            Pool.tasks += len(arglist)
-            return [(cost(p, g), list(over)) for _, p, g in arglist]
-
-    runs = {}
-    for name, pool in (("serial", None), ("pool", Pool())):
-        m = presort.Mailing(None, "s", SimpleNamespace(), shape, pool, {})
-        asked = []
-
-        def trial(policy, groups=None, m=m):
-            m.overflow_groups = list(over)
-            return cost(policy, groups)
-        m._trial = trial
-        real = m._cost
-
-        def spy(policy, groups=None, ahead=None, real=real, asked=asked):
-            asked.append(presort._trial_key(policy, groups))
-            return real(policy, groups, ahead)
-        m._cost = spy
-        m.count = 1000
-        m.costs = {"overflow": cost("overflow", None)}
-        runs[name] = (m._refine("overflow"), asked)
-    assert runs["serial"] == runs["pool"]
-    levels_chosen, groups_chosen, final = runs["serial"][0]
+    def trial(policy, groups=None):
+        computed.append(presort._trial_key(policy, groups))
+        m.overflow_groups = list(over)
+        return cost(policy, groups)
+    m._trial = trial
+    m.count = 1000
+    m.costs = {"overflow": cost("overflow", None)}
+    levels_chosen, groups_chosen, final = m._refine("overflow")
     assert levels_chosen == {0: "rollup", 1: "rollup"} and groups_chosen == {(0, "75001"): "none",
                                                                            (1, "75"): "overflow"}
-    assert final < cost("overflow", None) - 5
-    assert Pool.tasks > len(set(runs["pool"][1]))            # some trials computed ahead were not needed
+    assert final == cost(levels_chosen, groups_chosen) and final < cost("overflow", None) - 5
+    assert len(computed) == len(set(computed)) > 8           # every trial computed once
 
 
 def _die():

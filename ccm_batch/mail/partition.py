@@ -15,11 +15,12 @@ deletes:
    ``k`` are numbered after those of partitions ``< k``: its piece and household numbers are offset by
    the counts of the earlier partitions when they are copied.
 
-The presort cannot be cut below the mailing (one stream): its minimums, the residual level and the
-overflow policy chosen by cost are decided over the whole mailing. Its cost is the trials of the
-overflow choice, which run in the workers (:func:`.presort.presort_trial`), as does writing the chosen
-trial (:func:`.presort.presort_chosen`, into ``plan-presort-….db``). The result is the same
-rows, in the same order, as the serial plan, whatever the number of partitions or workers.
+Pass 2 also works out what the presort reads of each domestic piece (``mail_psk``: its key at each
+level, rate step, near-step flags), so the presort's own preparation is a SQL copy. The presort cannot
+be cut below the mailing (one stream): its minimums, the residual level and the overflow policy chosen
+by cost are decided over the whole mailing; it runs in the run's process (see :mod:`.presort`). The
+result is the same rows, in the same order, as the serial plan, whatever the number of partitions or
+workers.
 """
 from __future__ import annotations
 

@@ -25,7 +25,6 @@ boundary when the tray fits in a file. :func:`iter_print_files` streams the plan
 from __future__ import annotations
 
 import json
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -232,7 +231,8 @@ def plan_mail(db, config, job: str, job_date: str, pool=None) -> PlanSummary:
     """Plan the mail pieces of every row of ``documents`` (see the module docstring).
 
     ``pool`` (optional: ``width`` and ``map(fn, [args, ...]) -> [result, ...]`` in order, e.g. the run's
-    worker processes or Dask tasks) computes the presort trials in parallel; the plan is the same."""
+    worker processes or Dask tasks) runs the householding passes per partition (:mod:`.partition`); the
+    plan is the same."""
     with plan_cache(db):
         return _plan_mail(db, config, job, job_date, pool)
 
@@ -287,7 +287,7 @@ def _plan_mail(db, config, job: str, job_date: str, pool=None) -> PlanSummary:
         summary.households = stats["households"]
         summary.householded_documents = stats["householded_documents"]
         summary.split_pieces = stats["split_pieces"]
-        _plan_streams(db, book, config, pool, job_date)
+        _plan_streams(db, book, config)
     db.execute("CREATE INDEX mail_piece_stream ON mail_piece(stream, seq)")
     _assign_files(db, config, job, job_date, config.piece_id_start if config.enabled else 1)
     db.execute("CREATE INDEX mail_piece_id ON mail_piece(piece_id)")
@@ -329,20 +329,15 @@ def _db_path(db) -> str:
     return next(row[2] for row in db.execute("PRAGMA database_list") if row[1] == "main")
 
 
-def _plan_streams(db, book, config, pool=None, job_date: str = "") -> None:
-    streams = db.execute("SELECT stream, zone, pack_id, carrier, product, shape, envelope, currency, COUNT(*) "
+def _plan_streams(db, book, config) -> None:
+    """Presort each domestic stream, sequence the others (in the run's process: see :mod:`.presort`)."""
+    streams = db.execute("SELECT stream, zone, pack_id, carrier, product, shape, envelope, currency "
                          "FROM mail_piece GROUP BY stream ORDER BY stream").fetchall()
-    base = None
-    if pool is not None:            # the workers read the pieces from the database file: commit them
-        db.commit()
-        base = {"db": _db_path(db), "token": uuid.uuid4().hex, "rule_dirs": [str(d) for d in config.rule_dirs],
-                "job_date": job_date}
-    for name, zone, pack_id, carrier, product, shape, envelope, currency, pieces in streams:
+    for name, zone, pack_id, carrier, product, shape, envelope, currency in streams:
         pack = book.packs.get(pack_id)
         result = {"kind": zone, "policy": "", "note": "", "costs": {}}
         if zone == "domestic":
-            spec = base and {**base, "stream": name, "pack": pack_id, "shape": shape}
-            result = Mailing(db, name, pack, pack.shapes[shape], pool, spec).run(config.policy, pieces)
+            result = Mailing(db, name, pack, pack.shapes[shape]).run(config.policy)
         elif zone == "international":
             db.execute("UPDATE mail_piece SET level = 'INTL', rate_level = 'SINGLE', price = single_price "
                        "WHERE stream = ?", (name,))

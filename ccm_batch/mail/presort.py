@@ -36,24 +36,24 @@ full.
 
 The working table (``mail_ps``) is copied from ``mail_piece`` and the per-piece facts the householding
 pass worked out (``mail_psk``: level keys, rate step, near-step flags, automation). Trials (:mod:`.trial`)
-run on compact arrays prepared once per mailing and process (each piece's rank in
-tray order, its kind, its group per level: about 35 bytes a piece with three levels), not in SQL; a
+run on compact arrays prepared once per mailing (each piece's rank in tray order, its kind, its
+postcode's number, its group per level: about 39 bytes a piece with three levels), not in SQL; a
 per-group trial is computed from the trial of the same level modes by preparing again only the groups
 its change reaches (and the residual level), so the search costs about the same per piece whatever the
 size of the mailing. The search itself — which trials, in which order, what is kept — is unchanged.
-The chosen trial is written to the working table; the rest (sequence numbers, trays, bundles) is SQL.
-With workers (a pool), the run's process never prepares a presorted mailing: the trials run in the
-workers (:func:`presort_trial`), and so does writing the chosen one (:func:`presort_chosen`, into a
-file beside the work database that the run's process attaches for the SQL that numbers the pieces).
+The chosen trial is numbered as the engine hands it over (containers, pieces and bundles come in print
+order); prices are joined in SQL, in piece order.
+
+The presort runs in the run's process, with or without workers (the householding passes before it are
+the plan's work that runs in the workers, :mod:`.partition`). A mailing's trials were once tasks of the
+workers; measured, that was slower and cost more CPU: every worker running a trial first builds the
+mailing's trial engine (most of a trial search's cost: the search is a few full trials and many small
+per-group ones), the chosen trial then travelled through a file, and the rounds of the search are
+sequential, so the workers had little to run side by side (bench/RESULTS.md).
 """
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 from ..log import counted
-from ..run.faults import checkpoint
-from .partition import connect, remove_files
 from .rules import RulePack, ShapeRules
 from .trial import Trials
 
@@ -73,93 +73,23 @@ def _trial_key(policy, groups: dict | None = None) -> tuple:
             tuple(sorted((groups or {}).items())))
 
 
-_PREPARED: dict = {}
-
-
-def presort_trial(spec: dict, policy, groups: dict | None) -> tuple[float, list]:
-    """Worker task: one presort trial of the mailing ``spec`` names (work database path, stream, rule
-    pack and shape, rule directories, job date, plan token): ``(cost, overflow groups)``, as
-    :meth:`Mailing._trial` gives them in the run's process. The worker prepares the mailing's working
-    table once (its own connection and temporary tables, read from the committed ``mail_piece`` rows)
-    and keeps it for the plan's next trials of the same mailing."""
-    mailing = _prepared(spec)
-    cost = mailing._trial(policy, groups)
-    mailing.db.commit()                # temporary tables only: nothing written to the work database
-    checkpoint("plan")
-    return cost, list(mailing.overflow_groups)
-
-
-def _prepared(spec: dict) -> "Mailing":
-    """The mailing ``spec`` names, its working table prepared in this process (once per plan)."""
-    from .rules import task_rulebook
-    key = (spec["token"], spec["stream"])
-    if _PREPARED.get("key") != key:
-        release_prepared()
-        pack = task_rulebook(spec).packs[spec["pack"]]
-        mailing = Mailing(connect(spec["db"]), spec["stream"], pack, pack.shapes[spec["shape"]])
-        mailing.count = mailing._prepare()
-        mailing.db.commit()            # no transaction (and no lock on the work database) left open
-        _PREPARED.update(key=key, mailing=mailing)
-    return _PREPARED["mailing"]
-
-
-FINISHED_TABLES = ("mail_fin", "mail_bnd", "mail_trayrow")   # what :meth:`Mailing._apply_finish` reads
 TRAY_COLUMNS = ("stream TEXT, tray_no INTEGER, level TEXT, dest TEXT, size TEXT, overflow INTEGER, pieces INTEGER, "
                 "length_mm REAL, label TEXT, first_seq INTEGER, last_seq INTEGER")     # mail_tray's
 
 
-def presort_chosen(spec: dict, policy, groups: dict | None, out_path: str) -> int:
-    """Worker task: write the chosen trial of the mailing ``spec`` names (:meth:`Mailing._write`), finish
-    it (:meth:`Mailing._finish_rows`: containers, print order, bundles) and copy the result
-    (:data:`FINISHED_TABLES`) into the new SQLite file ``out_path``, which the run's process applies to
-    the plan (:meth:`Mailing._apply_finish`). Returns the mailing's pieces. The mailing this worker
-    kept is released: its working table now holds the written trial."""
-    mailing = _prepared(spec)
-    try:
-        remove_files([out_path])                    # a task run again after its worker died
-        mailing._write(policy, groups)
-        mailing._finish_rows()
-        db = mailing.db
-        db.commit()
-        db.execute("ATTACH DATABASE ? AS chosen", (out_path,))
-        try:
-            for table in FINISHED_TABLES:
-                ddl = db.execute("SELECT sql FROM sqlite_temp_master WHERE type = 'table' AND name = ?",
-                                 (table,)).fetchone()[0]
-                db.execute(ddl.replace("CREATE TABLE ", "CREATE TABLE chosen.", 1))
-                db.execute(f"INSERT INTO chosen.{table} SELECT * FROM temp.{table} ORDER BY rowid")
-            db.commit()
-        finally:
-            db.execute("DETACH DATABASE chosen")
-        checkpoint("presort")              # tests: a worker killed with the mailing's file written
-        return mailing.count
-    finally:
-        release_prepared()
-
-
-def release_prepared() -> None:
-    """Close the mailing a worker keeps between trials (its connection to the work database): called on
-    every Dask worker when the plan ends, so no worker holds the work database of a finished run."""
-    old = _PREPARED.pop("mailing", None)
-    _PREPARED.pop("key", None)
-    if old is not None:
-        old.db.close()
-
-
 def _reset_temp(db) -> None:
-    for name in ("mail_ps", "mail_rate", "mail_ord", "mail_fin", "mail_bnd", "mail_trayrow"):
+    for name in ("mail_ps", "mail_rate", "mail_ord", "mail_fin", "mail_trayrow"):
         db.execute(f"DROP TABLE IF EXISTS temp.{name}")
 
 
 class Mailing:
     """The presort of one stream; :meth:`run` writes levels, trays, sequence numbers and prices."""
 
-    def __init__(self, db, stream: str, pack: RulePack, shape: ShapeRules, pool=None, spec: dict | None = None):
+    def __init__(self, db, stream: str, pack: RulePack, shape: ShapeRules):
         self.db, self.stream, self.pack, self.shape = db, stream, pack, shape
         self.levels = shape.levels
         self.costs: dict = {}
         self.count = 0
-        self.pool, self.spec = pool, spec         # trials in the workers: see :func:`presort_trial`
         self._memo: dict = {}                     # trial key -> (cost, overflow groups)
         self.trials: Trials | None = None         # the trial engine, prepared on first use
 
@@ -237,28 +167,43 @@ class Mailing:
     def _write(self, policy, groups: dict | None = None) -> None:
         """Prepare every level with the chosen policy and write the result in print order. The engine
         hands the containers over in preparation order (level, key, index: the containers' numbering)
-        and each container's pieces rolled-up first, then in tray order (the print order), so containers
-        and pieces are numbered as they come: ``mail_ord`` (sequence number, piece, level, group,
-        container, rate, rolled up) and the containers' rows (``mail_trayrow``), with no sort."""
+        and each container's pieces rolled-up first, then in tray order (the print order), so containers,
+        pieces and bundles are numbered as they come: ``mail_ord`` (sequence number, piece, level, group,
+        container, rate, rolled up, bundle) and the containers' rows (``mail_trayrow``), with no sort.
+        Bundles break inside a container on a change of the level's bundle key or when full; pieces of
+        a level without bundles have none."""
         db, shape, stream = self.db, self.shape, self.stream
         db.execute("CREATE TEMP TABLE mail_ord (seq INTEGER PRIMARY KEY, piece_no INTEGER, li INTEGER, grp TEXT, "
-                   "tray_no INTEGER, rate TEXT, rolled INTEGER)")
+                   "tray_no INTEGER, rate TEXT, rolled INTEGER, bundle INTEGER)")
         db.execute(f"CREATE TEMP TABLE mail_trayrow ({TRAY_COLUMNS})")
         engine = self._engine()
         modes, valid = self._modes(policy, groups)
         exc = {(li, engine.kmap[li][key]): mode for (li, key), mode in valid.items()
                if li < engine.last and key in engine.kmap[li]}
         pieces, trays = [], []
-        seq = tray_no = 0
+        seq = tray_no = bundle = 0
 
         def record(li, key, idx, rows, fill, last):
-            nonlocal seq, tray_no
+            nonlocal seq, tray_no, bundle
             tray_no += 1
             first = seq + 1
-            for piece_no, rate, rolled in rows:
-                seq += 1
-                pieces.append((seq, piece_no, li, key, tray_no, rate, int(rolled)))
             level = self.levels[li]
+            bundle_key, bundle_max = level.bundle_key, level.bundle_max
+            if bundle_key or bundle_max:
+                last_key, count = object(), 0             # a new container starts a new bundle
+                for piece_no, rate, rolled, pc in rows:
+                    seq += 1
+                    key_ = bundle_key(pc) if bundle_key else None
+                    if key_ != last_key or (bundle_max and count >= bundle_max):
+                        bundle += 1
+                        count = 0
+                    last_key = key_
+                    count += 1
+                    pieces.append((seq, piece_no, li, key, tray_no, rate, int(rolled), bundle))
+            else:
+                for piece_no, rate, rolled, _pc in rows:
+                    seq += 1
+                    pieces.append((seq, piece_no, li, key, tray_no, rate, int(rolled), None))
             size, overflow = shape.containers[0].name, 0
             if last:
                 size, overflow = self._container_size(fill), int(idx > 0 and fill < shape.full_ratio * engine.cap)
@@ -269,7 +214,7 @@ class Mailing:
                 flush()
 
         def flush():
-            db.executemany("INSERT INTO mail_ord VALUES (?,?,?,?,?,?,?)", pieces)
+            db.executemany("INSERT INTO mail_ord VALUES (?,?,?,?,?,?,?,?)", pieces)
             pieces.clear()
         engine.full(modes, exc, record)
         flush()
@@ -278,25 +223,15 @@ class Mailing:
         db.executemany("INSERT INTO mail_trayrow VALUES (?,?,?,?,?,?,?,?,?,?,?)", trays)
 
     # ------------------------------------------------------------------ run + write back
-    def run(self, policy: str = "cheapest", pieces: int | None = None) -> dict:
-        """Presort the stream (of ``pieces`` pieces, when the caller has counted them); returns ``{kind,
-        policy, note, costs}`` for the stream table."""
-        if self.pool is None:
-            count = self._prepare()
-        elif pieces is None:   # the workers prepare the mailing for its trials: only its size is needed here
-            count = self.db.execute("SELECT COUNT(*) FROM mail_piece WHERE stream = ?", (self.stream,)).fetchone()[0]
-        else:
-            count = pieces
-        self.count = count
+    def run(self, policy: str = "cheapest") -> dict:
+        """Presort the stream; returns ``{kind, policy, note, costs}`` for the stream table."""
+        self.count = count = self._prepare()
         ok, note = self._qualifies(count)
         if not ok:
-            if self.pool is not None:
-                self._prepare()
             self._finish_single()
             _reset_temp(self.db)
             return {"kind": "single", "policy": "", "note": note, "costs": {}}
         trials = list(self.pack.policies) if policy == "cheapest" else [policy]
-        self._evaluate([(p, None) for p in trials], all_of=True)      # independent: one batch
         for p in trials:
             self.costs[p] = self._cost(p)
         best = min(trials, key=lambda p: (self.costs[p], trials.index(p)))
@@ -312,63 +247,22 @@ class Mailing:
                     self.levels[li].name: m for li, m in sorted(levels.items())}, "per_group": {
                     f"{self.levels[li].name}:{key}": m for (li, key), m in sorted(groups.items())}})
                 final = (levels, groups)
-        if self.pool is None:
-            self._write(*final)
-            self._finish_rows()
-            self._apply_finish()
-        else:
-            self._finish_from_worker(*final)
+        self._write(*final)
+        self._finish_rows()
+        self._apply_finish()
         _reset_temp(self.db)
         return {"kind": "presort", "policy": label, "note": note, "costs": costs}
 
-    def _finish_from_worker(self, policy, groups: dict | None) -> None:
-        """The chosen trial written and finished by a worker (:func:`presort_chosen`), applied here from its
-        file (attached: the same tables as :meth:`_finish_rows` leaves in this process)."""
-        db = self.db
-        name = hashlib.sha1(self.stream.encode()).hexdigest()[:12]
-        path = str(Path(self.spec["db"]).parent / f"plan-presort-{name}.db")
-        try:
-            self.pool.map(presort_chosen, [(self.spec, policy, groups, path)])
-            db.commit()                                     # ATTACH needs no open transaction
-            db.execute("ATTACH DATABASE ? AS chosen", (path,))
-            # the plan's page cache (:func:`.plan.plan_cache`) for the attached file too
-            db.execute(f"PRAGMA chosen.cache_size = {int(db.execute('PRAGMA main.cache_size').fetchone()[0])}")
-            try:
-                self._apply_finish()
-            finally:
-                db.commit()
-                db.execute("DETACH DATABASE chosen")
-        finally:
-            remove_files([path])
-
-    # ------------------------------------------------------------------ trials, here or in the workers
-    def _cost(self, policy, groups: dict | None = None, ahead=None) -> float:
+    # ------------------------------------------------------------------ the search
+    def _cost(self, policy, groups: dict | None = None) -> float:
         """The cost of one trial (its overflow groups left in ``self.overflow_groups``). Trials are pure
-        functions of (policy, groups), so each is computed once; with a pool, a missing one is computed
-        in the workers together with ``ahead()``, the trials the search will ask for next if this one
-        brings no saving (speculation: a saving makes them stale, never wrong)."""
+        functions of (policy, groups), so each is computed once."""
         key = _trial_key(policy, groups)
         if key not in self._memo:
-            self._evaluate([(policy, groups)] + (list(ahead()) if ahead and self.pool else []))
+            cost = self._trial(policy, groups)
+            self._memo[key] = (cost, list(self.overflow_groups))
         cost, self.overflow_groups = self._memo[key]
         return cost
-
-    def _evaluate(self, trials: list, all_of: bool = False) -> None:
-        """Compute the trials not yet known: in this process without a pool (the first one only, unless
-        ``all_of``), else as one batch of tasks of at most 2 × the pool's width."""
-        todo = list({_trial_key(p, g): (p, g) for p, g in trials if _trial_key(p, g) not in self._memo}.items())
-        if not todo:
-            return
-        if self.pool is None:
-            for key, (p, g) in (todo if all_of else todo[:1]):
-                cost = self._trial(p, g)
-                self._memo[key] = (cost, list(self.overflow_groups))
-            return
-        if not all_of:
-            todo = todo[:max(1, 2 * self.pool.width)]
-        results = self.pool.map(presort_trial, [(self.spec, p, g) for _, (p, g) in todo])
-        for (key, _), result in zip(todo, results):
-            self._memo[key] = result
 
     def _refine(self, best: str) -> tuple[dict, dict, float]:
         """Cheaper choices than one policy for the whole mailing: the overflow mode per level
@@ -381,35 +275,25 @@ class Mailing:
         while changed:
             changed = False
             order = [(li, mode) for li in sorted(levels) for mode in self.levels[li].overflow]
-            for i, (li, mode) in enumerate(order):
+            for li, mode in order:
                 if mode == levels[li]:
                     continue
-                c = self._cost({**levels, li: mode}, None, lambda: [
-                    ({**levels, l2: m2}, None) for l2, m2 in order[i + 1:] if m2 != levels[l2]])
+                c = self._cost({**levels, li: mode})
                 if c < cost - 1e-9:
                     levels, cost, changed = {**levels, li: mode}, c, True
         self._cost(levels)
         candidates = list(dict.fromkeys(self.overflow_groups))
         groups: dict = {}
         budget = min(GROUP_TRIALS, TRIAL_PIECES // max(1, self.count))
-        flat = [(li, key, mode) for li, key in candidates for mode in self.levels[li].overflow]
-
-        def ahead(after: int, left: int) -> list:
-            out = []
-            for li, key, mode in flat[after:]:
-                if mode == groups.get((li, key), levels[li]) or left <= 0:
+        for li, key in candidates:
+            for mode in self.levels[li].overflow:
+                if mode == groups.get((li, key), levels[li]) or budget <= 0:
                     continue
-                left -= 1
-                out.append((levels, {**groups, (li, key): mode}))
-            return out
-        for i, (li, key, mode) in enumerate(flat):
-            if mode == groups.get((li, key), levels[li]) or budget <= 0:
-                continue
-            budget -= 1
-            trial = {**groups, (li, key): mode}
-            c = self._cost(levels, trial, lambda: ahead(i + 1, budget))
-            if c < cost - 1e-9:
-                groups, cost = trial, c
+                budget -= 1
+                trial = {**groups, (li, key): mode}
+                c = self._cost(levels, trial)
+                if c < cost - 1e-9:
+                    groups, cost = trial, c
         return levels, groups, cost
 
     def _finish_single(self) -> None:
@@ -420,55 +304,30 @@ class Mailing:
         assign_sequence(self.db, self.stream)
 
     def _finish_rows(self) -> None:
-        """The written trial (:meth:`_write`) with each piece's price and near-step flag, into the
-        temporary tables :data:`FINISHED_TABLES` reads: ``mail_fin`` (level, rate, price, container and
-        print-order number of each piece, keyed by piece) and the bundles (``mail_bnd``)."""
+        """The written trial (:meth:`_write`) with each piece's price and near-step flag: ``mail_fin`` (level,
+        rate, price, container, print-order number and bundle of each piece), filled in piece order (a
+        sort of ``mail_ord``, then ``mail_ps`` read and ``mail_fin`` appended in key order: filling it in
+        print order would read and write a table larger than the page cache at random)."""
         db = self.db
         names = " ".join(f"WHEN {i} THEN ?" for i in range(len(self.levels)))
         # no declared types: the values reach mail_piece exactly as an UPDATE from mail_ps would give them
         db.execute("CREATE TEMP TABLE mail_fin (piece_no INTEGER PRIMARY KEY, level, rate_level, dest, tray_no, "
-                   "rolled, price, near_step, seq, li, pc)")
+                   "rolled, price, near_step, seq, bundle)")
         db.execute(
             f"INSERT INTO mail_fin SELECT a.piece_no, CASE a.li {names} END, a.rate, a.grp, a.tray_no, a.rolled, "
             "COALESCE(r.price, w.single), CASE WHEN r.price IS NULL THEN w.near_single ELSE w.near_rate END, "
-            "a.seq, a.li, w.pc FROM mail_ord AS a JOIN mail_ps AS w ON w.piece_no = a.piece_no "
-            "LEFT JOIN mail_rate AS r ON r.rate = a.rate AND r.step_idx = w.step_idx ORDER BY a.seq",
+            "a.seq, a.bundle FROM mail_ord AS a JOIN mail_ps AS w ON w.piece_no = a.piece_no "
+            "LEFT JOIN mail_rate AS r ON r.rate = a.rate AND r.step_idx = w.step_idx ORDER BY a.piece_no",
             [lv.name for lv in self.levels])
-        self._bundles()
-
-    def _bundles(self) -> None:
-        """Bundle numbers, in print order, into ``mail_bnd`` (pieces of levels without bundles have none)."""
-        db = self.db
-        db.execute("CREATE TEMP TABLE mail_bnd (piece_no INTEGER PRIMARY KEY, bundle INTEGER)")
-        if not any(level.bundle_key or level.bundle_max for level in self.levels):
-            return
-        updates, bundle, last_tray, last_key, count = [], 0, None, None, 0
-        for piece_no, tray, li, pc in db.execute("SELECT a.piece_no, a.tray_no, a.li, w.pc FROM mail_ord AS a "
-                                                 "JOIN mail_ps AS w ON w.piece_no = a.piece_no ORDER BY a.seq"):
-            level = self.levels[li]
-            if not level.bundle_key and not level.bundle_max:
-                continue
-            key = level.bundle_key(pc) if level.bundle_key else None
-            if tray != last_tray or key != last_key or (level.bundle_max and count >= level.bundle_max):
-                bundle += 1
-                count = 0
-            last_tray, last_key = tray, key
-            count += 1
-            updates.append((piece_no, bundle))
-            if len(updates) >= BATCH:
-                db.executemany("INSERT INTO mail_bnd VALUES (?, ?)", updates)
-                updates.clear()
-        db.executemany("INSERT INTO mail_bnd VALUES (?, ?)", updates)
 
     def _apply_finish(self) -> None:
-        """The finished rows (:meth:`_finish_rows`, here or in a worker's file) into the plan: one UPDATE of
-        the stream's pieces joined in piece order (updating a large ``mail_piece`` in print order would
-        read its pages at random), the containers' rows."""
+        """The finished rows (:meth:`_finish_rows`) into the plan: one UPDATE of the stream's pieces joined
+        in piece order (updating a large ``mail_piece`` in print order would read its pages at random),
+        the containers' rows."""
         self.db.execute(
             "UPDATE mail_piece SET level = f.level, rate_level = f.rate_level, dest = f.dest, tray_no = f.tray_no, "
             "rolled = f.rolled, price = f.price, near_step = f.near_step, seq = f.seq, bundle_no = f.bundle "
-            "FROM (SELECT f.*, b.bundle FROM mail_fin f LEFT JOIN mail_bnd b ON b.piece_no = f.piece_no "
-            "ORDER BY f.piece_no) f WHERE mail_piece.piece_no = f.piece_no")
+            "FROM (SELECT * FROM mail_fin ORDER BY piece_no) AS f WHERE mail_piece.piece_no = f.piece_no")
         self.db.execute("INSERT INTO mail_tray SELECT * FROM mail_trayrow ORDER BY tray_no")
 
 

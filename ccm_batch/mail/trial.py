@@ -20,9 +20,9 @@ leftover pieces, so it is cut again whenever any leftover piece changes. The res
 full trial (``tests/test_presort_trials.py`` compares them), at a cost proportional to the pieces of the
 groups it touches instead of the whole mailing.
 
-Memory: about 35 bytes per piece with three levels (``array`` columns: piece number, kind, group and
-group order per sorted level, the base trial's level and rolled-up flags), one copy per process that
-runs trials; groups are lists only while one is cut.
+Memory: about 39 bytes per piece with three levels (``array`` columns: piece number, kind, postcode
+number, group and group order per sorted level, the base trial's level and rolled-up flags); groups
+are lists only while one is cut.
 """
 from __future__ import annotations
 
@@ -48,17 +48,20 @@ class Trials:
             self.keys.append(names)
             self.kmap.append({k: g for g, k in enumerate(names)})
         kinds: dict = {}
-        self.piece_no, self.kind = array("q"), array("i")
+        pcs: dict = {}
+        self.piece_no, self.kind, self.pcid = array("q"), array("i"), array("i")
         self.gid = [array("i") for _ in range(nl)]
         cols = "".join(f", k{li}" for li in range(nl))
-        for row in db.execute(f"SELECT piece_no, thick, weight, step_idx, single, auto{cols} FROM mail_ps "
+        for row in db.execute(f"SELECT piece_no, thick, weight, step_idx, single, auto, pc{cols} FROM mail_ps "
                               "ORDER BY sort_key, piece_no"):
             self.piece_no.append(row[0])
             k = kinds.setdefault(row[1:6], len(kinds))
             self.kind.append(k)
+            self.pcid.append(pcs.setdefault(row[6], len(pcs)))
             for li in range(nl):
-                key = row[6 + li]
+                key = row[7 + li]
                 self.gid[li].append(-1 if key is None else self.kmap[li][key])
+        self.pcs = list(pcs)                     # distinct postcodes (the bundles' keys are made from them)
         self.n = len(self.piece_no)
         table = list(kinds)
         self.thick = [t for t, *_ in table]
@@ -218,14 +221,14 @@ class Trials:
 
     def _record(self, record, li, key, seq, nkept, bit, rm) -> None:
         """Pass the kept containers of one group to ``record(level, key, index, rows, fill, last)``,
-        ``rows`` = [(piece number, rate name, rolled up)], ``last`` for the group's last container."""
-        kind, p0, p1 = self.kind, self.pidx[li][0], self.pidx[li][1]
+        ``rows`` = [(piece number, rate name, rolled up, postcode)], ``last`` for the group's last container."""
+        kind, p0, p1, pcid, pcs = self.kind, self.pidx[li][0], self.pidx[li][1], self.pcid, self.pcs
         cuts = self._cuts(seq)
         for idx, (a, b, fill) in enumerate(cuts):
             if b > nkept:
                 break
             rows = [(self.piece_no[i], self.rate_names[(p1 if rm[i] & bit else p0)[kind[i]]],
-                     bool(rm[i] & bit)) for i in seq[a:b]]
+                     bool(rm[i] & bit), pcs[pcid[i]]) for i in seq[a:b]]
             record(li, key, idx, rows, fill, idx == len(cuts) - 1)
 
     def cost(self, state: dict) -> float:

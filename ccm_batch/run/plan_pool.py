@@ -1,4 +1,4 @@
-"""Run orchestration, plan workers: the pool the mail plan computes its presort trials on.
+"""Run orchestration, plan workers: the pool the mail plan runs its householding passes on.
 
 :func:`ccm_batch.mail.plan_mail` takes any object with ``width`` and ``map(fn, [args, ...])`` (results in
 the order of the arguments). The run gives it:
@@ -6,9 +6,8 @@ the order of the arguments). The run gives it:
 * with ``[run] executor = "local"`` and more than one worker: ``workers`` forked processes
   (:class:`LocalPlanPool`, started at the first batch, stopped with the plan);
 * with ``executor = "dask"``: tasks on the run's Dask cluster (:class:`DaskPlanPool`), each task one
-  trial, rescheduled by Dask if its worker dies (a trial is a pure function of its arguments);
-* one local worker, or a Dask cluster of one worker thread: no pool, the trials run in the run's process
-  (as fast as in the one worker, without the round trips and the worker's second copy of the mailing).
+  partition, rescheduled by Dask if its worker dies (a partition's task starts its file anew);
+* one local worker, or a Dask cluster of one worker thread: no pool, the passes run in the run's process.
 
 Each pool adds up the CPU seconds its tasks used (``cpu_s``), for the bench.
 """
@@ -78,18 +77,11 @@ class DaskPlanPool:
         return out
 
     def close(self) -> None:
-        """Every worker closes the connection it kept for the presort's trials (the cluster may outlive
-        the run: an operator's cluster must not hold the run's work database open)."""
-        import contextlib
-
-        from ..mail.presort import release_prepared
-        from .dask_executor import client_for
-        with contextlib.suppress(Exception):
-            client_for(self.job).run(release_prepared)
+        """Nothing to release: the tasks open and close their own connections."""
 
 
 def open_plan_pool(job):
-    """The plan's pool for ``job`` (None: trials in the run's process)."""
+    """The plan's pool for ``job`` (None: the whole plan in the run's process)."""
     if job.executor == "dask":          # a cluster of one worker thread: nothing to share, no round trips
         pool = DaskPlanPool(job)
         return pool if pool.width > 1 else None
