@@ -280,11 +280,16 @@ def _range(column: str, bounds: tuple | None) -> tuple[str, list]:
     return ("WHERE " + " AND ".join(t for t, _ in kept) + " " if kept else ""), [v for _, v in kept]
 
 
+def facts_columns(book: RuleBook) -> list[str]:
+    """The columns of :meth:`.rules.ShapeRules.presort_facts` in ``mail_psk`` (after ``piece_no``): the
+    flags, then one key per level of the book's deepest shape."""
+    return ["step_idx", "near_rate", "near_single", "auto"] + [f"k{i}" for i in range(book.key_columns)]
+
+
 def facts_ddl(book: RuleBook) -> str:
     """The presort's per-piece facts (:meth:`.rules.ShapeRules.presort_facts`) of the domestic pieces,
     worked out in pass 2 (in the workers with a pool) so that preparing a mailing is one SQL copy."""
-    keys = "".join(f", k{i}" for i in range(book.key_columns))
-    return f"CREATE TABLE mail_psk (piece_no INTEGER PRIMARY KEY, step_idx, near_rate, near_single, auto{keys})"
+    return f"CREATE TABLE mail_psk (piece_no INTEGER PRIMARY KEY, {', '.join(facts_columns(book))})"
 
 
 PIECE_COLUMNS = ("piece_no", "stream", "zone", "pack_id", "carrier", "product", "shape", "envelope", "household",
@@ -313,7 +318,7 @@ def household_pieces(db, book: RuleBook, config, out=None, keys: tuple | None = 
     target = db if out is None else out
     target.execute("DROP TABLE IF EXISTS mail_psk")
     target.execute(facts_ddl(book))
-    width = book.key_columns
+    width = len(facts_columns(book))                   # a domestic piece's facts, padded to the table's keys
     packagers: dict = {}
     unknown_inserts: set = set()
     stats = {"households": 0, "householded_documents": 0, "split_pieces": 0, "oversize": 0}
@@ -375,13 +380,13 @@ def household_pieces(db, book: RuleBook, config, out=None, keys: tuple | None = 
             links.extend((piece_no, pos, d.seq) for pos, d in enumerate(part.docs, 1))
             if piece_zone == "domestic":
                 row = pack.shapes[part.shape].presort_facts(lead[6], part.weight_g, pack.near_step_margin_g)
-                facts.append((piece_no, *row, *(None,) * (width + 4 - len(row))))
+                facts.append((piece_no, *row, *(None,) * (width - len(row))))
 
     def write():
         target.executemany(f"INSERT INTO mail_piece ({','.join(PIECE_COLUMNS)}) VALUES "
                            f"({','.join('?' * len(PIECE_COLUMNS))})", pieces)
         target.executemany("INSERT INTO mail_piece_doc VALUES (?,?,?)", links)
-        target.executemany(f"INSERT INTO mail_psk VALUES ({','.join('?' * (width + 5))})", facts)
+        target.executemany(f"INSERT INTO mail_psk VALUES ({','.join('?' * (width + 1))})", facts)
         pieces.clear()
         links.clear()
         facts.clear()

@@ -39,8 +39,8 @@ PLAN_CACHE_KIB = 32 * 1024   # the plan's SQLite page cache, in the run's proces
 
 def connect(path: str) -> sqlite3.Connection:
     """A worker's connection to a plan database, with the plan's page cache for its main and temporary
-    databases (pass 2 reads ``mail_doc`` in householding-key order, the presort's working tables are
-    updated and sorted in tray order: at 1,000,000 documents neither fits SQLite's 2 MB default)."""
+    databases (pass 2 reads ``mail_doc`` in householding-key order through its index: at 1,000,000
+    documents that table does not fit SQLite's 2 MB default)."""
     db = sqlite3.connect(path, timeout=120)
     for name in ("main", "temp"):
         db.execute(f"PRAGMA {name}.cache_size = {-PLAN_CACHE_KIB}")
@@ -139,7 +139,7 @@ def load_documents_parallel(db, config, pool, spec: dict) -> int:
 
 def build_pieces_parallel(db, book, config, pool, spec: dict, warnings: list) -> dict:
     """Pass 2 in the workers (see the module docstring): households → ``mail_piece`` / ``mail_piece_doc``."""
-    from .household import PIECE_COLUMNS, facts_ddl
+    from .household import PIECE_COLUMNS, facts_columns, facts_ddl
     total = db.execute("SELECT COUNT(*) FROM mail_doc").fetchone()[0]
     ranges = _bounds(db, "SELECT hh_key FROM mail_doc ORDER BY hh_key", total, _partitions(total, pool.width))
     paths = _part_paths(spec["db"], len(ranges))
@@ -150,7 +150,7 @@ def build_pieces_parallel(db, book, config, pool, spec: dict, warnings: list) ->
     cols = list(PIECE_COLUMNS)
     db.execute("DROP TABLE IF EXISTS mail_psk")
     db.execute(facts_ddl(book))
-    facts = ", ".join(["step_idx", "near_rate", "near_single", "auto"] + [f"k{i}" for i in range(book.key_columns)])
+    facts = ", ".join(facts_columns(book))
     shifted = ", ".join("piece_no + ?" if c == "piece_no" else "household + ?" if c == "household" else c
                         for c in cols)
     try:

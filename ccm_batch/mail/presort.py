@@ -305,9 +305,9 @@ class Mailing:
 
     def _finish_rows(self) -> None:
         """The written trial (:meth:`_write`) with each piece's price and near-step flag: ``mail_fin`` (level,
-        rate, price, container, print-order number and bundle of each piece), filled in piece order (a
-        sort of ``mail_ord``, then ``mail_ps`` read and ``mail_fin`` appended in key order: filling it in
-        print order would read and write a table larger than the page cache at random)."""
+        rate, price, container, print-order number and bundle of each piece), sorted by piece before it is
+        written, so ``mail_fin`` is appended in key order (inserted in print order, it was written at random
+        once larger than the page cache). ``mail_ps`` is still looked up in print order."""
         db = self.db
         names = " ".join(f"WHEN {i} THEN ?" for i in range(len(self.levels)))
         # no declared types: the values reach mail_piece exactly as an UPDATE from mail_ps would give them
