@@ -118,14 +118,18 @@ def test_font_subsets_have_valid_checksums():
     codepoints = sorted(face.cmap)
     for _ in range(20):
         gids = sorted({face.cmap[c] for c in rnd.sample(codepoints, rnd.randint(1, 120))} | {0})
-        program = face.subset(gids)
+        program, mapping = face.subset(gids)
         font = TTFont(io.BytesIO(program), checkChecksums=2)    # raises on a wrong table checksum
         for tag in font.keys():
             if tag != "GlyphOrder":
                 font[tag]                                    # every table decodes
         padded = program + b"\0" * (-len(program) % 4)
         assert sum(struct.unpack(">%dI" % (len(padded) // 4), padded)) & 0xFFFFFFFF == 0xB1B0AFBA
-        assert font["maxp"].numGlyphs >= gids[-1] + 1             # composites may add glyphs
+        assert font["maxp"].numGlyphs >= len(gids)                 # composites may add glyphs
+        assert len(mapping) == 2 * (gids[-1] + 1)
+        new_ids = [int.from_bytes(mapping[2 * g:2 * g + 2], "big") for g in gids]
+        assert new_ids[0] == 0 and all(a < b for a, b in zip(new_ids, new_ids[1:]))   # kept in id order
+        assert new_ids[-1] < font["maxp"].numGlyphs
 
 
 def _afp_page(n: int) -> Page:

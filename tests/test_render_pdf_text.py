@@ -6,6 +6,7 @@ import re
 import subprocess
 
 import pytest
+from fontTools.pens.recordingPen import DecomposingRecordingPen
 from fontTools.ttLib import TTFont
 from pypdf import PdfReader
 
@@ -128,32 +129,75 @@ def test_fonts_are_embedded_cid_subsets(tmp_path):
         assert re.match(r"[A-Z]{6}\+Liberation\S+\s+CID TrueType\s+Identity-H\s+yes yes yes", row), row
 
 
-def test_subset_keeps_used_glyphs_only_with_original_ids(tmp_path):
-    path = tmp_path / "subset.pdf"
-    render(path, [(meta("D1"), [Page(A4[0], A4[1], (Text(1000, 1000, SANS, 200, "Été 2025 €"),))])])
+def _embedded_font(path):
+    """(font program, CIDToGIDMap bytes, CIDFontType2 dictionary) of the only font of ``path``."""
     objects = raw_objects(path)
+    cid_font = next(b for b in objects.values() if b"/CIDFontType2" in b)
+    mapping = int(re.search(rb"/CIDToGIDMap (\d+) 0 R", cid_font).group(1))
     program = next(stream_data(b) for b in objects.values() if b"/Length1" in b)
-    font = TTFont(io.BytesIO(program))
+    return program, stream_data(objects[mapping]), cid_font
+
+
+def _outline(glyph_set, name):
+    pen = DecomposingRecordingPen(glyph_set)
+    glyph_set[name].draw(pen)
+    return pen.value
+
+
+def test_subset_is_compact_unhinted_and_mapped_from_the_original_ids(tmp_path):
+    path = tmp_path / "subset.pdf"
+    text = "Été 2025 €"
+    render(path, [(meta("D1"), [Page(A4[0], A4[1], (Text(1000, 1000, SANS, 200, text),))])])
+    program, mapping, cid_font = _embedded_font(path)
+    font = TTFont(io.BytesIO(program), checkChecksums=2)          # raises on a wrong table checksum
     face = load_face(SANS)
-    glyf = font["glyf"]
-    order = font.getGlyphOrder()
-    for char in "Été 2025€":
-        gid = face.gid(char)
-        if char != " ":
-            assert glyf[order[gid]].numberOfContours != 0, char
-    assert glyf[order[face.gid("Z")]].numberOfContours == 0       # not used: emptied
-    count = font["maxp"].numGlyphs                                  # cut after the last glyph kept
-    assert max(face.gid(c) for c in "Été 2025€") < count < face.num_glyphs
-    assert glyf[order[count - 1]].numberOfContours != 0             # (a component of É here)
-    assert len(font["hmtx"].metrics) == count
-    assert len(program) < 40_000
+    source = TTFont(face.path)
+    order, source_order = font.getGlyphOrder(), source.getGlyphOrder()
+    glyphs, source_glyphs = font.getGlyphSet(), source.getGlyphSet()
+
+    def new_id(cid):                                              # CIDs are the face's glyph ids
+        return int.from_bytes(mapping[2 * cid:2 * cid + 2], "big")
+
+    ascii_ids = {face.gid(chr(c)) for c in range(0x20, 0x7F)} - {0}
+    drawn = {face.gid(c) for c in text}
+    for cid in drawn | ascii_ids:                                 # the same outline and metrics
+        gid = new_id(cid)
+        assert gid, cid
+        assert _outline(glyphs, order[gid]) == _outline(source_glyphs, source_order[cid]), cid
+        assert font["hmtx"][order[gid]] == source["hmtx"][source_order[cid]], cid
+    assert new_id(face.gid("ß")) == 0                              # neither drawn nor ASCII: left out
+    count = font["maxp"].numGlyphs                                  # renumbered: no empty slots
+    assert len(drawn | ascii_ids) < count <= len(drawn | ascii_ids) + 8    # .notdef, É's components
+    assert len(mapping) == 2 * (face.gid("€") + 1)                  # up to the highest CID drawn
+    empty = [name for name in order[1:] if not font["glyf"][name].numberOfContours]
+    assert empty == [order[new_id(face.gid(" "))]]                 # the space only
+    for name in order:                                              # no hinting: no instructions
+        glyph = font["glyf"][name]
+        assert not hasattr(glyph, "program") or not glyph.program.getBytecode(), name
+    assert not {"fpgm", "prep", "cvt "} & set(font.keys())
+    assert len(program) < 12_000
     total = sum(int.from_bytes(program[i:i + 4].ljust(4, b"\0"), "big")
                 for i in range(0, len(program), 4))
     assert total & 0xFFFFFFFF == 0xB1B0AFBA                          # head.checkSumAdjustment
-    widths = next(b for b in objects.values() if b"/CIDFontType2" in b)
     e_acute = face.gid("É")
-    advance = font["hmtx"][order[e_acute]][0] * 1000 / font["head"].unitsPerEm   # 1366/2048 em
-    assert b" %d[%s]" % (e_acute, b"%g" % round(advance, 2)) in widths
+    advance = source["hmtx"][source_order[e_acute]][0] * 1000 / font["head"].unitsPerEm   # 1366/2048 em
+    assert b" %d[%s]" % (e_acute, b"%g" % round(advance, 2)) in cid_font
+
+
+def test_documents_drawing_the_same_non_ascii_characters_share_one_font_program(tmp_path):
+    """Every subset holds the face's printable ASCII: the archive's one PDF per document embeds
+    the same program for documents whose names and amounts differ (prepared once per process)."""
+    programs = []
+    for n, line in enumerate(("Montant dû : 12,50 €", "Total dû : 981,07 € HT", "Échéance : 12,50 €")):
+        path = tmp_path / f"d{n}.pdf"
+        render(path, [(meta(f"D{n}"), [Page(A4[0], A4[1], (Text(1000, 1000, SANS, 200, line),))])])
+        assert pdftotext(path).strip() == line
+        programs.append(_embedded_font(path)[:2])
+    assert programs[0] == programs[1]
+    assert programs[2] != programs[0]                              # É: one more glyph
+    path = tmp_path / "accents.pdf"                                # no ASCII drawn: not padded
+    render(path, [(meta("E"), [Page(A4[0], A4[1], (Text(1000, 1000, SANS, 200, "éÉ"),))])])
+    assert TTFont(io.BytesIO(_embedded_font(path)[0]))["maxp"].numGlyphs < 8    # .notdef, é, É, parts
 
 
 def test_tounicode_maps_every_glyph_back(tmp_path):
