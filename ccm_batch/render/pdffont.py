@@ -143,7 +143,10 @@ class FontFace:
         self.high = bytes(g >> 8 for g in latin)       # bytes.translate tables: Latin-1 byte →
         self.low = bytes(g & 0xFF for g in latin)       # high / low byte of its glyph id
         self.latin_narrow = not any(self.high)          # every Latin-1 glyph id below 256
-        self.base_glyphs = tuple((g, chr(cp)) for cp in BASE_CHARS if (g := self.cmap.get(cp, 0)))
+        self.base_glyphs: dict[int, str] = {}         # glyph id -> first ASCII character drawn with it
+        for cp in BASE_CHARS:
+            if self.cmap.get(cp, 0):
+                self.base_glyphs.setdefault(self.cmap[cp], chr(cp))
         if self.cff:
             return
         # raw table directory, for the subsetter
@@ -546,6 +549,35 @@ font and the glyphs drawn: the archive's one PDF per document embeds the same fe
 _EMBEDDED: dict[tuple, tuple] = {}
 
 
+_GLYPH_SETS: dict[tuple, tuple] = {}
+
+
+def _glyph_set(face: FontFace, chars: set, gids: frozenset) -> tuple[tuple, tuple]:
+    """The glyphs a subset of ``face`` holds for ``chars`` drawn and glyph ids ``gids`` drawn by id
+    (shaped text): ``((glyph id, character it stands for), …)`` in id order, and the sorted ``gids``.
+    When some printable ASCII is drawn the subset holds all of it (:data:`BASE_CHARS`), and a glyph
+    that stands for an ASCII character and another one maps to the ASCII one; otherwise the first
+    character in code point order names a glyph. Remembered per process by the characters beyond
+    ASCII (documents repeat them; :data:`FONT_CACHE` × 8 sets, emptied when full)."""
+    ascii_drawn = not face.cff and any(" " <= char <= "~" for char in chars)
+    if ascii_drawn:
+        chars = {char for char in chars if not " " <= char <= "~"}
+    key = (face, ascii_drawn, frozenset(chars), gids)
+    found = _GLYPH_SETS.get(key)
+    if found is not None:
+        return found
+    by_gid: dict[int, str] = dict(face.base_glyphs) if ascii_drawn else {}
+    for char in sorted(chars):
+        gid = face.gid(char)
+        if gid and gid not in by_gid:
+            by_gid[gid] = char
+    found = (tuple(sorted(by_gid.items())), tuple(sorted(gids)))
+    if len(_GLYPH_SETS) >= 8 * FONT_CACHE:
+        _GLYPH_SETS.clear()
+    _GLYPH_SETS[key] = found
+    return found
+
+
 def write_font(writer: PdfWriter, resource: FontResource) -> None:
     """Write ``resource``'s Type0 font (at its reserved number), CIDFontType2 descendant, font
     descriptor, subset font program and ToUnicode CMap.
@@ -555,21 +587,11 @@ def write_font(writer: PdfWriter, resource: FontResource) -> None:
     (:data:`FONT_CACHE` of them, least recently used dropped first) and written again as they are.
     """
     face = resource.face
-    by_gid: dict[int, str] = {}
-    chars = sorted(resource.used_chars())
-    for char in chars:
-        gid = face.gid(char)
-        if gid and gid not in by_gid:
-            by_gid[gid] = char
-    if not face.cff and any(" " <= char <= "~" for char in chars):
-        for gid, char in face.base_glyphs:      # all of printable ASCII (see BASE_CHARS)
-            by_gid.setdefault(gid, char)
-        by_gid = dict(sorted(by_gid.items()))
-    extra = tuple(sorted(resource.gids))        # shaped glyphs drawn by id
-    key = (face, writer.compress, writer.level, tuple(by_gid.items()), extra)
+    by_gid, extra = _glyph_set(face, resource.used_chars(), frozenset(resource.gids))
+    key = (face, writer.compress, writer.level, by_gid, extra)
     embedded = _EMBEDDED.pop(key, None)
     if embedded is None:
-        embedded = _prepare_font(writer, face, by_gid, extra)
+        embedded = _prepare_font(writer, face, dict(by_gid), extra)
         if len(_EMBEDDED) >= FONT_CACHE:
             del _EMBEDDED[next(iter(_EMBEDDED))]
     _EMBEDDED[key] = embedded
