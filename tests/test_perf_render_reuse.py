@@ -107,9 +107,25 @@ def test_pages_are_reused_only_when_the_names_agree(tmp_path):
     printer.end_file()
     later = PdfRenderer(PdfOptions(pdfa=True))
     later.start_file(str(tmp_path / "pdfa.pdf"), STREAM)
-    later.page(plain)                          # defines fonts and form, painting
-    assert later._painted(plain) is None       # the latest content of it is the non-PDF/A file's
+    later.page(_pages(3, notdef=False)[0])     # defines the same fonts and form, by the same names
+    assert later._painted(plain) is None       # its content was painted for a file that is not PDF/A
+    later.page(plain)
+    assert later._painted(plain) is not None   # painted here: a PDF/A file's own content
     later.end_file()
+
+
+def test_only_a_missing_glyph_counts_as_a_substitution():
+    """PDF/A draws "?" for a character the font lacks, and a page with one is painted again for the
+    print file. Hex codes that only contain "0000" across two glyphs ("—" is glyph 0x07e0, the space
+    0x0003: "07e00003") are not a substitution: before, every archived bench invoice (its letterhead
+    has "Service Clients — TSA") was painted twice."""
+    face = pdffont.load_face(SANS)
+    assert face.gid("—") & 0xF == 0 and face.gid(" ") < 0x10               # the premise
+    resource = pdffont.FontResource(face, "F1", 1, avoid_notdef=True)
+    assert resource.encode("Service — TSA") == pdffont.FontResource(face, "F2", 2).encode("Service — TSA")
+    assert not resource.substituted
+    assert resource.encode("\u4e2d —") == "%04x%04x%04x" % (face.gid("?"), face.gid(" "), face.gid("—"))
+    assert resource.substituted
 
 
 def test_font_subsets_have_valid_checksums():

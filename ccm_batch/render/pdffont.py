@@ -438,10 +438,12 @@ class FontResource:
                     self.chars.update(extra)
             else:
                 hexed = self._encode(text)
-            if self.substitute is not None and "0000" in hexed:
-                hexed = "".join(self.substitute if hexed[i:i + 4] == "0000" else hexed[i:i + 4]
+            if self.substitute is not None and "0000" in hexed:   # maybe across two codes: "07e0" "0003"
+                fixed = "".join(self.substitute if hexed[i:i + 4] == "0000" else hexed[i:i + 4]
                                 for i in range(0, len(hexed), 4))
-                self.substituted = True
+                if fixed != hexed:
+                    hexed = fixed
+                    self.substituted = True
         cache = self.cache
         if len(cache) >= TEXT_CACHE_LIMIT:
             self._rotate()
