@@ -3,7 +3,7 @@
 With a pool (:func:`~ccm_batch.mail.plan.plan_mail`), the two passes of :mod:`.household` run per
 partition in the workers, each writing its rows to its own small SQLite file beside the work database
 (``plan-part-N.db``), which the run's process copies into the plan tables in partition order and
-deletes:
+deletes, each as soon as it and the partitions before it are done:
 
 1. **documents** (address normalisation, zones, rule packs, sort keys, householding keys, paper
    weights): a document needs nothing but its own row, so the partitions are ranges of record numbers
@@ -105,6 +105,20 @@ def _part_paths(db_path: str, n: int) -> list[str]:
     return [str(base / f"plan-part-{i:04d}.db") for i in range(n)]
 
 
+def _map_merging(pool, fn, arglist: list, merge) -> list:
+    """``pool.map(fn, arglist)``, with ``merge(i, result)`` called for each partition in order: as soon as
+    it and those before it are done when the pool can say so (``map_each``: the run's pools), so the
+    run's process copies finished partitions while the workers still work on the others; else after
+    the last one. The work database is in WAL mode: the workers read it while it is written."""
+    map_each = getattr(pool, "map_each", None)
+    if map_each is not None:
+        return map_each(fn, arglist, merge)
+    results = pool.map(fn, arglist)
+    for i, result in enumerate(results):
+        merge(i, result)
+    return results
+
+
 def _merge(db, path: str, statements: list) -> None:
     db.execute("ATTACH DATABASE ? AS part", (path,))
     try:
@@ -127,9 +141,10 @@ def load_documents_parallel(db, config, pool, spec: dict) -> int:
     db.execute(DOC_DDL)
     db.commit()
     try:
-        counts = pool.map(documents_part, [(spec, lo, hi, path) for (lo, hi), path in zip(ranges, paths)])
-        for path in paths:
-            _merge(db, path, [("INSERT INTO mail_doc SELECT * FROM part.mail_doc ORDER BY seq", ())])
+        def merge(i, _count):
+            _merge(db, paths[i], [("INSERT INTO mail_doc SELECT * FROM part.mail_doc ORDER BY seq", ())])
+        counts = _map_merging(pool, documents_part,
+                              [(spec, lo, hi, path) for (lo, hi), path in zip(ranges, paths)], merge)
     finally:
         remove_files(paths)
     db.execute("CREATE INDEX mail_doc_hh ON mail_doc(hh_key, seq)")
@@ -153,22 +168,26 @@ def build_pieces_parallel(db, book, config, pool, spec: dict, warnings: list) ->
     facts = ", ".join(facts_columns(book))
     shifted = ", ".join("piece_no + ?" if c == "piece_no" else "household + ?" if c == "household" else c
                         for c in cols)
+    pieces = groups = 0
+
+    def merge(i, result):
+        nonlocal pieces, groups
+        part, names = result
+        _merge(db, paths[i], [
+            (f"INSERT INTO mail_piece ({', '.join(cols)}) SELECT {shifted} FROM part.mail_piece "
+             "ORDER BY piece_no", (pieces, groups)),
+            ("INSERT INTO mail_piece_doc SELECT piece_no + ?, pos, doc_seq FROM part.mail_piece_doc "
+             "ORDER BY piece_no, pos", (pieces,)),
+            (f"INSERT INTO mail_psk SELECT piece_no + ?, {facts} FROM part.mail_psk ORDER BY piece_no",
+             (pieces,))])
+        pieces += part["pieces"]
+        groups += part["groups"]
+        for k in stats:
+            stats[k] += part[k]
+        unknown.update(names)
     try:
-        results = pool.map(households_part, [(spec, lo, hi, path) for (lo, hi), path in zip(ranges, paths)])
-        pieces = groups = 0
-        for path, (part, names) in zip(paths, results):
-            _merge(db, path, [
-                (f"INSERT INTO mail_piece ({', '.join(cols)}) SELECT {shifted} FROM part.mail_piece "
-                 "ORDER BY piece_no", (pieces, groups)),
-                ("INSERT INTO mail_piece_doc SELECT piece_no + ?, pos, doc_seq FROM part.mail_piece_doc "
-                 "ORDER BY piece_no, pos", (pieces,)),
-                (f"INSERT INTO mail_psk SELECT piece_no + ?, {facts} FROM part.mail_psk ORDER BY piece_no",
-                 (pieces,))])
-            pieces += part["pieces"]
-            groups += part["groups"]
-            for k in stats:
-                stats[k] += part[k]
-            unknown.update(names)
+        _map_merging(pool, households_part, [(spec, lo, hi, path) for (lo, hi), path in zip(ranges, paths)],
+                     merge)
     finally:
         remove_files(paths)
     warnings.extend(insert_warnings(unknown))

@@ -311,13 +311,22 @@ def _indexed(i: int, fn, *args):
     return i, fn(*args)
 
 
-def map_on_dask(job, fn, arglist: list) -> list:
-    """``fn(*args)`` for each of ``arglist`` as tasks on the cluster; the results in argument order."""
+def map_on_dask(job, fn, arglist: list, each=None) -> list:
+    """``fn(*args)`` for each of ``arglist`` as tasks on the cluster; the results in argument order.
+    ``each(i, result)``, if given, is called in argument order as soon as result ``i`` and those before
+    it are in (tasks finish in any order)."""
     client = client_for(job)
     futures = [client.submit(_indexed, i, fn, *args, pure=False) for i, args in enumerate(arglist)]
-    out: list = [None] * len(arglist)
+    pending = object()
+    out: list = [pending] * len(arglist)
+    handed = 0
 
     def done(result):
+        nonlocal handed
         out[result[0]] = result[1]
+        while handed < len(out) and out[handed] is not pending:
+            if each is not None:
+                each(handed, out[handed])
+            handed += 1
     _gather(client, futures, done)
     return out

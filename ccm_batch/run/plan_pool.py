@@ -1,7 +1,9 @@
 """Run orchestration, plan workers: the pool the mail plan runs its householding passes on.
 
 :func:`ccm_batch.mail.plan_mail` takes any object with ``width`` and ``map(fn, [args, ...])`` (results in
-the order of the arguments). The run gives it:
+the order of the arguments); the run's pools also have ``map_each(fn, [args, ...], each)``, which hands
+each result over in argument order while later tasks still run (the plan merges a partition's rows as
+soon as it is done). The run gives it:
 
 * with ``[run] executor = "local"`` and more than one worker: ``workers`` forked processes
   (:class:`LocalPlanPool`, started at the first batch, stopped with the plan);
@@ -37,6 +39,11 @@ class LocalPlanPool:
         self.width, self.cpu_s, self._pool = width, 0.0, None
 
     def map(self, fn, arglist: list) -> list:
+        return self.map_each(fn, arglist)
+
+    def map_each(self, fn, arglist: list, each=None) -> list:
+        """:meth:`map`, calling ``each(i, result)`` in argument order as soon as result ``i`` and those
+        before it are in, while later tasks still run."""
         from concurrent.futures import ProcessPoolExecutor
         from concurrent.futures.process import BrokenProcessPool
 
@@ -49,6 +56,8 @@ class LocalPlanPool:
         try:
             for result, cpu in self._pool.map(_timed_star, [(fn, tuple(a)) for a in arglist]):
                 self.cpu_s += cpu
+                if each is not None:
+                    each(len(out), result)
                 out.append(result)
         except BrokenProcessPool:
             raise CcmError("a mail plan worker died; nothing was released: rerun with --restart") from None
@@ -69,12 +78,19 @@ class DaskPlanPool:
         self.width = _threads(client_for(job))
 
     def map(self, fn, arglist: list) -> list:
+        return self.map_each(fn, arglist)
+
+    def map_each(self, fn, arglist: list, each=None) -> list:
+        """:meth:`map`, calling ``each(i, result)`` in argument order as soon as result ``i`` and those
+        before it are in, while later tasks still run."""
         from .dask_executor import map_on_dask
-        out = []
-        for result, cpu in map_on_dask(self.job, _timed, [(fn, *a) for a in arglist]):
+
+        def timed(i, timed_result):
+            result, cpu = timed_result
             self.cpu_s += cpu
-            out.append(result)
-        return out
+            if each is not None:
+                each(i, result)
+        return [result for result, _cpu in map_on_dask(self.job, _timed, [(fn, *a) for a in arglist], timed)]
 
     def close(self) -> None:
         """Nothing to release: the tasks open and close their own connections."""
