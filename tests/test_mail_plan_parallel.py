@@ -199,6 +199,64 @@ def test_a_plan_worker_killed_stops_the_plan_with_an_error_instead_of_waiting_fo
         pool.close()
 
 
+_HANDED = None                # a multiprocessing.Event, inherited by the forked plan workers
+
+
+def _first_or_wait(i: int):
+    """Task 0 returns at once; task 1 waits until the parent has been handed task 0's result."""
+    return True if i == 0 else _HANDED.wait(timeout=60)
+
+
+def test_forked_workers_hand_each_result_over_before_the_others_finish():
+    """map_each gives partition 0 to the plan (which merges it) while partition 1 still runs: task 1
+    finishes only once the parent has had task 0's result (it would wait 60 s and return False)."""
+    import multiprocessing
+    global _HANDED
+    _HANDED = multiprocessing.get_context("fork").Event()
+    handed = []
+
+    def each(i, result):
+        handed.append((i, result))
+        _HANDED.set()
+    pool = LocalPlanPool(2)
+    try:
+        assert pool.map_each(_first_or_wait, [(0,), (1,)], each) == [True, True]
+    finally:
+        pool.close()
+    assert handed == [(0, True), (1, True)]
+
+
+def _wait_for_event(i: int, name: str):
+    from distributed import Event
+    return i, (True if i != 1 else Event(name).wait(timeout=60))
+
+
+def test_dask_tasks_hand_results_over_in_order_before_the_others_finish():
+    """The same on a Dask cluster, in argument order whatever order the tasks end in: tasks 0 and 2
+    return at once, task 1 only after the parent has been handed task 0's result (a cluster-wide
+    Event); task 2's result is held back until task 1's has been handed over."""
+    from distributed import Event, LocalCluster
+
+    from ccm_batch.run import dask_executor
+    with LocalCluster(n_workers=2, threads_per_worker=2, processes=True, host="127.0.0.1",
+                      dashboard_address=None, silence_logs=40) as cluster:
+        job = SimpleNamespace(executor="dask", scheduler=cluster.scheduler_address, workers=2)
+        handed = []
+        try:
+            pool = DaskPlanPool(job)
+            event = Event("ccm-test-handed", client=dask_executor.client_for(job))
+
+            def each(i, result):
+                handed.append(i)
+                if i == 0:
+                    event.set()
+            got = pool.map_each(_wait_for_event, [(0, event.name), (1, event.name), (2, event.name)], each)
+        finally:
+            dask_executor.shutdown()
+    assert got == [(0, True), (1, True), (2, True)]
+    assert handed == [0, 1, 2]
+
+
 def test_partitions_are_a_multiple_of_the_workers():
     """Every worker gets as many partitions (none waits alone for the last one), about PARTITION_DOCS
     documents each, at most 4 per worker, never more than the documents."""
