@@ -65,9 +65,14 @@ class InProcessPool:
     def __init__(self, width: int):
         self.width, self.calls = width, {}
 
-    def map(self, fn, arglist):
+    def map(self, fn, arglist, each=None):
         self.calls[fn.__name__] = self.calls.get(fn.__name__, 0) + len(arglist)
-        return [fn(*args) for args in arglist]
+        results = []
+        for args in arglist:
+            results.append(fn(*args))
+            if each is not None:
+                each(len(results) - 1, results[-1])
+        return results
 
     def close(self):
         pass
@@ -208,7 +213,7 @@ def _first_or_wait(i: int):
 
 
 def test_forked_workers_hand_each_result_over_before_the_others_finish():
-    """map_each gives partition 0 to the plan (which merges it) while partition 1 still runs: task 1
+    """The pool gives partition 0 to the plan (which merges it) while partition 1 still runs: task 1
     finishes only once the parent has had task 0's result (it would wait 60 s and return False)."""
     import multiprocessing
     global _HANDED
@@ -220,7 +225,7 @@ def test_forked_workers_hand_each_result_over_before_the_others_finish():
         _HANDED.set()
     pool = LocalPlanPool(2)
     try:
-        assert pool.map_each(_first_or_wait, [(0,), (1,)], each) == [True, True]
+        assert pool.map(_first_or_wait, [(0,), (1,)], each) == [True, True]
     finally:
         pool.close()
     assert handed == [(0, True), (1, True)]
@@ -250,7 +255,7 @@ def test_dask_tasks_hand_results_over_in_order_before_the_others_finish():
                 handed.append(i)
                 if i == 0:
                     event.set()
-            got = pool.map_each(_wait_for_event, [(0, event.name), (1, event.name), (2, event.name)], each)
+            got = pool.map(_wait_for_event, [(0, event.name), (1, event.name), (2, event.name)], each)
         finally:
             dask_executor.shutdown()
     assert got == [(0, True), (1, True), (2, True)]

@@ -3,7 +3,9 @@
 With a pool (:func:`~ccm_batch.mail.plan.plan_mail`), the two passes of :mod:`.household` run per
 partition in the workers, each writing its rows to its own small SQLite file beside the work database
 (``plan-part-N.db``), which the run's process copies into the plan tables in partition order and
-deletes, each as soon as it and the partitions before it are done:
+deletes. A partition is copied as soon as it and those before it are done (the pool's ``each``), while
+the workers still run the others (the work database is in WAL mode: they read it while it is written).
+The passes:
 
 1. **documents** (address normalisation, zones, rule packs, sort keys, householding keys, paper
    weights): a document needs nothing but its own row, so the partitions are ranges of record numbers
@@ -105,20 +107,6 @@ def _part_paths(db_path: str, n: int) -> list[str]:
     return [str(base / f"plan-part-{i:04d}.db") for i in range(n)]
 
 
-def _map_merging(pool, fn, arglist: list, merge) -> list:
-    """``pool.map(fn, arglist)``, with ``merge(i, result)`` called for each partition in order: as soon as
-    it and those before it are done when the pool can say so (``map_each``: the run's pools), so the
-    run's process copies finished partitions while the workers still work on the others; else after
-    the last one. The work database is in WAL mode: the workers read it while it is written."""
-    map_each = getattr(pool, "map_each", None)
-    if map_each is not None:
-        return map_each(fn, arglist, merge)
-    results = pool.map(fn, arglist)
-    for i, result in enumerate(results):
-        merge(i, result)
-    return results
-
-
 def _merge(db, path: str, statements: list) -> None:
     db.execute("ATTACH DATABASE ? AS part", (path,))
     try:
@@ -143,8 +131,8 @@ def load_documents_parallel(db, config, pool, spec: dict) -> int:
     try:
         def merge(i, _count):
             _merge(db, paths[i], [("INSERT INTO mail_doc SELECT * FROM part.mail_doc ORDER BY seq", ())])
-        counts = _map_merging(pool, documents_part,
-                              [(spec, lo, hi, path) for (lo, hi), path in zip(ranges, paths)], merge)
+        counts = pool.map(documents_part, [(spec, lo, hi, path) for (lo, hi), path in zip(ranges, paths)],
+                          each=merge)
     finally:
         remove_files(paths)
     db.execute("CREATE INDEX mail_doc_hh ON mail_doc(hh_key, seq)")
@@ -186,8 +174,7 @@ def build_pieces_parallel(db, book, config, pool, spec: dict, warnings: list) ->
             stats[k] += part[k]
         unknown.update(names)
     try:
-        _map_merging(pool, households_part, [(spec, lo, hi, path) for (lo, hi), path in zip(ranges, paths)],
-                     merge)
+        pool.map(households_part, [(spec, lo, hi, path) for (lo, hi), path in zip(ranges, paths)], each=merge)
     finally:
         remove_files(paths)
     warnings.extend(insert_warnings(unknown))

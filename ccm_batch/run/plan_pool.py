@@ -1,9 +1,9 @@
 """Run orchestration, plan workers: the pool the mail plan runs its householding passes on.
 
-:func:`ccm_batch.mail.plan_mail` takes any object with ``width`` and ``map(fn, [args, ...])`` (results in
-the order of the arguments); the run's pools also have ``map_each(fn, [args, ...], each)``, which hands
-each result over in argument order while later tasks still run (the plan merges a partition's rows as
-soon as it is done). The run gives it:
+:func:`ccm_batch.mail.plan_mail` takes any object with ``width`` and ``map(fn, [args, ...], each=None)``: the
+results in the order of the arguments, each one also handed to ``each(i, result)`` in that order as
+soon as it and those before it are in, while later tasks still run (the plan merges a partition's rows
+as soon as it is done). The run gives it:
 
 * with ``[run] executor = "local"`` and more than one worker: ``workers`` forked processes
   (:class:`LocalPlanPool`, started at the first batch, stopped with the plan);
@@ -38,12 +38,7 @@ class LocalPlanPool:
     def __init__(self, width: int):
         self.width, self.cpu_s, self._pool = width, 0.0, None
 
-    def map(self, fn, arglist: list) -> list:
-        return self.map_each(fn, arglist)
-
-    def map_each(self, fn, arglist: list, each=None) -> list:
-        """:meth:`map`, calling ``each(i, result)`` in argument order as soon as result ``i`` and those
-        before it are in, while later tasks still run."""
+    def map(self, fn, arglist: list, each=None) -> list:
         from concurrent.futures import ProcessPoolExecutor
         from concurrent.futures.process import BrokenProcessPool
 
@@ -77,12 +72,7 @@ class DaskPlanPool:
         self.job, self.cpu_s = job, 0.0
         self.width = _threads(client_for(job))
 
-    def map(self, fn, arglist: list) -> list:
-        return self.map_each(fn, arglist)
-
-    def map_each(self, fn, arglist: list, each=None) -> list:
-        """:meth:`map`, calling ``each(i, result)`` in argument order as soon as result ``i`` and those
-        before it are in, while later tasks still run."""
+    def map(self, fn, arglist: list, each=None) -> list:
         from .dask_executor import map_on_dask
 
         def timed(i, timed_result):
