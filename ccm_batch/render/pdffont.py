@@ -18,14 +18,14 @@ Decisions:
   **unhinted** (TrueType instructions and the ``cvt fpgm prep`` tables left out: screen and print
   rasterisers at archive and printer resolutions draw the outlines alone, and poppler renders the
   bench invoices pixel for pixel as with the hinted program). A bench invoice's subset of Liberation
-  Sans (printable ASCII and a few accented letters, see below) is 8.6 KB, 6.6 KB compressed;
-  with the ids kept (``loca`` and ``hmtx`` up to the euro sign, glyph 2,088) and the hinting
-  copied, its used glyphs alone made 30 KB, 12.8 KB compressed. It takes about 0.1 ms, where ``fontTools.subset`` takes a quarter
-  of a second per font — too slow for the archive's one PDF per document. Kept tables: ``head hhea
-  maxp hmtx loca glyf OS/2 post`` (``post`` reduced to format 3, ``loca`` short when it fits);
-  ``cmap`` and ``name`` are not needed by a CIDFontType2 and are dropped. Every subset of a face that
-  draws printable ASCII holds all of it (:data:`BASE_CHARS`), so that the archive's documents share
-  a few subsets, each prepared once per process.
+  Sans (printable ASCII and a few accented letters, see below) is 8.6 KB, 6.6 KB compressed; with
+  the ids kept (``loca`` and ``hmtx`` up to the euro sign, glyph 2,088) and the hinting copied, its
+  used glyphs alone made 30 KB, 12.8 KB compressed. It takes about 0.1 ms, where ``fontTools.subset``
+  takes a quarter of a second per font — too slow for the archive's one PDF per document. Kept
+  tables: ``head hhea maxp hmtx loca glyf OS/2 post`` (``post`` reduced to format 3, ``loca`` short
+  when it fits); ``cmap`` and ``name`` are not needed by a CIDFontType2 and are dropped. Every subset
+  of a face that draws printable ASCII holds all of it (:data:`BASE_CHARS`), so that the archive's
+  documents share a few subsets, each prepared once per process.
 * Widths (``/W``) come from ``hmtx`` scaled to 1/1000 em, written with up to 2 decimals so the
   advances match what composition measured.
 * The subset tag (``ABCDEF+``) is derived from a hash of the glyph set: deterministic.
@@ -135,7 +135,7 @@ class FontFace:
         if self.italic_angle:
             flags |= 64
         self.flags = flags
-        self._entries: dict[int, tuple[bytes, int, tuple[int, ...]]] = {}   # per-glyph, for subset
+        self._entries: dict[int, tuple[bytes, int, tuple]] = {}   # per glyph, for subset (_glyph_entry)
         self._fixed: dict[bool, dict[bytes, tuple[bytes, int]]] = {}     # by loca format
         self._width_texts: dict[int, str] = {}
         font.close()
@@ -289,10 +289,7 @@ class FontFace:
         for tag, table in ((b"hhea", hhea), (b"maxp", maxp), (b"hmtx", hmtx), (b"loca", loca_bytes)):
             tables[tag] = (bytes(table), _checksum(table))
         tables[b"glyf"] = (b"".join(glyf), glyf_sum & 0xFFFFFFFF)
-        cid_to_gid = bytearray(2 * (max(asked) + 1))   # the ids drawn; components need no CID
-        for gid in asked:
-            cid_to_gid[2 * gid:2 * gid + 2] = new_id[gid].to_bytes(2, "big")
-        return _build_sfnt(tables), bytes(cid_to_gid)
+        return _build_sfnt(tables), cid_to_gid_map({gid: new_id[gid] for gid in asked})  # components: no CID
 
     def width_text(self, gid: int) -> str:
         """:meth:`width` as written in ``/W`` (remembered per glyph)."""
@@ -300,6 +297,15 @@ class FontFace:
         if text is None:
             text = self._width_texts[gid] = num(self.width(gid))
         return text
+
+
+def cid_to_gid_map(new_ids: dict[int, int]) -> bytes:
+    """The bytes of a ``/CIDToGIDMap`` stream: two per CID up to the highest of ``new_ids`` (CID -> glyph
+    id in the embedded program), 0 for the CIDs not in it."""
+    table = bytearray(2 * (max(new_ids) + 1))
+    for cid, new in new_ids.items():
+        table[2 * cid:2 * cid + 2] = new.to_bytes(2, "big")
+    return bytes(table)
 
 
 def _points_end(glyph: bytes, pos: int, points: int) -> int:
@@ -623,12 +629,10 @@ def _prepare_font(writer: PdfWriter, face: FontFace, by_gid: dict[int, str], ext
         from ..fonts.embed import truetype_subset
         used = [g for g in gids if g]
         program = truetype_subset(face.font_id, used)
-        table = bytearray(2 * (gids[-1] + 1))
-        for new, cid in enumerate(used, 1):
-            table[2 * cid:2 * cid + 2] = new.to_bytes(2, "big")
+        table = cid_to_gid_map({cid: new for new, cid in enumerate(gids)})
     else:
         program, table = face.subset(gids)
-    cid_map = writer.prepare_stream(bytes(table))
+    cid_map = writer.prepare_stream(table)
     digest = hashlib.md5(",".join(map(str, gids)).encode("ascii")).digest()
     tag = "".join(chr(65 + b % 26) for b in digest[:6])
     base_font = pdf_name(f"{tag}+{face.ps_name}")
