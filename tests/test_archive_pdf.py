@@ -1,4 +1,5 @@
 """Archive stage tests: one PDF/A-2b file per document, named from its index fields; end to end with verify."""
+import errno
 import os
 
 import pytest
@@ -6,7 +7,7 @@ from pypdf import PdfReader
 
 from ccm_batch.archive import ArchivePdfWriter, archive_name, verify, write_indexes
 from ccm_batch.archive.verify import pdfa_claim
-from ccm_batch.errors import ConfigError
+from ccm_batch.errors import ConfigError, OutputError
 from ccm_batch.pages import Document
 from ccm_batch.render.base import PieceInfo, StreamInfo
 from ccm_batch.render.pdf import PdfOptions, PdfRenderer
@@ -106,3 +107,41 @@ def test_end_to_end_pdf_run_with_archive_twins_verifies(tmp_path):
         assert result.checked == 3
     cmod = open(paths["cmod"], encoding="latin-1").read()
     assert "GROUP_FILENAME:archive/C002_DOC0002.pdf\n" in cmod
+
+
+def test_a_file_already_there_keeps_its_bytes_and_the_document_takes_the_next_name(tmp_path):
+    (tmp_path / "DOC0001.pdf").write_bytes(b"left by an operator")
+    (tmp_path / "DOC0001_2.pdf").write_bytes(b"and another")
+    writer = ArchivePdfWriter(tmp_path, "{doc_id}", job_date="2025-01-31")
+    assert writer.write_document(meta(1), [text_page("Facture DOC0001")]) == "DOC0001_3.pdf"
+    assert (tmp_path / "DOC0001.pdf").read_bytes() == b"left by an operator"
+    assert (tmp_path / "DOC0001_2.pdf").read_bytes() == b"and another"
+    assert os.stat(tmp_path / "DOC0001_3.pdf").st_nlink == 1       # the temporary name is gone
+    assert sorted(os.listdir(tmp_path)) == ["DOC0001.pdf", "DOC0001_2.pdf", "DOC0001_3.pdf"]
+
+
+@pytest.mark.parametrize("code", [errno.EPERM, errno.EXDEV, errno.EOPNOTSUPP])
+def test_without_hard_links_the_name_is_claimed_and_renamed_to(tmp_path, monkeypatch, code):
+    """A file system that makes no hard links (FAT, some network mounts): the same names, the same bytes."""
+    linked = ArchivePdfWriter(tmp_path / "linked", "{doc_type}", job_date="2025-01-31")
+    names = [linked.write_document(meta(n), [text_page(f"Facture DOC000{n}")]) for n in (1, 2)]
+
+    def no_link(src, dst, **kwargs):
+        raise OSError(code, os.strerror(code))
+    monkeypatch.setattr(os, "link", no_link)
+    renamed = ArchivePdfWriter(tmp_path / "renamed", "{doc_type}", job_date="2025-01-31")
+    assert [renamed.write_document(meta(n), [text_page(f"Facture DOC000{n}")]) for n in (1, 2)] == names \
+        == ["INVOICE.pdf", "INVOICE_2.pdf"]
+    assert sorted(os.listdir(tmp_path / "renamed")) == names
+    for name in names:
+        assert (tmp_path / "renamed" / name).read_bytes() == (tmp_path / "linked" / name).read_bytes()
+
+
+def test_a_link_failure_that_is_not_about_links_is_an_output_error_and_leaves_nothing(tmp_path, monkeypatch):
+    def no_space(src, dst, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(os, "link", no_space)
+    writer = ArchivePdfWriter(tmp_path, "{doc_id}", job_date="2025-01-31")
+    with pytest.raises(OutputError, match="cannot create archive PDF DOC0001.pdf"):
+        writer.write_document(meta(1), [text_page("Facture DOC0001")])
+    assert os.listdir(tmp_path) == []

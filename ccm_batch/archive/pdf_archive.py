@@ -18,9 +18,11 @@ File names (:func:`archive_name`):
   of ``_`` collapse, leading dots/underscores go. The stem is then cut to 150 characters; an empty stem
   becomes ``document``;
 * names are unique within the directory: a name already taken (by an earlier document of the run, or by
-  a file left in the directory) gets ``_2``, ``_3``… before ``.pdf``. The name is claimed atomically
-  (exclusive create), so parallel writers into one directory never overwrite each other; the suffix
-  order then depends on who came first, so give each run an empty directory for reproducible names.
+  a file left in the directory) gets ``_2``, ``_3``… before ``.pdf``. The finished file takes its name
+  atomically, never replacing a file: a hard link to the temporary file (refused when the name exists),
+  or, where the file system has no hard links, an exclusive create of the name and a rename over it.
+  Parallel writers into one directory never overwrite each other; the suffix order then depends on who
+  came first, so give each run an empty directory for reproducible names.
 
 The PDF's creation date is the job date (``job_date``), its title ``"<doc_type> <doc_id>"``: the same
 document gives the same bytes on every run.
@@ -28,6 +30,7 @@ document gives the same bytes on every run.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import re
 import string
@@ -81,11 +84,51 @@ def archive_name(template: str, meta: DocumentMeta) -> str:
     return (stem or "document") + ".pdf"
 
 
-def _claim(directory: str, name: str) -> str:
-    """Reserve a unique file name in ``directory`` (exclusive create); returns the name claimed."""
+_NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.ENOSYS,
+             errno.EACCES}
+"""``os.link`` failures meaning "this file system (or its mount) makes no hard links here"."""
+
+
+def _candidates(name: str):
+    """``name``, then ``name_2``, ``name_3``… (the suffix before the extension)."""
     stem, ext = os.path.splitext(name)
     for n in range(1, 100000):
-        candidate = name if n == 1 else f"{stem}_{n}{ext}"
+        yield name if n == 1 else f"{stem}_{n}{ext}"
+
+
+def _publish(directory: str, temp: str, name: str) -> str:
+    """Give the finished file ``temp`` the first free name of ``name``, ``name_2``… in ``directory``;
+    returns the name taken. A hard link takes the name (it fails when the name exists, so nothing is
+    overwritten) and the temporary name goes: one file created per document. Where hard links are not
+    made (some network and FAT file systems), :func:`_claim` and a rename do the same."""
+    for candidate in _candidates(name):
+        path = os.path.join(directory, candidate)
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            if exc.errno in _NO_LINKS:
+                candidate = _claim(directory, name)
+                try:
+                    os.replace(temp, os.path.join(directory, candidate))
+                except BaseException:
+                    os.remove(os.path.join(directory, candidate))
+                    raise
+                return candidate
+            raise OutputError(f"cannot create archive PDF {candidate} in {directory}: {exc.strerror}") from exc
+        try:
+            os.unlink(temp)
+        except OSError as exc:
+            os.unlink(path)
+            raise OutputError(f"cannot remove {temp} after naming it {candidate}: {exc.strerror}") from exc
+        return candidate
+    raise OutputError(f"no free archive file name for {name} in {directory}")
+
+
+def _claim(directory: str, name: str) -> str:
+    """Reserve a unique file name in ``directory`` (exclusive create); returns the name claimed."""
+    for candidate in _candidates(name):
         try:
             fd = os.open(os.path.join(directory, candidate), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
@@ -182,16 +225,12 @@ class ArchivePdfWriter:
         if self._renderer is None:
             raise RuntimeError("end_document() without start_document()")
         renderer = self._renderer
-        name = ""
         try:
             facts = renderer.end_document()
             renderer.end_piece()
             file_facts = renderer.end_file()
-            name = _claim(self.directory, self._name)     # the name start_document made
-            os.replace(self._temp, os.path.join(self.directory, name))
+            name = _publish(self.directory, self._temp, self._name)     # the name start_document made
         except BaseException:
-            if name:
-                os.remove(os.path.join(self.directory, name))
             self.abort()
             raise
         self._renderer = None
