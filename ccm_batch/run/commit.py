@@ -75,6 +75,33 @@ def inside(path: Path, directory: Path) -> bool:
     return path.name not in ("", ".", "..") and parent.is_relative_to(os.path.realpath(directory))
 
 
+class Landing:
+    """:func:`inside` for the many files of one release into ``directory``, and their parent directories
+    made: the directory and each parent are resolved (and made) once, not once per file (an archive
+    of 10,000 documents shares one parent; resolving it for each file was most of the release's time).
+    Parents are remembered by their path as written, so a parent resolved once keeps its answer for
+    the rest of the release."""
+
+    def __init__(self, directory: Path):
+        self.root = Path(os.path.realpath(directory))
+        self._parents: dict[str, bool] = {}
+        self._made: set[str] = set()
+
+    def __call__(self, path: Path) -> bool:
+        parent = os.path.dirname(path)
+        found = self._parents.get(parent)
+        if found is None:
+            found = self._parents[parent] = Path(os.path.realpath(parent)).is_relative_to(self.root)
+        return found and path.name not in ("", ".", "..")
+
+    def make_parent(self, path: Path) -> None:
+        """``path``'s parent directory made (with its own parents) if it was not made already."""
+        parent = os.path.dirname(path)
+        if parent not in self._made:
+            os.makedirs(parent, exist_ok=True)
+            self._made.add(parent)
+
+
 # -- the run's own directories ---------------------------------------------------------------
 
 def make_owned_dir(path: Path, job: str) -> None:
@@ -132,9 +159,9 @@ def staged_manifest(run_dir: Path, staging: Path) -> list[str]:
     return json.loads(path.read_text())
 
 
-def _transfer(src: Path, dest: Path) -> None:
+def _transfer(src: Path, dest: Path, landing: Landing) -> None:
     """Move ``src`` to ``dest`` durably, across file systems if need be."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    landing.make_parent(dest)
     try:
         os.replace(src, dest)
         return
@@ -159,13 +186,14 @@ def transfer(files: list[str], staging: Path, pending: Path) -> list[dict]:
     if not pending.exists():
         make_owned_dir(pending, pending.name)
     out = []
+    landing, final = Landing(pending), Landing(pending.parent)
     for rel in files:
         src, dest = staging / rel, pending / rel
-        if not (inside(dest, pending) and inside(pending.parent / rel, pending.parent)):
+        if not (landing(dest) and final(pending.parent / rel)):
             raise OutputError(f"staged file {rel!r} would land outside the output directory "
                               f"{pending.parent} (a symbolic link there?): nothing was released")
         if src.exists():
-            _transfer(src, dest)
+            _transfer(src, dest, landing)
             checkpoint("commit")
         elif not dest.exists():
             raise OutputError(f"staged output {src} is missing: run again without --restart")
@@ -200,12 +228,13 @@ def complete(output_dir: Path, job: str) -> dict | None:
         return None
     record = json.loads(path.read_text())
     pending = release_dir(output_dir, job)
+    landing = Landing(output_dir)
     for rel in record["files"]:
         src, dest = pending / rel, output_dir / rel
-        if not inside(dest, output_dir):
+        if not landing(dest):
             raise OutputError(f"commit record {path} names {rel!r}, outside the output directory")
         if src.exists():
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            landing.make_parent(dest)
             os.replace(src, dest)
             checkpoint("commit")
         elif not dest.exists():
