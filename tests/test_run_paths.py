@@ -240,6 +240,24 @@ def test_links_in_the_output_directory_never_lead_outputs_outside(tmp_path, extr
     assert list(elsewhere.iterdir()) == []
 
 
+def test_a_release_lands_files_only_inside_its_directory(tmp_path):
+    """The release's check, resolved once per parent: ``..`` and a linked subdirectory lead out (refused,
+    also for a second file in the same parent); a link named like a file is fine (a rename replaces it)."""
+    from ccm_batch.run.commit import Landing
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    out.mkdir()
+    elsewhere.mkdir()
+    os.symlink(elsewhere, out / "linked")
+    os.symlink(tmp_path / "victim", out / "a.pdf")
+    landing = Landing(out)
+    assert landing(out / "a.pdf") and landing(out / "archive" / "x.pdf") and landing(out / "archive" / "y.pdf")
+    assert not landing(out / "linked" / "x.pdf") and not landing(out / "linked" / "y.pdf")
+    assert not landing(out / "archive" / ".." / ".." / "x.pdf") and not landing(out / "..")
+    landing.make_parent(out / "archive" / "deep" / "x.pdf")
+    landing.make_parent(out / "archive" / "deep" / "y.pdf")
+    assert (out / "archive" / "deep").is_dir() and not (out / "archive" / "deep" / "x.pdf").exists()
+
+
 @pytest.mark.parametrize("executor", ["local", "dask"])
 def test_image_dirs_apply_on_every_executor(tmp_path, app, executor):
     job = _image_job(tmp_path, app, [f"{tmp_path}/other/secret.png", "images/ok.png"],

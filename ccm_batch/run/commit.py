@@ -68,19 +68,13 @@ def _discard(path: Path) -> None:
         pass
 
 
-def inside(path: Path, directory: Path) -> bool:
-    """True when file ``path`` lands inside ``directory``: its parent, symbolic links followed, is in it
-    (the file itself may be a link left there: a rename replaces the link, never its target)."""
-    parent = Path(os.path.realpath(path.parent))
-    return path.name not in ("", ".", "..") and parent.is_relative_to(os.path.realpath(directory))
-
-
 class Landing:
-    """:func:`inside` for the many files of one release into ``directory``, and their parent directories
-    made: the directory and each parent are resolved (and made) once, not once per file (an archive
-    of 10,000 documents shares one parent; resolving it for each file was most of the release's time).
-    Parents are remembered by their path as written, so a parent resolved once keeps its answer for
-    the rest of the release."""
+    """Where the files of one release into ``directory`` land. ``landing(path)`` is true when file
+    ``path`` lands inside ``directory``: its parent, symbolic links followed, is in it (the file itself
+    may be a link left there: a rename replaces the link, never its target). The directory and each
+    parent are resolved (and made, :meth:`make_parent`) once per release, not once per file: an archive
+    of 10,000 documents shares one parent, and resolving it for each file was most of the release's
+    time. Parents are remembered by their path as written."""
 
     def __init__(self, directory: Path):
         self.root = Path(os.path.realpath(directory))
