@@ -36,7 +36,8 @@ class RunReport:
     reject_reasons: collections.Counter = field(default_factory=collections.Counter)
     warnings: int = 0
     warning_kinds: collections.Counter = field(default_factory=collections.Counter)
-    files: list = field(default_factory=list)            # [{"path", "size", "pages", "documents"}]
+    files: list = field(default_factory=list)            # [{"path", "size", "pages", "documents"}],
+    #                                                      a directory: {"path": "archive/", "files", "size"}
     mail: dict = field(default_factory=dict)
     einvoice: dict = field(default_factory=dict)         # e-invoices handed to platforms (ccm_batch.einvoice)
     errors: list = field(default_factory=list)           # one-line causes that stopped the run
@@ -191,6 +192,9 @@ class RunReport:
         if self.files:
             out += ["", "files written"]
             for f in self.files:
+                if "files" in f:        # a directory: the archive's PDFs, e-invoices (one per document)
+                    out.append(f"  {f['path']}  ({f['files']:,} files, {f['size']:,} bytes)")
+                    continue
                 extra = f"  {f['pages']:,} pages, {f['documents']:,} documents" if f.get("pages") else ""
                 out.append(f"  {f['path']}  ({f['size']:,} bytes){extra}")
         out += ["", f"duration          {t['duration_s']:.1f} s   ({t['pages_per_minute']:,} pages/minute, "

@@ -20,9 +20,12 @@ CRASHED = -9                    # CCM_FAULT kills the run itself with SIGKILL
 
 
 def small_job(directory: Path, data: Path, extra: str = "") -> Path:
-    """A print file, its index and the three mail production files (few files: few commit steps)."""
+    """A print file, its index, the three mail production files and the archive's one PDF per document
+    (released as a directory, file by file): few files, few commit steps."""
     job = write_job(directory, data, extra=MAIL + extra, formats=("pdf",), chunk_size=3)
-    job.write_text(job.read_text().replace('formats = ["csv", "jsonl", "cmod"]', 'formats = ["csv"]'))
+    job.write_text(job.read_text().replace('formats = ["csv", "jsonl", "cmod"]', 'formats = ["csv"]')
+                   .replace("[index]\n", "[index]\narchive_pdf = true\n"))
+    assert "archive_pdf = true" in job.read_text()
     return job
 
 
@@ -43,8 +46,13 @@ def reference(tmp_path_factory):
     proc = run_cli("run", small_job(d, data), "-w", 1)
     assert proc.returncode == 0, proc.stderr
     expected = output_files(d / "out")
-    assert sorted(expected) == ["inv.mailrun.csv", "inv.postage.csv", "inv.trays.csv",
-                               "inv_laposte-li-dl_001.pdf", "inv_laposte-li-dl_001.pdf.index.csv"]
+    archived = sorted(name for name in expected if name.startswith("archive/"))
+    assert len(archived) == 6
+    assert sorted(expected) == archived + ["inv.mailrun.csv", "inv.postage.csv", "inv.trays.csv",
+                                          "inv_laposte-li-dl_001.pdf", "inv_laposte-li-dl_001.pdf.index.csv"]
+    report = json.loads((d / "out" / "report.json").read_text())
+    assert {"path": "archive/", "files": 6, "size": sum(len(expected[name]) for name in archived)} \
+        in report["files"]
     assert leftovers(d / "out") == []
     return data, expected
 
@@ -93,8 +101,9 @@ def test_kill_at_every_commit_step_then_restart_gives_the_same_outputs(tmp_path,
     data, expected = reference
     job = small_job(tmp_path, data)
     steps = _every_commit_step(job, [tmp_path / "out"], tmp_path / "out", expected)
-    # start, manifest, transfer (5 files), reports (2), decision (3), publish (7), clean-up (3)
-    assert steps >= 1 + 1 + 5 + 2 + 3 + 7 + 3
+    # start, manifest, transfer (5 files, 6 archived), reports (2), decision (3), publish (7, 6 archived),
+    # clean-up (3)
+    assert steps >= 1 + 1 + 11 + 2 + 3 + 13 + 3
 
 
 @pytest.mark.parametrize("moment", ["release", "record"])
@@ -131,7 +140,7 @@ def test_kill_after_the_last_step_then_restart_says_already_complete(tmp_path, r
 def test_fresh_run_after_a_kill_during_publication_completes_then_reruns(tmp_path, reference):
     data, expected = reference
     job = small_job(tmp_path, data)
-    crashed = run_cli("run", job, "-w", 1, env={"CCM_FAULT": "commit:12"})     # publishing
+    crashed = run_cli("run", job, "-w", 1, env={"CCM_FAULT": "commit:20"})     # publishing
     assert crashed.returncode == CRASHED
     assert (tmp_path / "out" / ".ccm-commit-inv.json").exists()
     proc = run_cli("run", job, "-w", 1)
@@ -209,5 +218,5 @@ def test_kill_at_every_step_across_file_systems_then_restart(tmp_path, reference
     job.write_text(job.read_text().replace('dir = "out"', f'dir = "{out}"\nwork_dir = "{scratch}"'))
     # the steps that differ across file systems: the transfer (copy, fsync, rename) and the decision;
     # publication and clean-up are the same renames as in the test above
-    # (start, manifest, 5 × (copied, renamed), reports, decision: the kill just after the record)
-    assert _every_commit_step(job, [out, scratch], out, expected, until_decided=True) >= 1 + 1 + 10 + 2 + 2
+    # (start, manifest, 11 × (copied, renamed), reports, decision: the kill just after the record)
+    assert _every_commit_step(job, [out, scratch], out, expected, until_decided=True) >= 1 + 1 + 22 + 2 + 2

@@ -2,12 +2,15 @@
 
 The protocol has one point of truth, the commit record ``OUTPUT/.ccm-commit-JOB.json``:
 
-1. *transfer*: every staged file (the list is fixed once in the work directory's ``manifest.json``)
-   goes into the hidden release directory ``OUTPUT/.ccm-release-JOB/`` — a rename when the work
-   directory shares the output directory's file system, else a copy to a temporary name there, fsync,
-   rename, and only then the staged copy is removed; the reports are written there too;
+1. *transfer*: every staged file (the list is fixed once in the work directory's ``manifest.json``:
+   the files at the top of the staging directory, and each directory there standing for every file
+   under it, so the list stays short when the archive holds a million PDFs) goes into the hidden
+   release directory ``OUTPUT/.ccm-release-JOB/`` — a rename when the work directory shares the
+   output directory's file system, else a copy to a temporary name there, fsync, rename, and only
+   then the staged copy is removed; the reports are written there too;
 2. *decide*: the commit record (the files to publish, the exit code) is written and fsynced;
-3. *publish*: each file is renamed from the release directory to its place, the reports last;
+3. *publish*: each file is renamed from the release directory to its place, the reports last (a
+   directory's files one by one, as they are read: a restart publishes what is left of it);
 4. *clean up*: the release directory, then the work directory (only a directory carrying the run
    marker the engine wrote), and the commit record last of all.
 
@@ -23,6 +26,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Iterator
 
 from ..errors import ConfigError, OutputError
 from .faults import checkpoint
@@ -77,6 +81,7 @@ class Landing:
     time. Parents are remembered by their path as written."""
 
     def __init__(self, directory: Path):
+        self.directory = directory
         self.root = Path(os.path.realpath(directory))
         self._parents: dict[str, bool] = {}
         self._made: set[str] = set()
@@ -94,6 +99,11 @@ class Landing:
         if parent not in self._made:
             os.makedirs(parent, exist_ok=True)
             self._made.add(parent)
+
+    def sync(self) -> None:
+        """fsync the directory and every parent directory files were moved into (their entries)."""
+        for d in sorted(self._made | {os.fspath(self.directory)}):
+            fsync_dir(Path(d))
 
 
 # -- the run's own directories ---------------------------------------------------------------
@@ -145,12 +155,65 @@ def remove_owned_dir(path: Path, step=lambda: None) -> None:
 # -- steps 1 and 2 -------------------------------------------------------------------------------
 
 def staged_manifest(run_dir: Path, staging: Path) -> list[str]:
-    """The staged files to release, fixed at the first attempt (a restart finds the same list)."""
+    """The staged outputs to release, fixed at the first attempt (a restart finds the same list): each
+    file at the top of the staging directory by its name, each directory there as ``name/``, standing
+    for every file under it. Directories hold the outputs that come one per document (the archive's
+    PDFs, e-invoices): their number grows with the run, the manifest's and the commit record's do not,
+    and their files are moved as they are listed (:func:`files_under`), never listed in memory."""
     path = run_dir / MANIFEST
     if not path.exists():
-        staged = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
-        _write_durable(path, json.dumps(staged).encode())
+        staged = []
+        with os.scandir(staging) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    staged.append(entry.name + "/")
+                elif entry.is_file():
+                    staged.append(entry.name)
+        _write_durable(path, json.dumps(sorted(staged)).encode())
     return json.loads(path.read_text())
+
+
+def files_under(root: Path, rel: str) -> Iterator[str]:
+    """The path (relative to ``root``) of every file under directory ``root / rel``, streamed: a
+    directory's entries are read as they are used, so a directory of a million files is never held in
+    memory (only the names of subdirectories are). Files may be moved away while this runs; callers
+    go over the directory again until a pass finds nothing (:func:`_drain`)."""
+    stack = [rel.rstrip("/")]
+    while stack:
+        directory = stack.pop()
+        subdirectories = []
+        try:
+            entries = os.scandir(root / directory)
+        except FileNotFoundError:
+            continue
+        with entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    subdirectories.append(f"{directory}/{entry.name}")
+                else:
+                    yield f"{directory}/{entry.name}"
+        stack.extend(sorted(subdirectories, reverse=True))
+
+
+def _drain(root: Path, rel: str, move) -> None:
+    """``move(path)`` for every file under ``root / rel`` until none is left (a directory read while its
+    entries are renamed away may skip some: another pass takes them)."""
+    while True:
+        moved = 0
+        for path in files_under(root, rel):
+            move(path)
+            moved += 1
+        if not moved:
+            return
+
+
+def _tree_size(root: Path, rel: str) -> tuple[int, int]:
+    """(files, bytes) under directory ``root / rel``."""
+    count = size = 0
+    for path in files_under(root, rel):
+        count += 1
+        size += os.stat(root / path).st_size
+    return count, size
 
 
 def _transfer(src: Path, dest: Path, landing: Landing) -> None:
@@ -176,24 +239,39 @@ def _transfer(src: Path, dest: Path, landing: Landing) -> None:
 
 
 def transfer(files: list[str], staging: Path, pending: Path) -> list[dict]:
-    """Step 1: every staged file into the release directory; returns [{path, size}]."""
+    """Step 1: every staged output into the release directory; returns ``[{path, size}]``, and for a
+    directory ``{path: "name/", files, size}`` (its files and their bytes)."""
     if not pending.exists():
         make_owned_dir(pending, pending.name)
     out = []
     landing, final = Landing(pending), Landing(pending.parent)
-    for rel in files:
-        src, dest = staging / rel, pending / rel
-        if not (landing(dest) and final(pending.parent / rel)):
+
+    def check(rel: str) -> None:
+        if not (landing(pending / rel) and final(pending.parent / rel)):
             raise OutputError(f"staged file {rel!r} would land outside the output directory "
                               f"{pending.parent} (a symbolic link there?): nothing was released")
-        if src.exists():
-            _transfer(src, dest, landing)
-            checkpoint("commit")
-        elif not dest.exists():
-            raise OutputError(f"staged output {src} is missing: run again without --restart")
-        out.append({"path": rel, "size": dest.stat().st_size})
-    for d in {(pending / rel).parent for rel in files} | {pending}:
-        fsync_dir(d)
+
+    def move(rel: str) -> None:
+        check(rel)
+        _transfer(staging / rel, pending / rel, landing)
+        checkpoint("commit")
+
+    for rel in files:
+        if rel.endswith("/"):
+            if not (staging / rel).is_dir() and not (pending / rel).is_dir():
+                raise OutputError(f"staged directory {staging / rel} is missing: run again without --restart")
+            _drain(staging, rel, move)
+            count, size = _tree_size(pending, rel)
+            if count:
+                out.append({"path": rel, "files": count, "size": size})
+            continue
+        check(rel)
+        if (staging / rel).exists():
+            move(rel)
+        elif not (pending / rel).exists():
+            raise OutputError(f"staged output {staging / rel} is missing: run again without --restart")
+        out.append({"path": rel, "size": (pending / rel).stat().st_size})
+    landing.sync()
     return out
 
 
@@ -223,18 +301,24 @@ def complete(output_dir: Path, job: str) -> dict | None:
     record = json.loads(path.read_text())
     pending = release_dir(output_dir, job)
     landing = Landing(output_dir)
-    for rel in record["files"]:
-        src, dest = pending / rel, output_dir / rel
+
+    def publish(rel: str) -> None:
+        dest = output_dir / rel
         if not landing(dest):
             raise OutputError(f"commit record {path} names {rel!r}, outside the output directory")
-        if src.exists():
-            landing.make_parent(dest)
-            os.replace(src, dest)
-            checkpoint("commit")
-        elif not dest.exists():
+        landing.make_parent(dest)
+        os.replace(pending / rel, dest)
+        checkpoint("commit")
+
+    for rel in record["files"]:
+        if rel.endswith("/"):          # a directory: what is left of it in the release directory
+            _drain(pending, rel, publish)
+        elif (pending / rel).exists():
+            publish(rel)
+        elif not (output_dir / rel).exists():
             raise OutputError(f"{rel} is neither in {pending} nor in {output_dir}: the release cannot be "
                               "completed; run the job again without --restart")
-    fsync_dir(output_dir)
+    landing.sync()
     remove_owned_dir(pending)
     checkpoint("commit")
     run_dir = Path(record["run_dir"])
