@@ -1,9 +1,10 @@
 """Run orchestration: the heap a phase freed goes back to the system before workers are forked.
 
-SQLite's page cache, emptied when the mail plan sets its cache size back, stays in the process under
-glibc; :func:`ccm_batch.run.give_back_memory` returns it, so the render workers forked next do not
-carry it. Measured in a fresh interpreter: RSS after filling a 200 MB page cache and shrinking it,
-then after the call.
+glibc gives freed heap memory back by itself only from the top of the heap; memory freed below a block
+still in use stays in the process (after the mail plan: SQLite's page caches and sorts, about 40 MB at
+100,000 bench invoices). :func:`ccm_batch.run.give_back_memory` returns it, so the render workers
+forked next do not carry it. Measured in a fresh interpreter: 96 MB of 64 KB blocks (below glibc's
+mmap threshold, so on the heap) freed under one block kept, RSS before and after the call.
 """
 from __future__ import annotations
 
@@ -12,29 +13,25 @@ import subprocess
 import sys
 
 SCRIPT = r"""
-import json, os, sqlite3, sys, tempfile
+import json
 import psutil
 from ccm_batch.run import give_back_memory
 rss = lambda: psutil.Process().memory_info().rss >> 20
-db = sqlite3.connect(os.path.join(sys.argv[1], "t.db"))
-db.execute("PRAGMA cache_size = -200000")
-db.execute("CREATE TABLE t (x)")
 start = rss()
-db.executemany("INSERT INTO t VALUES (?)", ((os.urandom(300),) for _ in range(200000)))
-db.commit()
+blocks = [b"%06d" % n * 10923 for n in range(1536)]    # 64 KB each, written
+kept = b"k" * 65536                 # allocated last: the heap's top stays in use
 full = rss()
-db.execute("PRAGMA cache_size = -2000")
-db.execute("SELECT count(*) FROM t").fetchone()
-shrunk = rss()
+del blocks
+freed = rss()
 give_back_memory()
-print(json.dumps({"start": start, "full": full, "shrunk": shrunk, "after": rss()}))
+print(json.dumps({"start": start, "full": full, "freed": freed, "after": rss()}))
 """
 
 
-def test_memory_freed_by_sqlite_goes_back_to_the_system(tmp_path):
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True)
+def test_memory_freed_under_a_block_in_use_goes_back_to_the_system():
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     mb = json.loads(proc.stdout)
-    assert mb["full"] - mb["start"] > 50                  # the premise: the cache filled
-    assert mb["after"] < mb["shrunk"] - 20, mb            # kept by the C library until given back
-    assert mb["after"] < mb["start"] + 15, mb
+    assert mb["full"] - mb["start"] >= 60, mb             # the premise: the blocks were made
+    assert mb["freed"] - mb["start"] >= 50, mb            # freed, but kept by the C library
+    assert mb["after"] - mb["start"] <= 10, mb            # given back

@@ -418,14 +418,19 @@ def _finish(job, log, report, db, run_dir, spool_dir, staging, statuses, input_e
         else:
             from .plan_pool import open_plan_pool
             pool = open_plan_pool(job) if mail_config.enabled else None
+            # the plan's own connection: SQLite keeps about 16 MB of the plan's caches and sorts in a
+            # connection until it is closed (100,000 bench invoices), which the render workers forked
+            # from this process would carry too
+            plan_db = open_db(run_dir / "work.db")
             try:
-                summary = mail.plan_mail(db, mail_config, job=job.name, job_date=job.date, pool=pool)
+                summary = mail.plan_mail(plan_db, mail_config, job=job.name, job_date=job.date, pool=pool)
+                plan_db.execute("INSERT INTO meta VALUES ('planned', ?)",
+                                (pickle.dumps(summary, PICKLE_PROTOCOL).hex(),))
+                plan_db.commit()
             finally:
+                plan_db.close()
                 if pool is not None:
                     pool.close()
-            db.execute("INSERT INTO meta VALUES ('planned', ?)",
-                       (pickle.dumps(summary, PICKLE_PROTOCOL).hex(),))
-            db.commit()
         files_planned = sum(1 for _ in mail.iter_print_files(db))
         printed = report.documents - (tally.off_paper if tally else 0)     # the documents the mail plan has
         plan_detail = (f"{counted(summary.pieces_out, 'mail piece')} in " if mail_config.enabled else
