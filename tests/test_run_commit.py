@@ -220,3 +220,24 @@ def test_kill_at_every_step_across_file_systems_then_restart(tmp_path, reference
     # publication and clean-up are the same renames as in the test above
     # (start, manifest, 11 × (copied, renamed), reports, decision: the kill just after the record)
     assert _every_commit_step(job, [out, scratch], out, expected, until_decided=True) >= 1 + 1 + 22 + 2 + 2
+
+
+def test_a_manifest_of_one_entry_per_file_from_an_earlier_version_is_released_as_it_was(tmp_path, reference):
+    """A run killed just before its commit by a version that listed every staged file (archive PDFs
+    included) in ``manifest.json``, then restarted by this one: the same outputs, each file released."""
+    data, expected = reference
+    job = small_job(tmp_path, data)
+    out = tmp_path / "out"
+    crashed = run_cli("run", job, "-w", 1, env={"CCM_FAULT": "commit:1"})      # before the manifest
+    assert crashed.returncode == CRASHED, crashed.stderr
+    [staging] = list(out.glob(".ccm-work-*/*/staging")) or list(out.glob(".ccm-work-*/staging"))
+    run_dir = staging.parent
+    assert not (run_dir / "manifest.json").exists()
+    staged = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
+    assert sum(name.startswith("archive/") for name in staged) == 6
+    (run_dir / "manifest.json").write_text(json.dumps(staged))
+    proc = run_cli("run", job, "--restart", "-w", 1)
+    assert proc.returncode == 0, proc.stderr
+    assert output_files(out) == expected and leftovers(out) == []
+    report = json.loads((out / "report.json").read_text())
+    assert sorted(f["path"] for f in report["files"]) == sorted(staged)
