@@ -230,8 +230,8 @@ def test_a_manifest_of_one_entry_per_file_from_an_earlier_version_is_released_as
     out = tmp_path / "out"
     crashed = run_cli("run", job, "-w", 1, env={"CCM_FAULT": "commit:1"})      # before the manifest
     assert crashed.returncode == CRASHED, crashed.stderr
-    [staging] = list(out.glob(".ccm-work-*/*/staging")) or list(out.glob(".ccm-work-*/staging"))
-    run_dir = staging.parent
+    run_dir = out / ".ccm-work-inv"
+    staging = run_dir / "staging"
     assert not (run_dir / "manifest.json").exists()
     staged = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
     assert sum(name.startswith("archive/") for name in staged) == 6

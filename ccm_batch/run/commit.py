@@ -265,11 +265,12 @@ def transfer(files: list[str], staging: Path, pending: Path) -> list[dict]:
             if count:
                 out.append({"path": rel, "files": count, "size": size})
             continue
-        check(rel)
         if (staging / rel).exists():
             move(rel)
-        elif not (pending / rel).exists():
-            raise OutputError(f"staged output {staging / rel} is missing: run again without --restart")
+        else:                          # moved by an earlier attempt, or lost
+            check(rel)
+            if not (pending / rel).exists():
+                raise OutputError(f"staged output {staging / rel} is missing: run again without --restart")
         out.append({"path": rel, "size": (pending / rel).stat().st_size})
     landing.sync()
     return out
