@@ -268,3 +268,21 @@ def test_image_dirs_apply_on_every_executor(tmp_path, app, executor):
     assert (report["documents_produced"], report["records_rejected"]) == (1, 1)
     reasons = (tmp_path / "out" / "img.reasons.csv").read_text().splitlines()[1:]
     assert len(reasons) == 1 and reasons[0].startswith("2,R2,") and "outside the image directories" in reasons[0]
+
+
+def test_a_commit_record_naming_a_directory_outside_the_output_is_refused(tmp_path):
+    """A commit record edited to name ``../elsewhere/`` as a directory: refused before anything is listed
+    or moved there."""
+    from ccm_batch.errors import OutputError
+    from ccm_batch.run import commit
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    (out / ".ccm-release-inv" / "archive").mkdir(parents=True)
+    (out / ".ccm-release-inv" / "archive" / "a.pdf").write_bytes(b"%PDF")
+    elsewhere.mkdir()
+    (elsewhere / "kept.txt").write_text("untouched")
+    record = {"job": "inv", "files": ["../elsewhere/", "archive/"], "run_dir": str(tmp_path / "none"), "exit_code": 0}
+    commit.record_path(out, "inv").write_text(json.dumps(record))
+    with pytest.raises(OutputError, match="outside the output directory"):
+        commit.complete(out, "inv")
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["kept.txt"]
+    assert (out / ".ccm-release-inv" / "archive" / "a.pdf").exists()

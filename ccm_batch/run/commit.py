@@ -313,6 +313,8 @@ def complete(output_dir: Path, job: str) -> dict | None:
 
     for rel in record["files"]:
         if rel.endswith("/"):          # a directory: what is left of it in the release directory
+            if not landing(output_dir / rel.rstrip("/")):      # refused before its files are even listed
+                raise OutputError(f"commit record {path} names {rel!r}, outside the output directory")
             _drain(pending, rel, publish)
         elif (pending / rel).exists():
             publish(rel)
