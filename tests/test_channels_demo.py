@@ -41,3 +41,27 @@ def test_demo_mixed_population(tmp_path):
     assert report.channels["delivery"]["email"]["accepted"] == 1
     assert report.channels["delivery"]["sms"]["accepted"] == 1
     assert any("routing" in line for line in lines)
+    assert not any("earlier demo" in line for line in lines)
+
+
+def test_demo_run_again_says_the_messages_were_sent_before(tmp_path):
+    """A second demo into the same directory sends nothing (the send ledger sends each message once) and
+    says so, instead of a bare "received 0 message(s)"."""
+    if not kannel_available() and os.environ.get("CI") != "true":
+        pytest.skip("kannel not installed")
+    from ccm_batch.channels.demo import run_channel_demo
+    out = tmp_path / "invoice-multichannel"
+    job = load_job(ROOT / "samples" / "invoice-multichannel.toml", {"output_dir": out})
+    run_channel_demo(job, out, OperatorLog(verbosity=0))
+    first = (out / "received" / "mail" / "001.eml").read_bytes()
+    (out / "received" / "mail" / "001.eml").unlink()
+    report, lines = run_channel_demo(job, out, OperatorLog(verbosity=0))
+    assert report.exit_code == 0
+    assert not (out / "received" / "mail" / "001.eml").exists()       # nothing reached the SMTP server
+    assert b"FAC-2026-0000001" in first
+    assert (out / "received" / "sms.txt").read_text().strip() == ""    # nor Kannel
+    said = [line for line in lines if "earlier demo" in line]
+    assert len(said) == 2, lines
+    assert said[0].strip().startswith("1 email message(s)") and "sent.journal" in said[0]
+    assert said[1].strip().startswith("1 sms message(s)")
+    assert any("received 0 message(s)" in line for line in lines)

@@ -23,7 +23,7 @@ def run_channel_demo(job, out: Path, log) -> tuple:
     from ..run import run_job
     from .feedback import FeedbackStore
     from .ingest import ingest
-    from .send import send_after_run
+    from .send import final_ids, send_after_run
 
     lines = []
     store_path = out.parent / "feedback.sqlite"
@@ -58,6 +58,7 @@ def run_channel_demo(job, out: Path, log) -> tuple:
         config = dataclasses.replace(job.channels, feedback=store_path, email=email_cfg, sms=sms_cfg)
         job = with_overrides(job, channels=config, output_dir=out)
         report = run_job(job, log)
+        earlier = final_ids(out)             # sent by an earlier demo into this directory: not sent again
         if report.exit_code <= 4 and (mailbox is not None or kannel is not None):
             if mailbox is None:
                 job = with_overrides(job, channels=dataclasses.replace(config, email={**email_cfg,
@@ -69,15 +70,18 @@ def run_channel_demo(job, out: Path, log) -> tuple:
             for n, (_, rcpt, data) in enumerate(mailbox.messages, 1):
                 (received / "mail" / f"{n:03d}.eml").write_bytes(data)
             lines.append(f"SMTP server on 127.0.0.1 received {len(mailbox.messages)} message(s): {received / 'mail'}")
+            lines += _earlier(earlier, "email", out)
         if kannel is not None:
             from .localservers import wait_for
-            expected = sum(int(r["segments"]) for r in _rows(out / "sms" / "messages.csv"))
+            expected = sum(int(r["segments"]) for r in _rows(out / "sms" / "messages.csv")
+                           if r["message_id"] not in earlier.get("sms", ()))
             wait_for(lambda: len(kannel.smsc.lines) >= expected, seconds=20)
             (received).mkdir(parents=True, exist_ok=True)
             (received / "sms.txt").write_text("\n".join(kannel.smsc.lines) + "\n", encoding="utf-8")
             segs = kannel.smsc.segments()
             lines.append(f"Kannel's fake SMSC received {len(segs)} segment(s) "
                          f"({', '.join(sorted({s['coding'] for s in segs}))}): {received / 'sms.txt'}")
+            lines += _earlier(earlier, "sms", out)
     finally:
         for stop in reversed(servers):
             stop()
@@ -88,6 +92,16 @@ def run_channel_demo(job, out: Path, log) -> tuple:
         lines.append(f"to send the spool later: .venv/bin/ccm-batch send {out}  "
                      "(servers from the job's [channels.email] and [channels.sms])")
     return report, lines
+
+
+def _earlier(earlier: dict, channel: str, out: Path) -> list[str]:
+    """Why a server received fewer messages than the run has: an earlier demo sent them."""
+    n = len(earlier.get(channel, ()))
+    if not n:
+        return []
+    return [f"    {n} {channel} message(s) were sent by an earlier demo into {out} and are not sent again "
+            f"(the send ledger {out / channel / 'sent.journal'} sends each message once); "
+            "remove that directory to see them sent"]
 
 
 def _rows(path: Path) -> list[dict]:

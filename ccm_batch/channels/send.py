@@ -40,6 +40,15 @@ def send_run(run_dir: Path, channels_config, log=None, resend_uncertain: bool = 
     return result
 
 
+def final_ids(run_dir: Path) -> dict:
+    """{channel: ids of the messages whose outcome (accepted or failed) the send ledger already holds}:
+    a later send leaves them alone (every message is sent once)."""
+    ids: dict = {}
+    for channel, message_id in _final(Path(run_dir)):
+        ids.setdefault(channel, set()).add(message_id)
+    return ids
+
+
 def _final(run_dir: Path) -> dict:
     """{(channel, message id): journal entry} of the messages whose outcome is final."""
     from .journal import FINAL, last_entries
