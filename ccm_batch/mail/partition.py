@@ -39,19 +39,24 @@ PARTITION_DOCS = 20_000      # documents per partition (rounded to a multiple of
 PLAN_CACHE_KIB = 32 * 1024   # the plan's SQLite page cache, in the run's process and the workers (see .plan)
 
 
-def connect(path: str) -> sqlite3.Connection:
+def connect(path: str, cache: bool = True) -> sqlite3.Connection:
     """A worker's connection to a plan database, with the plan's page cache for its main and temporary
     databases (pass 2 reads ``mail_doc`` in householding-key order through its index: at 1,000,000
-    documents that table does not fit SQLite's 2 MB default)."""
+    documents that table does not fit SQLite's 2 MB default). ``cache=False``: SQLite's default, for the
+    partition file a task appends its rows to (a cache there only held pages already written: 32 MB
+    more per worker at 1,000,000 documents, bench/RESULTS.md)."""
     db = sqlite3.connect(path, timeout=120)
-    for name in ("main", "temp"):
-        db.execute(f"PRAGMA {name}.cache_size = {-PLAN_CACHE_KIB}")
+    if cache:
+        for name in ("main", "temp"):
+            db.execute(f"PRAGMA {name}.cache_size = {-PLAN_CACHE_KIB}")
+    else:
+        db.execute("PRAGMA synchronous = OFF")
     return db
 
 
 def documents_part(spec: dict, lo, hi, out_path: str) -> int:
     """Worker task: pass 1 over the documents ``lo <= seq < hi`` into ``out_path``."""
-    src, out = connect(spec["db"]), connect(out_path)
+    src, out = connect(spec["db"]), connect(out_path, cache=False)
     try:
         count = load_documents(src, task_rulebook(spec), spec["config"], out=out, seqs=(lo, hi))
         out.commit()
@@ -68,7 +73,7 @@ PIECE_PART_DDL = ("CREATE TABLE mail_piece ({})", "CREATE TABLE mail_piece_doc (
 def households_part(spec: dict, lo, hi, out_path: str) -> tuple[dict, list]:
     """Worker task: pass 2 over the households ``lo <= hh_key < hi`` into ``out_path``."""
     from .household import PIECE_COLUMNS
-    src, out = connect(spec["db"]), connect(out_path)
+    src, out = connect(spec["db"]), connect(out_path, cache=False)
     try:
         out.execute("DROP TABLE IF EXISTS mail_piece")          # a task run again after its worker died
         out.execute("DROP TABLE IF EXISTS mail_piece_doc")

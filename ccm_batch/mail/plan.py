@@ -284,6 +284,8 @@ def _plan_mail(db, config, job: str, job_date: str, pool=None) -> PlanSummary:
                     "config": config}
             load_documents_parallel(db, config, pool, spec)
             stats = build_pieces_parallel(db, book, config, pool, spec, summary.warnings)
+            if hasattr(pool, "rest"):                  # nothing more for the workers in this plan
+                pool.rest()
         summary.households = stats["households"]
         summary.householded_documents = stats["householded_documents"]
         summary.split_pieces = stats["split_pieces"]
