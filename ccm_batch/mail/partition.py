@@ -36,19 +36,21 @@ from .rules import task_rulebook
 PARTITION_DOCS = 20_000      # documents per partition (rounded to a multiple of the workers, at most 4 each)
 
 
-PLAN_CACHE_KIB = 32 * 1024   # the plan's SQLite page cache, in the run's process and the workers (see .plan)
+PLAN_CACHE_KIB = 32 * 1024   # the plan's SQLite page cache in the run's process (see .plan) ...
+TASK_CACHE_KIB = 8 * 1024    # ... and in a worker's task, for the work database it reads
 
 
 def connect(path: str, cache: bool = True) -> sqlite3.Connection:
-    """A worker's connection to a plan database, with the plan's page cache for its main and temporary
-    databases (pass 2 reads ``mail_doc`` in householding-key order through its index: at 1,000,000
-    documents that table does not fit SQLite's 2 MB default). ``cache=False``: SQLite's default, for the
-    partition file a task appends its rows to (a cache there only held pages already written: 32 MB
-    more per worker at 1,000,000 documents, bench/RESULTS.md)."""
+    """A worker's connection to a plan database. ``cache=True``: a page cache of :data:`TASK_CACHE_KIB` for
+    its main and temporary databases (pass 2 reads ``mail_doc`` in householding-key order through its
+    index; SQLite's 2 MB default is small for that, and 32 MB took the same time at 100,000 and
+    1,000,000 documents with 24 MB more in each worker: bench/RESULTS.md). ``cache=False``: SQLite's
+    default and no fsync, for the partition file a task appends its rows to (a scratch file, merged in
+    the same run and written anew if the task runs again)."""
     db = sqlite3.connect(path, timeout=120)
     if cache:
         for name in ("main", "temp"):
-            db.execute(f"PRAGMA {name}.cache_size = {-PLAN_CACHE_KIB}")
+            db.execute(f"PRAGMA {name}.cache_size = {-TASK_CACHE_KIB}")
     else:
         db.execute("PRAGMA synchronous = OFF")
     return db

@@ -45,7 +45,7 @@ BATCH = 2000
 # default 2 MB page cache (≈ 20,000 pieces) each of them costs more per piece as the mailing grows. A
 # 32 MB cache for the plan's duration kept the run's share of the plan flat per document from 10,000 to
 # 100,000 bench invoices (bench/RESULTS.md); the cache is a bound, not a size: memory stays flat in N.
-# The workers' connections get the same (:data:`.partition.PLAN_CACHE_KIB`).
+# The workers' tasks read with a smaller one (:data:`.partition.TASK_CACHE_KIB`).
 KIND_RANK = {"main": 0, "presort": 0, "single": 1, "international": 2, "oversize": 3, "invalid": 4}
 
 DDL = [
