@@ -65,3 +65,4 @@ def test_demo_run_again_says_the_messages_were_sent_before(tmp_path):
     assert said[0].strip().startswith("1 email message(s)") and "sent.journal" in said[0]
     assert said[1].strip().startswith("1 sms message(s)")
     assert any("received 0 message(s)" in line for line in lines)
+    assert any(line.startswith("Kannel's fake SMSC received 0 segment(s): ") for line in lines), lines

@@ -79,8 +79,8 @@ def run_channel_demo(job, out: Path, log) -> tuple:
             (received).mkdir(parents=True, exist_ok=True)
             (received / "sms.txt").write_text("\n".join(kannel.smsc.lines) + "\n", encoding="utf-8")
             segs = kannel.smsc.segments()
-            lines.append(f"Kannel's fake SMSC received {len(segs)} segment(s) "
-                         f"({', '.join(sorted({s['coding'] for s in segs}))}): {received / 'sms.txt'}")
+            codings = f" ({', '.join(sorted({s['coding'] for s in segs}))})" if segs else ""
+            lines.append(f"Kannel's fake SMSC received {len(segs)} segment(s){codings}: {received / 'sms.txt'}")
             lines += _earlier(earlier, "sms", out)
     finally:
         for stop in reversed(servers):
