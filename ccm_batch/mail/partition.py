@@ -40,25 +40,25 @@ PLAN_CACHE_KIB = 32 * 1024   # the plan's SQLite page cache in the run's process
 TASK_CACHE_KIB = 8 * 1024    # ... and in a worker's task, for the work database it reads
 
 
-def connect(path: str, cache: bool = True) -> sqlite3.Connection:
-    """A worker's connection to a plan database. ``cache=True``: a page cache of :data:`TASK_CACHE_KIB` for
-    its main and temporary databases (pass 2 reads ``mail_doc`` in householding-key order through its
-    index; SQLite's 2 MB default is small for that, and 32 MB took the same time at 100,000 and
-    1,000,000 documents with 24 MB more in each worker: bench/RESULTS.md). ``cache=False``: SQLite's
-    default and no fsync, for the partition file a task appends its rows to (a scratch file, merged in
-    the same run and written anew if the task runs again)."""
+def connect(path: str, scratch: bool = False) -> sqlite3.Connection:
+    """A worker's connection to a plan database: the work database it reads, with a page cache of
+    :data:`TASK_CACHE_KIB` for its main and temporary databases (pass 2 reads ``mail_doc`` in
+    householding-key order through its index; SQLite's 2 MB default is small for that, and 32 MB took
+    the same time at 100,000 and 1,000,000 documents with about 19 MB more in each worker:
+    bench/RESULTS.md). ``scratch``: the partition file a task appends its rows to, with SQLite's default
+    cache and no fsync (merged in the same run, and written anew if the task runs again)."""
     db = sqlite3.connect(path, timeout=120)
-    if cache:
+    if scratch:
+        db.execute("PRAGMA synchronous = OFF")
+    else:
         for name in ("main", "temp"):
             db.execute(f"PRAGMA {name}.cache_size = {-TASK_CACHE_KIB}")
-    else:
-        db.execute("PRAGMA synchronous = OFF")
     return db
 
 
 def documents_part(spec: dict, lo, hi, out_path: str) -> int:
     """Worker task: pass 1 over the documents ``lo <= seq < hi`` into ``out_path``."""
-    src, out = connect(spec["db"]), connect(out_path, cache=False)
+    src, out = connect(spec["db"]), connect(out_path, scratch=True)
     try:
         count = load_documents(src, task_rulebook(spec), spec["config"], out=out, seqs=(lo, hi))
         out.commit()
@@ -75,7 +75,7 @@ PIECE_PART_DDL = ("CREATE TABLE mail_piece ({})", "CREATE TABLE mail_piece_doc (
 def households_part(spec: dict, lo, hi, out_path: str) -> tuple[dict, list]:
     """Worker task: pass 2 over the households ``lo <= hh_key < hi`` into ``out_path``."""
     from .household import PIECE_COLUMNS
-    src, out = connect(spec["db"]), connect(out_path, cache=False)
+    src, out = connect(spec["db"]), connect(out_path, scratch=True)
     try:
         out.execute("DROP TABLE IF EXISTS mail_piece")          # a task run again after its worker died
         out.execute("DROP TABLE IF EXISTS mail_piece_doc")
