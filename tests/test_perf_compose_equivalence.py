@@ -64,8 +64,9 @@ def records(name: str, bench_data: Path):
     return load_layout(ROOT / "layouts" / f"{name}.xml"), list(open_records(cfg))
 
 
-def digest(layout, recs, job: str) -> str:
-    """SHA-256 over the canonical form of every record's composition result, in record order."""
+def digest(layout, recs, job: str, after=None) -> str:
+    """SHA-256 over the canonical form of every record's composition result, in record order
+    (``after()`` is called after each record)."""
     from ccm_batch.compose import compose_document
     from ccm_batch.errors import RecordError
     h = hashlib.sha256()
@@ -79,6 +80,8 @@ def digest(layout, recs, job: str) -> str:
             text = f"RecordError {exc} {exc.field} {exc.page}"
         h.update(text.replace(root, "<ROOT>").encode("utf-8"))
         h.update(b"\x00")
+        if after is not None:
+            after()
     return h.hexdigest()
 
 
@@ -100,6 +103,35 @@ def test_composition_identical_to_reference(name, bench_data):
     warm = digest(layout, recs, name)
     assert warm == cold, "warm caches changed the output"
     assert cold == DIGESTS[name]
+
+
+@pytest.mark.parametrize("name", ["bench", "statement"])
+def test_small_cache_bounds_hold_and_change_nothing(name, bench_data, monkeypatch):
+    """The per-process caches (line breaks, measured texts) stay within their bounds, also when the
+    table's cells fill the line cache, and starting them again when full changes no output. Tiny
+    bounds here, so that they fill within a few records."""
+    from ccm_batch.compose import flow, table, text
+    layout, recs = records(name, bench_data)
+    recs = recs[:150]
+    flow._clear_caches()
+    text._clear_caches()
+    expected = digest(layout, recs, name)                 # the default bounds
+    monkeypatch.setattr(flow, "LINE_CACHE_SIZE", 40)
+    monkeypatch.setattr(text, "WORD_CACHE_SIZE", 40)
+    monkeypatch.setattr(table, "CELL_MEMO_SIZE", 40)
+    flow._clear_caches()
+    text._clear_caches()
+    sizes = []
+
+    def check():
+        lines = len(flow._line_cache)
+        words = max((len(st.words) for st in text._styles.values()), default=0)
+        assert lines <= 40 and words <= 40, (lines, words)
+        sizes.append(lines)
+    assert digest(records(name, bench_data)[0], recs, name, after=check) == expected   # fresh cell memos
+    assert any(b < a for a, b in zip(sizes, sizes[1:])), "the line cache never filled: the bound was not tested"
+    flow._clear_caches()
+    text._clear_caches()
 
 
 if __name__ == "__main__":

@@ -122,7 +122,7 @@ class SimpleLine(NamedTuple):
 
 
 _line_cache: dict = {}
-LINE_CACHE_SIZE = 50000
+LINE_CACHE_SIZE = 8192
 
 
 def make_lines(spans: list, width: int, first_indent: int = 0, indent: int = 0, hyphenate=False) -> list:

@@ -266,6 +266,9 @@ def _align(align: str) -> str:
 
 # -- styles and the measurement cache ----------------------------------------------------------
 
+WORD_CACHE_SIZE = 8192       # measured texts kept per (font, size), then the cache starts again
+
+
 class _Style:
     """Per (font, size) measurement state shared by every paragraph of the process."""
     __slots__ = ("fm", "size", "upem", "adv", "pairs", "words", "ascent", "descent",
@@ -288,7 +291,7 @@ class _Style:
         """``(advance font units, kerning page units)`` of ``text`` (cached)."""
         m = self.words.get(text)
         if m is None:
-            if len(self.words) > 50_000:
+            if len(self.words) >= WORD_CACHE_SIZE:
                 self.words.clear()
             if shaping.shapes(text):   # shaped advances (HarfBuzz)
                 m = self.words[text] = (shaping.advance(text, self.fm.font_id), 0)
