@@ -312,3 +312,27 @@ def test_a_plan_task_gives_its_memory_back_when_it_ends(monkeypatch):
     with pytest.raises(ValueError):
         plan_pool._timed(task, -1)
     assert calls[2:] == ["task -1", "trim"]
+
+
+def test_local_plan_workers_are_forked_before_the_plan_reads_the_documents(inputs, tmp_path, monkeypatch):
+    """The run's pool forks its processes when it is opened: forked at the first batch, they carried the
+    plan's page cache, filled by its first scans of the documents (2 x 24 MB at 100,000 bench invoices,
+    bench/RESULTS.md); the plan is the same."""
+    import multiprocessing
+
+    from ccm_batch.mail import plan as plan_module
+    from ccm_batch.run.plan_pool import open_plan_pool
+    base, docs, config, reference = inputs
+    monkeypatch.setattr(partition, "PARTITION_DOCS", 1000)
+    seen = []
+    real_scan = plan_module.omr_margin_problem           # the plan's first read of the documents
+
+    def scan(*args, **kwargs):
+        seen.append(len(multiprocessing.active_children()))
+        return real_scan(*args, **kwargs)
+    monkeypatch.setattr(plan_module, "omr_margin_problem", scan)
+    pool = open_plan_pool(SimpleNamespace(executor="local", workers=2))
+    assert len(multiprocessing.active_children()) == 2
+    got = _plan(tmp_path / "p", docs, config, pool)
+    assert seen == [2] and pool.cpu_s > 0
+    _same(got, reference)
