@@ -122,7 +122,7 @@ class SimpleLine(NamedTuple):
 
 
 _line_cache: dict = {}
-LINE_CACHE_SIZE = 8192
+LINE_CACHE_SIZE = 8192      # then the cache starts again: half its keys are used once (bench/RESULTS.md)
 
 
 def make_lines(spans: list, width: int, first_indent: int = 0, indent: int = 0, hyphenate=False) -> list:

@@ -47,7 +47,8 @@ _tn = tuple.__new__          # builds page items without the NamedTuple keyword 
 _WS = re.compile(r"[ \t\r\n]+")            # data line breaks; a no-break space is kept
 _Element = etree._Element
 FAST_ROWS = True             # tests switch the row plans off to compare with the general path
-CELL_MEMO_SIZE = 20000       # bound cells remembered per table cell (per process)
+CELL_MEMO_SIZE = 20000       # bound cells remembered per table cell (per process); an amounts column has
+                             # tens of thousands of repeated values: a smaller memo loses them (bench/RESULTS.md)
 
 
 class BoundCell(NamedTuple):

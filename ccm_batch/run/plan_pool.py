@@ -72,13 +72,17 @@ class LocalPlanPool:
         at 100,000 bench invoices when they were forked at the first batch)."""
         if self._pool is None:
             from concurrent.futures import ProcessPoolExecutor
+            from concurrent.futures.process import BrokenProcessPool
 
-            from . import give_back_memory
+            from ..errors import CcmError
             from .signals import worker_started
-            give_back_memory()
             self._pool = ProcessPoolExecutor(self.width, mp_context=multiprocessing.get_context("fork"),
                                              initializer=worker_started, initargs=(os.getpid(),))
-            self._pool.submit(int).result()        # with "fork", the first task forks every process
+            try:
+                self._pool.submit(int).result()    # with "fork", the first task forks every process
+            except BrokenProcessPool:
+                raise CcmError("a mail plan worker died as it started; nothing was released: rerun with "
+                               "--restart") from None
 
     def close(self) -> None:
         """Stop the processes (a later :meth:`map` starts new ones)."""
