@@ -261,7 +261,8 @@ def load_documents(db, book: RuleBook, config, out=None, seqs: tuple | None = No
     if rows:
         target.executemany("INSERT INTO mail_doc VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
     if out is None:
-        db.execute("CREATE INDEX mail_doc_hh ON mail_doc(hh_key, seq)")
+        from .partition import create_index
+        create_index(db, "CREATE INDEX mail_doc_hh ON mail_doc(hh_key, seq)")
     return count
 
 

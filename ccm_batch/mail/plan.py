@@ -35,7 +35,7 @@ from ..errors import ConfigError
 from ..log import counted
 from .control import imb_fields
 from .household import build_pieces, load_documents
-from .partition import PLAN_CACHE_KIB, build_pieces_parallel, load_documents_parallel
+from .partition import PLAN_CACHE_KIB, build_pieces_parallel, create_index, load_documents_parallel, small_sorts
 from .presort import Mailing, assign_sequence
 from .rules import load_rulebook
 
@@ -290,13 +290,13 @@ def _plan_mail(db, config, job: str, job_date: str, pool=None) -> PlanSummary:
         summary.householded_documents = stats["householded_documents"]
         summary.split_pieces = stats["split_pieces"]
         _plan_streams(db, book, config)
-    db.execute("CREATE INDEX mail_piece_stream ON mail_piece(stream, seq)")
+    create_index(db, "CREATE INDEX mail_piece_stream ON mail_piece(stream, seq)")
     _assign_files(db, config, job, job_date, config.piece_id_start if config.enabled else 1)
-    db.execute("CREATE INDEX mail_piece_id ON mail_piece(piece_id)")
+    create_index(db, "CREATE INDEX mail_piece_id ON mail_piece(piece_id)")
     if config.enabled and config.imb.enabled:
         _assign_imb(db, config, job_date)
     db.executemany("INSERT INTO mail_run VALUES (?, ?)", [(k, str(v)) for k, v in meta.items()])
-    db.execute("CREATE INDEX mail_piece_file ON mail_piece(stream, file_seq, seq)")
+    create_index(db, "CREATE INDEX mail_piece_file ON mail_piece(stream, file_seq, seq)")
     _fill_summary(db, summary)
     db.commit()
     return summary
@@ -384,9 +384,10 @@ def _assign_files(db, config, job: str, job_date: str, id_start: int = 1) -> Non
         "SELECT stream, tray_no, COUNT(*), SUM(sheets) FROM mail_piece NOT INDEXED WHERE tray_no IS NOT NULL "
         "GROUP BY stream, tray_no")}
     meta = {name: (rank, carrier, product, envelope, kind) for name, rank, carrier, product, envelope, kind in streams}
-    pieces = db.execute("SELECT p.stream, p.piece_no, p.sheets, p.documents, p.tray_no, p.bundle_no "
-                        "FROM mail_piece AS p NOT INDEXED CROSS JOIN mail_stream AS st ON st.name = p.stream "
-                        "ORDER BY st.rank, st.name, p.seq")
+    with small_sorts(db):
+        pieces = db.execute("SELECT p.stream, p.piece_no, p.sheets, p.documents, p.tray_no, p.bundle_no "
+                            "FROM mail_piece AS p NOT INDEXED CROSS JOIN mail_stream AS st ON st.name = p.stream "
+                            "ORDER BY st.rank, st.name, p.seq")
     piece_id, files, rows = id_start, [], []
     for stream, in_print_order in groupby(pieces, key=itemgetter(0)):
         rank, carrier, product, envelope, kind = meta[stream]

@@ -54,6 +54,7 @@ sequential, so the workers had little to run side by side (bench/RESULTS.md).
 from __future__ import annotations
 
 from ..log import counted
+from .partition import small_sorts
 from .rules import RulePack, ShapeRules
 from .trial import Trials
 
@@ -313,12 +314,13 @@ class Mailing:
         # no declared types: the values reach mail_piece exactly as an UPDATE from mail_ps would give them
         db.execute("CREATE TEMP TABLE mail_fin (piece_no INTEGER PRIMARY KEY, level, rate_level, dest, tray_no, "
                    "rolled, price, near_step, seq, bundle)")
-        db.execute(
-            f"INSERT INTO mail_fin SELECT a.piece_no, CASE a.li {names} END, a.rate, a.grp, a.tray_no, a.rolled, "
-            "COALESCE(r.price, w.single), CASE WHEN r.price IS NULL THEN w.near_single ELSE w.near_rate END, "
-            "a.seq, a.bundle FROM mail_ord AS a JOIN mail_ps AS w ON w.piece_no = a.piece_no "
-            "LEFT JOIN mail_rate AS r ON r.rate = a.rate AND r.step_idx = w.step_idx ORDER BY a.piece_no",
-            [lv.name for lv in self.levels])
+        with small_sorts(db):
+            db.execute(
+                f"INSERT INTO mail_fin SELECT a.piece_no, CASE a.li {names} END, a.rate, a.grp, a.tray_no, a.rolled, "
+                "COALESCE(r.price, w.single), CASE WHEN r.price IS NULL THEN w.near_single ELSE w.near_rate END, "
+                "a.seq, a.bundle FROM mail_ord AS a JOIN mail_ps AS w ON w.piece_no = a.piece_no "
+                "LEFT JOIN mail_rate AS r ON r.rate = a.rate AND r.step_idx = w.step_idx ORDER BY a.piece_no",
+                [lv.name for lv in self.levels])
 
     def _apply_finish(self) -> None:
         """The finished rows (:meth:`_finish_rows`) into the plan: one UPDATE of the stream's pieces joined
