@@ -135,9 +135,15 @@ def make_lines(spans: list, width: int, first_indent: int = 0, indent: int = 0, 
     key = (tuple(spans), width, first_indent, indent, hyphenate)
     lines = _line_cache.get(key)
     if lines is None:
-        if len(_line_cache) >= LINE_CACHE_SIZE:
-            _line_cache.clear()
-        lines = _line_cache[key] = _make_lines(spans, width, first_indent, indent, hyphenate)
+        lines = remember_lines(key, _make_lines(spans, width, first_indent, indent, hyphenate))
+    return lines
+
+
+def remember_lines(key, lines):
+    """``lines`` kept in the line cache under ``key`` (the cache starts again when full); returns them."""
+    if len(_line_cache) >= LINE_CACHE_SIZE:
+        _line_cache.clear()
+    _line_cache[key] = lines
     return lines
 
 

@@ -441,10 +441,8 @@ def bind_row(comp, row: M.Row, t: M.Table, ctx, env, fill, carry=0.0) -> BoundRo
             key = (text, font, size, color, w - 2 * pad, st.first_indent, st.indent)
             lines = cache.get(key)
             if lines is None:
-                if len(cache) >= F.LINE_CACHE_SIZE:
-                    cache.clear()
-                lines = cache[key] = F.make_lines_uncached([Span(text, font, size, color)], w - 2 * pad,
-                                                           st.first_indent, st.indent)
+                lines = F.remember_lines(key, F.make_lines_uncached([Span(text, font, size, color)], w - 2 * pad,
+                                                                    st.first_indent, st.indent))
         else:
             spans = comp.spans(cell.runs, ctx, env, cell)
             if st.typographic:

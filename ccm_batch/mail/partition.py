@@ -43,19 +43,27 @@ SORT_CACHE_KIB = 8 * 1024    # ... and while the plan sorts a whole table (see s
 
 
 @contextmanager
-def small_sorts(db):
-    """The main database's page cache at :data:`SORT_CACHE_KIB` inside the block, then the connection's
-    own size again. SQLite's sorter (``CREATE INDEX``, ``ORDER BY`` without an index) takes as much memory
-    as that cache, on top of the cache itself: under the plan's 32 MB, an index over 1,000,000 rows took
-    63 MB more at its peak, and 14 MB more with 8 MB, in less CPU time (1.0 against 1.2–1.4 s;
-    bench/RESULTS.md). A sort runs whole at the statement's first step, so the block need only hold the
-    ``execute``."""
-    (size,) = db.execute("PRAGMA main.cache_size").fetchone()
-    db.execute(f"PRAGMA main.cache_size = {-SORT_CACHE_KIB}")
+def page_cache(db, kib: int, names: tuple = ("main", "temp")):
+    """A page cache of ``kib`` KiB for the databases ``names`` of connection ``db`` inside the block, then
+    the connection's own sizes again, also when the block fails."""
+    # a temporary database not opened yet reads 0: it gets SQLite's default back (-2000: 2,000 KiB)
+    before = {name: db.execute(f"PRAGMA {name}.cache_size").fetchone()[0] or -2000 for name in names}
+    for name in before:
+        db.execute(f"PRAGMA {name}.cache_size = {-int(kib)}")
     try:
         yield
     finally:
-        db.execute(f"PRAGMA main.cache_size = {int(size)}")
+        for name, size in before.items():
+            db.execute(f"PRAGMA {name}.cache_size = {int(size)}")
+
+
+def small_sorts(db):
+    """:func:`page_cache` of :data:`SORT_CACHE_KIB` for the main database. SQLite's sorter (``CREATE
+    INDEX``, ``ORDER BY`` without an index) takes as much memory as that cache, on top of the cache itself:
+    under the plan's 32 MB, an index over 1,000,000 rows took 63 MB more at its peak, and 14 MB more with
+    8 MB, in less CPU time (1.0 against 1.2–1.4 s; bench/RESULTS.md). A sort runs whole at the statement's
+    first step, so the block need only hold the ``execute``."""
+    return page_cache(db, SORT_CACHE_KIB, ("main",))
 
 
 def create_index(db, sql: str) -> None:

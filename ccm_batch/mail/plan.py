@@ -25,7 +25,6 @@ boundary when the tray fits in a file. :func:`iter_print_files` streams the plan
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import itemgetter
@@ -35,7 +34,8 @@ from ..errors import ConfigError
 from ..log import counted
 from .control import imb_fields
 from .household import build_pieces, load_documents
-from .partition import PLAN_CACHE_KIB, build_pieces_parallel, create_index, load_documents_parallel, small_sorts
+from .partition import (PLAN_CACHE_KIB, build_pieces_parallel, create_index, load_documents_parallel, page_cache,
+                        small_sorts)
 from .presort import Mailing, assign_sequence
 from .rules import load_rulebook
 
@@ -237,19 +237,10 @@ def plan_mail(db, config, job: str, job_date: str, pool=None) -> PlanSummary:
         return _plan_mail(db, config, job, job_date, pool)
 
 
-@contextmanager
 def plan_cache(db, kib: int = PLAN_CACHE_KIB):
     """A page cache of ``kib`` KiB for the main and temporary databases while the plan runs, then the
     connection's own sizes again (see :data:`PLAN_CACHE_KIB`)."""
-    # a temporary database not opened yet reads 0: it gets SQLite's default back (-2000: 2,000 KiB)
-    before = {name: db.execute(f"PRAGMA {name}.cache_size").fetchone()[0] or -2000 for name in ("main", "temp")}
-    for name in before:
-        db.execute(f"PRAGMA {name}.cache_size = {-int(kib)}")
-    try:
-        yield
-    finally:
-        for name, size in before.items():
-            db.execute(f"PRAGMA {name}.cache_size = {int(size)}")
+    return page_cache(db, kib)
 
 
 def _plan_mail(db, config, job: str, job_date: str, pool=None) -> PlanSummary:
