@@ -13,6 +13,10 @@ $(VENV)/.installed: pyproject.toml setup.py ccm_batch/_compiled.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
+	# bytecode for the package's own modules, as pip writes it for an installed package (an editable
+	# install writes none, and PYTHONDONTWRITEBYTECODE stops Python writing it): each run's process
+	# saves compiling ≈ 90 modules, 0.14 s of CPU
+	$(BIN)/python -m compileall -q ccm_batch
 	touch $@
 
 demo: venv
