@@ -1,15 +1,23 @@
 """Mail stage, plan: the plan's whole-table sorts (its indexes, the files pass, the presort's finish) run
-with a small sorter, so they do not double the run's process's memory on top of the plan's page cache."""
+with a small sorter, so they do not double the run's process's memory on top of the plan's page cache;
+the partitions of the householding pass are merged in key order without a sort."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import sys
 
 import pytest
 
+from ccm_batch import mail
 from ccm_batch.mail import partition
+from ccm_batch.mail.household import PIECE_COLUMNS, facts_columns, facts_ddl
+from ccm_batch.mail.rules import load_rulebook
+from ccm_batch.mail.sample import generate_documents, low_minimum_rules
+
+DATE = "2026-01-15"
 
 SCRIPT = r"""
 import json, sqlite3, sys
@@ -74,3 +82,68 @@ def test_the_cache_size_comes_back_when_the_statement_fails(tmp_path):
     with pytest.raises(sqlite3.OperationalError):
         partition.create_index(db, "CREATE INDEX nowhere ON missing(column)")
     assert db.execute("PRAGMA main.cache_size").fetchone()[0] == -12345
+
+
+# the statement shapes that sort a whole plan table: an index, a grouping, a numbering, a distinct list,
+# a table read in another order than its rows (NOT INDEXED), the presort's read in tray order
+WHOLE_TABLE_SORT = re.compile(r"CREATE INDEX|GROUP BY|ROW_NUMBER|DISTINCT|NOT INDEXED.*ORDER BY|"
+                              r"FROM mail_ps ORDER BY", re.S)
+
+
+class _Pool:
+    """The plan's passes as tasks run here, one by one (the merges run on the plan's connection)."""
+    width = 2
+
+    def map(self, fn, arglist, each=None):
+        results = []
+        for args in arglist:
+            results.append(fn(*args))
+            if each is not None:
+                each(len(results) - 1, results[-1])
+        return results
+
+
+@pytest.mark.parametrize("pool", [None, _Pool()], ids=["serial", "partitions"])
+def test_every_whole_table_sort_of_the_plan_runs_with_the_small_sorter(tmp_path, monkeypatch, pool):
+    monkeypatch.setattr(partition, "PARTITION_DOCS", 500)
+    rules = low_minimum_rules(tmp_path / "rules")           # every presort level, the overflow search
+    db = sqlite3.connect(tmp_path / "work.db")
+    generate_documents(db, 3000, seed=5)
+    db.commit()
+    statements, cache = [], {"main": None}
+
+    def trace(sql):
+        found = re.match(r"PRAGMA main\.cache_size = (-?\d+)", sql)
+        if found:
+            cache["main"] = int(found.group(1))
+        elif WHOLE_TABLE_SORT.search(sql):
+            statements.append((cache["main"], " ".join(sql.split())[:90]))
+    db.set_trace_callback(trace)
+    cfg = mail.MailConfig.from_dict({"enabled": True, "rules_dir": str(rules)}, tmp_path)
+    summary = mail.plan_mail(db, cfg, "SORTS", DATE, pool=pool)
+    db.set_trace_callback(None)
+    assert summary.pieces_out > 1500 and db.execute("SELECT COUNT(*) FROM mail_tray").fetchone()[0] >= 5
+    kinds = {kind for _, sql in statements for kind in ("CREATE INDEX", "GROUP BY", "ROW_NUMBER", "DISTINCT",
+                                                         "NOT INDEXED", "FROM mail_ps ORDER BY") if kind in sql}
+    assert len(kinds) == 6, kinds                            # the premise: each shape was seen
+    big = [sql for size, sql in statements if size != -partition.SORT_CACHE_KIB]
+    assert not big, big
+
+
+def test_the_householding_partitions_are_merged_without_a_sort(tmp_path):
+    """The merge's reads (:func:`partition.build_pieces_parallel`) follow the partition tables' keys."""
+    book = load_rulebook([low_minimum_rules(tmp_path / "rules")], DATE)
+    db = sqlite3.connect(tmp_path / "work.db")
+    db.execute(f"CREATE TABLE mail_piece ({', '.join(PIECE_COLUMNS)})")
+    db.execute("CREATE TABLE mail_piece_doc (piece_no, pos, doc_seq)")
+    db.execute(facts_ddl(book))
+    db.execute("ATTACH DATABASE ? AS part", (str(tmp_path / "part.db"),))
+    db.execute("CREATE TABLE part." + partition.PIECE_PART_DDL[0].split("CREATE TABLE ", 1)[1].format(
+        ", ".join(partition.piece_part_columns())))
+    db.execute("CREATE TABLE part." + partition.PIECE_PART_DDL[1].split("CREATE TABLE ", 1)[1])
+    db.execute("CREATE TABLE part." + facts_ddl(book).split("CREATE TABLE ", 1)[1])
+    statements = partition.piece_merges(list(PIECE_COLUMNS), ", ".join(facts_columns(book)))
+    assert len(statements) == 3
+    for sql in statements:
+        plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql, (0, 0)[:sql.count("?")])]
+        assert plan and not any("B-TREE" in step for step in plan), (sql, plan)

@@ -101,17 +101,40 @@ def documents_part(spec: dict, lo, hi, out_path: str) -> int:
         out.close()
 
 
-PIECE_PART_DDL = ("CREATE TABLE mail_piece ({})", "CREATE TABLE mail_piece_doc (piece_no, pos, doc_seq)")
+# keyed as the plan's own tables are, and written in key order: the merge reads them in that order with
+# no sort (an unkeyed partition of 125,000 pieces was sorted in the run's process with the plan's 32 MB
+# sorter, while both workers ran: the plan's peak at 1,000,000 documents)
+PIECE_PART_DDL = ("CREATE TABLE mail_piece ({})",
+                  "CREATE TABLE mail_piece_doc (piece_no, pos, doc_seq, PRIMARY KEY (piece_no, pos)) WITHOUT ROWID")
+
+
+def piece_part_columns() -> list[str]:
+    """The columns of a partition's ``mail_piece``: the plan's, untyped, keyed by the piece number."""
+    from .household import PIECE_COLUMNS
+    return ["piece_no INTEGER PRIMARY KEY" if c == "piece_no" else c for c in PIECE_COLUMNS]
+
+
+def piece_merges(cols: list, facts: str) -> list[str]:
+    """The statements that append a partition (attached as ``part``) to ``mail_piece``, ``mail_piece_doc``
+    and ``mail_psk``, its piece numbers (and ``mail_piece``'s households) shifted by the parameters. Each
+    reads the partition in its key order (``m.``: an unqualified name would also match the shifted column,
+    and SQLite would sort)."""
+    shifted = ", ".join("piece_no + ?" if c == "piece_no" else "household + ?" if c == "household" else c
+                        for c in cols)
+    return [f"INSERT INTO mail_piece ({', '.join(cols)}) SELECT {shifted} FROM part.mail_piece AS m "
+            "ORDER BY m.piece_no",
+            "INSERT INTO mail_piece_doc SELECT piece_no + ?, pos, doc_seq FROM part.mail_piece_doc AS m "
+            "ORDER BY m.piece_no, m.pos",
+            f"INSERT INTO mail_psk SELECT piece_no + ?, {facts} FROM part.mail_psk AS m ORDER BY m.piece_no"]
 
 
 def households_part(spec: dict, lo, hi, out_path: str) -> tuple[dict, list]:
     """Worker task: pass 2 over the households ``lo <= hh_key < hi`` into ``out_path``."""
-    from .household import PIECE_COLUMNS
     src, out = connect(spec["db"]), connect(out_path, scratch=True)
     try:
         out.execute("DROP TABLE IF EXISTS mail_piece")          # a task run again after its worker died
         out.execute("DROP TABLE IF EXISTS mail_piece_doc")
-        out.execute(PIECE_PART_DDL[0].format(", ".join(PIECE_COLUMNS)))
+        out.execute(PIECE_PART_DDL[0].format(", ".join(piece_part_columns())))
         out.execute(PIECE_PART_DDL[1])
         stats, unknown = household_pieces(src, task_rulebook(spec), spec["config"], out=out, keys=(lo, hi))
         out.commit()
@@ -192,21 +215,13 @@ def build_pieces_parallel(db, book, config, pool, spec: dict, warnings: list) ->
     cols = list(PIECE_COLUMNS)
     db.execute("DROP TABLE IF EXISTS mail_psk")
     db.execute(facts_ddl(book))
-    facts = ", ".join(facts_columns(book))
-    shifted = ", ".join("piece_no + ?" if c == "piece_no" else "household + ?" if c == "household" else c
-                        for c in cols)
+    merges = piece_merges(cols, ", ".join(facts_columns(book)))
     pieces = groups = 0
 
     def merge(i, result):
         nonlocal pieces, groups
         part, names = result
-        _merge(db, paths[i], [
-            (f"INSERT INTO mail_piece ({', '.join(cols)}) SELECT {shifted} FROM part.mail_piece "
-             "ORDER BY piece_no", (pieces, groups)),
-            ("INSERT INTO mail_piece_doc SELECT piece_no + ?, pos, doc_seq FROM part.mail_piece_doc "
-             "ORDER BY piece_no, pos", (pieces,)),
-            (f"INSERT INTO mail_psk SELECT piece_no + ?, {facts} FROM part.mail_psk ORDER BY piece_no",
-             (pieces,))])
+        _merge(db, paths[i], list(zip(merges, [(pieces, groups), (pieces,), (pieces,)])))
         pieces += part["pieces"]
         groups += part["groups"]
         for k in stats:

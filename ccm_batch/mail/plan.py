@@ -324,8 +324,9 @@ def _db_path(db) -> str:
 
 def _plan_streams(db, book, config) -> None:
     """Presort each domestic stream, sequence the others (in the run's process: see :mod:`.presort`)."""
-    streams = db.execute("SELECT stream, zone, pack_id, carrier, product, shape, envelope, currency "
-                         "FROM mail_piece GROUP BY stream ORDER BY stream").fetchall()
+    with small_sorts(db):                              # no index on mail_piece yet: a whole-table sort
+        streams = db.execute("SELECT stream, zone, pack_id, carrier, product, shape, envelope, currency "
+                             "FROM mail_piece GROUP BY stream ORDER BY stream").fetchall()
     for name, zone, pack_id, carrier, product, shape, envelope, currency in streams:
         pack = book.packs.get(pack_id)
         result = {"kind": zone, "policy": "", "note": "", "costs": {}}
@@ -371,11 +372,11 @@ def _assign_files(db, config, job: str, job_date: str, id_start: int = 1) -> Non
     # both reads scan mail_piece in row order (NOT INDEXED) and let SQLite sort: following the (stream,
     # seq) index would read a table larger than the page cache at random (1,000,000 pieces: 15x the
     # time of 100,000)
-    trays = {(st, t): (n, sh) for st, t, n, sh in db.execute(
-        "SELECT stream, tray_no, COUNT(*), SUM(sheets) FROM mail_piece NOT INDEXED WHERE tray_no IS NOT NULL "
-        "GROUP BY stream, tray_no")}
     meta = {name: (rank, carrier, product, envelope, kind) for name, rank, carrier, product, envelope, kind in streams}
     with small_sorts(db):
+        trays = {(st, t): (n, sh) for st, t, n, sh in db.execute(
+            "SELECT stream, tray_no, COUNT(*), SUM(sheets) FROM mail_piece NOT INDEXED WHERE tray_no IS NOT NULL "
+            "GROUP BY stream, tray_no")}
         pieces = db.execute("SELECT p.stream, p.piece_no, p.sheets, p.documents, p.tray_no, p.bundle_no "
                             "FROM mail_piece AS p NOT INDEXED CROSS JOIN mail_stream AS st ON st.name = p.stream "
                             "ORDER BY st.rank, st.name, p.seq")
@@ -428,16 +429,17 @@ def _sql_sum(total, value):
 
 
 def _fill_summary(db, summary: PlanSummary) -> None:
-    db.execute("UPDATE mail_stream SET pieces = s.n, documents = s.d, sheets = s.sh, postage = s.p, "
-               "single_postage = s.sp, "
-               "alone_postage = s.ap, trays = s.t, files = s.f FROM (SELECT stream, COUNT(*) n, SUM(documents) d, "
-               "SUM(sheets) sh, ROUND(SUM(price), 2) p, ROUND(SUM(single_price), 2) sp, ROUND(SUM(alone_price), 2) ap, "
-               "COUNT(DISTINCT tray_no) t, COUNT(DISTINCT file_seq) f FROM mail_piece NOT INDEXED GROUP BY stream) s "
-               "WHERE mail_stream.name = s.stream")            # NOT INDEXED: see _assign_files
+    with small_sorts(db):                              # two whole-table GROUP BYs
+        db.execute("UPDATE mail_stream SET pieces = s.n, documents = s.d, sheets = s.sh, postage = s.p, "
+                   "single_postage = s.sp, alone_postage = s.ap, trays = s.t, files = s.f FROM (SELECT stream, "
+                   "COUNT(*) n, SUM(documents) d, SUM(sheets) sh, ROUND(SUM(price), 2) p, ROUND(SUM(single_price), 2) "
+                   "sp, ROUND(SUM(alone_price), 2) ap, COUNT(DISTINCT tray_no) t, COUNT(DISTINCT file_seq) f "
+                   "FROM mail_piece NOT INDEXED GROUP BY stream) s WHERE mail_stream.name = s.stream")  # see _assign_files
+        zones = db.execute("SELECT zone, COUNT(*), SUM(near_step = 1) FROM mail_piece NOT INDEXED "
+                           "GROUP BY zone").fetchall()
     summary.documents_in = db.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
     summary.pieces_out = summary.near_step = 0
-    for zone, n, near in db.execute("SELECT zone, COUNT(*), SUM(near_step = 1) FROM mail_piece NOT INDEXED "
-                                    "GROUP BY zone"):
+    for zone, n, near in zones:
         summary.pieces_out += n
         summary.near_step += near
         if zone in ("invalid", "international", "oversize"):

@@ -153,8 +153,9 @@ class Mailing:
     def _engine(self) -> Trials:
         if self.trials is None:
             rates = self.shape.rates.prices.items() if self.shape.rates else ()
-            self.trials = Trials(self.db, self.levels, self.shape, self.pack.handling_per_container,
-                                 {(lv, i): p for lv, row in rates for i, p in enumerate(row)})
+            with small_sorts(self.db):           # it reads the whole mailing in tray order: one sort
+                self.trials = Trials(self.db, self.levels, self.shape, self.pack.handling_per_container,
+                                     {(lv, i): p for lv, row in rates for i, p in enumerate(row)})
         return self.trials
 
     def _trial(self, policy, groups: dict | None = None) -> float:
@@ -249,6 +250,7 @@ class Mailing:
                     f"{self.levels[li].name}:{key}": m for (li, key), m in sorted(groups.items())}})
                 final = (levels, groups)
         self._write(*final)
+        self.trials = None          # the engine's arrays (≈ 35 bytes a piece) are not needed to finish
         self._finish_rows()
         self._apply_finish()
         _reset_temp(self.db)
@@ -335,5 +337,6 @@ class Mailing:
 
 def assign_sequence(db, stream: str, order: str = "sort_key, piece_no") -> None:
     """Sequence numbers for a stream without containers, in ``order``."""
-    db.execute(f"UPDATE mail_piece SET seq = s.rn FROM (SELECT piece_no, ROW_NUMBER() OVER (ORDER BY {order}) "
-               "AS rn FROM mail_piece WHERE stream = ?) s WHERE mail_piece.piece_no = s.piece_no", (stream,))
+    with small_sorts(db):
+        db.execute(f"UPDATE mail_piece SET seq = s.rn FROM (SELECT piece_no, ROW_NUMBER() OVER (ORDER BY {order}) "
+                   "AS rn FROM mail_piece WHERE stream = ?) s WHERE mail_piece.piece_no = s.piece_no", (stream,))
