@@ -137,23 +137,31 @@ def _write_postage(db, path: Path, config) -> Path:
     book = load_rulebook(config.rule_dirs, meta["job_date"]) if meta.get("enabled") == "1" else None
     streams = db.execute("SELECT name, pack_id, pack_version, currency, zone, trays, pieces, postage, single_postage, "
                          "alone_postage FROM mail_stream ORDER BY rank, name").fetchall()
+    info = {name: (pack_id, zone) for name, pack_id, _v, _c, zone, *_ in streams}
+    by_stream: dict = {}                         # stream -> (lines, levels), summed in print order
+    steps: dict = {}                             # the weight step of a (stream, shape, rate level, weight)
+    # one scan of mail_piece in row order, sorted by SQLite: following the (stream, seq) index reads a
+    # table larger than the page cache at random (1,000,000 pieces: 8.2 s, 5 µs a piece at 10,000)
+    for name, level, rate, shape, weight, price, sp, tray in db.execute(
+            "SELECT stream, level, rate_level, shape, weight_g, price, single_price, tray_no FROM mail_piece "
+            "NOT INDEXED ORDER BY stream, seq, piece_no"):
+        lines, levels = by_stream.get(name) or by_stream.setdefault(name, ({}, {}))
+        step = steps.get((name, shape, rate, weight))
+        if step is None:                         # _step_of gives a number or ""
+            pack_id, zone = info.get(name, ("", ""))   # (a piece of no listed stream is not in the statement)
+            step = steps[name, shape, rate, weight] = _step_of(book, pack_id, shape, zone, rate, weight)
+        key = (level or "", rate or "", step, round(price or 0.0, 4))
+        n, p, s = lines.get(key, (0, 0.0, 0.0))
+        lines[key] = (n + 1, p + (price or 0.0), s + (sp or 0.0))
+        lv = levels.get(level or "") or levels.setdefault(level or "", [0, 0.0, 0.0, set()])
+        lv[0] += 1
+        lv[1] += price or 0.0
+        lv[2] += sp or 0.0
+        if tray is not None:
+            lv[3].add(tray)
     rows, totals = [], {}
     for name, pack_id, version, cur, zone, trays, pieces, postage, single, alone in streams:
-        lines: dict = {}
-        levels: dict = {}
-        for level, rate, shape, weight, price, sp, tray in db.execute(
-                "SELECT level, rate_level, shape, weight_g, price, single_price, tray_no FROM mail_piece "
-                "WHERE stream = ? ORDER BY seq", (name,)):
-            step = _step_of(book, pack_id, shape, zone, rate, weight)
-            key = (level or "", rate or "", step, round(price or 0.0, 4))
-            n, p, s = lines.get(key, (0, 0.0, 0.0))
-            lines[key] = (n + 1, p + (price or 0.0), s + (sp or 0.0))
-            lv = levels.setdefault(level or "", [0, 0.0, 0.0, set()])
-            lv[0] += 1
-            lv[1] += price or 0.0
-            lv[2] += sp or 0.0
-            if tray is not None:
-                lv[3].add(tray)
+        lines, levels = by_stream.get(name, ({}, {}))
         pack = f"{pack_id} {version}".strip()
         for (level, rate, step, unit), (n, p, s) in sorted(lines.items(), key=lambda kv: (kv[0][0], kv[0][1],
                                                                                           str(kv[0][2]))):
