@@ -15,6 +15,7 @@ from ccm_batch import mail
 from ccm_batch.mail import partition, presort
 from ccm_batch.mail.sample import generate_documents, low_minimum_rules
 from ccm_batch.run.plan_pool import DaskPlanPool, LocalPlanPool
+from plan_pools import InProcessPool
 
 JOB, DATE = "PAR", "2026-01-15"
 TABLES = (("mail_doc", "seq"), ("mail_piece", "piece_no"), ("mail_piece_doc", "piece_no, pos"),
@@ -57,25 +58,6 @@ def _plan(where: Path, docs: Path, config: dict, pool):
     files = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
     assert not list(where.glob("plan-part-*"))           # partition files are removed after the merge
     return tables, files, summary.as_dict()
-
-
-class InProcessPool:
-    """A pool running its tasks here, one by one, counting them by function."""
-
-    def __init__(self, width: int):
-        self.width, self.calls = width, {}
-
-    def map(self, fn, arglist, each=None):
-        self.calls[fn.__name__] = self.calls.get(fn.__name__, 0) + len(arglist)
-        results = []
-        for args in arglist:
-            results.append(fn(*args))
-            if each is not None:
-                each(len(results) - 1, results[-1])
-        return results
-
-    def close(self):
-        pass
 
 
 def _same(got, reference):

@@ -16,6 +16,7 @@ from ccm_batch.mail import partition
 from ccm_batch.mail.household import PIECE_COLUMNS, facts_columns, facts_ddl
 from ccm_batch.mail.rules import load_rulebook
 from ccm_batch.mail.sample import generate_documents, low_minimum_rules
+from plan_pools import InProcessPool
 
 DATE = "2026-01-15"
 
@@ -90,20 +91,7 @@ WHOLE_TABLE_SORT = re.compile(r"CREATE INDEX|GROUP BY|ROW_NUMBER|DISTINCT|NOT IN
                               r"FROM mail_ps ORDER BY", re.S)
 
 
-class _Pool:
-    """The plan's passes as tasks run here, one by one (the merges run on the plan's connection)."""
-    width = 2
-
-    def map(self, fn, arglist, each=None):
-        results = []
-        for args in arglist:
-            results.append(fn(*args))
-            if each is not None:
-                each(len(results) - 1, results[-1])
-        return results
-
-
-@pytest.mark.parametrize("pool", [None, _Pool()], ids=["serial", "partitions"])
+@pytest.mark.parametrize("pool", [None, InProcessPool(2)], ids=["serial", "partitions"])
 def test_every_whole_table_sort_of_the_plan_runs_with_the_small_sorter(tmp_path, monkeypatch, pool):
     monkeypatch.setattr(partition, "PARTITION_DOCS", 500)
     rules = low_minimum_rules(tmp_path / "rules")           # every presort level, the overflow search
