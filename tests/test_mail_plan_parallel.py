@@ -318,3 +318,26 @@ def test_local_plan_workers_are_forked_before_the_plan_reads_the_documents(input
     got = _plan(tmp_path / "p", docs, config, pool)
     assert seen == [2] and pool.cpu_s > 0
     _same(got, reference)
+
+
+def test_one_print_file_is_found_without_walking_the_others(inputs, tmp_path, monkeypatch):
+    """A render task asks for its own file (``iter_print_files(db, stream, seq)``): the same plan as that
+    file in the full walk, pieces and all, and nothing else; the files' query has a condition on them."""
+    base, docs, config, reference = inputs
+    where = tmp_path / "one"
+    where.mkdir()
+    shutil.copyfile(docs, where / "work.db")
+    db = sqlite3.connect(where / "work.db")
+    mail.plan_mail(db, mail.MailConfig.from_dict(config, where), JOB, DATE)
+    every = [(f.stream, f.seq, f.name, f.piece_count, f.name_vars, [p.piece_id for p in f.pieces])
+             for f in mail.iter_print_files(db)]
+    assert len(every) >= 10
+    queries = []
+    db.set_trace_callback(queries.append)
+    for stream, seq, *rest in every:
+        found = [(f.stream, f.seq, f.name, f.piece_count, f.name_vars, [p.piece_id for p in f.pieces])
+                 for f in mail.iter_print_files(db, stream, seq)]
+        assert found == [(stream, seq, *rest)]
+    db.set_trace_callback(None)
+    files_queries = [q for q in queries if "FROM mail_file" in q]
+    assert len(files_queries) == len(every) and all("WHERE f.stream = " in q for q in files_queries)

@@ -462,12 +462,14 @@ def _fill_summary(db, summary: PlanSummary) -> None:
 
 # ----------------------------------------------------------------------------------------------- read back
 
-def iter_print_files(db) -> Iterator[PrintFilePlan]:
-    """The planned print files in print order, each with a lazy iterator over its pieces."""
+def iter_print_files(db, stream: str | None = None, seq: int | None = None) -> Iterator[PrintFilePlan]:
+    """The planned print files in print order, each with a lazy iterator over its pieces; with ``stream``
+    and ``seq``, that file alone (a render task: walking every file for each is quadratic in the files)."""
     meta = dict(db.execute("SELECT key, value FROM mail_run"))
+    where, args = ("WHERE f.stream = ? AND f.seq = ? ", (stream, seq)) if stream is not None else ("", ())
     files = db.execute("SELECT f.stream, f.seq, f.name, f.pieces, f.sheets, s.carrier, s.product, s.envelope, s.kind "
-                       "FROM mail_file f JOIN mail_stream s ON s.name = f.stream ORDER BY f.rank, f.stream, f.seq"
-                       ).fetchall()
+                       f"FROM mail_file f JOIN mail_stream s ON s.name = f.stream {where}"
+                       "ORDER BY f.rank, f.stream, f.seq", args).fetchall()
     for stream, seq, name, pieces, sheets, carrier, product, envelope, kind in files:
         name_vars = {"job": meta.get("job", ""), "stream": stream, "seq": seq, "date": meta.get("job_date", ""),
                      "carrier": carrier or "", "product": product or "", "envelope": envelope or "", "kind": kind}

@@ -281,8 +281,11 @@ def compose_on_dask(job, spool_dir: Path, progress) -> list[dict]:
 
 # -- render -----------------------------------------------------------------------------------------
 
-def render_file(job, db_path: str, spool_dir: str, staging: str, mail_config, resources, stem: str) -> str:
-    """Dask task: render one planned print file (and its indexes) into staging; journal it."""
+def render_file(job, db_path: str, spool_dir: str, staging: str, mail_config, resources, stem: str, stream: str,
+                seq: int) -> str:
+    """Dask task: render one planned print file (stream ``stream``, number ``seq``; and its indexes)
+    into staging; journal it."""
+    from ..mail import iter_print_files
     from ..spool import open_db
     from .render_phase import _render_files
 
@@ -290,7 +293,7 @@ def render_file(job, db_path: str, spool_dir: str, staging: str, mail_config, re
     db = open_db(Path(db_path))
     try:
         _render_files(job, db, Path(spool_dir), Path(staging), mail_config, lambda d, p, f=0: None, resources,
-                      {stem})
+                      {stem}, iter_print_files(db, stream, seq))
     finally:
         db.close()
     return stem
@@ -298,10 +301,12 @@ def render_file(job, db_path: str, spool_dir: str, staging: str, mail_config, re
 
 def render_on_dask(job, db_path: Path, spool_dir: Path, staging: Path, mail_config, resources, todo: list,
                    progress) -> None:
-    """The render phase on the cluster: one task per print file not yet rendered."""
+    """The render phase on the cluster: one task per print file not yet rendered (``todo``: their stems,
+    streams and numbers)."""
     client = client_for(job)
     futures = [client.submit(render_file, job, str(db_path), str(spool_dir), str(staging), mail_config,
-                             resources, stem, key=f"ccm-render-{stem}", pure=False) for stem in todo]
+                             resources, stem, stream, seq, key=f"ccm-render-{stem}", pure=False)
+               for stem, stream, seq in todo]
     _gather(client, futures, lambda stem: progress(0, 0, 1))     # a file done: the journal has its counts
 
 

@@ -132,12 +132,13 @@ def render_all(job, db: sqlite3.Connection, db_path: Path, spool_dir: Path, stag
     db.execute(JOURNAL_DDL)
     db.commit()
     done = {row[0] for row in db.execute("SELECT name FROM rendered")}
-    todo = [_stem(job, plan) for plan in mail.iter_print_files(db)]
-    todo = [stem for stem in todo if stem not in done]
+    planned = [(_stem(job, plan), plan.stream, plan.seq) for plan in mail.iter_print_files(db)]
+    planned = [file for file in planned if file[0] not in done]
+    todo = [stem for stem, _stream, _seq in planned]
     workers = min(job.workers, len(todo))
     if job.executor == "dask":           # one task per print file (ccm_batch.run.dask_executor)
         from .dask_executor import render_on_dask
-        render_on_dask(job, db_path, spool_dir, staging, mail_config, resources, todo, progress)
+        render_on_dask(job, db_path, spool_dir, staging, mail_config, resources, planned, progress)
     elif workers <= 1:
         try:
             _render_files(job, db, spool_dir, staging, mail_config, progress, resources, set(todo))
@@ -245,15 +246,16 @@ def _render_worker(job, db_path, spool_dir, staging, mail_config, resources, min
         os._exit(1)
 
 
-def _render_files(job, db, spool_dir, staging, mail_config, progress, resources, mine) -> None:
+def _render_files(job, db, spool_dir, staging, mail_config, progress, resources, mine, plans=None) -> None:
     """Render, in plan order, the print files whose stems are in ``mine`` (a set), or that
-    ``mine(stem)`` claims (a callable shared by the render workers)."""
+    ``mine(stem)`` claims (a callable shared by the render workers), among ``plans`` (default: every
+    planned print file)."""
     from .. import mail
     from ..archive import write_indexes
 
     reader = SpoolReader(spool_dir)
     try:
-        for plan in mail.iter_print_files(db):
+        for plan in (mail.iter_print_files(db) if plans is None else plans):
             stem = _stem(job, plan)
             if not (mine(stem) if callable(mine) else stem in mine):
                 continue
