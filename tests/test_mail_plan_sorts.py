@@ -121,15 +121,16 @@ def test_every_whole_table_sort_of_the_plan_runs_with_the_small_sorter(tmp_path,
 def test_the_householding_partitions_are_merged_without_a_sort(tmp_path):
     """The merge's reads (:func:`partition.build_pieces_parallel`) follow the partition tables' keys."""
     book = load_rulebook([low_minimum_rules(tmp_path / "rules")], DATE)
+    part = sqlite3.connect(tmp_path / "part.db")                # as a worker's task makes it
+    for ddl in (*partition.piece_part_ddl(), facts_ddl(book)):
+        part.execute(ddl)
+    part.commit()
+    part.close()
     db = sqlite3.connect(tmp_path / "work.db")
     db.execute(f"CREATE TABLE mail_piece ({', '.join(PIECE_COLUMNS)})")
     db.execute("CREATE TABLE mail_piece_doc (piece_no, pos, doc_seq)")
     db.execute(facts_ddl(book))
     db.execute("ATTACH DATABASE ? AS part", (str(tmp_path / "part.db"),))
-    db.execute("CREATE TABLE part." + partition.PIECE_PART_DDL[0].split("CREATE TABLE ", 1)[1].format(
-        ", ".join(partition.piece_part_columns())))
-    db.execute("CREATE TABLE part." + partition.PIECE_PART_DDL[1].split("CREATE TABLE ", 1)[1])
-    db.execute("CREATE TABLE part." + facts_ddl(book).split("CREATE TABLE ", 1)[1])
     statements = partition.piece_merges(list(PIECE_COLUMNS), ", ".join(facts_columns(book)))
     assert len(statements) == 3
     for sql in statements:

@@ -101,17 +101,15 @@ def documents_part(spec: dict, lo, hi, out_path: str) -> int:
         out.close()
 
 
-# keyed as the plan's own tables are, and written in key order: the merge reads them in that order with
-# no sort (an unkeyed partition of 125,000 pieces was sorted in the run's process with the plan's 32 MB
-# sorter, while both workers ran: the plan's peak at 1,000,000 documents)
-PIECE_PART_DDL = ("CREATE TABLE mail_piece ({})",
-                  "CREATE TABLE mail_piece_doc (piece_no, pos, doc_seq, PRIMARY KEY (piece_no, pos)) WITHOUT ROWID")
-
-
-def piece_part_columns() -> list[str]:
-    """The columns of a partition's ``mail_piece``: the plan's, untyped, keyed by the piece number."""
+def piece_part_ddl() -> tuple[str, str]:
+    """The ``CREATE TABLE`` statements of a partition's ``mail_piece`` (the plan's columns, untyped) and
+    ``mail_piece_doc``: keyed as the plan's own tables are, and written in key order, so the merge reads
+    them in that order with no sort (an unkeyed partition of 125,000 pieces was sorted in the run's
+    process with the plan's 32 MB sorter, while both workers ran: the plan's peak at 1,000,000 documents)."""
     from .household import PIECE_COLUMNS
-    return ["piece_no INTEGER PRIMARY KEY" if c == "piece_no" else c for c in PIECE_COLUMNS]
+    columns = ", ".join("piece_no INTEGER PRIMARY KEY" if c == "piece_no" else c for c in PIECE_COLUMNS)
+    return (f"CREATE TABLE mail_piece ({columns})",
+            "CREATE TABLE mail_piece_doc (piece_no, pos, doc_seq, PRIMARY KEY (piece_no, pos)) WITHOUT ROWID")
 
 
 def piece_merges(cols: list, facts: str) -> list[str]:
@@ -134,8 +132,8 @@ def households_part(spec: dict, lo, hi, out_path: str) -> tuple[dict, list]:
     try:
         out.execute("DROP TABLE IF EXISTS mail_piece")          # a task run again after its worker died
         out.execute("DROP TABLE IF EXISTS mail_piece_doc")
-        out.execute(PIECE_PART_DDL[0].format(", ".join(piece_part_columns())))
-        out.execute(PIECE_PART_DDL[1])
+        for ddl in piece_part_ddl():
+            out.execute(ddl)
         stats, unknown = household_pieces(src, task_rulebook(spec), spec["config"], out=out, keys=(lo, hi))
         out.commit()
         checkpoint("plan")
