@@ -190,9 +190,9 @@ class SpoolReader:
         self._files.clear()
 
 
-def open_db(path: Path) -> sqlite3.Connection:
+def open_db(path: Path, check_same_thread: bool = True) -> sqlite3.Connection:
     """The run's work database, with the documents table."""
-    db = sqlite3.connect(str(path), timeout=120)
+    db = sqlite3.connect(str(path), timeout=120, check_same_thread=check_same_thread)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute(DOCUMENTS_DDL)

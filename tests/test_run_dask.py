@@ -62,6 +62,44 @@ def test_executor_dask_without_a_scheduler_starts_and_closes_its_own_cluster(set
     assert not left                            # no worker process outlives the run
 
 
+def _spy_on_work_db_connections() -> None:
+    """In a worker: note the path of every work database the engine opens (ccm_batch.spool.open_db)."""
+    from ccm_batch import spool
+    from ccm_batch.run import dask_executor
+    real = getattr(spool.open_db, "real", spool.open_db)
+    opened = dask_executor.__dict__.setdefault("test_opened", [])
+
+    def spy(path, *args, **kwargs):
+        opened.append(str(path))
+        return real(path, *args, **kwargs)
+    spy.real = real
+    spool.open_db = spy
+
+
+def _render_connections() -> tuple:
+    """In a worker: (work databases opened, connections still kept, work databases still open)."""
+    from ccm_batch.run import dask_executor
+    files = [f.path for f in psutil.Process().open_files() if "work.db" in f.path]
+    return len(dask_executor.__dict__.get("test_opened", [])), len(dask_executor._RENDER_DBS), files
+
+
+def test_render_tasks_keep_one_connection_per_worker_thread_and_close_it_at_the_end(setup, tmp_path):
+    """A worker thread's render tasks share one connection to the work database (a fresh one per task
+    started with a cold page cache), one per thread, all closed when the render phase is done."""
+    from distributed import Client, LocalCluster
+    job, reference = setup
+    files = sum(1 for name in reference if name.endswith(".afp"))
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, host="127.0.0.1", dashboard_address=None,
+                      silence_logs=40) as cluster, Client(cluster) as client:
+        client.run(_spy_on_work_db_connections)
+        result = run_cli("run", job, "-o", tmp_path / "out", "--scheduler", cluster.scheduler_address, "-q")
+        assert result.returncode == 0, result.stdout + result.stderr
+        ((opened, kept, still_open),) = client.run(_render_connections).values()
+    assert output_files(tmp_path / "out") == reference
+    assert 1 <= opened <= 2 < files                 # one per thread that rendered, not one per print file
+    assert kept == 0 and still_open == []           # closed once the phase was done
+
+
 @pytest.mark.parametrize("phase", ["compose:2", "plan:2", "render:1"])
 def test_a_worker_killed_mid_run_is_replaced_and_nothing_is_lost_or_doubled(setup, tmp_path, monkeypatch, phase):
     job, reference = setup
