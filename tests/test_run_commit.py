@@ -57,12 +57,14 @@ def reference(tmp_path_factory):
     return data, expected
 
 
-def _every_commit_step(job: Path, dirs: list[Path], out: Path, expected: dict, until_decided=False) -> int:
+def _every_commit_step(job: Path, dirs: list[Path], out: Path, expected: dict, until_decided=False,
+                       earlier: tuple = ()) -> int:
     """Kill the run at each commit step in turn, restart it, compare; returns the number of steps.
 
     The run is first killed just before its commit and ``dirs`` (output and work directories) are
     saved; each round restores them and lets a restart — the same commit code — die at step n, then
     restarts again without a fault (the compose and render phases are not redone each round).
+    ``earlier``: files of an earlier release already in the output directory, to be left as they are.
     """
     crashed = run_cli("run", job, "-w", 1, env={"CCM_FAULT": "commit:1"})
     assert crashed.returncode == CRASHED, crashed.stderr
@@ -83,7 +85,7 @@ def _every_commit_step(job: Path, dirs: list[Path], out: Path, expected: dict, u
         assert killed.returncode == CRASHED, (n, killed.stderr)
         decided = (out / ".ccm-commit-inv.json").exists()
         if not decided:                     # not released yet: nothing that looks finished
-            assert visible(out) == [], (n, visible(out))
+            assert visible(out) == sorted(earlier), (n, visible(out))
         restarted = run_cli("run", job, "--restart", "-w", 1)
         assert restarted.returncode == 0, (n, restarted.stderr)
         assert output_files(out) == expected, n
@@ -101,9 +103,37 @@ def test_kill_at_every_commit_step_then_restart_gives_the_same_outputs(tmp_path,
     data, expected = reference
     job = small_job(tmp_path, data)
     steps = _every_commit_step(job, [tmp_path / "out"], tmp_path / "out", expected)
-    # start, manifest, transfer (5 files, 6 archived), reports (2), decision (3), publish (7, 6 archived),
-    # clean-up (3)
-    assert steps >= 1 + 1 + 11 + 2 + 3 + 13 + 3
+    # start, manifest, transfer (5 files, the archive directory whole), reports (2), decision (3),
+    # publish (7 files, the archive directory whole), clean-up (3)
+    assert steps >= 1 + 1 + 6 + 2 + 3 + 8 + 3
+
+
+def test_kill_at_every_step_with_an_archive_directory_already_there(tmp_path, reference):
+    """The output directory has an ``archive/`` of an earlier release: the archived PDFs are published
+    into it one by one, each a step a kill can interrupt, and the earlier files stay as they were."""
+    data, expected = reference
+    job = small_job(tmp_path, data)
+    out = tmp_path / "out"
+    (out / "archive").mkdir(parents=True)
+    (out / "archive" / "earlier.pdf").write_bytes(b"%PDF-1.7 an earlier run's")
+    steps = _every_commit_step(job, [out], out, {**expected, "archive/earlier.pdf": b"%PDF-1.7 an earlier run's"},
+                               earlier=("archive/earlier.pdf",))
+    assert steps >= 1 + 1 + 6 + 2 + 3 + 13 + 3       # publish: 7 files and the 6 archived PDFs one by one
+
+
+def test_the_archive_directory_is_released_by_renaming_it_whole(tmp_path, reference):
+    """The staged archive directory (one PDF per document) becomes the output's ``archive/`` by two
+    renames of the directory, not one per file: the same directory (inode) at the end."""
+    data, expected = reference
+    job = small_job(tmp_path, data)
+    out = tmp_path / "out"
+    crashed = run_cli("run", job, "-w", 1, env={"CCM_FAULT": "commit:1"})
+    assert crashed.returncode == CRASHED, crashed.stderr
+    staged = os.stat(out / ".ccm-work-inv" / "staging" / "archive").st_ino
+    proc = run_cli("run", job, "--restart", "-w", 1)
+    assert proc.returncode == 0, proc.stderr
+    assert os.stat(out / "archive").st_ino == staged
+    assert output_files(out) == expected and leftovers(out) == []
 
 
 @pytest.mark.parametrize("moment", ["release", "record"])

@@ -7,10 +7,13 @@ The protocol has one point of truth, the commit record ``OUTPUT/.ccm-commit-JOB.
    under it, so the list stays short when the archive holds a million PDFs) goes into the hidden
    release directory ``OUTPUT/.ccm-release-JOB/`` — a rename when the work directory shares the
    output directory's file system, else a copy to a temporary name there, fsync, rename, and only
-   then the staged copy is removed; the reports are written there too;
+   then the staged copy is removed; a staged directory is renamed whole (each of its files' places
+   checked first), or moved file by file across file systems or after an attempt that began so;
+   the reports are written there too;
 2. *decide*: the commit record (the files to publish, the exit code) is written and fsynced;
 3. *publish*: each file is renamed from the release directory to its place, the reports last (a
-   directory's files one by one, as they are read: a restart publishes what is left of it);
+   directory whole when the output directory has none of that name yet, else its files one by one,
+   as they are read: a restart publishes what is left of it);
 4. *clean up*: the release directory, then the work directory (only a directory carrying the run
    marker the engine wrote), and the commit record last of all.
 
@@ -238,6 +241,39 @@ def _transfer(src: Path, dest: Path, landing: Landing) -> None:
     os.unlink(src)
 
 
+def _move_whole(staging: Path, pending: Path, rel: str, check, landing: Landing) -> tuple[int, int] | None:
+    """Staged directory ``rel`` into the release directory with one rename, after checking where each of
+    its files will land (``check``, which raises): (its files, their bytes). None when it must go file by
+    file: the release directory has it already (an attempt cut short moved part of it), or it is on
+    another file system. A million archived PDFs took ≈ 65 µs each to move one by one."""
+    src, dest = staging / rel.rstrip("/"), pending / rel.rstrip("/")
+    if os.path.lexists(dest) or os.path.islink(src):
+        return None
+    count = size = 0
+    stack = [rel.rstrip("/")]
+    while stack:                       # every directory's place checked once: a file adds only its name
+        directory = stack.pop()
+        check(f"{directory}/_")
+        with os.scandir(staging / directory) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(f"{directory}/{entry.name}")
+                else:
+                    count += 1
+                    size += entry.stat(follow_symlinks=False).st_size
+    if not count:                      # nothing in it to release (as file by file: no empty directory)
+        return 0, 0
+    landing.make_parent(dest)
+    try:
+        os.replace(src, dest)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        return None
+    checkpoint("commit")
+    return count, size
+
+
 def transfer(files: list[str], staging: Path, pending: Path) -> list[dict]:
     """Step 1: every staged output into the release directory; returns ``[{path, size}]``, and for a
     directory ``{path: "name/", files, size}`` (its files and their bytes)."""
@@ -260,8 +296,11 @@ def transfer(files: list[str], staging: Path, pending: Path) -> list[dict]:
         if rel.endswith("/"):
             if not (staging / rel).is_dir() and not (pending / rel).is_dir():
                 raise OutputError(f"staged directory {staging / rel} is missing: run again without --restart")
-            _drain(staging, rel, move)
-            count, size = _tree_size(pending, rel)
+            counted = _move_whole(staging, pending, rel, check, landing)
+            if counted is None:
+                _drain(staging, rel, move)
+                counted = _tree_size(pending, rel)
+            count, size = counted
             if count:
                 out.append({"path": rel, "files": count, "size": size})
             continue
@@ -313,9 +352,16 @@ def complete(output_dir: Path, job: str) -> dict | None:
 
     for rel in record["files"]:
         if rel.endswith("/"):          # a directory: what is left of it in the release directory
-            if not landing(output_dir / rel.rstrip("/")):      # refused before its files are even listed
+            dest = output_dir / rel.rstrip("/")
+            if not landing(dest):      # refused before its files are even listed
                 raise OutputError(f"commit record {path} names {rel!r}, outside the output directory")
-            _drain(pending, rel, publish)
+            moved = pending / rel.rstrip("/")
+            if os.path.lexists(dest) or os.path.islink(moved) or not os.path.isdir(moved):
+                _drain(pending, rel, publish)          # into the directory there (or nothing left to move)
+            else:                                      # none there yet: the whole directory, one rename
+                landing.make_parent(dest)
+                os.replace(moved, dest)
+                checkpoint("commit")
         elif (pending / rel).exists():
             publish(rel)
         elif not (output_dir / rel).exists():
