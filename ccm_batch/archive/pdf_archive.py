@@ -84,7 +84,7 @@ def archive_name(template: str, meta: DocumentMeta) -> str:
     return (stem or "document") + ".pdf"
 
 
-_NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.ENOSYS,
+NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EMLINK, errno.ENOSYS,
              errno.EACCES}
 """``os.link`` failures meaning "this file system (or its mount) makes no hard links here"."""
 
@@ -108,7 +108,7 @@ def _publish(directory: str, temp: str, name: str) -> str:
         except FileExistsError:
             continue
         except OSError as exc:
-            if exc.errno in _NO_LINKS:
+            if exc.errno in NO_LINKS:
                 candidate = _claim(directory, name)
                 try:
                     os.replace(temp, os.path.join(directory, candidate))

@@ -7,10 +7,12 @@ output directory until the whole run has succeeded (see :mod:`ccm_batch.run`).
 """
 from __future__ import annotations
 
+import filecmp
 import itertools
 import json
 import multiprocessing
 import os
+import pickle
 import shutil
 import sqlite3
 import traceback
@@ -22,11 +24,14 @@ from .diskfull import EXIT_NO_SPACE, is_no_space, no_space_error
 from .faults import checkpoint
 from ..afp.ptoca import SUBSTITUTIONS
 from ..archive.resources import resource_file_name, write_resource_file
-from ..errors import CcmError
+from ..archive.pdf_archive import NO_LINKS
+from ..errors import CcmError, ConfigError
 from ..mail.control import clear_zone_conflicts
 from ..pages import DocumentMeta, Marks
 from ..render.base import PieceInfo, StreamInfo
 from ..spool import SpoolReader
+
+WORKER_ERROR = "render-error.pickle"     # a render worker's CcmError, raised again by the run
 
 JOURNAL_DDL = """CREATE TABLE IF NOT EXISTS rendered (
   name TEXT PRIMARY KEY, files TEXT, pages INTEGER, documents INTEGER, sheets INTEGER, stats TEXT)"""
@@ -178,6 +183,7 @@ def render_all(job, db: sqlite3.Connection, db_path: Path, spool_dir: Path, stag
             progress(*(a - b for a, b in zip(now, seen)))
             seen[:] = now
 
+        (staging.parent / WORKER_ERROR).unlink(missing_ok=True)      # an earlier attempt's
         procs = [ctx.Process(target=signals.run_worker, name=f"ccm-render-{w}",
                              args=(os.getpid(), _render_worker, job, db_path, spool_dir, staging, mail_config,
                                    resources, claim, count))
@@ -198,6 +204,11 @@ def render_all(job, db: sqlite3.Connection, db_path: Path, spool_dir: Path, stag
         if EXIT_NO_SPACE in failed:
             raise no_space_error(None, staging)
         if failed:
+            told = staging.parent / WORKER_ERROR
+            if told.is_file():
+                error = pickle.loads(told.read_bytes())
+                told.unlink()
+                raise error
             note = staging.parent / "internal-error.txt"
             where = f" (traceback in {note})" if note.is_file() and note.stat().st_size else ""
             raise CcmError(f"a render worker failed (exit status {failed[0]}){where}; the finished print files "
@@ -213,6 +224,36 @@ def render_all(job, db: sqlite3.Connection, db_path: Path, spool_dir: Path, stag
                 label = AFP_STAT_WARNINGS[kind]
                 notes[label] = notes.get(label, 0) + (sum(count.values()) if isinstance(count, dict) else count)
     return dict(sorted(notes.items()))
+
+
+def move_archived(parts: Path, archive: Path, template: str) -> None:
+    """A print file's archived PDFs (named apart within the file) into the run's archive directory, never
+    over another's: a name already there is either this print file's own, moved by an attempt cut short
+    (the same bytes: a render is repeatable), or another print file's document — the ``archive_name``
+    template names two documents alike, and the run stops rather than lose one of them."""
+    archive.mkdir(exist_ok=True)
+    for part in sorted(parts.iterdir()):
+        dest = archive / part.name
+        try:
+            os.link(part, dest)                      # takes the name only if it is free
+        except FileExistsError:
+            taken = True
+        except OSError as exc:
+            if exc.errno not in NO_LINKS:
+                raise
+            taken = os.path.lexists(dest)             # no hard links on this file system
+        else:
+            os.unlink(part)
+            checkpoint("archive")
+            continue
+        if taken and not filecmp.cmp(part, dest, shallow=False):
+            raise ConfigError(f"two documents would both be archived as {dest.name} (in different print files): "
+                              f"[index] archive_name {template!r} must name each document apart — add a field "
+                              "that differs, such as {doc_id} or {record_number}, and run the job again; "
+                              "nothing was released")
+        os.replace(part, dest)
+        checkpoint("archive")
+    parts.rmdir()
 
 
 def _substitution_note(ch: str) -> str:
@@ -240,8 +281,10 @@ def _render_worker(job, db_path, spool_dir, staging, mail_config, resources, min
         if is_no_space(exc):
             os._exit(EXIT_NO_SPACE)
         try:
+            if isinstance(exc, CcmError):            # the user's next step: the run raises it again
+                (staging.parent / WORKER_ERROR).write_bytes(pickle.dumps(exc))
             (staging.parent / "internal-error.txt").write_text(traceback.format_exc())
-        except OSError:
+        except (OSError, pickle.PicklingError):
             pass
         os._exit(1)
 
@@ -369,10 +412,7 @@ def _render_file(job, db, reader, staging, stem, plan, mail, mail_config, archiv
     if ticket is not None:
         ticket.write(staging / f"{stem}.media.csv")
     if archive_parts is not None:
-        (staging / "archive").mkdir(exist_ok=True)
-        for part in sorted(archive_parts.iterdir()):
-            os.replace(part, staging / "archive" / part.name)
-        archive_parts.rmdir()
+        move_archived(archive_parts, staging / "archive", job.archive_name)
     print_name = f"{stem}.{extension(job.formats[0])}"
     for piece_id, first_page in positions:
         mail.record_piece_position(db, piece_id, print_name, first_page)
