@@ -288,7 +288,7 @@ _RENDER_LOCK = threading.Lock()
 def _render_db(db_path: str):
     """This worker thread's connection to the run's work database, kept from one render task to the next
     as a local render worker keeps its one connection: a fresh connection per task starts with a cold
-    page cache (the bench job's 45 print files rendered in one process: +3 to +5 % CPU). A database file
+    page cache (the bench job's 45 print files rendered in one process: +2 to +5 % CPU). A database file
     replaced at the same path (another run) gets a new connection; the file cannot be replaced by one with
     the same inode while this connection holds it open."""
     from ..spool import open_db

@@ -12,7 +12,6 @@ import itertools
 import json
 import multiprocessing
 import os
-import pickle
 import shutil
 import sqlite3
 import traceback
@@ -31,7 +30,7 @@ from ..pages import DocumentMeta, Marks
 from ..render.base import PieceInfo, StreamInfo
 from ..spool import SpoolReader
 
-WORKER_ERROR = "render-error.pickle"     # a render worker's CcmError, raised again by the run
+WORKER_ERROR = "render-error.json"       # a render worker's CcmError (message, exit code, msgid), raised again
 
 JOURNAL_DDL = """CREATE TABLE IF NOT EXISTS rendered (
   name TEXT PRIMARY KEY, files TEXT, pages INTEGER, documents INTEGER, sheets INTEGER, stats TEXT)"""
@@ -206,9 +205,7 @@ def render_all(job, db: sqlite3.Connection, db_path: Path, spool_dir: Path, stag
         if failed:
             told = staging.parent / WORKER_ERROR
             if told.is_file():
-                error = pickle.loads(told.read_bytes())
-                told.unlink()
-                raise error
+                raise _worker_error(told)
             note = staging.parent / "internal-error.txt"
             where = f" (traceback in {note})" if note.is_file() and note.stat().st_size else ""
             raise CcmError(f"a render worker failed (exit status {failed[0]}){where}; the finished print files "
@@ -224,6 +221,15 @@ def render_all(job, db: sqlite3.Connection, db_path: Path, spool_dir: Path, stag
                 label = AFP_STAT_WARNINGS[kind]
                 notes[label] = notes.get(label, 0) + (sum(count.values()) if isinstance(count, dict) else count)
     return dict(sorted(notes.items()))
+
+
+def _worker_error(path: Path) -> CcmError:
+    """The CcmError a render worker wrote to ``path`` (read, then removed), with its exit code and msgid."""
+    told = json.loads(path.read_text())
+    path.unlink()
+    error = CcmError(told["message"])
+    error.exit_code, error.msgid = int(told["exit_code"]), str(told["msgid"])
+    return error
 
 
 def move_archived(parts: Path, archive: Path, template: str) -> None:
@@ -282,9 +288,10 @@ def _render_worker(job, db_path, spool_dir, staging, mail_config, resources, min
             os._exit(EXIT_NO_SPACE)
         try:
             if isinstance(exc, CcmError):            # the user's next step: the run raises it again
-                (staging.parent / WORKER_ERROR).write_bytes(pickle.dumps(exc))
+                (staging.parent / WORKER_ERROR).write_text(json.dumps(
+                    {"message": str(exc), "exit_code": exc.exit_code, "msgid": exc.msgid}))
             (staging.parent / "internal-error.txt").write_text(traceback.format_exc())
-        except (OSError, pickle.PicklingError):
+        except OSError:
             pass
         os._exit(1)
 
