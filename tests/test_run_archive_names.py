@@ -63,3 +63,34 @@ def test_a_print_file_killed_while_moving_its_archived_pdfs_is_rendered_again_on
     proc = run_cli("run", job, "--restart", "-w", "1")
     assert proc.returncode == 0, proc.stderr
     assert output_files(tmp_path / "out") == expected
+
+
+@pytest.mark.parametrize("links", [True, False], ids=["hard links", "no hard links"])
+def test_moving_archived_pdfs_takes_free_names_keeps_its_own_and_refuses_another_documents(tmp_path, monkeypatch,
+                                                                                          links):
+    """move_archived itself, with and without hard links on the file system (EPERM from link)."""
+    import errno
+    import os
+
+    from ccm_batch.errors import ConfigError
+    from ccm_batch.run.render_phase import move_archived
+    if not links:
+        def no_link(src, dst, *args, **kwargs):
+            raise OSError(errno.EPERM, "Operation not permitted")
+        monkeypatch.setattr(os, "link", no_link)
+    archive = tmp_path / "archive"
+
+    def parts(**files):
+        d = tmp_path / "parts"
+        d.mkdir()
+        for name, data in files.items():
+            (d / f"{name}.pdf").write_bytes(data)
+        return d
+    move_archived(parts(a=b"%PDF a", b=b"%PDF b"), archive, "{doc_id}")           # free names
+    move_archived(parts(b=b"%PDF b", c=b"%PDF c"), archive, "{doc_id}")           # b: its own, moved before
+    assert {p.name: p.read_bytes() for p in archive.iterdir()} == {"a.pdf": b"%PDF a", "b.pdf": b"%PDF b",
+                                                                  "c.pdf": b"%PDF c"}
+    with pytest.raises(ConfigError, match="both be archived as a.pdf"):
+        move_archived(parts(a=b"%PDF another document"), archive, "{doc_id}")
+    assert (archive / "a.pdf").read_bytes() == b"%PDF a"                         # never overwritten
+    assert (tmp_path / "parts" / "a.pdf").exists()                               # kept in the work directory
