@@ -181,9 +181,17 @@ def files_under(root: Path, rel: str) -> Iterator[str]:
     directory's entries are read as they are used, so a directory of a million files is never held in
     memory (only the names of subdirectories are). Files may be moved away while this runs; callers
     go over the directory again until a pass finds nothing (:func:`_drain`)."""
+    for path, _entry in _entries_under(root, rel):
+        yield path
+
+
+def _entries_under(root: Path, rel: str, each_directory=lambda path: None) -> Iterator[tuple[str, os.DirEntry]]:
+    """(path relative to ``root``, its ``scandir`` entry) of every file under ``root / rel``, as
+    :func:`files_under` says; ``each_directory(path)`` is called before each directory is read."""
     stack = [rel.rstrip("/")]
     while stack:
         directory = stack.pop()
+        each_directory(directory)
         subdirectories = []
         try:
             entries = os.scandir(root / directory)
@@ -194,7 +202,7 @@ def files_under(root: Path, rel: str) -> Iterator[str]:
                 if entry.is_dir(follow_symlinks=False):
                     subdirectories.append(f"{directory}/{entry.name}")
                 else:
-                    yield f"{directory}/{entry.name}"
+                    yield f"{directory}/{entry.name}", entry
         stack.extend(sorted(subdirectories, reverse=True))
 
 
@@ -210,12 +218,13 @@ def _drain(root: Path, rel: str, move) -> None:
             return
 
 
-def _tree_size(root: Path, rel: str) -> tuple[int, int]:
-    """(files, bytes) under directory ``root / rel``."""
+def _tree_size(root: Path, rel: str, each_directory=lambda path: None) -> tuple[int, int]:
+    """(files, bytes) under directory ``root / rel`` (none when it is missing); ``each_directory(path)``
+    is called for it and every directory under it (paths relative to ``root``)."""
     count = size = 0
-    for path in files_under(root, rel):
+    for _path, entry in _entries_under(root, rel, each_directory):
         count += 1
-        size += os.stat(root / path).st_size
+        size += entry.stat().st_size
     return count, size
 
 
@@ -249,18 +258,8 @@ def _move_whole(staging: Path, pending: Path, rel: str, check, landing: Landing)
     src, dest = staging / rel.rstrip("/"), pending / rel.rstrip("/")
     if os.path.lexists(dest) or os.path.islink(src):
         return None
-    count = size = 0
-    stack = [rel.rstrip("/")]
-    while stack:                       # every directory's place checked once: a file adds only its name
-        directory = stack.pop()
-        check(f"{directory}/_")
-        with os.scandir(staging / directory) as entries:
-            for entry in entries:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(f"{directory}/{entry.name}")
-                else:
-                    count += 1
-                    size += entry.stat(follow_symlinks=False).st_size
+    # every directory's place checked once (Landing resolves parents): a file there adds only its name
+    count, size = _tree_size(staging, rel, lambda directory: check(f"{directory}/_"))
     if not count:                      # nothing in it to release (as file by file: no empty directory)
         return 0, 0
     landing.make_parent(dest)
