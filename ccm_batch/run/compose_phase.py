@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CcmError, InputError, RecordError
-from . import signals
+from . import signals, workergc
 from .diskfull import EXIT_NO_SPACE, is_no_space, no_space_error
 from .faults import checkpoint
 from ..pages import Image
@@ -235,7 +235,8 @@ def compose_all(job, layout, specs, spool_dir: Path, progress, channels=None) ->
     limit = _Limit(ctx, job.max_rejects, job.max_reject_rate, job.min_records_for_rate)
     procs = []
     if job.workers == 1:
-        _compose_worker(job, layout, specs, spool_dir, 0, 1, skip, limit, status_dir, progress, channels)
+        with workergc.settled():
+            _compose_worker(job, layout, specs, spool_dir, 0, 1, skip, limit, status_dir, progress, channels)
     else:
         procs = [ctx.Process(target=signals.run_worker,
                              args=(os.getpid(), _compose_worker, job, layout, specs, spool_dir, w, job.workers,

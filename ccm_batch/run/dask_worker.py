@@ -22,7 +22,7 @@ from .. import compose, job as _job  # noqa: F401
 from ..records import validate  # noqa: F401
 from ..mail import partition, presort  # noqa: F401
 from ..render import afp, pdf  # noqa: F401
-from . import compose_phase, render_phase  # noqa: F401
+from . import compose_phase, render_phase, workergc  # noqa: F401
 
 
 def _warm() -> None:
@@ -33,3 +33,4 @@ def _warm() -> None:
 
 
 _warm()
+workergc.settle()        # inherited by every worker forked from this server (see .workergc)

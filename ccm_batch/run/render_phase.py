@@ -18,7 +18,7 @@ import traceback
 import unicodedata
 from pathlib import Path
 
-from . import signals
+from . import signals, workergc
 from .diskfull import EXIT_NO_SPACE, is_no_space, no_space_error
 from .faults import checkpoint
 from ..afp.ptoca import SUBSTITUTIONS
@@ -145,7 +145,8 @@ def render_all(job, db: sqlite3.Connection, db_path: Path, spool_dir: Path, stag
         render_on_dask(job, db_path, spool_dir, staging, mail_config, resources, planned, progress)
     elif workers <= 1:
         try:
-            _render_files(job, db, spool_dir, staging, mail_config, progress, resources, set(todo))
+            with workergc.settled():
+                _render_files(job, db, spool_dir, staging, mail_config, progress, resources, set(todo))
         except (OSError, sqlite3.Error, CcmError) as exc:     # a stage's own error may wrap the full disk
             if is_no_space(exc):
                 raise no_space_error(exc, staging) from None

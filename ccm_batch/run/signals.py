@@ -16,6 +16,7 @@ import sys
 import threading
 
 from ..errors import EXIT_FAILURE
+from . import workergc
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 _owner = {"pid": None, "stopping": False}
@@ -100,6 +101,8 @@ def stop_workers(procs, grace: float = 5.0) -> None:
 
 
 def run_worker(parent_pid: int, target, *args) -> None:
-    """A forked worker's body: :func:`worker_started`, then ``target(*args)``."""
+    """A forked worker's body: :func:`worker_started`, its collector settled (:mod:`.workergc`), then
+    ``target(*args)``."""
     worker_started(parent_pid)
+    workergc.settle()
     target(*args)
