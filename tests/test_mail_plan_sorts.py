@@ -105,7 +105,7 @@ def test_every_whole_table_sort_of_the_plan_runs_with_the_small_sorter(tmp_path,
         if found:
             cache["main"] = int(found.group(1))
         elif WHOLE_TABLE_SORT.search(sql):
-            statements.append((cache["main"], " ".join(sql.split())[:90]))
+            statements.append((cache["main"], " ".join(sql.split())[:200]))
     db.set_trace_callback(trace)
     cfg = mail.MailConfig.from_dict({"enabled": True, "rules_dir": str(rules)}, tmp_path)
     summary = mail.plan_mail(db, cfg, "SORTS", DATE, pool=pool)

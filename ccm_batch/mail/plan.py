@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from itertools import groupby
+from itertools import groupby, islice
 from operator import itemgetter
 from typing import Iterator, NamedTuple
 
 from ..errors import ConfigError
 from ..log import counted
 from .control import imb_fields
+from .files import KIND_RANK, MAX_PIECE_ID, FileCutter, id_offsets
 from .household import build_pieces, load_documents
 from .partition import (PLAN_CACHE_KIB, build_pieces_parallel, create_index, load_documents_parallel, page_cache,
                         small_sorts)
@@ -46,7 +47,6 @@ BATCH = 2000
 # 32 MB cache for the plan's duration kept the run's share of the plan flat per document from 10,000 to
 # 100,000 bench invoices (bench/RESULTS.md); the cache is a bound, not a size: memory stays flat in N.
 # The workers' tasks read with a smaller one (:data:`.partition.TASK_CACHE_KIB`).
-KIND_RANK = {"main": 0, "presort": 0, "single": 1, "international": 2, "oversize": 3, "invalid": 4}
 
 DDL = [
     "CREATE TABLE mail_run (key TEXT PRIMARY KEY, value TEXT)",
@@ -248,6 +248,7 @@ def _plan_mail(db, config, job: str, job_date: str, pool=None) -> PlanSummary:
     meta = {"job": job, "job_date": job_date, "enabled": int(config.enabled), "control": config.control,
             "name_template": config.name_template}
     summary = PlanSummary(enabled=config.enabled)
+    cut = None                                         # streams cut into files by the presort
     if not config.enabled:
         db.execute("INSERT INTO mail_piece (piece_no, stream, zone, documents, sheets, duplex, weight_g, envelope, "
                    "level, seq, pc, country, price, single_price, alone_price, currency) "
@@ -280,9 +281,9 @@ def _plan_mail(db, config, job: str, job_date: str, pool=None) -> PlanSummary:
         summary.households = stats["households"]
         summary.householded_documents = stats["householded_documents"]
         summary.split_pieces = stats["split_pieces"]
-        _plan_streams(db, book, config)
+        cut = _plan_streams(db, book, config)
     create_index(db, "CREATE INDEX mail_piece_stream ON mail_piece(stream, seq)")
-    _assign_files(db, config, job, job_date, config.piece_id_start if config.enabled else 1)
+    _assign_files(db, config, job, job_date, cut)
     create_index(db, "CREATE INDEX mail_piece_id ON mail_piece(piece_id)")
     if config.enabled and config.imb.enabled:
         _assign_imb(db, config, job_date)
@@ -322,16 +323,36 @@ def _db_path(db) -> str:
     return next(row[2] for row in db.execute("PRAGMA database_list") if row[1] == "main")
 
 
-def _plan_streams(db, book, config) -> None:
-    """Presort each domestic stream, sequence the others (in the run's process: see :mod:`.presort`)."""
+def _plan_streams(db, book, config) -> dict:
+    """Presort each domestic stream, sequence the others (in the run's process: see :mod:`.presort`).
+    Every stream's kind, hence its rank and first piece id, is decided first (:func:`.files.id_offsets`),
+    so a presorted mailing is cut into print files as the presort hands its pieces over; returns
+    {stream: (first piece id, its print files)} with the files of those cut here (``None`` for the others,
+    cut by :func:`_assign_files`)."""
     with small_sorts(db):                              # no index on mail_piece yet: a whole-table sort
-        streams = db.execute("SELECT stream, zone, pack_id, carrier, product, shape, envelope, currency "
+        streams = db.execute("SELECT stream, zone, pack_id, carrier, product, shape, envelope, currency, COUNT(*) "
                              "FROM mail_piece GROUP BY stream ORDER BY stream").fetchall()
-    for name, zone, pack_id, carrier, product, shape, envelope, currency in streams:
+    plans = []                                         # (stream row, pack, Mailing or None, qualified, kind)
+    for row in streams:
+        name, zone, pack_id, shape, count = row[0], row[1], row[2], row[5], row[8]
         pack = book.packs.get(pack_id)
-        result = {"kind": zone, "policy": "", "note": "", "costs": {}}
+        mailing = qualified = None
         if zone == "domestic":
-            result = Mailing(db, name, pack, pack.shapes[shape]).run(config.policy)
+            mailing = Mailing(db, name, pack, pack.shapes[shape])
+            qualified = mailing.qualifies(count)
+        kind = zone if mailing is None else "presort" if qualified[0] else "single"
+        plans.append((row, pack, mailing, qualified, kind))
+    first_ids = id_offsets([(row[0], kind, row[8]) for row, _, _, _, kind in plans], _id_start(config))
+    _check_ids(config, _id_start(config) + sum(row[8] for row, *_ in plans) - 1)
+    cut = {}
+    for (name, zone, pack_id, carrier, product, shape, envelope, currency, count), pack, mailing, qualified, kind \
+            in plans:
+        result = {"kind": zone, "policy": "", "note": "", "costs": {}}
+        files = None
+        if zone == "domestic":
+            files = FileCutter(config.max_pieces_per_file, config.max_sheets_per_file, first_ids[name]) \
+                if qualified[0] else None
+            result = mailing.run(config.policy, qualified, files)
         elif zone == "international":
             db.execute("UPDATE mail_piece SET level = 'INTL', rate_level = 'SINGLE', price = single_price "
                        "WHERE stream = ?", (name,))
@@ -340,11 +361,25 @@ def _plan_streams(db, book, config) -> None:
             db.execute("UPDATE mail_piece SET level = '', rate_level = '', price = 0 WHERE stream = ?", (name,))
             assign_sequence(db, name, "sort_key, piece_no" if zone == "oversize" else "piece_no")
             result["note"] = "not mailed: exception stream"
+        if result["kind"] != kind or (files is not None and files.next_id != first_ids[name] + count):
+            raise RuntimeError(f"stream {name}: planned as {kind} with {count} pieces, sequenced as {result['kind']}")
+        cut[name] = (first_ids[name], files.files() if files is not None else None)
         db.execute("INSERT INTO mail_stream (name, rank, kind, zone, pack_id, pack_version, carrier, product, shape, "
                    "envelope, currency, policy, costs, note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                    (name, KIND_RANK[result["kind"]], result["kind"], zone, pack_id or "", pack.version if pack else "",
                     carrier, product, shape, envelope, currency, result["policy"], json.dumps(result["costs"]),
                     result["note"]))
+    return cut
+
+
+def _id_start(config) -> int:
+    return config.piece_id_start if config.enabled else 1
+
+
+def _check_ids(config, last_id: int) -> None:
+    id_start = _id_start(config)
+    if id_start > 1 and last_id > MAX_PIECE_ID:
+        raise ConfigError(f"[mail] piece_id_start {id_start}: piece ids would pass 99999999 (8 digits)")
 
 
 def _assign_imb(db, config, job_date: str = "") -> None:
@@ -358,74 +393,69 @@ def _assign_imb(db, config, job_date: str = "") -> None:
     db.executemany("UPDATE mail_piece SET imb_tracking = ?, imb_routing = ? WHERE piece_no = ?", updates)
 
 
-def _assign_files(db, config, job: str, job_date: str, id_start: int = 1) -> None:
-    """Print files and piece ids, in one pass in print order (streams by rank and name, pieces by
-    sequence number): ids count up from ``id_start``; a file breaks at ``max_pieces_per_file`` /
-    ``max_sheets_per_file``, before a tray that would not fit in what is left of it. The pieces' columns
-    are collected in a temporary table and written with one UPDATE joined in piece order."""
-    max_p, max_s = config.max_pieces_per_file, config.max_sheets_per_file
+def _assign_files(db, config, job: str, job_date: str, cut: dict | None = None) -> None:
+    """Print files and piece ids of the streams not cut yet (``cut``: {stream: (first piece id, files or
+    None)} from :func:`_plan_streams`; without it, every stream from ``piece_id_start``), in one pass in
+    print order (pieces by sequence number, :class:`.files.FileCutter`), and every stream's ``mail_file``
+    rows. The pieces' columns are collected in a temporary table and written with one UPDATE joined in
+    piece order."""
     streams = db.execute("SELECT name, rank, carrier, product, envelope, kind FROM mail_stream "
                          "ORDER BY rank, name").fetchall()
+    meta = {name: (rank, carrier, product, envelope, kind) for name, rank, carrier, product, envelope, kind in streams}
+    if cut is None:
+        with small_sorts(db):
+            counts = dict(db.execute("SELECT stream, COUNT(*) FROM mail_piece NOT INDEXED GROUP BY stream"))
+        first = id_offsets([(name, m[4], counts.get(name, 0)) for name, m in meta.items()], _id_start(config))
+        _check_ids(config, _id_start(config) + sum(counts.values()) - 1)
+        cut = {name: (first[name], None) for name in meta}
+    todo = [name for name in meta if cut[name][1] is None]
+    files = {name: done for name, (_first, done) in cut.items() if done is not None}
+    if todo:
+        files.update(_cut_streams(db, config, todo, {name: cut[name][0] for name in todo}))
+    rows = []
+    for name in meta:                                  # rank, name: the files' order
+        rank, carrier, product, envelope, kind = meta[name]
+        for seq, count, docs, sheets in files.get(name, ()):
+            file_name = config.name_template.format(job=job, stream=name, seq=seq, date=job_date,
+                                                    carrier=carrier or "", envelope=envelope or "",
+                                                    product=product or "", kind=kind)
+            rows.append((name, seq, file_name, rank, count, docs, sheets))
+    db.executemany("INSERT INTO mail_file VALUES (?,?,?,?,?,?,?)", rows)
+
+
+def _cut_streams(db, config, streams: list, first_ids: dict) -> dict:
+    """:class:`.files.FileCutter` over the pieces of ``streams`` in print order; their files."""
     db.execute("DROP TABLE IF EXISTS temp.mail_fileasg")
     db.execute("CREATE TEMP TABLE mail_fileasg (piece_no INTEGER PRIMARY KEY, piece_id, file_seq, sheet_offset, "
                "index_in_file, file_break, tray_break, bundle_break)")
+    marks = ",".join("?" * len(streams))
     # both reads scan mail_piece in row order (NOT INDEXED) and let SQLite sort: following the (stream,
     # seq) index would read a table larger than the page cache at random (1,000,000 pieces: 15x the
     # time of 100,000)
-    meta = {name: (rank, carrier, product, envelope, kind) for name, rank, carrier, product, envelope, kind in streams}
     with small_sorts(db):
         trays = {(st, t): (n, sh) for st, t, n, sh in db.execute(
-            "SELECT stream, tray_no, COUNT(*), SUM(sheets) FROM mail_piece NOT INDEXED WHERE tray_no IS NOT NULL "
-            "GROUP BY stream, tray_no")}
-        pieces = db.execute("SELECT p.stream, p.piece_no, p.sheets, p.documents, p.tray_no, p.bundle_no "
-                            "FROM mail_piece AS p NOT INDEXED CROSS JOIN mail_stream AS st ON st.name = p.stream "
-                            "ORDER BY st.rank, st.name, p.seq")
-    piece_id, files, rows = id_start, [], []
+            f"SELECT stream, tray_no, COUNT(*), SUM(sheets) FROM mail_piece NOT INDEXED WHERE tray_no IS NOT NULL "
+            f"AND stream IN ({marks}) GROUP BY stream, tray_no", streams)}
+        pieces = db.execute(f"SELECT stream, piece_no, sheets, documents, tray_no, bundle_no FROM mail_piece "
+                            f"NOT INDEXED WHERE stream IN ({marks}) ORDER BY stream, seq", streams)
+    files = {}
     for stream, in_print_order in groupby(pieces, key=itemgetter(0)):
-        rank, carrier, product, envelope, kind = meta[stream]
-        sums = {}                                  # file_seq -> [pieces, SUM(documents), SUM(sheets)]
-        file_seq, f_pieces, f_sheets = 1, 0, 0
-        last_tray = last_bundle = None
-        for _, piece_no, sheets, docs, tray, bundle in in_print_order:
-            new_tray = tray is not None and tray != last_tray
-            if f_pieces and new_tray:
-                tp, ts = trays[stream, tray]
-                if (max_p and f_pieces + tp > max_p) or (max_s and f_sheets + ts > max_s):
-                    file_seq, f_pieces, f_sheets = file_seq + 1, 0, 0
-            if f_pieces and ((max_p and f_pieces + 1 > max_p) or (max_s and f_sheets + sheets > max_s)):
-                file_seq, f_pieces, f_sheets = file_seq + 1, 0, 0
-            rows.append((piece_no, f"{piece_id:08d}", file_seq, f_sheets, f_pieces + 1, int(f_pieces == 0),
-                         int(new_tray), int(bundle is not None and (bundle != last_bundle or new_tray))))
-            piece_id += 1
-            acc = sums.setdefault(file_seq, [0, None, None])
-            acc[0] += 1
-            acc[1], acc[2] = _sql_sum(acc[1], docs), _sql_sum(acc[2], sheets)
-            f_pieces += 1
-            f_sheets += sheets or 0
-            last_tray, last_bundle = tray, bundle
-            if len(rows) >= BATCH:
-                db.executemany("INSERT INTO mail_fileasg VALUES (?,?,?,?,?,?,?,?)", rows)
-                rows.clear()
-        for seq, (count, docs, sheets) in sorted(sums.items()):
-            name = config.name_template.format(job=job, stream=stream, seq=seq, date=job_date, carrier=carrier or "",
-                                               envelope=envelope or "", product=product or "", kind=kind)
-            files.append((stream, seq, name, rank, count, docs, sheets))
-    db.executemany("INSERT INTO mail_fileasg VALUES (?,?,?,?,?,?,?,?)", rows)
-    if id_start > 1 and piece_id - 1 >= 10 ** 8:
-        raise ConfigError(f"[mail] piece_id_start {id_start}: piece ids would pass 99999999 (8 digits)")
+        cutter = FileCutter(config.max_pieces_per_file, config.max_sheets_per_file, first_ids[stream])
+        while True:
+            batch = list(islice(in_print_order, BATCH))
+            if not batch:
+                break
+            cols = cutter.cut([(sheets, docs, tray, *trays.get((stream, tray), (0, 0)), bundle)
+                               for _, _, sheets, docs, tray, bundle in batch])
+            db.executemany("INSERT INTO mail_fileasg VALUES (?,?,?,?,?,?,?,?)",
+                           [(row[1], *c) for row, c in zip(batch, cols)])
+        files[stream] = cutter.files()
     db.execute("UPDATE mail_piece SET piece_id = a.piece_id, file_seq = a.file_seq, sheet_offset = a.sheet_offset, "
                "index_in_file = a.index_in_file, file_break = a.file_break, tray_break = a.tray_break, "
                "bundle_break = a.bundle_break FROM (SELECT * FROM temp.mail_fileasg ORDER BY piece_no) a "
                "WHERE mail_piece.piece_no = a.piece_no")
     db.execute("DROP TABLE temp.mail_fileasg")
-    db.executemany("INSERT INTO mail_file VALUES (?,?,?,?,?,?,?)", files)
-
-
-def _sql_sum(total, value):
-    """SQL's SUM, one value at a time: NULLs are skipped, and the sum of none is NULL."""
-    if value is None:
-        return total
-    return value if total is None else total + value
+    return files
 
 
 def _fill_summary(db, summary: PlanSummary) -> None:

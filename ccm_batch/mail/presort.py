@@ -37,12 +37,14 @@ full.
 The working table (``mail_ps``) is copied from ``mail_piece`` and the per-piece facts the householding
 pass worked out (``mail_psk``: level keys, rate step, near-step flags, automation). Trials (:mod:`.trial`)
 run on compact arrays prepared once per mailing (each piece's rank in tray order, its kind, its
-postcode's number, its group per level: about 39 bytes a piece with three levels), not in SQL; a
-per-group trial is computed from the trial of the same level modes by preparing again only the groups
+postcode's number, sheets and documents, its group per level: about 47 bytes a piece with three
+levels), not in SQL; a per-group trial is computed from the trial of the same level modes by preparing again only the groups
 its change reaches (and the residual level), so the search costs about the same per piece whatever the
 size of the mailing. The search itself — which trials, in which order, what is kept — is unchanged.
 The chosen trial is numbered as the engine hands it over (containers, pieces and bundles come in print
-order); prices are joined in SQL, in piece order.
+order), and cut into print files with its piece ids in the same pass (:mod:`.files`: each container's
+pieces and sheets are known when it starts); prices are joined in SQL, in piece order, and everything is
+written into ``mail_piece`` with one UPDATE.
 
 The presort runs in the run's process, with or without workers (the householding passes before it are
 the plan's work that runs in the workers, :mod:`.partition`). A mailing's trials were once tasks of the
@@ -54,6 +56,7 @@ sequential, so the workers had little to run side by side (bench/RESULTS.md).
 from __future__ import annotations
 
 from ..log import counted
+from .files import sql_sum
 from .partition import small_sorts
 from .rules import RulePack, ShapeRules
 from .trial import Trials
@@ -65,7 +68,7 @@ TRIAL_PIECES = 4_000_000   # ... and at most this many pieces presorted by them 
 WORK_DDL = """CREATE TEMP TABLE mail_ps (
   piece_no INTEGER PRIMARY KEY, {keys}, pc TEXT, thick REAL, weight REAL, sort_key TEXT, step_idx INTEGER,
   near_rate INTEGER, near_single INTEGER, single REAL, state INTEGER DEFAULT 0, li INTEGER, rate TEXT,
-  rolled_rate TEXT, rolled_li INTEGER, grp TEXT, tray INTEGER, auto INTEGER)"""
+  rolled_rate TEXT, rolled_li INTEGER, grp TEXT, tray INTEGER, auto INTEGER, sheets INTEGER, documents INTEGER)"""
 
 
 def _trial_key(policy, groups: dict | None = None) -> tuple:
@@ -73,6 +76,9 @@ def _trial_key(policy, groups: dict | None = None) -> tuple:
     return (policy if isinstance(policy, str) else tuple(sorted(policy.items())),
             tuple(sorted((groups or {}).items())))
 
+
+FILE_COLUMNS = "piece_id, file_seq, sheet_offset, index_in_file, file_break, tray_break, bundle_break"
+"""The columns of ``mail_piece`` a :class:`.files.FileCutter` gives each piece."""
 
 TRAY_COLUMNS = ("stream TEXT, tray_no INTEGER, level TEXT, dest TEXT, size TEXT, overflow INTEGER, pieces INTEGER, "
                 "length_mm REAL, label TEXT, first_seq INTEGER, last_seq INTEGER")     # mail_tray's
@@ -93,6 +99,7 @@ class Mailing:
         self.count = 0
         self._memo: dict = {}                     # trial key -> (cost, overflow groups)
         self.trials: Trials | None = None         # the trial engine, prepared on first use
+        self._cut = False                          # print files cut as the chosen trial was written
 
     # ------------------------------------------------------------------ preparation
     def _prepare(self) -> int:
@@ -105,8 +112,9 @@ class Mailing:
         db.execute(WORK_DDL.format(keys=", ".join(f"k{i} TEXT" for i in range(ncols))))
         count = db.execute(
             f"INSERT INTO mail_ps (piece_no, {keys}, pc, thick, weight, sort_key, step_idx, near_rate, near_single, "
-            f"single, auto) SELECT p.piece_no, {', '.join(f'f.k{i}' for i in range(ncols))}, p.pc, p.thickness_mm, "
-            "p.weight_g, p.sort_key, f.step_idx, f.near_rate, f.near_single, p.single_price, f.auto "
+            f"single, auto, sheets, documents) SELECT p.piece_no, {', '.join(f'f.k{i}' for i in range(ncols))}, p.pc, "
+            "p.thickness_mm, p.weight_g, p.sort_key, f.step_idx, f.near_rate, f.near_single, p.single_price, f.auto, "
+            "p.sheets, p.documents "
             "FROM mail_piece AS p JOIN mail_psk AS f ON f.piece_no = p.piece_no WHERE p.stream = ? "
             "ORDER BY p.piece_no", (self.stream,)).rowcount
         db.execute("CREATE TEMP TABLE mail_rate (rate TEXT, step_idx INTEGER, price REAL, "
@@ -116,7 +124,8 @@ class Mailing:
                            [(lv, i, p) for lv, row in shape.rates.prices.items() for i, p in enumerate(row)])
         return count
 
-    def _qualifies(self, count: int) -> tuple[bool, str]:
+    def qualifies(self, count: int) -> tuple[bool, str]:
+        """Whether a mailing of ``count`` pieces is presorted (its minimums), and the note why not."""
         shape = self.shape
         if not shape.presorted:
             return False, f"no presort levels for {shape.name} in {self.pack.id}: single-piece prices"
@@ -166,17 +175,19 @@ class Mailing:
         cost, self.overflow_groups = self._engine().trial(*self._modes(policy, groups))
         return cost
 
-    def _write(self, policy, groups: dict | None = None) -> None:
+    def _write(self, policy, groups: dict | None = None, files=None) -> None:
         """Prepare every level with the chosen policy and write the result in print order. The engine
         hands the containers over in preparation order (level, key, index: the containers' numbering)
         and each container's pieces rolled-up first, then in tray order (the print order), so containers,
         pieces and bundles are numbered as they come: ``mail_ord`` (sequence number, piece, level, group,
         container, rate, rolled up, bundle) and the containers' rows (``mail_trayrow``), with no sort.
         Bundles break inside a container on a change of the level's bundle key or when full; pieces of
-        a level without bundles have none."""
+        a level without bundles have none. With ``files`` (a :class:`.files.FileCutter`), each piece's
+        id and print-file columns are worked out here too, in the same order."""
         db, shape, stream = self.db, self.shape, self.stream
         db.execute("CREATE TEMP TABLE mail_ord (seq INTEGER PRIMARY KEY, piece_no INTEGER, li INTEGER, grp TEXT, "
-                   "tray_no INTEGER, rate TEXT, rolled INTEGER, bundle INTEGER)")
+                   "tray_no INTEGER, rate TEXT, rolled INTEGER, bundle INTEGER, piece_id, file_seq, sheet_offset, "
+                   "index_in_file, file_break, tray_break, bundle_break)")
         db.execute(f"CREATE TEMP TABLE mail_trayrow ({TRAY_COLUMNS})")
         engine = self._engine()
         modes, valid = self._modes(policy, groups)
@@ -184,6 +195,7 @@ class Mailing:
                if li < engine.last and key in engine.kmap[li]}
         pieces, trays = [], []
         seq = tray_no = bundle = 0
+        no_file = (None,) * 7
 
         def record(li, key, idx, rows, fill, last):
             nonlocal seq, tray_no, bundle
@@ -191,21 +203,30 @@ class Mailing:
             first = seq + 1
             level = self.levels[li]
             bundle_key, bundle_max = level.bundle_key, level.bundle_max
+            bundles = []
             if bundle_key or bundle_max:
                 last_key, count = object(), 0             # a new container starts a new bundle
-                for piece_no, rate, rolled, pc in rows:
-                    seq += 1
-                    key_ = bundle_key(pc) if bundle_key else None
+                for row in rows:
+                    key_ = bundle_key(row[3]) if bundle_key else None
                     if key_ != last_key or (bundle_max and count >= bundle_max):
                         bundle += 1
                         count = 0
                     last_key = key_
                     count += 1
-                    pieces.append((seq, piece_no, li, key, tray_no, rate, int(rolled), bundle))
+                    bundles.append(bundle)
             else:
-                for piece_no, rate, rolled, _pc in rows:
-                    seq += 1
-                    pieces.append((seq, piece_no, li, key, tray_no, rate, int(rolled), None))
+                bundles = [None] * len(rows)
+            if files is not None:
+                tray_sheets = None
+                for row in rows:
+                    tray_sheets = sql_sum(tray_sheets, row[4])
+                n = len(rows)
+                cols = files.cut([(row[4], row[5], tray_no, n, tray_sheets, b) for row, b in zip(rows, bundles)])
+            else:
+                cols = [no_file] * len(rows)
+            for (piece_no, rate, rolled, _pc, _sheets, _docs), b, c in zip(rows, bundles, cols):
+                seq += 1
+                pieces.append((seq, piece_no, li, key, tray_no, rate, int(rolled), b, *c))
             size, overflow = shape.containers[0].name, 0
             if last:
                 size, overflow = self._container_size(fill), int(idx > 0 and fill < shape.full_ratio * engine.cap)
@@ -216,19 +237,23 @@ class Mailing:
                 flush()
 
         def flush():
-            db.executemany("INSERT INTO mail_ord VALUES (?,?,?,?,?,?,?,?)", pieces)
+            db.executemany("INSERT INTO mail_ord VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", pieces)
             pieces.clear()
         engine.full(modes, exc, record)
         flush()
         if seq != self.count:
             raise RuntimeError(f"presort of {stream}: {seq} of its {self.count} pieces placed")
         db.executemany("INSERT INTO mail_trayrow VALUES (?,?,?,?,?,?,?,?,?,?,?)", trays)
+        self._cut = files is not None
 
     # ------------------------------------------------------------------ run + write back
-    def run(self, policy: str = "cheapest") -> dict:
-        """Presort the stream; returns ``{kind, policy, note, costs}`` for the stream table."""
+    def run(self, policy: str = "cheapest", qualified: tuple | None = None, files=None) -> dict:
+        """Presort the stream; returns ``{kind, policy, note, costs}`` for the stream table. ``qualified``:
+        :meth:`qualifies` of its pieces, when already known; ``files`` (a :class:`.files.FileCutter`): the
+        presorted pieces are cut into print files as they are numbered (their ids and file columns are
+        written with the rest)."""
         self.count = count = self._prepare()
-        ok, note = self._qualifies(count)
+        ok, note = qualified if qualified is not None else self.qualifies(count)
         if not ok:
             self._finish_single()
             _reset_temp(self.db)
@@ -249,7 +274,7 @@ class Mailing:
                     self.levels[li].name: m for li, m in sorted(levels.items())}, "per_group": {
                     f"{self.levels[li].name}:{key}": m for (li, key), m in sorted(groups.items())}})
                 final = (levels, groups)
-        self._write(*final)
+        self._write(*final, files=files)
         self.trials = None          # the engine's arrays (≈ 35 bytes a piece) are not needed to finish
         self._finish_rows()
         self._apply_finish()
@@ -315,12 +340,13 @@ class Mailing:
         names = " ".join(f"WHEN {i} THEN ?" for i in range(len(self.levels)))
         # no declared types: the values reach mail_piece exactly as an UPDATE from mail_ps would give them
         db.execute("CREATE TEMP TABLE mail_fin (piece_no INTEGER PRIMARY KEY, level, rate_level, dest, tray_no, "
-                   "rolled, price, near_step, seq, bundle)")
+                   f"rolled, price, near_step, seq, bundle, {FILE_COLUMNS})")
         with small_sorts(db):
             db.execute(
                 f"INSERT INTO mail_fin SELECT a.piece_no, CASE a.li {names} END, a.rate, a.grp, a.tray_no, a.rolled, "
                 "COALESCE(r.price, w.single), CASE WHEN r.price IS NULL THEN w.near_single ELSE w.near_rate END, "
-                "a.seq, a.bundle FROM mail_ord AS a JOIN mail_ps AS w ON w.piece_no = a.piece_no "
+                f"a.seq, a.bundle, {', '.join('a.' + c for c in FILE_COLUMNS.split(', '))} "
+                "FROM mail_ord AS a JOIN mail_ps AS w ON w.piece_no = a.piece_no "
                 "LEFT JOIN mail_rate AS r ON r.rate = a.rate AND r.step_idx = w.step_idx ORDER BY a.piece_no",
                 [lv.name for lv in self.levels])
 
@@ -328,9 +354,10 @@ class Mailing:
         """The finished rows (:meth:`_finish_rows`) into the plan: one UPDATE of the stream's pieces joined
         in piece order (updating a large ``mail_piece`` in print order would read its pages at random),
         the containers' rows."""
+        files = "".join(f", {c} = f.{c}" for c in FILE_COLUMNS.split(", ")) if self._cut else ""
         self.db.execute(
             "UPDATE mail_piece SET level = f.level, rate_level = f.rate_level, dest = f.dest, tray_no = f.tray_no, "
-            "rolled = f.rolled, price = f.price, near_step = f.near_step, seq = f.seq, bundle_no = f.bundle "
+            f"rolled = f.rolled, price = f.price, near_step = f.near_step, seq = f.seq, bundle_no = f.bundle{files} "
             "FROM (SELECT * FROM mail_fin ORDER BY piece_no) AS f WHERE mail_piece.piece_no = f.piece_no")
         self.db.execute("INSERT INTO mail_tray SELECT * FROM mail_trayrow ORDER BY tray_no")
 

@@ -20,8 +20,9 @@ leftover pieces, so it is cut again whenever any leftover piece changes. The res
 full trial (``tests/test_presort_trials.py`` compares them), at a cost proportional to the pieces of the
 groups it touches instead of the whole mailing.
 
-Memory: about 39 bytes per piece with three levels (``array`` columns: piece number, kind, postcode
-number, group and group order per sorted level, the base trial's level and rolled-up flags); groups
+Memory: about 47 bytes per piece with three levels (``array`` columns: piece number, kind, postcode
+number, sheets and documents (for the print files, :mod:`.files`), group and group order per sorted
+level, the base trial's level and rolled-up flags); groups
 are lists only while one is cut.
 """
 from __future__ import annotations
@@ -50,16 +51,19 @@ class Trials:
         kinds: dict = {}
         pcs: dict = {}
         self.piece_no, self.kind, self.pcid = array("q"), array("i"), array("i")
+        self.sheets, self.docs = array("i"), array("i")          # -1: NULL
         self.gid = [array("i") for _ in range(nl)]
         cols = "".join(f", k{li}" for li in range(nl))
-        for row in db.execute(f"SELECT piece_no, thick, weight, step_idx, single, auto, pc{cols} FROM mail_ps "
-                              "ORDER BY sort_key, piece_no"):
+        for row in db.execute(f"SELECT piece_no, thick, weight, step_idx, single, auto, pc, sheets, documents{cols} "
+                              "FROM mail_ps ORDER BY sort_key, piece_no"):
             self.piece_no.append(row[0])
             k = kinds.setdefault(row[1:6], len(kinds))
             self.kind.append(k)
             self.pcid.append(pcs.setdefault(row[6], len(pcs)))
+            self.sheets.append(-1 if row[7] is None else row[7])
+            self.docs.append(-1 if row[8] is None else row[8])
             for li in range(nl):
-                key = row[7 + li]
+                key = row[9 + li]
                 self.gid[li].append(-1 if key is None else self.kmap[li][key])
         self.pcs = list(pcs)                     # distinct postcodes (the bundles' keys are made from them)
         self.n = len(self.piece_no)
@@ -221,14 +225,17 @@ class Trials:
 
     def _record(self, record, li, key, seq, nkept, bit, rm) -> None:
         """Pass the kept containers of one group to ``record(level, key, index, rows, fill, last)``,
-        ``rows`` = [(piece number, rate name, rolled up, postcode)], ``last`` for the group's last container."""
+        ``rows`` = [(piece number, rate name, rolled up, postcode, sheets, documents)] (sheets and documents
+        ``None`` where NULL), ``last`` for the group's last container."""
         kind, p0, p1, pcid, pcs = self.kind, self.pidx[li][0], self.pidx[li][1], self.pcid, self.pcs
+        sheets, docs = self.sheets, self.docs
         cuts = self._cuts(seq)
         for idx, (a, b, fill) in enumerate(cuts):
             if b > nkept:
                 break
             rows = [(self.piece_no[i], self.rate_names[(p1 if rm[i] & bit else p0)[kind[i]]],
-                     bool(rm[i] & bit), pcs[pcid[i]]) for i in seq[a:b]]
+                     bool(rm[i] & bit), pcs[pcid[i]], None if sheets[i] < 0 else sheets[i],
+                     None if docs[i] < 0 else docs[i]) for i in seq[a:b]]
             record(li, key, idx, rows, fill, idx == len(cuts) - 1)
 
     def cost(self, state: dict) -> float:
