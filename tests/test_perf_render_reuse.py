@@ -128,6 +128,19 @@ def test_only_a_missing_glyph_counts_as_a_substitution():
     assert resource.substituted
 
 
+def test_a_missing_glyph_is_substituted_when_its_codes_come_from_the_shared_cache():
+    """The process's shared encodings are kept before substitution, with a flag for a .notdef among the
+    codes: a PDF/A file that finds a text there (a print file encoded it first) still draws "?"."""
+    face = pdffont.load_face(SANS)
+    text = "x\u4e2d\u4e2dy — z"                                 # CJK: not in the font
+    plain = pdffont.FontResource(face, "F1", 1)
+    assert plain.encode(text) == "".join("%04x" % face.gid(c) for c in text)
+    assert "0000" in plain.encode(text) and not plain.substituted
+    archival = pdffont.FontResource(face, "F2", 2, avoid_notdef=True)
+    assert archival.encode(text) == "".join("%04x" % face.gid("?" if c == "\u4e2d" else c) for c in text)
+    assert archival.substituted
+
+
 def test_font_subsets_have_valid_checksums():
     face = pdffont.load_face(SANS)
     rnd = random.Random(7)

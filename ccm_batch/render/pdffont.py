@@ -427,8 +427,8 @@ class FontResource:
             self.chars.add("?")
         # encodings and TJ arrays shared by every file of the process with this face (archive
         # documents are small files that draw the same labels, and the same texts as their print
-        # file): text -> (hex codes, characters outside Latin-1 in it), (text, size, word space,
-        # kerns) -> TJ array body; the codes are kept
+        # file): text -> (hex codes, characters outside Latin-1 in it, whether a code is .notdef),
+        # (text, size, word space, kerns) -> TJ array body; the codes are kept
         # before any PDF/A substitution, so that print files and archived documents share them
         self._shared = _SHARED_CODES.setdefault(face, {})
         self.shared_tj = _SHARED_TJ.setdefault((face, self.substitute), {})
@@ -439,26 +439,26 @@ class FontResource:
         if hexed is None:
             shared = self._shared.get(text)
             if shared is not None:
-                hexed, extra = shared
+                hexed, extra, notdef = shared
                 if extra:
                     self.chars.update(extra)
             else:
-                hexed = self._encode(text)
-            if self.substitute is not None and "0000" in hexed:   # maybe across two codes: "07e0" "0003"
-                fixed = "".join(self.substitute if hexed[i:i + 4] == "0000" else hexed[i:i + 4]
+                hexed, _, notdef = self._encode(text)
+            if notdef and self.substitute is not None:
+                hexed = "".join(self.substitute if hexed[i:i + 4] == "0000" else hexed[i:i + 4]
                                 for i in range(0, len(hexed), 4))
-                if fixed != hexed:
-                    hexed = fixed
-                    self.substituted = True
+                self.substituted = True
         cache = self.cache
         if len(cache) >= TEXT_CACHE_LIMIT:
             self._rotate()
         cache[text] = hexed
         return hexed
 
-    def _encode(self, text: str) -> str:
+    def _encode(self, text: str) -> tuple:
         """Encode ``text`` (not found in any cache; .notdef not substituted yet), record its characters
-        outside Latin-1, and keep it in the process's shared cache."""
+        outside Latin-1, and keep it in the process's shared cache; returns (hex codes, characters outside
+        Latin-1, whether a code is .notdef: ``0000`` at a code's place, not across two codes such as
+        ``07e0`` ``0003``)."""
         extra = ()
         raw = text.encode("latin-1", "replace")      # other characters become "?" for now
         face = self.face
@@ -479,11 +479,12 @@ class FontResource:
                     extra += (char,)
                 at = raw.find(63, at + 1)
         hexed = glyphs.hex()
+        notdef = "0000" in hexed and any(hexed[i:i + 4] == "0000" for i in range(0, len(hexed), 4))
         shared = self._shared
         if len(shared) >= SHARED_CODES_LIMIT:
             shared.clear()
-        shared[text] = (hexed, extra)
-        return hexed
+        entry = shared[text] = (hexed, extra, notdef)
+        return entry
 
     def note(self, texts: list[str]) -> None:
         """Record the characters of ``texts``, drawn in this file by content painted for another file
