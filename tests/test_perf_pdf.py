@@ -105,3 +105,18 @@ def test_inline_box_path_writes_the_same_operators(tmp_path):
         "BT", "/F1 200 Tf", "0 0 0 rg", "1 0 0 -1 100 200 Tm<005b>Tj", "ET",
         "0 0 0 RG", "20 w", "14 24 34 44 re S",
     ]
+
+
+def test_cached_dates_keep_each_moments_own_offset():
+    """Dates are formatted once per process; two aware datetimes of one instant compare equal, so the
+    cache must not hand the first one's string to the other."""
+    import datetime as dt
+
+    from ccm_batch.render.pdfresources import pdf_date, xmp_date
+    paris = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))
+    utc = dt.datetime(2026, 11, 23, 11, 0, tzinfo=dt.timezone.utc)
+    assert paris == utc
+    assert (pdf_date(paris), pdf_date(utc)) == ("D:20261123120000+01'00'", "D:20261123110000+00'00'")
+    assert (xmp_date(utc), xmp_date(paris)) == ("2026-11-23T11:00:00+00:00", "2026-11-23T12:00:00+01:00")
+    newfoundland = dt.datetime(2026, 11, 23, 7, 30, tzinfo=dt.timezone(dt.timedelta(hours=-3, minutes=-30)))
+    assert pdf_date(newfoundland) == "D:20261123073000-03'30'"

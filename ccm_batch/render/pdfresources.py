@@ -180,14 +180,20 @@ def _offset(moment: _dt.datetime) -> tuple[str, int, int]:
 
 def pdf_date(moment: _dt.datetime) -> str:
     """``D:YYYYMMDDHHmmSS+HH'mm'`` for the Info dictionary."""
-    sign, hours, minutes = _offset(moment)
-    return moment.strftime("D:%Y%m%d%H%M%S") + f"{sign}{hours:02d}'{minutes:02d}'"
+    return _formatted(moment, moment.utcoffset(), "D:%Y%m%d%H%M%S", "{}{:02d}'{:02d}'")
 
 
 def xmp_date(moment: _dt.datetime) -> str:
     """``YYYY-MM-DDTHH:MM:SS+HH:MM`` for XMP."""
+    return _formatted(moment, moment.utcoffset(), "%Y-%m-%dT%H:%M:%S", "{}{:02d}:{:02d}")
+
+
+@lru_cache(maxsize=64)    # a run stamps every document with its job date: formatted once per process
+def _formatted(moment: _dt.datetime, offset, fields: str, zone: str) -> str:
+    """``moment`` as ``fields`` + its UTC offset as ``zone``; cached by the moment *and* its offset (two
+    aware datetimes of the same instant in other zones compare equal, but are written apart)."""
     sign, hours, minutes = _offset(moment)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f"{sign}{hours:02d}:{minutes:02d}"
+    return moment.strftime(fields) + zone.format(sign, hours, minutes)
 
 
 @lru_cache(maxsize=1)

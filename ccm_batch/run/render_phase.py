@@ -168,6 +168,9 @@ def render_all(job, db: sqlite3.Connection, db_path: Path, spool_dir: Path, stag
 
         for fmt in job.formats:     # backends (modules, fonts) loaded once here, inherited by the workers
             make_renderer(fmt, job, resources)
+        if job.per_document_pdf:    # the PDF/A output intent's profile (Pillow's ImageCms), made once
+            from ..render.pdfresources import srgb_icc_profile
+            srgb_icc_profile()
         counts = [ctx.Value("q", 0, lock=False) for _ in range(3)]     # documents, pages, files done
         lock = ctx.Lock()
 
