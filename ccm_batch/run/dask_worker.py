@@ -3,7 +3,8 @@
 The run's own ``LocalCluster`` (``executor = "dask"`` without a scheduler) forks its worker processes from
 a fork server (``multiprocessing`` "forkserver") that imports this module once, in parallel with the
 run's own start: Dask ``distributed``, the modules the compose, render and plan tasks use, and the run's
-layout with its fonts (the job comes pickled in ``CCM_DASK_JOB``). A worker — and one the nanny starts
+layout with its fonts and, for a job that archives PDF/A, the output intent's profile (the job comes
+pickled in ``CCM_DASK_JOB``). A worker — and one the nanny starts
 again after a worker was killed — is then a fork of that loaded process, as the local executor's
 workers are forks of the run's, instead of a new interpreter importing everything and loading the
 layout before its first task. Nothing here may stop the server: a problem (a layout that does not load)
@@ -29,7 +30,11 @@ def _warm() -> None:
     data = os.environ.pop(dask_executor.JOB_ENV, "")
     if data:
         with contextlib.suppress(Exception):
-            dask_executor._layout(pickle.loads(bytes.fromhex(data)))
+            job = pickle.loads(bytes.fromhex(data))
+            dask_executor._layout(job)
+            if job.per_document_pdf:         # the PDF/A output intent's profile, as the local executor
+                from ..render.pdfresources import srgb_icc_profile
+                srgb_icc_profile()
 
 
 _warm()
