@@ -38,9 +38,9 @@ The working table (``mail_ps``) is copied from ``mail_piece`` and the per-piece 
 pass worked out (``mail_psk``: level keys, rate step, near-step flags, automation). Trials (:mod:`.trial`)
 run on compact arrays prepared once per mailing (each piece's rank in tray order, its kind, its
 postcode's number, sheets and documents, its group per level: about 47 bytes a piece with three
-levels), not in SQL; a per-group trial is computed from the trial of the same level modes by preparing again only the groups
-its change reaches (and the residual level), so the search costs about the same per piece whatever the
-size of the mailing. The search itself — which trials, in which order, what is kept — is unchanged.
+levels), not in SQL; a per-group trial is computed from the trial of the same level modes by preparing
+again only the groups its change reaches (and the residual level), so the search costs about the same
+per piece whatever the size of the mailing. The search itself — which trials, in which order, what is kept — is unchanged.
 The chosen trial is numbered as the engine hands it over (containers, pieces and bundles come in print
 order), and cut into print files with its piece ids in the same pass (:mod:`.files`: each container's
 pieces and sheets are known when it starts); prices are joined in SQL, in piece order, and everything is
