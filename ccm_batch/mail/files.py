@@ -16,6 +16,14 @@ KIND_RANK = {"main": 0, "presort": 0, "single": 1, "international": 2, "oversize
 
 MAX_PIECE_ID = 10 ** 8 - 1      # 8 digits
 
+FILE_COLUMNS = ("piece_id", "file_seq", "sheet_offset", "index_in_file", "file_break", "tray_break", "bundle_break")
+"""The columns of ``mail_piece`` :meth:`FileCutter.cut` gives each piece, in its order."""
+
+
+def set_file_columns(source: str) -> str:
+    """``SET`` assignments of :data:`FILE_COLUMNS` from the same columns of ``source``."""
+    return ", ".join(f"{c} = {source}.{c}" for c in FILE_COLUMNS)
+
 
 def id_offsets(streams: list[tuple[str, str, int]], id_start: int) -> dict[str, int]:
     """The first piece id of each stream of ``streams`` [(name, kind, pieces)], from ``id_start``."""

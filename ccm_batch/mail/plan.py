@@ -33,7 +33,7 @@ from typing import Iterator, NamedTuple
 from ..errors import ConfigError
 from ..log import counted
 from .control import imb_fields
-from .files import KIND_RANK, MAX_PIECE_ID, FileCutter, id_offsets
+from .files import FILE_COLUMNS, KIND_RANK, MAX_PIECE_ID, FileCutter, id_offsets, set_file_columns
 from .household import build_pieces, load_documents
 from .partition import (PLAN_CACHE_KIB, build_pieces_parallel, create_index, load_documents_parallel, page_cache,
                         small_sorts)
@@ -426,8 +426,7 @@ def _assign_files(db, config, job: str, job_date: str, cut: dict | None = None) 
 def _cut_streams(db, config, streams: list, first_ids: dict) -> dict:
     """:class:`.files.FileCutter` over the pieces of ``streams`` in print order; their files."""
     db.execute("DROP TABLE IF EXISTS temp.mail_fileasg")
-    db.execute("CREATE TEMP TABLE mail_fileasg (piece_no INTEGER PRIMARY KEY, piece_id, file_seq, sheet_offset, "
-               "index_in_file, file_break, tray_break, bundle_break)")
+    db.execute(f"CREATE TEMP TABLE mail_fileasg (piece_no INTEGER PRIMARY KEY, {', '.join(FILE_COLUMNS)})")
     marks = ",".join("?" * len(streams))
     # both reads scan mail_piece in row order (NOT INDEXED) and let SQLite sort: following the (stream,
     # seq) index would read a table larger than the page cache at random (1,000,000 pieces: 15x the
@@ -447,13 +446,11 @@ def _cut_streams(db, config, streams: list, first_ids: dict) -> dict:
                 break
             cols = cutter.cut([(sheets, docs, tray, *trays.get((stream, tray), (0, 0)), bundle)
                                for _, _, sheets, docs, tray, bundle in batch])
-            db.executemany("INSERT INTO mail_fileasg VALUES (?,?,?,?,?,?,?,?)",
+            db.executemany(f"INSERT INTO mail_fileasg VALUES ({', '.join('?' * (1 + len(FILE_COLUMNS)))})",
                            [(row[1], *c) for row, c in zip(batch, cols)])
         files[stream] = cutter.files()
-    db.execute("UPDATE mail_piece SET piece_id = a.piece_id, file_seq = a.file_seq, sheet_offset = a.sheet_offset, "
-               "index_in_file = a.index_in_file, file_break = a.file_break, tray_break = a.tray_break, "
-               "bundle_break = a.bundle_break FROM (SELECT * FROM temp.mail_fileasg ORDER BY piece_no) a "
-               "WHERE mail_piece.piece_no = a.piece_no")
+    db.execute(f"UPDATE mail_piece SET {set_file_columns('a')} "
+               "FROM (SELECT * FROM temp.mail_fileasg ORDER BY piece_no) a WHERE mail_piece.piece_no = a.piece_no")
     db.execute("DROP TABLE temp.mail_fileasg")
     return files
 

@@ -40,7 +40,8 @@ run on compact arrays prepared once per mailing (each piece's rank in tray order
 postcode's number, sheets and documents, its group per level: about 47 bytes a piece with three
 levels), not in SQL; a per-group trial is computed from the trial of the same level modes by preparing
 again only the groups its change reaches (and the residual level), so the search costs about the same
-per piece whatever the size of the mailing. The search itself — which trials, in which order, what is kept — is unchanged.
+per piece whatever the size of the mailing. The search itself — which trials, in which order, what is
+kept — is unchanged.
 The chosen trial is numbered as the engine hands it over (containers, pieces and bundles come in print
 order), and cut into print files with its piece ids in the same pass (:mod:`.files`: each container's
 pieces and sheets are known when it starts); prices are joined in SQL, in piece order, and everything is
@@ -56,7 +57,7 @@ sequential, so the workers had little to run side by side (bench/RESULTS.md).
 from __future__ import annotations
 
 from ..log import counted
-from .files import sql_sum
+from .files import FILE_COLUMNS, set_file_columns, sql_sum
 from .partition import small_sorts
 from .rules import RulePack, ShapeRules
 from .trial import Trials
@@ -77,9 +78,6 @@ def _trial_key(policy, groups: dict | None = None) -> tuple:
             tuple(sorted((groups or {}).items())))
 
 
-FILE_COLUMNS = "piece_id, file_seq, sheet_offset, index_in_file, file_break, tray_break, bundle_break"
-"""The columns of ``mail_piece`` a :class:`.files.FileCutter` gives each piece."""
-
 TRAY_COLUMNS = ("stream TEXT, tray_no INTEGER, level TEXT, dest TEXT, size TEXT, overflow INTEGER, pieces INTEGER, "
                 "length_mm REAL, label TEXT, first_seq INTEGER, last_seq INTEGER")     # mail_tray's
 
@@ -99,7 +97,6 @@ class Mailing:
         self.count = 0
         self._memo: dict = {}                     # trial key -> (cost, overflow groups)
         self.trials: Trials | None = None         # the trial engine, prepared on first use
-        self._cut = False                          # print files cut as the chosen trial was written
 
     # ------------------------------------------------------------------ preparation
     def _prepare(self) -> int:
@@ -186,8 +183,7 @@ class Mailing:
         id and print-file columns are worked out here too, in the same order."""
         db, shape, stream = self.db, self.shape, self.stream
         db.execute("CREATE TEMP TABLE mail_ord (seq INTEGER PRIMARY KEY, piece_no INTEGER, li INTEGER, grp TEXT, "
-                   "tray_no INTEGER, rate TEXT, rolled INTEGER, bundle INTEGER, piece_id, file_seq, sheet_offset, "
-                   "index_in_file, file_break, tray_break, bundle_break)")
+                   f"tray_no INTEGER, rate TEXT, rolled INTEGER, bundle INTEGER, {', '.join(FILE_COLUMNS)})")
         db.execute(f"CREATE TEMP TABLE mail_trayrow ({TRAY_COLUMNS})")
         engine = self._engine()
         modes, valid = self._modes(policy, groups)
@@ -195,7 +191,7 @@ class Mailing:
                if li < engine.last and key in engine.kmap[li]}
         pieces, trays = [], []
         seq = tray_no = bundle = 0
-        no_file = (None,) * 7
+        no_file = (None,) * len(FILE_COLUMNS)
 
         def record(li, key, idx, rows, fill, last):
             nonlocal seq, tray_no, bundle
@@ -237,14 +233,13 @@ class Mailing:
                 flush()
 
         def flush():
-            db.executemany("INSERT INTO mail_ord VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", pieces)
+            db.executemany(f"INSERT INTO mail_ord VALUES ({', '.join('?' * (8 + len(FILE_COLUMNS)))})", pieces)
             pieces.clear()
         engine.full(modes, exc, record)
         flush()
         if seq != self.count:
             raise RuntimeError(f"presort of {stream}: {seq} of its {self.count} pieces placed")
         db.executemany("INSERT INTO mail_trayrow VALUES (?,?,?,?,?,?,?,?,?,?,?)", trays)
-        self._cut = files is not None
 
     # ------------------------------------------------------------------ run + write back
     def run(self, policy: str = "cheapest", qualified: tuple | None = None, files=None) -> dict:
@@ -277,7 +272,7 @@ class Mailing:
         self._write(*final, files=files)
         self.trials = None          # the engine's arrays (≈ 35 bytes a piece) are not needed to finish
         self._finish_rows()
-        self._apply_finish()
+        self._apply_finish(files is not None)
         _reset_temp(self.db)
         return {"kind": "presort", "policy": label, "note": note, "costs": costs}
 
@@ -340,21 +335,21 @@ class Mailing:
         names = " ".join(f"WHEN {i} THEN ?" for i in range(len(self.levels)))
         # no declared types: the values reach mail_piece exactly as an UPDATE from mail_ps would give them
         db.execute("CREATE TEMP TABLE mail_fin (piece_no INTEGER PRIMARY KEY, level, rate_level, dest, tray_no, "
-                   f"rolled, price, near_step, seq, bundle, {FILE_COLUMNS})")
+                   f"rolled, price, near_step, seq, bundle, {', '.join(FILE_COLUMNS)})")
         with small_sorts(db):
             db.execute(
                 f"INSERT INTO mail_fin SELECT a.piece_no, CASE a.li {names} END, a.rate, a.grp, a.tray_no, a.rolled, "
                 "COALESCE(r.price, w.single), CASE WHEN r.price IS NULL THEN w.near_single ELSE w.near_rate END, "
-                f"a.seq, a.bundle, {', '.join('a.' + c for c in FILE_COLUMNS.split(', '))} "
+                f"a.seq, a.bundle, {', '.join('a.' + c for c in FILE_COLUMNS)} "
                 "FROM mail_ord AS a JOIN mail_ps AS w ON w.piece_no = a.piece_no "
                 "LEFT JOIN mail_rate AS r ON r.rate = a.rate AND r.step_idx = w.step_idx ORDER BY a.piece_no",
                 [lv.name for lv in self.levels])
 
-    def _apply_finish(self) -> None:
+    def _apply_finish(self, with_files: bool) -> None:
         """The finished rows (:meth:`_finish_rows`) into the plan: one UPDATE of the stream's pieces joined
         in piece order (updating a large ``mail_piece`` in print order would read its pages at random),
-        the containers' rows."""
-        files = "".join(f", {c} = f.{c}" for c in FILE_COLUMNS.split(", ")) if self._cut else ""
+        with their ids and print-file columns when :meth:`_write` cut the files, and the containers' rows."""
+        files = ", " + set_file_columns("f") if with_files else ""
         self.db.execute(
             "UPDATE mail_piece SET level = f.level, rate_level = f.rate_level, dest = f.dest, tray_no = f.tray_no, "
             f"rolled = f.rolled, price = f.price, near_step = f.near_step, seq = f.seq, bundle_no = f.bundle{files} "

@@ -22,8 +22,7 @@ groups it touches instead of the whole mailing.
 
 Memory: about 47 bytes per piece with three levels (``array`` columns: piece number, kind, postcode
 number, sheets and documents (for the print files, :mod:`.files`), group and group order per sorted
-level, the base trial's level and rolled-up flags); groups
-are lists only while one is cut.
+level, the base trial's level and rolled-up flags); groups are lists only while one is cut.
 """
 from __future__ import annotations
 
