@@ -22,7 +22,8 @@ def compiled_modules() -> list[str]:
 
 def source(name: str) -> str:
     base = Path(*name.split("."))
-    return str(base / "__init__.py") if (HERE / base).is_dir() else str(base.with_suffix(".py"))
+    module = base.with_suffix(".py")
+    return str(module) if (HERE / module).exists() else str(base / "__init__.py")
 
 
 def ext_modules() -> list:

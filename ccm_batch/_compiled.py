@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-MODULES = (                   # the compose hot path (bench/RESULTS.md: "Issue 18, compose side")
+MODULES = (                   # the compose hot path (bench/RESULTS.md: "Issue 18, compose side") and the mail plan
     "ccm_batch.compose.table",
     "ccm_batch.compose.flow",
     "ccm_batch.compose.document",
@@ -26,6 +26,14 @@ MODULES = (                   # the compose hot path (bench/RESULTS.md: "Issue 1
     "ccm_batch.spool",
     "ccm_batch.records.validate",
     "ccm_batch.records.xml",
+    # the mail plan: householding, presort, print files (RESULTS: "the plan compiled")
+    "ccm_batch.mail.address",
+    "ccm_batch.mail.household",
+    "ccm_batch.mail.partition",
+    "ccm_batch.mail.trial",
+    "ccm_batch.mail.presort",
+    "ccm_batch.mail.files",
+    "ccm_batch.mail.rules",
 )
 PURE_ENV = "CCM_PURE_PYTHON"
 STALE_AFTER = 2.0             # seconds a .py may be newer than its extension (files written by one install)
@@ -35,7 +43,8 @@ _ROOT = Path(__file__).resolve().parent.parent
 def source_of(name: str) -> Path:
     """The ``.py`` file of module ``name`` (``__init__.py`` for a package)."""
     base = _ROOT.joinpath(*name.split("."))
-    return base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+    module = base.with_suffix(".py")
+    return module if module.exists() else base / "__init__.py"     # mail/rules.py beside its data, mail/rules/
 
 
 def extension_of(name: str) -> Path | None:

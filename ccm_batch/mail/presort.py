@@ -192,6 +192,10 @@ class Mailing:
         pieces, trays = [], []
         seq = tray_no = bundle = 0
         no_file = (None,) * len(FILE_COLUMNS)
+        # ``record`` must not hold the engine: compiled (Cython), the locals the nested functions share live in
+        # one scope object that ``record`` itself is in, a cycle only the collector frees — the trial engine
+        # of this mailing would outlive it, beside the next mailing's (tests/test_mail_plan.py, memory test)
+        overflow_below = shape.full_ratio * engine.cap
 
         def record(li, key, idx, rows, fill, last):
             nonlocal seq, tray_no, bundle
@@ -225,7 +229,7 @@ class Mailing:
                 pieces.append((seq, piece_no, li, key, tray_no, rate, int(rolled), b, *c))
             size, overflow = shape.containers[0].name, 0
             if last:
-                size, overflow = self._container_size(fill), int(idx > 0 and fill < shape.full_ratio * engine.cap)
+                size, overflow = self._container_size(fill), int(idx > 0 and fill < overflow_below)
             label = level.label if level.key.kind == "const" else f"{level.label} {key}"
             trays.append((stream, tray_no, level.name, key, size, overflow, len(rows), round(fill, 3), label,
                           first, seq))
@@ -240,6 +244,7 @@ class Mailing:
         if seq != self.count:
             raise RuntimeError(f"presort of {stream}: {seq} of its {self.count} pieces placed")
         db.executemany("INSERT INTO mail_trayrow VALUES (?,?,?,?,?,?,?,?,?,?,?)", trays)
+        trays.clear()
 
     # ------------------------------------------------------------------ run + write back
     def run(self, policy: str = "cheapest", qualified: tuple | None = None, files=None) -> dict:

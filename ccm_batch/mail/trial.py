@@ -268,7 +268,8 @@ class Trials:
         ovf = set(base["ovf"])
         enter: dict = {}                 # piece -> (present, rolled) entering the level, where not the base's
         for li in range(last):
-            gid, order, start, p0, p1 = self.gid[li], self.order[li], self.start[li], *self.pidx[li]
+            gid, order, start = self.gid[li], self.order[li], self.start[li]
+            p0, p1 = self.pidx[li]
             bit = 1 << (li - 1) if li else 0
             nbit = 1 << li
             todo = {g for (l2, g) in exc if l2 == li}
