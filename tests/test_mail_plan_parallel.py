@@ -72,9 +72,10 @@ def test_many_small_partitions_give_the_serial_plan(inputs, tmp_path, monkeypatc
     monkeypatch.setattr(partition, "PARTITION_DOCS", 400)
     pool = InProcessPool(3)
     got = _plan(tmp_path / "p", docs, config, pool)
-    assert pool.calls == {"documents_part": 12, "households_part": 12}
     presorted = {row[0] for row in reference[0]["mail_tray"]}          # the streams with containers
     assert len(presorted) >= 2
+    assert presorted == {row[0] for row in reference[0]["mail_stream"] if row[2] == "presort"}
+    assert pool.calls == {"documents_part": 12, "households_part": 12, "presort_part": len(presorted)}
     _same(got, reference)
     assert any(rows for rows in reference[0]["mail_tray"])          # containers were made
     assert reference[1] and any(name.endswith("mailrun.csv") for name in reference[1])
@@ -136,6 +137,30 @@ def test_a_dask_worker_killed_after_writing_a_partition_gives_the_serial_plan(in
             dask_executor.shutdown()
     assert marker.exists()                                 # a worker really died there
     _same(got, reference)
+
+
+def test_a_dask_worker_killed_after_presorting_a_mailing_gives_the_serial_plan(inputs, tmp_path, monkeypatch):
+    """The worker that presorted a mailing and wrote its file dies before answering (SIGKILL): Dask runs the
+    task again on another worker, which writes the file anew; every mailing is applied once and the plan
+    is the serial one."""
+    from distributed import LocalCluster
+
+    from ccm_batch.run import dask_executor
+    base, docs, config, reference = inputs
+    marker = tmp_path / "fault-fired"
+    monkeypatch.setattr(partition, "PARTITION_DOCS", 1500)
+    monkeypatch.setenv("CCM_FAULT", "presort:1")
+    monkeypatch.setenv("CCM_FAULT_ONCE", str(marker))
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None, silence_logs=50) as cluster:
+        job = SimpleNamespace(executor="dask", scheduler=cluster.scheduler_address, workers=2)
+        try:
+            got = _plan(tmp_path / "p", docs, config, DaskPlanPool(job))
+        finally:
+            dask_executor.shutdown()
+    assert marker.exists()                                 # a worker really died there
+    _same(got, reference)
+    assert not list((tmp_path / "p").glob("plan-presort-*"))  # the mailings' files are removed once applied
 
 
 def test_the_overflow_search_accepts_several_savings():
@@ -255,25 +280,41 @@ def test_partitions_are_a_multiple_of_the_workers():
     assert partition._partitions(1, 4) == 1 and partition._partitions(0, 2) == 1
 
 
-def test_forked_plan_workers_stop_before_the_presort(inputs, tmp_path, monkeypatch):
-    """The presort and the files pass run in the run's process: the local workers are stopped once the
-    householding passes are done, instead of idling through them with their memory (2 x 120 MB at
-    1,000,000 documents, bench/RESULTS.md); the plan is the same."""
+def test_forked_plan_workers_presort_the_mailings_then_stop(inputs, tmp_path, monkeypatch):
+    """Each qualified mailing is presorted in a worker (its rows applied by the run's process), the other
+    streams are sequenced in the run's process, and the local workers are stopped before the files pass
+    and the indexes instead of idling through them with their memory (2 x 120 MB at 1,000,000 documents,
+    bench/RESULTS.md); the plan is the same."""
     import multiprocessing
+    import os
+
+    from ccm_batch.mail import plan
     base, docs, config, reference = inputs
     monkeypatch.setattr(partition, "PARTITION_DOCS", 1000)
-    alive = []
-    real_run = presort.Mailing.run
+    log = tmp_path / "runs.log"
+    real_run, real_files = presort.Mailing.run, plan._assign_files
 
     def run(self, *args, **kwargs):
-        alive.append(len(multiprocessing.active_children()))
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(f"{self.stream} {os.getpid()} {kwargs.get('apply', True)}\n")
         return real_run(self, *args, **kwargs)
+
+    alive = []
+
+    def assign_files(*args, **kwargs):
+        alive.append(len(multiprocessing.active_children()))
+        return real_files(*args, **kwargs)
     monkeypatch.setattr(presort.Mailing, "run", run)
+    monkeypatch.setattr(plan, "_assign_files", assign_files)
     pool = LocalPlanPool(2)
     got = _plan(tmp_path / "p", docs, config, pool)
-    assert pool.cpu_s > 0                                   # the passes ran in the workers ...
-    assert alive and set(alive) == {0}                      # ... which were gone when each presort began
     _same(got, reference)
+    runs = [line.split() for line in log.read_text(encoding="utf-8").splitlines()]
+    presorted = {row[0] for row in reference[0]["mail_stream"] if row[2] == "presort"}
+    in_workers = {stream for stream, pid, apply in runs if int(pid) != os.getpid() and apply == "False"}
+    assert len(presorted) >= 2 and in_workers == presorted
+    assert all(int(pid) == os.getpid() for stream, pid, _ in runs if stream not in presorted)
+    assert alive == [0]                                     # the workers were gone before the files pass
 
 
 def test_a_plan_task_gives_its_memory_back_when_it_ends(monkeypatch):

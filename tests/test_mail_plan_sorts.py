@@ -98,15 +98,26 @@ def test_every_whole_table_sort_of_the_plan_runs_with_the_small_sorter(tmp_path,
     db = sqlite3.connect(tmp_path / "work.db")
     generate_documents(db, 3000, seed=5)
     db.commit()
-    statements, cache = [], {"main": None}
+    statements = []
 
-    def trace(sql):
-        found = re.match(r"PRAGMA main\.cache_size = (-?\d+)", sql)
-        if found:
-            cache["main"] = int(found.group(1))
-        elif WHOLE_TABLE_SORT.search(sql):
-            statements.append((cache["main"], " ".join(sql.split())[:200]))
-    db.set_trace_callback(trace)
+    def traced(conn):
+        """Record ``conn``'s whole-table sorts with its main cache size at the time."""
+        cache = {"main": conn.execute("PRAGMA main.cache_size").fetchone()[0]}
+
+        def trace(sql):
+            found = re.match(r"PRAGMA main\.cache_size = (-?\d+)", sql)
+            if found:
+                cache["main"] = int(found.group(1))
+            elif WHOLE_TABLE_SORT.search(sql):
+                statements.append((cache["main"], " ".join(sql.split())[:200]))
+        conn.set_trace_callback(trace)
+        return conn
+    real_connect = partition.connect                       # the tasks' connections (the presort's, with a pool)
+
+    def connect(path, scratch=False):
+        return real_connect(path, scratch) if scratch else traced(real_connect(path))
+    monkeypatch.setattr(partition, "connect", connect)
+    traced(db)
     cfg = mail.MailConfig.from_dict({"enabled": True, "rules_dir": str(rules)}, tmp_path)
     summary = mail.plan_mail(db, cfg, "SORTS", DATE, pool=pool)
     db.set_trace_callback(None)

@@ -36,7 +36,7 @@ from .control import imb_fields
 from .files import FILE_COLUMNS, KIND_RANK, MAX_PIECE_ID, FileCutter, id_offsets, set_file_columns
 from .household import build_pieces, load_documents
 from .partition import (PLAN_CACHE_KIB, build_pieces_parallel, create_index, load_documents_parallel, page_cache,
-                        small_sorts)
+                        presort_parallel, small_sorts)
 from .presort import Mailing, assign_sequence
 from .rules import load_rulebook
 
@@ -276,12 +276,12 @@ def _plan_mail(db, config, job: str, job_date: str, pool=None) -> PlanSummary:
                     "config": config}
             load_documents_parallel(db, config, pool, spec)
             stats = build_pieces_parallel(db, book, config, pool, spec, summary.warnings)
-            if hasattr(pool, "rest"):                  # nothing more for the workers in this plan
-                pool.rest()
         summary.households = stats["households"]
         summary.householded_documents = stats["householded_documents"]
         summary.split_pieces = stats["split_pieces"]
-        cut = _plan_streams(db, book, config)
+        cut = _plan_streams(db, book, config, pool, spec if pool is not None else None)
+        if pool is not None and hasattr(pool, "rest"):    # nothing more for the workers in this plan
+            pool.rest()
     create_index(db, "CREATE INDEX mail_piece_stream ON mail_piece(stream, seq)")
     _assign_files(db, config, job, job_date, cut)
     create_index(db, "CREATE INDEX mail_piece_id ON mail_piece(piece_id)")
@@ -323,12 +323,13 @@ def _db_path(db) -> str:
     return next(row[2] for row in db.execute("PRAGMA database_list") if row[1] == "main")
 
 
-def _plan_streams(db, book, config) -> dict:
-    """Presort each domestic stream, sequence the others (in the run's process: see :mod:`.presort`).
-    Every stream's kind, hence its rank and first piece id, is decided first (:func:`.files.id_offsets`),
-    so a presorted mailing is cut into print files as the presort hands its pieces over; returns
-    {stream: (first piece id, its print files)} with the files of those cut here (``None`` for the others,
-    cut by :func:`_assign_files`)."""
+def _plan_streams(db, book, config, pool=None, spec: dict | None = None) -> dict:
+    """Presort each domestic stream, sequence the others. Every stream's kind, hence its rank and first
+    piece id, is decided first (:func:`.files.id_offsets`), so a presorted mailing is cut into print files
+    as the presort hands its pieces over; returns {stream: (first piece id, its print files)} with the
+    files of those cut here (``None`` for the others, cut by :func:`_assign_files`). With a pool, each
+    qualified mailing is presorted by a worker (:func:`.partition.presort_parallel`, mailings side by side),
+    then the run's process sequences the other streams; without, all in the run's process."""
     with small_sorts(db):                              # no index on mail_piece yet: a whole-table sort
         streams = db.execute("SELECT stream, zone, pack_id, carrier, product, shape, envelope, currency, COUNT(*) "
                              "FROM mail_piece GROUP BY stream ORDER BY stream").fetchall()
@@ -345,14 +346,23 @@ def _plan_streams(db, book, config) -> dict:
     first_ids = id_offsets([(row[0], kind, row[8]) for row, _, _, _, kind in plans], _id_start(config))
     _check_ids(config, _id_start(config) + sum(row[8] for row, *_ in plans) - 1)
     cut = {}
+    done = {}                                          # stream -> (result, its print files, next id)
+    mailings = [(row[0], row[2], row[5], qualified, first_ids[row[0]])
+                for row, _, _, qualified, kind in plans if kind == "presort"]
+    if pool is not None and mailings:
+        done = presort_parallel(db, pool, spec, mailings)
     for (name, zone, pack_id, carrier, product, shape, envelope, currency, count), pack, mailing, qualified, kind \
             in plans:
         result = {"kind": zone, "policy": "", "note": "", "costs": {}}
-        files = None
-        if zone == "domestic":
-            files = FileCutter(config.max_pieces_per_file, config.max_sheets_per_file, first_ids[name]) \
+        files = next_id = None
+        if name in done:
+            result, files, next_id = done[name]
+        elif zone == "domestic":
+            cutter = FileCutter(config.max_pieces_per_file, config.max_sheets_per_file, first_ids[name]) \
                 if qualified[0] else None
-            result = mailing.run(config.policy, qualified, files)
+            result = mailing.run(config.policy, qualified, cutter)
+            if cutter is not None:
+                files, next_id = cutter.files(), cutter.next_id
         elif zone == "international":
             db.execute("UPDATE mail_piece SET level = 'INTL', rate_level = 'SINGLE', price = single_price "
                        "WHERE stream = ?", (name,))
@@ -361,9 +371,9 @@ def _plan_streams(db, book, config) -> dict:
             db.execute("UPDATE mail_piece SET level = '', rate_level = '', price = 0 WHERE stream = ?", (name,))
             assign_sequence(db, name, "sort_key, piece_no" if zone == "oversize" else "piece_no")
             result["note"] = "not mailed: exception stream"
-        if result["kind"] != kind or (files is not None and files.next_id != first_ids[name] + count):
+        if result["kind"] != kind or (files is not None and next_id != first_ids[name] + count):
             raise RuntimeError(f"stream {name}: planned as {kind} with {count} pieces, sequenced as {result['kind']}")
-        cut[name] = (first_ids[name], files.files() if files is not None else None)
+        cut[name] = (first_ids[name], files)
         db.execute("INSERT INTO mail_stream (name, rank, kind, zone, pack_id, pack_version, carrier, product, shape, "
                    "envelope, currency, policy, costs, note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                    (name, KIND_RANK[result["kind"]], result["kind"], zone, pack_id or "", pack.version if pack else "",

@@ -47,12 +47,12 @@ order), and cut into print files with its piece ids in the same pass (:mod:`.fil
 pieces and sheets are known when it starts); prices are joined in SQL, in piece order, and everything is
 written into ``mail_piece`` with one UPDATE.
 
-The presort runs in the run's process, with or without workers (the householding passes before it are
-the plan's work that runs in the workers, :mod:`.partition`). A mailing's trials were once tasks of the
-workers; measured, that was slower and cost more CPU: every worker running a trial first builds the
-mailing's trial engine (most of a trial search's cost: the search is a few full trials and many small
-per-group ones), the chosen trial then travelled through a file, and the rounds of the search are
-sequential, so the workers had little to run side by side (bench/RESULTS.md).
+With a pool (the run's workers), each qualified mailing is presorted by a worker task
+(:func:`.partition.presort_parallel`): the task writes the finished rows to a file of its own (``out``
+schema) and the run's process applies them (:func:`finish_statements`), so mailings are presorted side by
+side. One mailing stays one task: its trials share the engine built from the whole mailing, and the
+rounds of the search are sequential (the trials were once tasks of the workers; every worker then
+built the engine, and the workers had little to run side by side: bench/RESULTS.md).
 """
 from __future__ import annotations
 
@@ -90,8 +90,9 @@ def _reset_temp(db) -> None:
 class Mailing:
     """The presort of one stream; :meth:`run` writes levels, trays, sequence numbers and prices."""
 
-    def __init__(self, db, stream: str, pack: RulePack, shape: ShapeRules):
+    def __init__(self, db, stream: str, pack: RulePack, shape: ShapeRules, out: str = "temp"):
         self.db, self.stream, self.pack, self.shape = db, stream, pack, shape
+        self.out = out                            # the schema of its finished rows: mail_fin, mail_trayrow
         self.levels = shape.levels
         self.costs: dict = {}
         self.count = 0
@@ -184,7 +185,7 @@ class Mailing:
         db, shape, stream = self.db, self.shape, self.stream
         db.execute("CREATE TEMP TABLE mail_ord (seq INTEGER PRIMARY KEY, piece_no INTEGER, li INTEGER, grp TEXT, "
                    f"tray_no INTEGER, rate TEXT, rolled INTEGER, bundle INTEGER, {', '.join(FILE_COLUMNS)})")
-        db.execute(f"CREATE TEMP TABLE mail_trayrow ({TRAY_COLUMNS})")
+        db.execute(f"CREATE TABLE {self.out}.mail_trayrow ({TRAY_COLUMNS})")
         engine = self._engine()
         modes, valid = self._modes(policy, groups)
         exc = {(li, engine.kmap[li][key]): mode for (li, key), mode in valid.items()
@@ -243,15 +244,17 @@ class Mailing:
         flush()
         if seq != self.count:
             raise RuntimeError(f"presort of {stream}: {seq} of its {self.count} pieces placed")
-        db.executemany("INSERT INTO mail_trayrow VALUES (?,?,?,?,?,?,?,?,?,?,?)", trays)
+        db.executemany(f"INSERT INTO {self.out}.mail_trayrow VALUES (?,?,?,?,?,?,?,?,?,?,?)", trays)
         trays.clear()
 
     # ------------------------------------------------------------------ run + write back
-    def run(self, policy: str = "cheapest", qualified: tuple | None = None, files=None) -> dict:
+    def run(self, policy: str = "cheapest", qualified: tuple | None = None, files=None, apply: bool = True) -> dict:
         """Presort the stream; returns ``{kind, policy, note, costs}`` for the stream table. ``qualified``:
         :meth:`qualifies` of its pieces, when already known; ``files`` (a :class:`.files.FileCutter`): the
         presorted pieces are cut into print files as they are numbered (their ids and file columns are
-        written with the rest)."""
+        written with the rest). ``apply=False`` (a qualified mailing presorted by a worker, :mod:`.partition`):
+        the finished rows are left in ``mail_fin`` and ``mail_trayrow`` of the ``out`` schema, for
+        :func:`finish_statements` in the run's process."""
         self.count = count = self._prepare()
         ok, note = qualified if qualified is not None else self.qualifies(count)
         if not ok:
@@ -277,7 +280,9 @@ class Mailing:
         self._write(*final, files=files)
         self.trials = None          # the engine's arrays (≈ 35 bytes a piece) are not needed to finish
         self._finish_rows()
-        self._apply_finish(files is not None)
+        if apply:
+            for sql in finish_statements(self.out, files is not None):
+                self.db.execute(sql)
         _reset_temp(self.db)
         return {"kind": "presort", "policy": label, "note": note, "costs": costs}
 
@@ -339,27 +344,29 @@ class Mailing:
         db = self.db
         names = " ".join(f"WHEN {i} THEN ?" for i in range(len(self.levels)))
         # no declared types: the values reach mail_piece exactly as an UPDATE from mail_ps would give them
-        db.execute("CREATE TEMP TABLE mail_fin (piece_no INTEGER PRIMARY KEY, level, rate_level, dest, tray_no, "
-                   f"rolled, price, near_step, seq, bundle, {', '.join(FILE_COLUMNS)})")
+        db.execute(f"CREATE TABLE {self.out}.mail_fin (piece_no INTEGER PRIMARY KEY, level, rate_level, dest, "
+                   f"tray_no, rolled, price, near_step, seq, bundle, {', '.join(FILE_COLUMNS)})")
         with small_sorts(db):
             db.execute(
-                f"INSERT INTO mail_fin SELECT a.piece_no, CASE a.li {names} END, a.rate, a.grp, a.tray_no, a.rolled, "
-                "COALESCE(r.price, w.single), CASE WHEN r.price IS NULL THEN w.near_single ELSE w.near_rate END, "
+                f"INSERT INTO {self.out}.mail_fin SELECT a.piece_no, CASE a.li {names} END, a.rate, a.grp, a.tray_no, "
+                "a.rolled, COALESCE(r.price, w.single), CASE WHEN r.price IS NULL THEN w.near_single ELSE w.near_rate END, "
                 f"a.seq, a.bundle, {', '.join('a.' + c for c in FILE_COLUMNS)} "
                 "FROM mail_ord AS a JOIN mail_ps AS w ON w.piece_no = a.piece_no "
                 "LEFT JOIN mail_rate AS r ON r.rate = a.rate AND r.step_idx = w.step_idx ORDER BY a.piece_no",
                 [lv.name for lv in self.levels])
 
-    def _apply_finish(self, with_files: bool) -> None:
-        """The finished rows (:meth:`_finish_rows`) into the plan: one UPDATE of the stream's pieces joined
-        in piece order (updating a large ``mail_piece`` in print order would read its pages at random),
-        with their ids and print-file columns when :meth:`_write` cut the files, and the containers' rows."""
-        files = ", " + set_file_columns("f") if with_files else ""
-        self.db.execute(
-            "UPDATE mail_piece SET level = f.level, rate_level = f.rate_level, dest = f.dest, tray_no = f.tray_no, "
+
+
+def finish_statements(schema: str, with_files: bool) -> list[str]:
+    """The statements that write a mailing's finished rows (``mail_fin``, ``mail_trayrow`` of ``schema``:
+    :meth:`Mailing._finish_rows`) into the plan: one UPDATE of the stream's pieces joined in piece order
+    (updating a large ``mail_piece`` in print order would read its pages at random), with their ids and
+    print-file columns when the presort cut the files, and the containers' rows."""
+    files = ", " + set_file_columns("f") if with_files else ""
+    return ["UPDATE mail_piece SET level = f.level, rate_level = f.rate_level, dest = f.dest, tray_no = f.tray_no, "
             f"rolled = f.rolled, price = f.price, near_step = f.near_step, seq = f.seq, bundle_no = f.bundle{files} "
-            "FROM (SELECT * FROM mail_fin ORDER BY piece_no) AS f WHERE mail_piece.piece_no = f.piece_no")
-        self.db.execute("INSERT INTO mail_tray SELECT * FROM mail_trayrow ORDER BY tray_no")
+            f"FROM (SELECT * FROM {schema}.mail_fin ORDER BY piece_no) AS f WHERE mail_piece.piece_no = f.piece_no",
+            f"INSERT INTO mail_tray SELECT * FROM {schema}.mail_trayrow ORDER BY tray_no"]
 
 
 def assign_sequence(db, stream: str, order: str = "sort_key, piece_no") -> None:

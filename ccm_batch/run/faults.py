@@ -1,8 +1,9 @@
 """Run orchestration: fault injection for restart tests (``CCM_FAULT=phase:n`` kills the run with SIGKILL).
 
 Phases: ``compose`` (after the n-th committed chunk), ``render`` (after the n-th finished print file),
-``plan`` (after the n-th mail-plan task a worker finished: a householding partition; only where the
-plan has workers), ``commit`` (each step of the commit protocol, see :mod:`ccm_batch.run.commit`: 1 = before anything is
+``plan`` (after the n-th mail-plan task a worker finished: a householding partition or a mailing's
+presort; only where the plan has workers), ``presort`` (after the n-th presort task a worker finished,
+its file written), ``commit`` (each step of the commit protocol, see :mod:`ccm_batch.run.commit`: 1 = before anything is
 moved). Unset in production; read once per call site.
 
 For the Dask executor's tests: ``CCM_FAULT_ONCE=PATH`` fires the fault only in the first process

@@ -12,8 +12,9 @@ as soon as it is done). The run gives it:
   partition, rescheduled by Dask if its worker dies (a partition's task starts its file anew);
 * one local worker, or a Dask cluster of one worker thread: no pool, the passes run in the run's process.
 
-After its last batch the plan calls ``rest()`` (if the pool has it): the local processes stop then rather
-than idle through the presort with their memory (2 × 120 MB at 1,000,000 documents).
+After its last batch (the presort of the mailings) the plan calls ``rest()`` (if the pool has it): the
+local processes stop then rather than idle through the files pass and the indexes with their memory
+(2 × 120 MB at 1,000,000 documents).
 
 Each pool adds up the CPU seconds its tasks used (``cpu_s``), for the bench.
 """
@@ -90,7 +91,7 @@ class LocalPlanPool:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
-    rest = close         # the plan's passes are done: the presort and files run in the run's process
+    rest = close         # the plan's tasks are done: the files pass and indexes run in the run's process
 
 
 class DaskPlanPool:
