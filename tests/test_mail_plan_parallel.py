@@ -56,7 +56,8 @@ def _plan(where: Path, docs: Path, config: dict, pool):
     mail.write_production_files(db, out, JOB, cfg)
     db.close()
     files = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
-    assert not list(where.glob("plan-part-*"))           # partition files are removed after the merge
+    assert not list(where.glob("plan-part-*"))           # partition files are removed after the merge,
+    assert not list(where.glob("plan-presort-*"))        # the mailings' files once applied
     return tables, files, summary.as_dict()
 
 
@@ -117,16 +118,19 @@ def test_a_dask_cluster_gives_the_serial_plan(inputs, tmp_path, monkeypatch):
     _same(got, reference)
 
 
-def test_a_dask_worker_killed_after_writing_a_partition_gives_the_serial_plan(inputs, tmp_path, monkeypatch):
-    """The worker that wrote a householding partition's file dies before answering (SIGKILL): Dask runs
-    the task again on another worker, which writes the file anew; the plan is the serial one."""
+@pytest.mark.parametrize("fault", ["plan:1", "presort:1"], ids=["partition", "mailing"])
+def test_a_dask_worker_killed_after_writing_its_file_gives_the_serial_plan(inputs, tmp_path, monkeypatch, fault):
+    """The worker that wrote a householding partition's file (``plan:1``: only the tasks, in the workers,
+    reach it), or a mailing's presort file (``presort:1``), dies before answering (SIGKILL): Dask runs the
+    task again on another worker, which writes the file anew; each file is applied once, then removed,
+    and the plan is the serial one."""
     from distributed import LocalCluster
 
     from ccm_batch.run import dask_executor
     base, docs, config, reference = inputs
     marker = tmp_path / "fault-fired"
     monkeypatch.setattr(partition, "PARTITION_DOCS", 1500)
-    monkeypatch.setenv("CCM_FAULT", "plan:1")             # only the partition tasks, in the workers, reach it
+    monkeypatch.setenv("CCM_FAULT", fault)
     monkeypatch.setenv("CCM_FAULT_ONCE", str(marker))
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None, silence_logs=50) as cluster:
@@ -137,30 +141,6 @@ def test_a_dask_worker_killed_after_writing_a_partition_gives_the_serial_plan(in
             dask_executor.shutdown()
     assert marker.exists()                                 # a worker really died there
     _same(got, reference)
-
-
-def test_a_dask_worker_killed_after_presorting_a_mailing_gives_the_serial_plan(inputs, tmp_path, monkeypatch):
-    """The worker that presorted a mailing and wrote its file dies before answering (SIGKILL): Dask runs the
-    task again on another worker, which writes the file anew; every mailing is applied once and the plan
-    is the serial one."""
-    from distributed import LocalCluster
-
-    from ccm_batch.run import dask_executor
-    base, docs, config, reference = inputs
-    marker = tmp_path / "fault-fired"
-    monkeypatch.setattr(partition, "PARTITION_DOCS", 1500)
-    monkeypatch.setenv("CCM_FAULT", "presort:1")
-    monkeypatch.setenv("CCM_FAULT_ONCE", str(marker))
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, silence_logs=50) as cluster:
-        job = SimpleNamespace(executor="dask", scheduler=cluster.scheduler_address, workers=2)
-        try:
-            got = _plan(tmp_path / "p", docs, config, DaskPlanPool(job))
-        finally:
-            dask_executor.shutdown()
-    assert marker.exists()                                 # a worker really died there
-    _same(got, reference)
-    assert not list((tmp_path / "p").glob("plan-presort-*"))  # the mailings' files are removed once applied
 
 
 def test_the_overflow_search_accepts_several_savings():
