@@ -288,6 +288,7 @@ def test_forked_plan_workers_presort_the_mailings_then_stop(inputs, tmp_path, mo
     monkeypatch.setattr(plan, "_assign_files", assign_files)
     pool = LocalPlanPool(2)
     got = _plan(tmp_path / "p", docs, config, pool)
+    assert pool.cpu_s > 0                                   # the passes ran in the workers
     _same(got, reference)
     runs = [line.split() for line in log.read_text(encoding="utf-8").splitlines()]
     presorted = {row[0] for row in reference[0]["mail_stream"] if row[2] == "presort"}

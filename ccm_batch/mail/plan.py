@@ -249,6 +249,7 @@ def _plan_mail(db, config, job: str, job_date: str, pool=None) -> PlanSummary:
             "name_template": config.name_template}
     summary = PlanSummary(enabled=config.enabled)
     cut = None                                         # streams cut into files by the presort
+    spec = None                                        # what the pool's tasks need to open the plan
     if not config.enabled:
         db.execute("INSERT INTO mail_piece (piece_no, stream, zone, documents, sheets, duplex, weight_g, envelope, "
                    "level, seq, pc, country, price, single_price, alone_price, currency) "
@@ -279,7 +280,7 @@ def _plan_mail(db, config, job: str, job_date: str, pool=None) -> PlanSummary:
         summary.households = stats["households"]
         summary.householded_documents = stats["householded_documents"]
         summary.split_pieces = stats["split_pieces"]
-        cut = _plan_streams(db, book, config, pool, spec if pool is not None else None)
+        cut = _plan_streams(db, book, config, pool, spec)
         if pool is not None and hasattr(pool, "rest"):    # nothing more for the workers in this plan
             pool.rest()
     create_index(db, "CREATE INDEX mail_piece_stream ON mail_piece(stream, seq)")

@@ -356,7 +356,6 @@ class Mailing:
                 [lv.name for lv in self.levels])
 
 
-
 def finish_statements(schema: str, with_files: bool) -> list[str]:
     """The statements that write a mailing's finished rows (``mail_fin``, ``mail_trayrow`` of ``schema``:
     :meth:`Mailing._finish_rows`) into the plan: one UPDATE of the stream's pieces joined in piece order
