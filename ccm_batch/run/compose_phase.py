@@ -1,12 +1,16 @@
 """Run orchestration, compose phase: records → validation → composition → spool, in chunks, on N workers.
 
-Records are numbered 1… in extract order and cut into chunks of ``chunk_size``. Worker ``w`` of ``W``
-composes the chunks ``c`` with ``c % W == w``: every worker streams the extract itself (reading is
-cheap next to composing: the reader builds trees only for the records the worker selects), skips the
-records of other workers' chunks, and commits each of its chunks as
-two files in the spool — the documents, then the chunk's rows file, renamed into place last. A chunk
-whose rows file exists is done: a restarted run skips it. The result does not depend on the number of
-workers. Workers are forked processes (the loaded layout is inherited, never pickled).
+Records are numbered 1… in extract order and cut into chunks of ``chunk_size``. Every worker streams
+the extract itself (reading is cheap next to composing: the reader builds trees only for the records
+the worker selects). As it reaches a chunk past the one it composed, a worker claims the next chunk no
+worker has claimed yet, from a counter they share (:class:`_Claims`): a worker slowed down — heavier
+records, a busy core — composes fewer chunks and no worker waits for the others at the end. It skips
+the records of other workers' chunks, and commits each of its chunks as two files in the spool — the
+documents, then the chunk's rows file, renamed into place last. A chunk whose rows file exists is done:
+a restarted run skips it. A chunk's documents do not depend on which worker composed them (their
+pickled bytes may: an object a worker's caches hand out twice is pickled once), so the outputs do not
+depend on the number of workers. Workers are forked processes (the loaded layout is inherited, never
+pickled).
 """
 from __future__ import annotations
 
@@ -85,12 +89,44 @@ class _Limit:
         return False
 
 
+class _Stripe:
+    """Chunks of worker ``worker`` of ``workers`` by a fixed rule: ``chunk % workers == worker`` (Dask's
+    stripe tasks, which share no counter), less those already committed (``skip``)."""
+
+    def __init__(self, worker: int, workers: int, skip: set):
+        self.worker, self.workers, self.skip = worker, workers, skip
+
+    def owns(self, chunk: int) -> bool:
+        return chunk % self.workers == self.worker and chunk not in self.skip
+
+
+class _Claims:
+    """Chunks a local worker composes: claimed one at a time, in extract order, from a counter all the
+    run's workers share (the next chunk no worker has claimed), skipping those already committed. A
+    worker asks for each record's chunk as it reads on; past the chunk it holds, it claims the next free
+    one, which is never behind it (every chunk before the counter is claimed)."""
+
+    def __init__(self, counter, skip: set):
+        self.counter, self.skip, self.chunk = counter, skip, -1
+
+    def owns(self, chunk: int) -> bool:
+        if chunk > self.chunk:
+            with self.counter.get_lock():
+                claim = max(self.counter.value, chunk)
+                while claim in self.skip:
+                    claim += 1
+                self.counter.value = claim + 1
+            self.chunk = claim
+        return chunk == self.chunk
+
+
 PATH_SAMPLE = 50          # records of the first chunk the layout's extract paths are checked on
 
 
 def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: int, skip: set,
-                    limit: _Limit, status_dir: Path, progress=None, channels=None) -> None:
-    """Body of one worker: compose this worker's chunks; write ``worker-N.status`` at the end."""
+                    limit: _Limit, status_dir: Path, progress=None, channels=None, claims=None) -> None:
+    """Body of one worker: compose the chunks it claims (``claims``; by default the fixed stripe of
+    :class:`_Stripe`); write ``worker-N.status`` at the end."""
     from ..compose import compose_document
     from ..records import open_records
     from ..records.validate import validate_record
@@ -103,6 +139,7 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
         einvoice = EinvoiceStage(job.einvoice, job.input.namespace_map)
     status = {"records": 0, "error": None, "stopped": False}
     current, writer, result = None, None, None
+    owns = (claims or _Stripe(worker, workers, skip)).owns
 
     sample_trees = []                 # chunk 0's first records: the layout's paths are checked on them
 
@@ -117,8 +154,7 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
 
     def mine(number: int) -> bool:
         """Records this worker composes: the others are read without a tree (see open_records)."""
-        chunk = (number - 1) // size
-        return chunk % workers == worker and chunk not in skip and (only is None or number in only)
+        return owns((number - 1) // size) and (only is None or number in only)
 
     seen_forms: set = set()            # background forms whose fonts are noted already
     try:
@@ -133,7 +169,7 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
                 if limit.stop.value:
                     status["stopped"] = True
                     break
-                if chunk % workers == worker and chunk not in skip:
+                if owns(chunk):
                     writer = ChunkWriter(spool_dir, chunk)
                     result = ChunkResult(chunk, record.number, record.number, [], [], [], 0, {}, {},
                                          {} if "afp" in job.formats else None,
@@ -234,13 +270,15 @@ def compose_all(job, layout, specs, spool_dir: Path, progress, channels=None) ->
     ctx = multiprocessing.get_context("fork")
     limit = _Limit(ctx, job.max_rejects, job.max_reject_rate, job.min_records_for_rate)
     procs = []
+    claimed = ctx.Value("q", 0)        # the next chunk no worker has claimed
     if job.workers == 1:
         with workergc.settled():
-            _compose_worker(job, layout, specs, spool_dir, 0, 1, skip, limit, status_dir, progress, channels)
+            _compose_worker(job, layout, specs, spool_dir, 0, 1, skip, limit, status_dir, progress, channels,
+                            _Claims(claimed, skip))
     else:
         procs = [ctx.Process(target=signals.run_worker,
                              args=(os.getpid(), _compose_worker, job, layout, specs, spool_dir, w, job.workers,
-                                   skip, limit, status_dir, None, channels),
+                                   skip, limit, status_dir, None, channels, _Claims(claimed, skip)),
                              name=f"ccm-compose-{w}") for w in range(job.workers)]
         try:
             for p in procs:

@@ -4,8 +4,9 @@
 executor, as tasks of a Dask ``distributed`` cluster:
 
 * **compose**: ``S`` stripe tasks (``S`` = the cluster's worker threads); stripe ``s`` composes the
-  chunks ``c % S == s`` exactly as a local compose worker does (:func:`~.compose_phase._compose_worker`)
-  and commits them to the spool with the same journal (``chunk-N.rows`` renamed into place last).
+  chunks ``c % S == s`` (tasks share no counter to claim chunks from, as local workers do) with the
+  local compose worker's code (:func:`~.compose_phase._compose_worker`) and commits them to the spool
+  with the same journal (``chunk-N.rows`` renamed into place last).
   A task first lists the chunks already committed and skips them, so a task that Dask reschedules
   after its worker died — or a ``--restart`` after the scheduler was lost — composes only what is
   missing and rewrites a half-written chunk from its start;
