@@ -71,3 +71,33 @@ def test_email_and_sms_documents_volumes_costs_and_rates(tmp_path):
     assert k["cost"]["EUR"]["total"] == "0.36"
     assert k["cost"]["EUR"]["per_communication"] == "0.04"                   # 0.36 / 10
     assert k["cost"]["EUR"]["per_document_by_channel"] == {"email": "0.00", "paper": "0.02", "sms": "0.14"}
+
+
+def test_costs_are_the_same_whatever_number_of_cases_is_kept(tmp_path, monkeypatch):
+    """Documents are priced once per case and added up by count: keeping one case at a time (every new case
+    settles the others first) gives the same lines, volumes and per-document costs as keeping them all."""
+    from ccm_batch.history import record
+
+    costs = CostTable(currency="EUR", paper_per_sheet=Decimal("0.0137"), click_mono_per_side=Decimal("0.0051"),
+                      email_per_message=Decimal("0.0015"), sms_per_segment=Decimal("0.045"))
+    db = _work_db(tmp_path / "work.db")
+    db.execute("UPDATE documents SET pages = seq % 3 + 1, sheets = (seq % 3 + 2) / 2 WHERE channel = 'paper'")
+    db.commit()
+    tables = {}
+    for cases in (record._Costing.CASES, 1):
+        monkeypatch.setattr(record._Costing, "CASES", cases)
+        loc = str(tmp_path / f"h{cases}.db")
+        job = SimpleNamespace(history=HistoryConfig(location=loc, costs=costs), output_dir=tmp_path / "out",
+                              only_records=None)
+        report = RunReport(job="multi", job_date="2026-11-20", records_read=10, documents=10, duration_s=1.0)
+        with open_store(loc) as store:
+            record_run(store, job, report, db)
+            tables[cases] = [store.query(f"SELECT {cols} FROM {t} ORDER BY {cols}") for t, cols in (
+                ("run_costs", "channel, item, quantity, amount"),
+                ("run_volumes", "stream, channel, pieces, documents, pages, sheets"),
+                ("documents", "seq, channel, stream, pages, sheets, cost"))]
+    assert tables[1] == tables[record._Costing.CASES]
+    lines, _volumes, documents = tables[1]
+    # pages 2, 3, 1, 2 and sheets 1, 2, 1, 1: paper 5 x 0.0137 = 0.0685, clicks 8 x 0.0051 = 0.0408
+    assert ("paper", "paper", 5, "0.07") in lines and ("paper", "click", 8, "0.04") in lines
+    assert [d[5] for d in documents[:4]] == ["0.0239", "0.0427", "0.0188", "0.0239"]

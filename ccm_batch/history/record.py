@@ -85,79 +85,108 @@ def _document_rows(work_db):
 
 
 class _Costing:
-    """Accumulates cost lines (channel, item) -> [quantity, exact amount] and volumes while documents pass."""
+    """Accumulates cost lines (channel, item) -> [quantity, exact amount] and volumes while documents pass.
+
+    Documents that agree on everything their cost depends on (pages, sheets, channels, SMS segments,
+    first of their piece or not, stream, envelope, inserts, postage) are priced once: each distinct case
+    keeps its cost, its lines and volumes and a count, added to :attr:`lines` and :attr:`volumes` by
+    :meth:`settle` (exact: the amounts are decimals, ``n`` equal additions are one multiplication). A
+    run's documents fall into a few hundred cases; :data:`CASES` bounds how many are kept at once."""
+
+    CASES = 4096
 
     def __init__(self, costs: CostTable, currency: str):
         self.costs, self.currency = costs, currency
         self.lines: dict[tuple[str, str], list] = {}
         self.volumes: dict[tuple[str, str], list] = {}    # (stream, channel) -> pieces, docs, pages, sheets
-
-    def add(self, channel: str, item: str, quantity: int, amount: Decimal) -> Decimal:
-        line = self.lines.setdefault((channel, item), [0, Decimal(0)])
-        line[0] += quantity
-        line[1] += amount
-        return amount
+        self._cases: dict[tuple, list] = {}               # case -> [cost, stream, lines, volumes, documents]
 
     def document(self, row) -> tuple[Decimal, str]:
-        """The exact cost of one document row; its stream (its channel when it was not printed).
+        """The exact cost of one document row; its stream (its channel when it was not printed)."""
+        (_seq, _doc, _cust, _type, pages, sheets, channel, _reason, _msg, segments, pos, _piece, stream,
+         _file, _first, envelope, inserts, price, currency, zone, channels) = row
+        case = (pages, sheets, channel, channels, segments, pos == 1, stream, envelope, inserts, price, currency,
+                zone)
+        seen = self._cases.get(case)
+        if seen is None:
+            if len(self._cases) >= self.CASES:
+                self.settle()
+            seen = self._cases[case] = [*self._price(pages, sheets, channel, channels, segments, pos, stream,
+                                                     envelope, inserts, price, currency, zone), 0]
+        seen[4] += 1
+        return seen[0], seen[1]
+
+    def settle(self) -> None:
+        """Add the documents counted so far to :attr:`lines` and :attr:`volumes` (call before reading them)."""
+        for _cost, _stream, lines, volumes, n in self._cases.values():
+            for key, quantity, amount in lines:
+                line = self.lines.setdefault(key, [0, Decimal(0)])
+                line[0] += quantity * n
+                line[1] += amount * n
+            for key, counts in volumes:
+                vol = self.volumes.setdefault(key, [0, 0, 0, 0])
+                for i, count in enumerate(counts):
+                    vol[i] += count * n
+        self._cases.clear()
+
+    def _price(self, pages, sheets, channel, channels, segments, pos, stream, envelope, inserts, price, currency,
+               zone) -> tuple:
+        """(cost, stream, lines, volumes) of one document: ``lines`` ((channel, item), quantity, amount),
+        ``volumes`` ((stream, channel), (pieces, documents, pages, sheets)).
 
         A printed document (on paper, or with a paper copy of another primary channel) pays
         the paper lines; each electronic channel it went to pays its own line. Volumes count the document
         under its primary channel; a paper copy adds its piece, pages and sheets to its stream's paper
         volume. A suppressed document costs nothing and is no communication (no volume)."""
-        (_seq, _doc, _cust, _type, pages, sheets, channel, _reason, _msg, segments, pos, _piece, stream,
-         _file, _first, envelope, inserts, price, currency, zone, channels) = row
         channel = channel or PAPER
         pages, sheets = pages or 0, sheets or 0
         went = [channel] + [ch for ch in (channels or "").split("+") if ch and ch != channel]
+        lines: list = []
+        volumes: list = []
         cost = Decimal(0)
         if PAPER in went:                        # printed: its row is in the documents table
-            cost, stream = self._paper(pages, sheets, pos, stream, envelope, inserts, price, currency, zone)
-            vol = self.volumes.setdefault((stream, PAPER), [0, 0, 0, 0])
-            vol[0] += 1 if pos == 1 else 0
-            vol[1] += 1 if channel == PAPER else 0
-            vol[2] += pages
-            vol[3] += sheets
+            cost, stream = self._paper(lines, pages, sheets, pos, stream, envelope, inserts, price, currency, zone)
+            volumes.append(((stream, PAPER), (1 if pos == 1 else 0, 1 if channel == PAPER else 0, pages, sheets)))
         for ch in went:
             if ch in (PAPER, "suppressed", "none"):
                 continue
-            cost += self._electronic(ch, segments)
+            cost += self._electronic(lines, ch, segments)
         if channel not in (PAPER, "suppressed", "none"):
-            vol = self.volumes.setdefault((channel, channel), [0, 0, 0, 0])
-            vol[0] += 1
-            vol[1] += 1
-            if PAPER not in went:
-                vol[2] += pages
-                vol[3] += sheets
+            volumes.append(((channel, channel), (1, 1, 0, 0) if PAPER in went else (1, 1, pages, sheets)))
             stream = stream if PAPER in went else channel
-        return cost, stream or channel
+        return cost, stream or channel, tuple(lines), tuple(volumes)
 
-    def _paper(self, pages, sheets, pos, stream, envelope, inserts, price, currency, zone) -> tuple[Decimal, str]:
+    @staticmethod
+    def _line(lines: list, channel: str, item: str, quantity: int, amount: Decimal) -> Decimal:
+        lines.append(((channel, item), quantity, amount))
+        return amount
+
+    def _paper(self, lines, pages, sheets, pos, stream, envelope, inserts, price, currency, zone) -> tuple[Decimal, str]:
         """The paper lines of one printed document; its stream."""
-        c, channel, cost = self.costs, PAPER, Decimal(0)
+        c, channel, cost, add = self.costs, PAPER, Decimal(0), self._line
         stream = stream or "(unplanned)"
-        cost += self.add(channel, "paper", sheets, sheets * c.paper_per_sheet)
-        cost += self.add(channel, "click", pages, pages * c.click_per_side)
+        cost += add(lines, channel, "paper", sheets, sheets * c.paper_per_sheet)
+        cost += add(lines, channel, "click", pages, pages * c.click_per_side)
         if pos == 1:                           # the piece's first document (mail_piece_doc.pos counts from 1)
-            cost += self.add(channel, "envelopes", 1, c.envelope_cost(envelope))
-            cost += self.add(channel, "inserting", 1, c.inserting_per_piece)
+            cost += add(lines, channel, "envelopes", 1, c.envelope_cost(envelope))
+            cost += add(lines, channel, "inserting", 1, c.inserting_per_piece)
             names = json.loads(inserts) if inserts else []
-            cost += self.add(channel, "inserts", len(names), sum((c.insert_cost(n) for n in names), Decimal(0)))
+            cost += add(lines, channel, "inserts", len(names), sum((c.insert_cost(n) for n in names), Decimal(0)))
             if zone in ("domestic", "international") and (currency or "") == self.currency:
-                cost += self.add(channel, "postage", 1, money(price))
+                cost += add(lines, channel, "postage", 1, money(price))
         return cost, stream
 
-    def _electronic(self, channel: str, segments) -> Decimal:
+    def _electronic(self, lines: list, channel: str, segments) -> Decimal:
         """The line of one document sent on an electronic channel."""
-        c = self.costs
+        c, add = self.costs, self._line
         if channel == "sms":
             n = int(segments or 1)
-            return self.add(channel, "sms", n, n * c.sms_per_segment)
+            return add(lines, channel, "sms", n, n * c.sms_per_segment)
         if channel == "email":
-            return self.add(channel, "email", 1, c.email_per_message)
+            return add(lines, channel, "email", 1, c.email_per_message)
         if channel == "einvoice":
-            return self.add(channel, "einvoice", 1, c.einvoice_per_document)
-        return self.add(channel, channel, 1, c.portal_per_document)
+            return add(lines, channel, "einvoice", 1, c.einvoice_per_document)
+        return add(lines, channel, channel, 1, c.portal_per_document)
 
 
 def _postage(work_db, currency: str | None) -> tuple[str, dict]:
@@ -214,6 +243,7 @@ def record_run(store, job, report, work_db, fingerprint: dict | None = None, kin
                 tx.executemany(f"INSERT INTO documents VALUES ({','.join('?' * 15)})", batch)
                 batch.clear()
         tx.executemany(f"INSERT INTO documents VALUES ({','.join('?' * 15)})", batch)
+        costing.settle()
         if (PAPER, "postage") in costing.lines:       # the plan's postage, rounded per stream as reported
             costing.lines[(PAPER, "postage")][1] = postage["postage"]
         lines = {k: (q, cents(a)) for k, (q, a) in sorted(costing.lines.items())}
