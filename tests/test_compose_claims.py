@@ -4,21 +4,23 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from pathlib import Path
 
 import ccm_batch.compose
 from ccm_batch.job import load_job, load_job_layout
-from ccm_batch.run.compose_phase import _Claims, _Stripe, compose_all, done_chunks, load_chunk
+from ccm_batch.run.compose_phase import (CLAIMS_FILE, FileCounter, _Claims, _Listed, compose_all,
+                                         done_chunks, load_chunk, missing_chunks)
 from ccm_batch.spool import unpack_document
 from runjobs import make_extract, write_job
 
 CHUNK = 5
 
 
-def _owners(readers: int, chunks: int, order: list[int], skip=frozenset()) -> dict[int, int]:
+def _owners(readers: int, chunks: int, order: list[int], skip=frozenset(), counter=None) -> dict[int, int]:
     """Which reader owns each chunk when ``readers`` readers step through ``chunks`` chunks, one chunk per step,
     in the interleaving ``order`` (reader numbers; a reader no longer listed has stopped reading)."""
-    counter = multiprocessing.get_context("fork").Value("q", 0)
+    counter = counter or multiprocessing.get_context("fork").Value("q", 0)
     claims = [_Claims(counter, set(skip)) for _ in range(readers)]
     position = [0] * readers
     owners: dict[int, int] = {}
@@ -46,9 +48,52 @@ def test_claims_give_each_chunk_to_one_reader_in_any_interleaving():
     assert sorted(owners) == [0, 3, 4, 5, 7]
 
 
-def test_the_fixed_stripe_is_kept_for_dask_tasks():
-    stripe = _Stripe(1, 3, {4})
-    assert [c for c in range(10) if stripe.owns(c)] == [1, 7]
+def test_dask_tasks_claim_from_a_counter_file_in_the_spool(tmp_path):
+    """Tasks on other machines share the spool, not memory: the same claims through a locked file."""
+    def counter():
+        FileCounter.start(tmp_path / CLAIMS_FILE)
+        return FileCounter(tmp_path / CLAIMS_FILE)
+    assert _owners(2, 8, [0, 1] + [0] * 8 + [1] * 8, counter=counter()) == {0: 0, 1: 1, **{c: 0 for c in range(2, 8)}}
+    assert sorted(_owners(2, 8, [0, 1] * 8, skip={1, 2, 6}, counter=counter())) == [0, 3, 4, 5, 7]
+    assert (tmp_path / CLAIMS_FILE).read_bytes() == b"9"             # the next chunk no task has claimed
+
+
+def test_threads_of_one_process_claim_apart_through_the_counter_file(tmp_path):
+    """A POSIX lock does not exclude the threads of the process holding it (one Dask worker, two threads):
+    the counter file is also locked for the process, and threads claiming at once get distinct chunks."""
+    from ccm_batch.run import compose_phase
+    FileCounter.start(tmp_path / CLAIMS_FILE)
+    with FileCounter(tmp_path / CLAIMS_FILE).get_lock():
+        assert compose_phase._FILE_COUNTER_THREADS.locked()
+    claimed: list[int] = []
+
+    def claim_many():
+        counter = FileCounter(tmp_path / CLAIMS_FILE)
+        for _ in range(100):
+            with counter.get_lock():
+                claimed.append(counter.value)
+                counter.value += 1
+
+    threads = [threading.Thread(target=claim_many) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == list(range(600))
+    assert (tmp_path / CLAIMS_FILE).read_bytes() == b"600"
+
+
+def test_the_chunks_a_lost_worker_held_are_found(tmp_path):
+    for c in (0, 1, 3, 5):
+        (tmp_path / f"chunk-{c:06d}.rows").write_bytes(b"")
+    ok = {"records": 28, "error": None}
+    assert missing_chunks(tmp_path, [ok, dict(ok, records=20)], 5) == [2, 4]
+    assert missing_chunks(tmp_path, [ok, dict(ok, error={"kind": "input"})], 5) == []   # the run reports the error
+    assert missing_chunks(tmp_path, [], 5) == []
+
+
+def test_a_list_of_chunks():
+    assert [c for c in range(10) if _Listed([2, 5]).owns(c)] == [2, 5]
 
 
 def _spool(spool: Path) -> dict:

@@ -14,9 +14,12 @@ pickled).
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import multiprocessing
 import os
 import pickle
+import threading
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,22 +92,12 @@ class _Limit:
         return False
 
 
-class _Stripe:
-    """Chunks of worker ``worker`` of ``workers`` by a fixed rule: ``chunk % workers == worker`` (Dask's
-    stripe tasks, which share no counter), less those already committed (``skip``)."""
-
-    def __init__(self, worker: int, workers: int, skip: set):
-        self.worker, self.workers, self.skip = worker, workers, skip
-
-    def owns(self, chunk: int) -> bool:
-        return chunk % self.workers == self.worker and chunk not in self.skip
-
-
 class _Claims:
-    """Chunks a local worker composes: claimed one at a time, in extract order, from a counter all the
-    run's workers share (the next chunk no worker has claimed), skipping those already committed. A
-    worker asks for each record's chunk as it reads on; past the chunk it holds, it claims the next free
-    one, which is never behind it (every chunk before the counter is claimed)."""
+    """Chunks a worker composes: claimed one at a time, in extract order, from a counter all the run's
+    workers share (the next chunk no worker has claimed: a ``multiprocessing.Value``, or a
+    :class:`FileCounter` for Dask tasks), skipping those already committed. A worker asks for each
+    record's chunk as it reads on; past the chunk it holds, it claims the next free one, which is never
+    behind it (every chunk before the counter is claimed)."""
 
     def __init__(self, counter, skip: set):
         self.counter, self.skip, self.chunk = counter, skip, -1
@@ -120,13 +113,64 @@ class _Claims:
         return chunk == self.chunk
 
 
+CLAIMS_FILE = "claims.next"   # in the spool: the Dask tasks' counter (:class:`FileCounter`)
+_FILE_COUNTER_THREADS = threading.Lock()
+
+
+class FileCounter:
+    """The claims counter of tasks on other processes or machines: a file in the spool (which every
+    worker sees), read and written under a POSIX lock — the interface of ``multiprocessing.Value`` that
+    :class:`_Claims` uses (``get_lock()``, ``value``). A POSIX lock excludes other processes only: the
+    threads of one worker process (Dask's ``threads_per_worker``) also take a lock of the process."""
+
+    def __init__(self, path: Path):
+        self.path, self.value = path, 0
+
+    @staticmethod
+    def start(path: Path) -> None:
+        """A counter at chunk 0 (every chunk unclaimed)."""
+        write_atomic(path, b"0")
+
+    @contextlib.contextmanager
+    def get_lock(self):
+        with _FILE_COUNTER_THREADS, open(self.path, "r+b") as f:
+            fcntl.lockf(f, fcntl.LOCK_EX)           # released when the file is closed
+            self.value = before = int(f.read() or b"0")
+            yield
+            if self.value != before:
+                f.seek(0)
+                f.write(b"%d" % self.value)
+                f.truncate()
+                f.flush()
+
+
+class _Listed:
+    """The chunks of a list (a task composing the chunks a lost worker had claimed)."""
+
+    def __init__(self, chunks):
+        self.chunks = frozenset(chunks)
+
+    def owns(self, chunk: int) -> bool:
+        return chunk in self.chunks
+
+
+def missing_chunks(spool_dir: Path, statuses: list, size: int) -> list[int]:
+    """Chunks of the records every worker read (none failed) that no worker committed: those a worker
+    lost mid-run had claimed."""
+    if not statuses or any(s["error"] or s.get("stopped") for s in statuses):
+        return []
+    total = max(s["records"] for s in statuses)
+    done = done_chunks(spool_dir)
+    return [c for c in range(-(-total // size)) if c not in done]
+
+
 PATH_SAMPLE = 50          # records of the first chunk the layout's extract paths are checked on
 
 
-def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: int, skip: set,
+def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, skip: set,
                     limit: _Limit, status_dir: Path, progress=None, channels=None, claims=None) -> None:
-    """Body of one worker: compose the chunks it claims (``claims``; by default the fixed stripe of
-    :class:`_Stripe`); write ``worker-N.status`` at the end."""
+    """Body of one worker: compose the chunks it claims (``claims``: :class:`_Claims` or :class:`_Listed`;
+    by default every chunk not in ``skip``); write ``worker-N.status`` at the end."""
     from ..compose import compose_document
     from ..records import open_records
     from ..records.validate import validate_record
@@ -139,7 +183,7 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, workers: i
         einvoice = EinvoiceStage(job.einvoice, job.input.namespace_map)
     status = {"records": 0, "error": None, "stopped": False}
     current, writer, result = None, None, None
-    owns = (claims or _Stripe(worker, workers, skip)).owns
+    owns = claims.owns if claims is not None else (lambda chunk: chunk not in skip)
 
     sample_trees = []                 # chunk 0's first records: the layout's paths are checked on them
 
@@ -260,7 +304,7 @@ def compose_all(job, layout, specs, spool_dir: Path, progress, channels=None) ->
 
     ``progress`` is called with (records_so_far, bytes_so_far) while workers run.
     """
-    if job.executor == "dask":           # the same stripes as Dask tasks (ccm_batch.run.dask_executor)
+    if job.executor == "dask":           # the same workers as Dask tasks (ccm_batch.run.dask_executor)
         from .dask_executor import compose_on_dask
         return compose_on_dask(job, spool_dir, progress)
     skip = done_chunks(spool_dir)
@@ -273,11 +317,11 @@ def compose_all(job, layout, specs, spool_dir: Path, progress, channels=None) ->
     claimed = ctx.Value("q", 0)        # the next chunk no worker has claimed
     if job.workers == 1:
         with workergc.settled():
-            _compose_worker(job, layout, specs, spool_dir, 0, 1, skip, limit, status_dir, progress, channels,
+            _compose_worker(job, layout, specs, spool_dir, 0, skip, limit, status_dir, progress, channels,
                             _Claims(claimed, skip))
     else:
         procs = [ctx.Process(target=signals.run_worker,
-                             args=(os.getpid(), _compose_worker, job, layout, specs, spool_dir, w, job.workers,
+                             args=(os.getpid(), _compose_worker, job, layout, specs, spool_dir, w,
                                    skip, limit, status_dir, None, channels, _Claims(claimed, skip)),
                              name=f"ccm-compose-{w}") for w in range(job.workers)]
         try:

@@ -1,15 +1,16 @@
-"""Run orchestration, Dask executor: compose stripes and print-file renders as tasks on a Dask cluster.
+"""Run orchestration, Dask executor: compose workers and print-file renders as tasks on a Dask cluster.
 
 ``[run] executor = "dask"`` (or ``--scheduler``) runs the same two parallel phases as the local
 executor, as tasks of a Dask ``distributed`` cluster:
 
-* **compose**: ``S`` stripe tasks (``S`` = the cluster's worker threads); stripe ``s`` composes the
-  chunks ``c % S == s`` (tasks share no counter to claim chunks from, as local workers do) with the
-  local compose worker's code (:func:`~.compose_phase._compose_worker`) and commits them to the spool
-  with the same journal (``chunk-N.rows`` renamed into place last).
-  A task first lists the chunks already committed and skips them, so a task that Dask reschedules
-  after its worker died — or a ``--restart`` after the scheduler was lost — composes only what is
-  missing and rewrites a half-written chunk from its start;
+* **compose**: ``S`` tasks (``S`` = the cluster's worker threads) run the local compose worker's code
+  (:func:`~.compose_phase._compose_worker`): each claims chunks one after another from a counter file
+  in the spool (:class:`~.compose_phase.FileCounter`, under a POSIX lock), so a slower node composes
+  fewer, and commits them to the spool with the same journal (``chunk-N.rows`` renamed into place
+  last). A task skips the chunks already committed, so a ``--restart`` after the scheduler was lost
+  composes only what is missing. A task that Dask reschedules after its worker died claims on; the
+  chunk the dead worker held (claimed, not committed) is composed by one more task once the others
+  are done (:func:`~.compose_phase.missing_chunks`), from its start;
 * **render**: one task per planned print file (:func:`~.render_phase._render_files`), journalled in
   the work database as it finishes.
 
@@ -228,7 +229,7 @@ def _layout(job):
 
 
 class _Counter:
-    """A counter with the interface of ``multiprocessing.Value`` (a task counts its own stripe)."""
+    """A counter with the interface of ``multiprocessing.Value`` (a task counts its own chunks)."""
 
     def __init__(self, value=0):
         self.value = value
@@ -237,8 +238,8 @@ class _Counter:
         return contextlib.nullcontext()
 
 
-class _StripeLimit:
-    """Reject limit of one stripe; the run applies the job's limit to the totals when it collects."""
+class _TaskLimit:
+    """Reject limit of one compose task; the run applies the job's limit to the totals when it collects."""
 
     def __init__(self):
         self.rejects, self.records, self.bytes, self.stop = _Counter(), _Counter(), _Counter(), _Counter()
@@ -247,9 +248,10 @@ class _StripeLimit:
         return False
 
 
-def compose_stripe(job, spool_dir: str, stripe: int, stripes: int) -> dict:
-    """Dask task: compose the chunks of ``stripe``, skipping those already committed; its status."""
-    from .compose_phase import _compose_worker, done_chunks
+def compose_task(job, spool_dir: str, number: int, chunks=None) -> dict:
+    """Dask task ``number``: compose the chunks it claims from the spool's counter file (or ``chunks``, a
+    list), skipping those already committed; its status (``worker-<number>.status``)."""
+    from .compose_phase import CLAIMS_FILE, FileCounter, _Claims, _compose_worker, _Listed, done_chunks
 
     spool = Path(spool_dir)
     layout = _layout(job)
@@ -257,26 +259,34 @@ def compose_stripe(job, spool_dir: str, stripe: int, stripes: int) -> dict:
         layout.image_dirs = tuple(job.image_dirs)
     specs = list(getattr(layout, "field_specs", ())) + list(job.fields)
     from ..channels import open_router          # multichannel jobs: each task routes its own documents
-    _compose_worker(job, layout, specs, spool, stripe, stripes, done_chunks(spool), _StripeLimit(), spool,
-                    channels=open_router(job, layout))
-    with open(spool / f"worker-{stripe}.status", "rb") as f:
+    skip = done_chunks(spool)
+    claims = _Listed(chunks) if chunks is not None else _Claims(FileCounter(spool / CLAIMS_FILE), skip)
+    _compose_worker(job, layout, specs, spool, number, skip, _TaskLimit(), spool,
+                    channels=open_router(job, layout), claims=claims)
+    with open(spool / f"worker-{number}.status", "rb") as f:
         return pickle.load(f)
 
 
 def compose_on_dask(job, spool_dir: Path, progress) -> list[dict]:
-    """The compose phase on the cluster; returns each stripe's status (as the local phase does)."""
+    """The compose phase on the cluster; returns each task's status (as the local phase does)."""
+    from .compose_phase import CLAIMS_FILE, FileCounter, missing_chunks
     client = client_for(job)
     for old in spool_dir.glob("worker-*.status"):
         old.unlink()
-    stripes = _threads(client)
-    futures = [client.submit(compose_stripe, job, str(spool_dir), s, stripes, key=f"ccm-compose-{s}-{stripes}",
-                             pure=False) for s in range(stripes)]
+    FileCounter.start(spool_dir / CLAIMS_FILE)
+    tasks = _threads(client)
+    futures = [client.submit(compose_task, job, str(spool_dir), n, key=f"ccm-compose-{n}-{tasks}", pure=False)
+               for n in range(tasks)]
     statuses = []
 
     def done(status):
         statuses.append(status)
         progress(max(s["records"] for s in statuses), 0)
     _gather(client, futures, done)
+    lost = missing_chunks(spool_dir, statuses, job.chunk_size)
+    if lost:        # claimed by a worker that died, not committed: one more task composes them
+        _gather(client, [client.submit(compose_task, job, str(spool_dir), tasks, lost,
+                                       key=f"ccm-compose-lost-{lost[0]}", pure=False)], done)
     return statuses
 
 
