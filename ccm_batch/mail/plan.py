@@ -281,7 +281,7 @@ def _plan_mail(db, config, job: str, job_date: str, pool=None) -> PlanSummary:
         summary.householded_documents = stats["householded_documents"]
         summary.split_pieces = stats["split_pieces"]
         cut = _plan_streams(db, book, config, pool, spec)
-        if pool is not None and hasattr(pool, "rest"):    # nothing more for the workers in this plan
+        if hasattr(pool, "rest"):                      # nothing more for the workers in this plan
             pool.rest()
     create_index(db, "CREATE INDEX mail_piece_stream ON mail_piece(stream, seq)")
     _assign_files(db, config, job, job_date, cut)

@@ -167,10 +167,10 @@ def missing_chunks(spool_dir: Path, statuses: list, size: int) -> list[int]:
 PATH_SAMPLE = 50          # records of the first chunk the layout's extract paths are checked on
 
 
-def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, skip: set,
-                    limit: _Limit, status_dir: Path, progress=None, channels=None, claims=None) -> None:
-    """Body of one worker: compose the chunks it claims (``claims``: :class:`_Claims` or :class:`_Listed`;
-    by default every chunk not in ``skip``); write ``worker-N.status`` at the end."""
+def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, claims, limit: _Limit, status_dir: Path,
+                    progress=None, channels=None) -> None:
+    """Body of one worker: compose the chunks it ``claims`` (:class:`_Claims`, :class:`_Listed`: those it
+    ``owns``); write ``worker-N.status`` at the end."""
     from ..compose import compose_document
     from ..records import open_records
     from ..records.validate import validate_record
@@ -183,7 +183,7 @@ def _compose_worker(job, layout, specs, spool_dir: Path, worker: int, skip: set,
         einvoice = EinvoiceStage(job.einvoice, job.input.namespace_map)
     status = {"records": 0, "error": None, "stopped": False}
     current, writer, result = None, None, None
-    owns = claims.owns if claims is not None else (lambda chunk: chunk not in skip)
+    owns = claims.owns
 
     sample_trees = []                 # chunk 0's first records: the layout's paths are checked on them
 
@@ -317,12 +317,12 @@ def compose_all(job, layout, specs, spool_dir: Path, progress, channels=None) ->
     claimed = ctx.Value("q", 0)        # the next chunk no worker has claimed
     if job.workers == 1:
         with workergc.settled():
-            _compose_worker(job, layout, specs, spool_dir, 0, skip, limit, status_dir, progress, channels,
-                            _Claims(claimed, skip))
+            _compose_worker(job, layout, specs, spool_dir, 0, _Claims(claimed, skip), limit, status_dir, progress,
+                            channels)
     else:
         procs = [ctx.Process(target=signals.run_worker,
                              args=(os.getpid(), _compose_worker, job, layout, specs, spool_dir, w,
-                                   skip, limit, status_dir, None, channels, _Claims(claimed, skip)),
+                                   _Claims(claimed, skip), limit, status_dir, None, channels),
                              name=f"ccm-compose-{w}") for w in range(job.workers)]
         try:
             for p in procs:

@@ -259,10 +259,8 @@ def compose_task(job, spool_dir: str, number: int, chunks=None) -> dict:
         layout.image_dirs = tuple(job.image_dirs)
     specs = list(getattr(layout, "field_specs", ())) + list(job.fields)
     from ..channels import open_router          # multichannel jobs: each task routes its own documents
-    skip = done_chunks(spool)
-    claims = _Listed(chunks) if chunks is not None else _Claims(FileCounter(spool / CLAIMS_FILE), skip)
-    _compose_worker(job, layout, specs, spool, number, skip, _TaskLimit(), spool,
-                    channels=open_router(job, layout), claims=claims)
+    claims = _Listed(chunks) if chunks is not None else _Claims(FileCounter(spool / CLAIMS_FILE), done_chunks(spool))
+    _compose_worker(job, layout, specs, spool, number, claims, _TaskLimit(), spool, channels=open_router(job, layout))
     with open(spool / f"worker-{number}.status", "rb") as f:
         return pickle.load(f)
 
