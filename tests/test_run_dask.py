@@ -3,6 +3,7 @@ a worker killed mid-run (its task rescheduled), and a lost scheduler (clear fail
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -35,6 +36,7 @@ def setup(tmp_path_factory):
 
 
 TRIM = "MALLOC_TRIM_THRESHOLD_"
+OPERATOR_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d CCM\d{4}[IWES] ")
 
 
 def _cluster(n: int):
@@ -212,6 +214,10 @@ def test_a_lost_scheduler_fails_clearly_and_restart_finishes_the_run(setup, tmp_
     assert (tmp_path / "fired").exists()           # the scheduler was killed while chunks were composed
     assert result.returncode == 16, result.stdout + result.stderr
     assert "scheduler was lost" in result.stdout + result.stderr and "--restart" in result.stdout + result.stderr
+    # the run's log stays the run's: Dask's own records (reconnection attempts, their tracebacks) come as
+    # one-line CCM0520W messages, never as Dask-format lines or tracebacks
+    lines = (result.stdout + result.stderr).splitlines()
+    assert lines and all(OPERATOR_LINE.match(line) for line in lines), "\n".join(lines)
     assert not list((tmp_path / "out").glob("*.afp"))        # nothing released
     scheduler, worker, sched_file = _start_cluster(tmp_path, base_env)
     try:

@@ -167,10 +167,13 @@ def run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunRe
     :class:`ccm_batch.run.signals.RunInterrupted` when SIGTERM or SIGINT stops the run (its workers
     are stopped first; the work directory is kept for ``--restart``). Problems found later are in the report.
     """
+    log = log or OperatorLog()
     with stop_on_signals():
         try:
             if job.executor == "dask":      # its local cluster starts while the run prepares (see dask_executor)
                 from .dask_executor import start_early
+                from .dask_log import route
+                route(log)                  # Dask's own log lines become one-line operator messages
                 start_early(job)
             return _run_job(job, log, restart)
         except (OSError, sqlite3.Error, CcmError) as exc:     # a stage's own error may wrap the full disk
@@ -181,13 +184,16 @@ def run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunRe
         finally:
             if job.executor == "dask":      # a Dask executor's cluster is closed at the end
                 from .dask_executor import shutdown
-                shutdown()
+                from .dask_log import unroute
+                try:
+                    shutdown()
+                finally:
+                    unroute()
 
 
-def _run_job(job, log: OperatorLog | None, restart: bool) -> RunReport:
+def _run_job(job, log: OperatorLog, restart: bool) -> RunReport:
     from ..job import check_with_layout, load_job_layout
 
-    log = log or OperatorLog()
     started = time.monotonic()
     report = RunReport(job=job.name, job_file=str(job.path), job_date=job.date, layout=str(job.layout),
                        workers=job.workers, restarted=restart)

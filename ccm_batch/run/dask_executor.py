@@ -109,6 +109,8 @@ def _start(job) -> tuple:
         from distributed import Client, LocalCluster
     except ImportError:
         return CcmError("[run] executor = \"dask\" needs the 'distributed' package (pip install distributed)"), None
+    from .dask_log import attach
+    attach()                 # its import gave Dask's loggers their stderr handlers: the run's log takes them
     cluster = None
     try:
         if job.scheduler.startswith("file:"):

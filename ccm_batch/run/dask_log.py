@@ -1,0 +1,103 @@
+"""Run orchestration, Dask executor: Dask's own log records in the run's process, as one-line operator messages.
+
+Importing ``distributed`` gives its loggers (``distributed``, ``distributed.client``, ``tornado``, …) a
+handler of their own that writes to stderr in Dask's format, tracebacks included: a client that loses
+its scheduler writes some thirty lines of asyncio traceback before the run says, in one ``CCM0900E``
+line, what happened and what to do. In a job log read by an operator or scanned by a scheduler those
+lines look like a crash of the engine. For the run's life its process sends them instead to the
+run's operator log: one ``CCM0520W`` line per record of level WARNING or above, naming the logger and
+the message, and for an exception its innermost cause (``ConnectionRefusedError: [Errno 111]
+Connection refused``), never a traceback. The run's outcome is still decided and said by the run
+(the exit code, ``CCM0900E … rerun with --restart``); Dask's lines say what it saw on the way.
+
+Only the run's process is concerned: the workers of a cluster the operator started log where the
+operator set them to; the run's own local cluster keeps Dask quiet below ERROR (``silence_logs``).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+MSGID = "CCM0520W"
+LOGGERS = ("distributed", "distributed.client", "tornado", "bokeh")   # those distributed gives a handler
+MAX_TEXT = 300
+_STATE: dict = {}
+_LOCK = threading.Lock()
+
+
+def one_line(record: logging.LogRecord) -> str:
+    """The record as one line: its message and, for an exception, the innermost cause's type and text."""
+    try:
+        text = record.getMessage()
+    except Exception:         # noqa: BLE001 - a record whose arguments do not format: its template
+        text = str(record.msg)
+    exc = record.exc_info[1] if record.exc_info else None
+    cause = _innermost(exc) if exc is not None else None
+    if cause is not None:
+        told = f"{type(cause).__name__}: {cause}" if str(cause) else type(cause).__name__
+        text = f"{text.strip()}: {told}" if text.strip() else told
+    text = " ".join(text.split()) or "(no message)"
+    return text if len(text) <= MAX_TEXT else text[:MAX_TEXT - 1] + "…"
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    """The deepest exception of ``exc``'s chain (causes, then contexts), passing over cancellations,
+    which only say that a wait was given up, not why."""
+    chain, seen = [], set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    told = [e for e in chain if "Cancelled" not in type(e).__name__]
+    return (told or chain)[-1]
+
+
+class _ToOperator(logging.Handler):
+    """Writes each record it gets to the operator log as a ``CCM0520W`` line."""
+
+    def __init__(self, log):
+        super().__init__(logging.WARNING)
+        self.log = log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.log.message(MSGID, f"Dask {record.name}: {one_line(record)}")
+        except Exception:     # noqa: BLE001 - logging must never break the run
+            self.handleError(record)
+
+
+def route(log) -> None:
+    """Send Dask's records in this process to ``log`` from now until :func:`unroute` (the loggers are
+    taken over at once if ``distributed`` is loaded, else by :func:`attach` once it is)."""
+    with _LOCK:
+        _STATE["log"] = log
+    attach()
+
+
+def attach() -> None:
+    """Take Dask's loggers over for the routed log (after ``distributed`` was imported: its import
+    installs the handlers replaced here). Does nothing when nothing is routed or they are taken already."""
+    import sys
+    if "distributed" not in sys.modules:
+        return
+    with _LOCK:
+        log = _STATE.get("log")
+        if log is None or "saved" in _STATE:
+            return
+        handler = _ToOperator(log)
+        saved = []
+        for name in LOGGERS:
+            logger = logging.getLogger(name)
+            saved.append((logger, list(logger.handlers), logger.propagate))
+            logger.handlers = [handler]
+            logger.propagate = False
+        _STATE["saved"] = saved
+
+
+def unroute() -> None:
+    """Give Dask's loggers their own handlers back (at the end of the run)."""
+    with _LOCK:
+        for logger, handlers, propagate in _STATE.pop("saved", ()):
+            logger.handlers = handlers
+            logger.propagate = propagate
+        _STATE.clear()
