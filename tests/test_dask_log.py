@@ -42,6 +42,15 @@ def test_an_exception_is_told_by_its_innermost_cause_on_one_line():
     assert len(long) == dask_log.MAX_TEXT and long.endswith("…")
 
 
+def test_a_workers_compute_failed_report_keeps_its_task_and_error():
+    report = ("Compute Failed\nKey:       ccm-render-bench_001\nState:     executing\n"
+              "Task:  <Task 'ccm-render-bench_001' render_file(...)>\n"
+              "Exception: \"OutputError('cannot write /w/x.part: No space left on device')\"\n"
+              "Traceback: '  File \"/w/ccm_batch/run/dask_executor.py\", line 343, in render_file\\n'\n")
+    assert dask_log.one_line(_record(report)) == ("Compute Failed; Key: ccm-render-bench_001; Exception: "
+                                                  "\"OutputError('cannot write /w/x.part: No space left on device')\"")
+
+
 def test_only_a_cancellation_is_still_named():
     assert dask_log.one_line(_record("", asyncio.CancelledError())) == "CancelledError"
 

@@ -41,17 +41,26 @@ def small_disk(tmp_path):
         subprocess.run(["umount", str(directory)], check=True)
 
 
-# 300k fills up while composing (the spool), 3m while rendering (staging), on workers or in the run itself
-@pytest.mark.parametrize("size, workers, where", [("300k", 2, "spool"), ("300k", 1, ".ccm-work-inv"),
-                                                  ("3m", 2, "staging"), ("3m", 1, "staging")])
+OPERATOR_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d CCM\d{4}[IWES] ")
+
+
+# 300k fills up while composing (the spool), 3m while rendering (staging), on workers or in the run itself;
+# and on the run's own Dask cluster, where the render tasks that fail are Dask tasks
+@pytest.mark.parametrize("size, workers, where, executor", [("300k", 2, "spool", "local"),
+                                                            ("300k", 1, ".ccm-work-inv", "local"),
+                                                            ("3m", 2, "staging", "local"),
+                                                            ("3m", 1, "staging", "local"),
+                                                            ("3m", 2, "staging", "dask")])
 def test_disk_full_is_named_nothing_released_and_restart_finishes(tmp_path, reference, small_disk, size,
-                                                                  workers, where):
+                                                                  workers, where, executor):
     data, expected = reference
     job = write_job(tmp_path, data, extra=MAIL, chunk_size=4)
     out = tmp_path / "out"
     small_disk(out, size)
-    proc = run_cli("run", job, "--workers", workers)
+    proc = run_cli("run", job, "--workers", workers, "--executor", executor)
     assert proc.returncode == 16, proc.stderr
+    # every line is the run's (a Dask worker's "Compute Failed" report comes as one CCM0520W line)
+    assert all(OPERATOR_LINE.match(line) for line in proc.stderr.splitlines()), proc.stderr
     errors = [line for line in proc.stderr.splitlines() if re.search(r"\bCCM\d{4}[ES]\b", line)]
     assert len(errors) == 1, proc.stderr
     assert "CCM0500E no space left on device writing " + str(out / ".ccm-work-inv") in errors[0], errors[0]
@@ -63,6 +72,6 @@ def test_disk_full_is_named_nothing_released_and_restart_finishes(tmp_path, refe
     note = work / "internal-error.txt"
     assert not note.exists() or note.stat().st_size > 0
     subprocess.run(["mount", "-o", "remount,size=64m", str(out)], check=True)    # the operator frees space
-    restarted = run_cli("run", job, "--restart", "--workers", workers)
+    restarted = run_cli("run", job, "--restart", "--workers", workers, "--executor", executor)
     assert restarted.returncode == 0, restarted.stderr
     assert output_files(out) == expected

@@ -142,15 +142,19 @@ def _fork_server(job) -> None:
     server = getattr(forkserver, "_forkserver", None)
     if server is None or getattr(server, "_forkserver_pid", 0) is not None:
         return
+    from .dask_log import VERBOSITY_ENV, verbosity
     forkserver.set_forkserver_preload(list(PRELOAD))
     with contextlib.suppress(Exception):          # a job that does not pickle: the tasks load the layout
         os.environ[JOB_ENV] = pickle.dumps(job).hex()       # read by dask_worker in the server, at its start
+    if verbosity() is not None:                   # the workers' Dask records as the run's operator lines
+        os.environ[VERBOSITY_ENV] = str(verbosity())
     try:
         forkserver.ensure_running()
     except Exception:        # noqa: BLE001 - no fork server here (a platform without one): spawned workers
         return
     finally:
         os.environ.pop(JOB_ENV, None)
+        os.environ.pop(VERBOSITY_ENV, None)
     _FORK["server"] = server._forkserver_pid
 
 

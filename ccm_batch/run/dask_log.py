@@ -10,8 +10,11 @@ the message, and for an exception its innermost cause (``ConnectionRefusedError:
 Connection refused``), never a traceback. The run's outcome is still decided and said by the run
 (the exit code, ``CCM0900E … rerun with --restart``); Dask's lines say what it saw on the way.
 
-Only the run's process is concerned: the workers of a cluster the operator started log where the
-operator set them to; the run's own local cluster keeps Dask quiet below ERROR (``silence_logs``).
+The run's own local cluster's workers do the same (:func:`for_workers`): they write to the run's stderr,
+which they inherit, so a task that fails (a full disk in a render task) would otherwise print Dask's
+"Compute Failed" report with its traceback before the run's ``CCM0500E`` line. They learn the run's
+verbosity from the environment of the fork server they are forked from (:data:`VERBOSITY_ENV`). The
+workers of a cluster the operator started log where the operator set them to.
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ import threading
 
 MSGID = "CCM0520W"
 LOGGERS = ("distributed", "distributed.client", "tornado", "bokeh")   # those distributed gives a handler
-MAX_TEXT = 300
+MAX_TEXT = 500
+VERBOSITY_ENV = "CCM_DASK_LOG"   # the run's verbosity, for the workers of its own cluster (see for_workers)
 _STATE: dict = {}
 _LOCK = threading.Lock()
 
@@ -31,6 +35,11 @@ def one_line(record: logging.LogRecord) -> str:
         text = record.getMessage()
     except Exception:         # noqa: BLE001 - a record whose arguments do not format: its template
         text = str(record.msg)
+    lines = text.split("\n")
+    if len(lines) > 1 and lines[1].startswith("Key:"):     # a worker's "Compute Failed" report: its first
+        fields = dict(line.split(":", 1) for line in lines[1:] if ":" in line)   # line, the task and the error
+        text = "; ".join([lines[0].strip()] + [f"{name}: {fields[name].strip()}" for name in ("Key", "Exception")
+                                                if name in fields])
     exc = record.exc_info[1] if record.exc_info else None
     cause = _innermost(exc) if exc is not None else None
     if cause is not None:
@@ -92,6 +101,22 @@ def attach() -> None:
             logger.handlers = [handler]
             logger.propagate = False
         _STATE["saved"] = saved
+
+
+def verbosity() -> int | None:
+    """The verbosity of the log Dask's records are routed to in this process, if any."""
+    log = _STATE.get("log")
+    return None if log is None else log.verbosity
+
+
+def for_workers() -> None:
+    """In a worker process of the run's own cluster (forked from its fork server): Dask's records as
+    operator lines on stderr, at the run's verbosity (:data:`VERBOSITY_ENV`); nothing when it is unset."""
+    import os
+    level = os.environ.pop(VERBOSITY_ENV, "")
+    if level.isdigit():
+        from ..log import OperatorLog
+        route(OperatorLog(verbosity=int(level)))
 
 
 def unroute() -> None:

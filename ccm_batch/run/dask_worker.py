@@ -7,7 +7,8 @@ layout with its fonts and, for a job that archives PDF/A, the output intent's pr
 pickled in ``CCM_DASK_JOB``). A worker — and one the nanny starts
 again after a worker was killed — is then a fork of that loaded process, as the local executor's
 workers are forks of the run's, instead of a new interpreter importing everything and loading the
-layout before its first task. Nothing here may stop the server: a problem (a layout that does not load)
+layout before its first task. The workers also write Dask's records as the run's operator lines
+(:func:`.dask_log.for_workers`). Nothing here may stop the server: a problem (a layout that does not load)
 is left for the task to meet and report, as without the preload.
 """
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pickle
 
 import distributed  # noqa: F401 - imported once here rather than in every worker
 
-from . import dask_executor
+from . import dask_executor, dask_log
 from .. import compose, job as _job  # noqa: F401
 from ..records import validate  # noqa: F401
 from ..mail import partition, presort  # noqa: F401
@@ -38,4 +39,5 @@ def _warm() -> None:
 
 
 _warm()
+dask_log.for_workers()   # the run's own cluster: Dask's records as the run's operator lines (see .dask_log)
 workergc.settle()        # inherited by every worker forked from this server (see .workergc)
