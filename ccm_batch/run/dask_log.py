@@ -1,4 +1,4 @@
-"""Run orchestration, Dask executor: what Dask logs in the run's process and its own workers, as one-line operator messages.
+"""Run orchestration, Dask executor: what Dask logs, in the run's process and its workers, as operator lines.
 
 Importing ``distributed`` gives its loggers (``distributed``, ``distributed.client``, ``tornado``, …) a
 handler of their own that writes to stderr in Dask's format, tracebacks included: a client that loses
