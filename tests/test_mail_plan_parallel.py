@@ -106,7 +106,7 @@ def test_a_dask_cluster_gives_the_serial_plan(inputs, tmp_path, monkeypatch):
     base, docs, config, reference = inputs
     monkeypatch.setattr(partition, "PARTITION_DOCS", 1500)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, silence_logs=40) as cluster:
+                      dashboard_address="127.0.0.1:0", silence_logs=40) as cluster:
         job = SimpleNamespace(executor="dask", scheduler=cluster.scheduler_address, workers=2)
         try:
             pool = DaskPlanPool(job)
@@ -133,7 +133,7 @@ def test_a_dask_worker_killed_after_writing_its_file_gives_the_serial_plan(input
     monkeypatch.setenv("CCM_FAULT", fault)
     monkeypatch.setenv("CCM_FAULT_ONCE", str(marker))
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, silence_logs=50) as cluster:
+                      dashboard_address="127.0.0.1:0", silence_logs=50) as cluster:
         job = SimpleNamespace(executor="dask", scheduler=cluster.scheduler_address, workers=2)
         try:
             got = _plan(tmp_path / "p", docs, config, DaskPlanPool(job))
@@ -231,7 +231,7 @@ def test_dask_tasks_hand_results_over_in_order_before_the_others_finish():
 
     from ccm_batch.run import dask_executor
     with LocalCluster(n_workers=2, threads_per_worker=2, processes=True, host="127.0.0.1",
-                      dashboard_address=None, silence_logs=40) as cluster:
+                      dashboard_address="127.0.0.1:0", silence_logs=40) as cluster:
         job = SimpleNamespace(executor="dask", scheduler=cluster.scheduler_address, workers=2)
         handed = []
         try:

@@ -36,13 +36,15 @@ def setup(tmp_path_factory):
 
 
 TRIM = "MALLOC_TRIM_THRESHOLD_"
+# Dask's HTTP servers (health, metrics) bind every interface and port 8787 by default, even without a dashboard
+LOOPBACK_HTTP = ("--no-dashboard", "--dashboard-address", "127.0.0.1:0")
 OPERATOR_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d CCM\d{4}[IWES] ")
 
 
 def _cluster(n: int):
     from distributed import LocalCluster
     return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                        dashboard_address=None, silence_logs=40)
+                        dashboard_address="127.0.0.1:0", silence_logs=40)
 
 
 @pytest.mark.parametrize("workers", [1, 2, 4])
@@ -91,8 +93,8 @@ def test_render_tasks_keep_one_connection_per_worker_thread_and_close_it_at_the_
     from distributed import Client, LocalCluster
     job, reference = setup
     files = sum(1 for name in reference if name.endswith(".afp"))
-    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, host="127.0.0.1", dashboard_address=None,
-                      silence_logs=40) as cluster, Client(cluster) as client:
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, host="127.0.0.1",
+                      dashboard_address="127.0.0.1:0", silence_logs=40) as cluster, Client(cluster) as client:
         client.run(_spy_on_work_db_connections)
         result = run_cli("run", job, "-o", tmp_path / "out", "--scheduler", cluster.scheduler_address, "-q")
         assert result.returncode == 0, result.stdout + result.stderr
@@ -170,13 +172,13 @@ def _wait_for(path: Path, deadline: float = 60.0) -> None:
 def _start_cluster(tmp: Path, env: dict) -> tuple[subprocess.Popen, subprocess.Popen, Path]:
     sched_file = tmp / f"scheduler-{time.monotonic_ns()}.json"
     scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-                                  "--port", "0", "--no-dashboard", "--scheduler-file", str(sched_file)],
+                                  "--port", "0", *LOOPBACK_HTTP, "--scheduler-file", str(sched_file)],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     _wait_for(sched_file)
     worker_env = dict(env)
     worker_env["CCM_FAULT_KILL"] = str(scheduler.pid) if env.get("CCM_FAULT") else ""
     worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
-                               str(sched_file), "--nthreads", "1", "--nworkers", "2", "--no-dashboard",
+                               str(sched_file), "--nthreads", "1", "--nworkers", "2", *LOOPBACK_HTTP,
                                "--host", "127.0.0.1", "--death-timeout", "20"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=worker_env)
     return scheduler, worker, sched_file
@@ -238,3 +240,78 @@ def test_an_unknown_executor_is_a_job_error(setup, tmp_path):
     result = run_cli("run", bad, "-o", tmp_path / "out")
     assert result.returncode == 12
     assert '[run] executor: "spark" is not allowed: expected one of "local", "dask"' in result.stdout + result.stderr
+
+
+# -- storage every worker must see, and a task's own errors ----------------------------------------------
+
+def test_a_worker_sees_the_run_files_or_says_what_it_misses(tmp_path):
+    from ccm_batch.run.dask_executor import _sees
+    probe = tmp_path / "dask-probe"
+    probe.write_text("token-1", encoding="ascii")
+    layout = tmp_path / "layout.xml"
+    layout.write_text("<layout/>")
+    assert _sees(str(probe), "token-1", (str(layout),)) == []
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".probe-")]     # its write test is gone
+    assert _sees(str(probe), "token-2", ()) == [
+        f"the work directory {tmp_path} (another directory is at that path on this worker)"]
+    assert _sees(str(tmp_path / "gone" / "dask-probe"), "token-1", (str(tmp_path / "inv.xml"),)) == [
+        f"the work directory {tmp_path / 'gone'} (No such file or directory)",
+        f"{tmp_path / 'inv.xml'} (cannot read it)"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a worker in its own mount namespace needs root (CI runs as root)")
+def test_workers_that_do_not_see_the_work_directory_stop_the_run_before_any_task(setup, tmp_path):
+    """Workers started where the job's directory is another, empty file system (their own mount namespace
+    with a tmpfs over it): the run names the worker and what it does not see, exit 16, before any task —
+    instead of a task's FileNotFoundError read as a lost scheduler."""
+    job, _ = setup
+    hidden = tmp_path / "job"
+    hidden.mkdir()
+    local_job = write_job(hidden, make_extract(hidden / "inv.xml", 12), extra=MAIL, chunk_size=8)
+    sched_file = tmp_path / "scheduler.json"
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                  "--port", "0", *LOOPBACK_HTTP, "--scheduler-file", str(sched_file)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = None
+    try:
+        _wait_for(sched_file)
+        worker = subprocess.Popen(["unshare", "-m", "sh", "-c",
+                                   f"mount -t tmpfs tmpfs '{hidden}' && exec '{sys.executable}' -m "
+                                   f"distributed.cli.dask_worker --scheduler-file '{sched_file}' --nthreads 1 "
+                                   "--nworkers 1 " + " ".join(LOOPBACK_HTTP) + " --host 127.0.0.1"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait_workers(sched_file, 1)
+        result = subprocess.run([sys.executable, "-m", "ccm_batch.cli", "run", str(local_job), "-o",
+                                 str(hidden / "out"), "--scheduler", f"file:{sched_file}"],
+                                capture_output=True, text=True, timeout=300)
+    finally:
+        _stop(*(p for p in (worker, scheduler) if p is not None))
+    assert result.returncode == 16, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if " CCM0521E " in line]
+    assert len(errors) == 1, result.stderr
+    assert f"does not see the run's files as the run does: the work directory {hidden / 'out' / '.ccm-work-inv'} " \
+           "(No such file or directory)" in errors[0]
+    assert f"{hidden / 'inv.xml'} (cannot read it)" in errors[0] and "--restart" in errors[0]
+    assert "scheduler was lost" not in result.stderr
+    assert not list((hidden / "out" / ".ccm-work-inv" / "spool").iterdir())        # no task ran
+    assert sorted(p.name for p in (hidden / "out").iterdir()) == [".ccm-work-inv"]   # nothing released
+
+
+def test_a_tasks_own_error_is_not_a_lost_scheduler():
+    from ccm_batch.errors import ConfigError
+    from ccm_batch.job import load_job
+    from ccm_batch.run.dask_executor import TaskFailed, _gather
+    with _cluster(1) as cluster:
+        from distributed import Client
+        with Client(cluster) as client:
+            with pytest.raises(TaskFailed) as failed:        # an OS error: named as the task's, with the next step
+                _gather(client, [client.submit(os.stat, "/nonexistent/ccm-file", pure=False)], lambda r: None)
+            assert "FileNotFoundError" in str(failed.value) and "/nonexistent/ccm-file" in str(failed.value)
+            assert "--restart" in str(failed.value) and "scheduler" not in str(failed.value)
+            with pytest.raises(ConfigError, match="job file not found"):     # the engine's own error, as it is
+                _gather(client, [client.submit(load_job, "/nonexistent/job.toml", pure=False)], lambda r: None)
+            with pytest.raises(ValueError):                                  # anything else: as it is
+                _gather(client, [client.submit(int, "x", pure=False)], lambda r: None)
+            got = []
+            _gather(client, [client.submit(abs, -3, pure=False)], got.append)
+            assert got == [3]
