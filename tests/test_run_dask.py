@@ -315,3 +315,26 @@ def test_a_tasks_own_error_is_not_a_lost_scheduler():
             got = []
             _gather(client, [client.submit(abs, -3, pure=False)], got.append)
             assert got == [3]
+
+
+def test_a_scheduler_file_is_read_by_the_run_and_a_missing_one_does_not_hang_it(tmp_path):
+    """Dask's client waits for a missing scheduler file without end; the run reads the file itself: the
+    address it holds, or a CcmError naming the file once the wait is over."""
+    import json
+
+    from ccm_batch.errors import CcmError
+    from ccm_batch.run.dask_executor import _scheduler_in_file
+    good = tmp_path / "scheduler.json"
+    good.write_text(json.dumps({"type": "Scheduler", "address": "tcp://127.0.0.1:8786", "workers": {}}))
+    assert _scheduler_in_file(str(good), wait=0) == "tcp://127.0.0.1:8786"
+    with pytest.raises(CcmError, match=r"scheduler file .*missing\.json does not exist \(waited 0 s\): start the "
+                                       r"scheduler with --scheduler-file"):
+        _scheduler_in_file(str(tmp_path / "missing.json"), wait=0.05)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(CcmError, match=r"bad\.json cannot be read as one \(JSONDecodeError"):
+        _scheduler_in_file(str(bad), wait=0)
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"address": 12}))
+    with pytest.raises(CcmError, match=r"empty\.json holds no scheduler address \(12\)"):
+        _scheduler_in_file(str(empty), wait=0)

@@ -132,7 +132,7 @@ def _start(job) -> tuple:
     cluster = None
     try:
         if job.scheduler.startswith("file:"):
-            return Client(scheduler_file=job.scheduler[5:], timeout="30s"), None
+            return Client(_scheduler_in_file(job.scheduler[5:]), timeout="30s"), None
         if job.scheduler:
             return Client(job.scheduler, timeout="30s"), None
         import dask
@@ -151,6 +151,33 @@ def _start(job) -> tuple:
         return CcmError(f"cannot reach the Dask scheduler {job.scheduler or '(local cluster)'}: {exc}"), None
     except Exception as exc:     # noqa: BLE001 - raised in the run's thread by client_for
         return exc, None
+
+
+SCHEDULER_FILE_WAIT = 30.0       # seconds a scheduler file may take to appear (a cluster still starting)
+
+
+def _scheduler_in_file(path: str, wait: float = SCHEDULER_FILE_WAIT) -> str:
+    """The scheduler address a Dask scheduler file holds (``dask scheduler --scheduler-file PATH``), once it
+    exists. Read here rather than by Dask's client, which waits for a missing file without end: a run
+    under a batch scheduler would hang all night on a mistyped path."""
+    import json
+    import time
+    deadline = time.monotonic() + wait
+    while not os.path.exists(path):
+        if time.monotonic() >= deadline:
+            raise CcmError(f"the Dask scheduler file {path} does not exist (waited {wait:.0f} s): start the "
+                           f"scheduler with --scheduler-file {path}, or check the path ([run] scheduler_file, "
+                           "--scheduler file:PATH)")
+        time.sleep(0.1)
+    try:
+        with open(path, encoding="utf-8") as f:
+            address = json.load(f)["address"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CcmError(f"the Dask scheduler file {path} cannot be read as one ({type(exc).__name__}: {exc}): "
+                       "it is the JSON file dask scheduler --scheduler-file writes, with an \"address\"") from None
+    if not isinstance(address, str) or "://" not in address:
+        raise CcmError(f"the Dask scheduler file {path} holds no scheduler address ({address!r})")
+    return address
 
 
 def _fork_server(job) -> None:
