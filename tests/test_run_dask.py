@@ -244,19 +244,43 @@ def test_an_unknown_executor_is_a_job_error(setup, tmp_path):
 
 # -- storage every worker must see, and a task's own errors ----------------------------------------------
 
-def test_a_worker_sees_the_run_files_or_says_what_it_misses(tmp_path):
-    from ccm_batch.run.dask_executor import _sees
+def test_a_worker_sees_the_run_files_runs_the_same_engine_or_says_what_it_misses(tmp_path):
+    from ccm_batch.run.dask_checks import engine_digest, worker_findings
     probe = tmp_path / "dask-probe"
     probe.write_text("token-1", encoding="ascii")
     layout = tmp_path / "layout.xml"
     layout.write_text("<layout/>")
-    assert _sees(str(probe), "token-1", (str(layout),)) == []
+    assert worker_findings(str(probe), "token-1", (str(layout),), engine_digest()) == []
+    assert worker_findings(str(probe), "token-1", (str(layout),), None) == []
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".probe-")]     # its write test is gone
-    assert _sees(str(probe), "token-2", ()) == [
+    assert worker_findings(str(probe), "token-2", (), None) == [
         f"the work directory {tmp_path} (another directory is at that path on this worker)"]
-    assert _sees(str(tmp_path / "gone" / "dask-probe"), "token-1", (str(tmp_path / "inv.xml"),)) == [
+    assert worker_findings(str(tmp_path / "gone" / "dask-probe"), "token-1", (str(tmp_path / "inv.xml"),), None) == [
         f"the work directory {tmp_path / 'gone'} (No such file or directory)",
         f"{tmp_path / 'inv.xml'} (cannot read it)"]
+    other = worker_findings(str(probe), "token-1", (), "0123456789abcdef")
+    assert len(other) == 1 and other[0].startswith(f"another ccm-batch (engine {engine_digest()}, the run's "
+                                                   "0123456789abcdef, at ")
+
+
+def test_the_engine_digest_follows_the_engine_files(tmp_path):
+    """Two installs with different files differ (a copy of the package with one rule file changed)."""
+    import shutil
+    import subprocess as sp
+
+    import ccm_batch
+    from ccm_batch.run.dask_checks import engine_digest
+    root = Path(ccm_batch.__file__).resolve().parent
+    copy = tmp_path / "site" / "ccm_batch"
+    shutil.copytree(root, copy, ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.c"))
+    code = "from ccm_batch.run.dask_checks import engine_digest; print(engine_digest())"
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "site"), CCM_PURE_PYTHON="1")
+    same = sp.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert same.stdout.strip() == engine_digest(), same.stderr
+    rules = sorted(copy.rglob("*.toml"))[0]
+    rules.write_text(rules.read_text() + "\n# changed\n")
+    changed = sp.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert changed.returncode == 0 and changed.stdout.strip() != engine_digest()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="a worker in its own mount namespace needs root (CI runs as root)")
@@ -289,8 +313,8 @@ def test_workers_that_do_not_see_the_work_directory_stop_the_run_before_any_task
     assert result.returncode == 16, result.stdout + result.stderr
     errors = [line for line in result.stderr.splitlines() if " CCM0521E " in line]
     assert len(errors) == 1, result.stderr
-    assert f"does not see the run's files as the run does: the work directory {hidden / 'out' / '.ccm-work-inv'} " \
-           "(No such file or directory)" in errors[0]
+    assert f"cannot take this run's tasks: the work directory {hidden / 'out' / '.ccm-work-inv'} " \
+           "(No such file or directory)" in errors[0] and "shared file system" in errors[0]
     assert f"{hidden / 'inv.xml'} (cannot read it)" in errors[0] and "--restart" in errors[0]
     assert "scheduler was lost" not in result.stderr
     assert not list((hidden / "out" / ".ccm-work-inv" / "spool").iterdir())        # no task ran

@@ -33,6 +33,7 @@ import threading
 from pathlib import Path
 
 from ..errors import CcmError
+from .dask_checks import SHARED, check_workers
 
 _CLIENT: dict = {}
 
@@ -64,12 +65,6 @@ class SchedulerLost(CcmError):
     exit_code = 16
 
 
-class StorageNotShared(CcmError):
-    """A Dask worker does not see the run's files as the run does (:func:`check_storage`)."""
-    exit_code = 16
-    msgid = "CCM0521E"
-
-
 class TaskFailed(CcmError):
     """A Dask task failed with an operating-system error (a file it could not open, a permission): the work
     done is journalled, ``--restart`` finishes the run once the cause is fixed."""
@@ -77,9 +72,6 @@ class TaskFailed(CcmError):
     msgid = "CCM0522E"
 
 
-PROBE = "dask-probe"          # in the run's work directory: a token each worker must read back (check_storage)
-SHARED = ("the work directory ([output] work_dir), the layout and the input must be on storage every Dask worker "
-          "sees at the same path (a shared file system)")
 
 
 def client_for(job):
@@ -244,59 +236,6 @@ def shutdown() -> None:
         _stop_fork_server()
 
 
-def _sees(probe: str, token: str, files: tuple) -> list[str]:
-    """On a worker: what of the run's files it does not see as the run does (an empty list: all of them).
-    The work directory must be the run's own (the probe holds the run's token) and writable; the layout
-    and the input readable."""
-    problems = []
-    run_dir = os.path.dirname(probe)
-    try:
-        with open(probe, encoding="ascii") as f:
-            if f.read() != token:
-                problems.append(f"the work directory {run_dir} (another directory is at that path on this worker)")
-    except OSError as exc:
-        problems.append(f"the work directory {run_dir} ({exc.strerror or exc})")
-    if not problems:
-        mine = os.path.join(run_dir, f".probe-{os.getpid()}-{threading.get_ident()}")
-        try:
-            os.close(os.open(mine, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-            os.unlink(mine)
-        except OSError as exc:
-            problems.append(f"the work directory {run_dir} (cannot write in it: {exc.strerror or exc})")
-    for path in files:
-        if not os.access(path, os.R_OK):
-            problems.append(f"{path} (cannot read it)")
-    return problems
-
-
-def check_storage(client, job) -> None:
-    """Before the run's first tasks on the cluster: every worker sees the run's work directory (the same
-    one: it reads back a token the run wrote there), can write in it, and reads the layout and the input;
-    else :class:`StorageNotShared` naming the worker and what it misses. Once per run and cluster. (A
-    worker that joins later and does not see them makes its tasks fail: :class:`TaskFailed`.)"""
-    import secrets
-    if getattr(job, "run_dir", None) is None:     # the plan driven alone (bench/plan_bench.py): no run's files
-        return
-    run_dir = Path(job.run_dir)
-    key = (id(client), str(run_dir))
-    if _CLIENT.get("storage") == key or not run_dir.is_dir():
-        return
-    probe = run_dir / PROBE
-    token = secrets.token_hex(16)
-    probe.write_text(token, encoding="ascii")
-    files = tuple(str(p) for p in (job.layout, job.input.path))
-    seen = client.run(_sees, str(probe), token, files, on_error="return")
-    bad = {worker: (problems if isinstance(problems, list) else [f"the check failed: {problems!r}"])
-           for worker, problems in sorted(seen.items()) if problems}
-    if bad:
-        worker, problems = next(iter(bad.items()))
-        others = f" (and {len(bad) - 1} other worker(s))" if len(bad) > 1 else ""
-        raise StorageNotShared(f"the Dask worker {worker}{others} does not see the run's files as the run does: "
-                               f"{'; '.join(problems)} — {SHARED}; nothing was released and the work directory "
-                               "is kept: fix the storage, then rerun with --restart")
-    _CLIENT["storage"] = key
-
-
 def _threads(client) -> int:
     return max(1, sum(client.nthreads().values()))
 
@@ -388,7 +327,7 @@ def compose_on_dask(job, spool_dir: Path, progress) -> list[dict]:
     """The compose phase on the cluster; returns each task's status (as the local phase does)."""
     from .compose_phase import CLAIMS_FILE, FileCounter, missing_chunks
     client = client_for(job)
-    check_storage(client, job)
+    check_workers(client, job)
     for old in spool_dir.glob("worker-*.status"):
         old.unlink()
     FileCounter.start(spool_dir / CLAIMS_FILE)
@@ -471,7 +410,7 @@ def render_on_dask(job, db_path: Path, spool_dir: Path, staging: Path, mail_conf
     """The render phase on the cluster: one task per print file not yet rendered (``todo``: their stems,
     streams and numbers)."""
     client = client_for(job)
-    check_storage(client, job)
+    check_workers(client, job)
     futures = [client.submit(render_file, job, str(db_path), str(spool_dir), str(staging), mail_config,
                              resources, stem, stream, seq, key=f"ccm-render-{stem}", pure=False)
                for stem, stream, seq in todo]
@@ -493,7 +432,7 @@ def map_on_dask(job, fn, arglist: list, each=None) -> list:
     ``each(i, result)``, if given, is called in argument order as soon as result ``i`` and those before
     it are in (tasks finish in any order)."""
     client = client_for(job)
-    check_storage(client, job)
+    check_workers(client, job)
     futures = [client.submit(_indexed, i, fn, *args, pure=False) for i, args in enumerate(arglist)]
     pending = object()
     out: list = [pending] * len(arglist)

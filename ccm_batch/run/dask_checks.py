@@ -1,0 +1,115 @@
+"""Run orchestration, Dask executor: what every worker must share with the run, checked before its first task.
+
+A Dask worker takes the run's tasks only if it sees the run's files as the run does and runs the same
+engine; otherwise the run would fail on a task's ``FileNotFoundError`` far from its cause, or — worse —
+finish with outputs that differ from the local executor's. Before the run's first task on a cluster
+(:func:`check_workers`, from each phase that submits tasks; once per run and client), every worker:
+
+* reads back a token the run wrote in its work directory (``dask-probe``): the same directory, not
+  another one at the same path (a worker's local disk holding an old run);
+* creates and removes a file of its own there (the work directory is writable for it);
+* reads the layout and the input;
+* for a cluster the operator started (``--scheduler``), runs the same engine: the digest of the
+  package's files that an install holds and the outputs depend on (:data:`ENGINE_FILES`: sources, rules,
+  bundled fonts; not the compiled core, which gives the same bytes; not licences and notes) is the
+  run's. The run's own local cluster forks its workers from the run's own files: not compared.
+
+A worker that fails is named with what it misses (:class:`WorkerUnfit`, ``CCM0521E``, exit 16; nothing
+was released). A worker that joins the cluster later is not checked: its tasks fail with the task's own
+error (:class:`~.dask_executor.TaskFailed`).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+
+from ..errors import CcmError
+
+PROBE = "dask-probe"          # in the run's work directory: a token each worker must read back
+SHARED = ("the work directory ([output] work_dir), the layout and the input must be on storage every Dask worker "
+          "sees at the same path (a shared file system)")
+SAME_ENGINE = "every Dask worker must run the same ccm-batch as the run (version and files: the outputs depend on them)"
+ENGINE_FILES = (".py", ".rng", ".ttf", ".otf", ".toml", ".json", ".csv")   # what an install has and outputs use
+_CHECKED: dict = {}           # (client id, run directory) -> True
+_DIGEST: dict = {}
+
+
+class WorkerUnfit(CcmError):
+    """A Dask worker cannot take the run's tasks: it does not see the run's files, or runs another engine."""
+    exit_code = 16
+    msgid = "CCM0521E"
+
+
+def engine_digest() -> str:
+    """A digest of the engine's files in this process (the package's sources and data, by relative path);
+    computed once per process."""
+    if "engine" not in _DIGEST:
+        root = Path(__file__).resolve().parent.parent
+        digest = hashlib.sha256()
+        for path in sorted(p for p in root.rglob("*") if p.suffix in ENGINE_FILES and p.is_file()
+                           and "__pycache__" not in p.parts):
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+        _DIGEST["engine"] = digest.hexdigest()[:16]
+    return _DIGEST["engine"]
+
+
+def worker_findings(probe: str, token: str, files: tuple, engine: str | None) -> list[str]:
+    """On a worker: why it cannot take the run's tasks (an empty list: it can). ``engine``: the run's
+    :func:`engine_digest`, or None not to compare."""
+    problems = []
+    run_dir = os.path.dirname(probe)
+    try:
+        with open(probe, encoding="ascii") as f:
+            if f.read() != token:
+                problems.append(f"the work directory {run_dir} (another directory is at that path on this worker)")
+    except OSError as exc:
+        problems.append(f"the work directory {run_dir} ({exc.strerror or exc})")
+    if not problems:
+        mine = os.path.join(run_dir, f".probe-{os.getpid()}-{threading.get_ident()}")
+        try:
+            os.close(os.open(mine, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            os.unlink(mine)
+        except OSError as exc:
+            problems.append(f"the work directory {run_dir} (cannot write in it: {exc.strerror or exc})")
+    for path in files:
+        if not os.access(path, os.R_OK):
+            problems.append(f"{path} (cannot read it)")
+    if engine is not None and engine_digest() != engine:
+        problems.append(f"another ccm-batch (engine {engine_digest()}, the run's {engine}, at "
+                        f"{Path(__file__).resolve().parent.parent})")
+    return problems
+
+
+def check_workers(client, job) -> None:
+    """Every worker of ``client``'s cluster can take ``job``'s tasks (see the module docstring), else
+    :class:`WorkerUnfit` naming the first worker that cannot and why. Once per run and client; nothing
+    to check for a job without a work directory (the plan driven alone, ``bench/plan_bench.py``)."""
+    import secrets
+    if getattr(job, "run_dir", None) is None:
+        return
+    run_dir = Path(job.run_dir)
+    key = (getattr(client, "id", id(client)), str(run_dir))
+    if key in _CHECKED or not run_dir.is_dir():
+        return
+    probe = run_dir / PROBE
+    token = secrets.token_hex(16)
+    probe.write_text(token, encoding="ascii")
+    files = tuple(str(p) for p in (job.layout, job.input.path))
+    engine = engine_digest() if job.scheduler else None
+    seen = client.run(worker_findings, str(probe), token, files, engine, on_error="return")
+    unfit = {worker: (found if isinstance(found, list) else [f"the check failed on it: {found!r}"])
+             for worker, found in sorted(seen.items()) if found}
+    if unfit:
+        worker, problems = next(iter(unfit.items()))
+        others = f" (and {len(unfit) - 1} other worker(s))" if len(unfit) > 1 else ""
+        advice = [text for text, wanted in ((SHARED, any(not p.startswith("another ccm-batch") for p in problems)),
+                                            (SAME_ENGINE, any(p.startswith("another ccm-batch") for p in problems)))
+                  if wanted]
+        raise WorkerUnfit(f"the Dask worker {worker}{others} cannot take this run's tasks: {'; '.join(problems)} "
+                          f"— {'; '.join(advice)}. Nothing was released and the work directory is kept: fix the "
+                          "cluster, then rerun with --restart")
+    if len(_CHECKED) > 64:
+        _CHECKED.clear()
+    _CHECKED[key] = True
