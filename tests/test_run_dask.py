@@ -362,3 +362,31 @@ def test_a_scheduler_file_is_read_by_the_run_and_a_missing_one_does_not_hang_it(
     empty.write_text(json.dumps({"address": 12}))
     with pytest.raises(CcmError, match=r"empty\.json holds no scheduler address \(12\)"):
         _scheduler_in_file(str(empty), wait=0)
+
+
+def test_two_runs_sharing_a_cluster_each_run_their_own_tasks(setup, tmp_path):
+    """A Dask key names a task for the whole cluster: two runs of the same job (same print-file stems, same
+    number of compose tasks) submitted at once must not be handed each other's tasks."""
+    from runjobs import CLI
+    from ccm_batch.job import load_job
+    from ccm_batch.run.dask_executor import task_key
+    job, reference = setup
+    one, two = (load_job(job, {"output_dir": str(tmp_path / name)}) for name in ("one", "two"))
+    assert task_key(one, "render-inv_001") != task_key(two, "render-inv_001")
+    assert task_key(one, "render-inv_001") == task_key(one, "render-inv_001")      # stable within the run
+    with _cluster(2) as cluster:
+        runs = [subprocess.Popen([*CLI, "run", str(job), "-o", str(tmp_path / name), "--scheduler",
+                                  cluster.scheduler_address, "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True, env={k: v for k, v in os.environ.items() if not k.startswith("CCM_FAULT")})
+                for name in ("one", "two")]
+        done = [(run.wait(timeout=300), run.communicate()) for run in runs]
+        for code, (out, err) in done:
+            assert code == 0, out + err
+        keys = {str(t[0]) for t in cluster.scheduler.transition_log}     # every task the scheduler was given
+    # each run had its own 2 compose tasks (and needed no task to compose chunks another run's task took)
+    assert len({k for k in keys if k.startswith("ccm-compose-")}) == 4, sorted(keys)
+    assert not [k for k in keys if k.startswith("ccm-compose-lost-")], sorted(keys)
+    renders = {k for k in keys if k.startswith("ccm-render-")}
+    assert len(renders) == 2 * sum(1 for name in reference if name.endswith(".afp")), sorted(renders)
+    for name in ("one", "two"):
+        assert output_files(tmp_path / name) == reference

@@ -236,6 +236,25 @@ def shutdown() -> None:
         _stop_fork_server()
 
 
+_RUN_TAGS: dict = {}      # run directory -> a random tag, for the keys of its tasks
+
+
+def task_key(job, name: str) -> str:
+    """The Dask key of the run's task ``name``: ``ccm-NAME-TAG``, TAG drawn once per run directory in this
+    process. A key names a task for the whole cluster: a second client submitting a key already held
+    is handed the first one's task and result (checked with two clients), so two runs sharing a
+    cluster — the same job name and print-file stems, the same number of compose tasks — must not
+    submit the same keys."""
+    import secrets
+    where = str(getattr(job, "run_dir", ""))
+    tag = _RUN_TAGS.get(where)
+    if tag is None:
+        if len(_RUN_TAGS) > 64:
+            _RUN_TAGS.clear()
+        tag = _RUN_TAGS[where] = secrets.token_hex(4)
+    return f"ccm-{name}-{tag}"
+
+
 def _threads(client) -> int:
     return max(1, sum(client.nthreads().values()))
 
@@ -332,7 +351,8 @@ def compose_on_dask(job, spool_dir: Path, progress) -> list[dict]:
         old.unlink()
     FileCounter.start(spool_dir / CLAIMS_FILE)
     tasks = _threads(client)
-    futures = [client.submit(compose_task, job, str(spool_dir), n, key=f"ccm-compose-{n}-{tasks}", pure=False)
+    futures = [client.submit(compose_task, job, str(spool_dir), n, key=task_key(job, f"compose-{n}-{tasks}"),
+                             pure=False)
                for n in range(tasks)]
     statuses = []
 
@@ -343,7 +363,7 @@ def compose_on_dask(job, spool_dir: Path, progress) -> list[dict]:
     lost = missing_chunks(spool_dir, statuses, job.chunk_size)
     if lost:        # claimed by a worker that died, not committed: one more task composes them
         _gather(client, [client.submit(compose_task, job, str(spool_dir), tasks, lost,
-                                       key=f"ccm-compose-lost-{lost[0]}", pure=False)], done)
+                                       key=task_key(job, f"compose-lost-{lost[0]}"), pure=False)], done)
     return statuses
 
 
@@ -374,13 +394,15 @@ def _render_db(db_path: str):
     return db
 
 
-def close_render_db(thread: int | None = None) -> int:
-    """Close the work-database connections kept by :func:`_render_db` (``thread``'s, or every thread's: the
-    run does this on every worker once its render tasks are all done, so that no worker of a cluster that
-    outlives the run keeps the run's files open); how many were open."""
+def close_render_db(thread: int | None = None, db_path: str | None = None) -> int:
+    """Close the work-database connections kept by :func:`_render_db` (``thread``'s, or every thread's;
+    only those to ``db_path`` when it is given: the run does this on every worker once its render tasks
+    are all done, so that no worker of a cluster that outlives the run keeps the run's files open — and
+    leaves alone those another run's render tasks are using on the same cluster); how many were closed."""
     with _RENDER_LOCK:
         threads = list(_RENDER_DBS) if thread is None else [thread]
-        kept = [_RENDER_DBS.pop(t) for t in threads if t in _RENDER_DBS]
+        kept = [_RENDER_DBS.pop(t) for t in threads
+                if t in _RENDER_DBS and (db_path is None or _RENDER_DBS[t][0][0] == db_path)]
     for _, db in kept:
         with contextlib.suppress(Exception):
             db.close()
@@ -412,13 +434,13 @@ def render_on_dask(job, db_path: Path, spool_dir: Path, staging: Path, mail_conf
     client = client_for(job)
     check_workers(client, job)
     futures = [client.submit(render_file, job, str(db_path), str(spool_dir), str(staging), mail_config,
-                             resources, stem, stream, seq, key=f"ccm-render-{stem}", pure=False)
+                             resources, stem, stream, seq, key=task_key(job, f"render-{stem}"), pure=False)
                for stem, stream, seq in todo]
     _gather(client, futures, lambda stem: progress(0, 0, 1))     # a file done: the journal has its counts
     # every task is done: no worker uses its connection now (after a failure the run's work directory is
     # kept for --restart, and a worker's next task on another database closes the one it kept)
     with contextlib.suppress(Exception):
-        client.run(close_render_db, on_error="ignore")
+        client.run(close_render_db, None, str(db_path), on_error="ignore")
 
 
 # -- plan -------------------------------------------------------------------------------------------
