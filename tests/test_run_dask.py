@@ -390,3 +390,38 @@ def test_two_runs_sharing_a_cluster_each_run_their_own_tasks(setup, tmp_path):
     assert len(renders) == 2 * sum(1 for name in reference if name.endswith(".afp")), sorted(renders)
     for name in ("one", "two"):
         assert output_files(tmp_path / name) == reference
+
+
+def test_a_task_gets_the_layout_it_loaded_even_when_another_runs_task_loads_one_meanwhile(tmp_path, monkeypatch):
+    """A worker of two threads on a shared cluster: right after one task stored its job's layout, another
+    run's task stores its own; each must still get the layout of its own job (the interleaving replayed in
+    one thread: the cache runs the other task as soon as the first one has stored its layout)."""
+    from types import SimpleNamespace
+
+    import ccm_batch.job as job_module
+    from ccm_batch.run import dask_executor
+    paths = {}
+    for name in ("a", "b"):
+        paths[name] = tmp_path / f"{name}.xml"
+        paths[name].write_text("<layout/>")
+    job_a, job_b = (SimpleNamespace(path=tmp_path / f"{n}.toml", layout=paths[n]) for n in ("a", "b"))
+    others = []
+
+    class Interleaved(dict):
+        def _then_the_other(self):
+            if not others:
+                others.append(None)                # once: the other task's own store runs no other
+                others[0] = dask_executor._layout(job_b)
+
+        def __setitem__(self, key, value):
+            super().__setitem__(key, value)
+            self._then_the_other()
+
+        def update(self, *args, **kwargs):
+            super().update(*args, **kwargs)
+            self._then_the_other()
+    monkeypatch.setattr(dask_executor, "_LAYOUTS", Interleaved())
+    monkeypatch.setattr(job_module, "load_job_layout", lambda job: f"layout of {job.layout.stem}")
+    assert dask_executor._layout(job_a) == "layout of a"
+    assert others == ["layout of b"]
+    assert dask_executor._layout(job_b) == "layout of b"     # the last stored, kept

@@ -300,9 +300,12 @@ def _layout(job):
     from ..job import load_job_layout
     path = job.layout
     stamp = (str(job.path), str(path), os.stat(path).st_mtime_ns)
-    if _LAYOUTS.get("stamp") != stamp:
-        _LAYOUTS.update(stamp=stamp, layout=load_job_layout(job))
-    return _LAYOUTS["layout"]
+    kept = _LAYOUTS.get("kept")
+    if kept is not None and kept[0] == stamp:
+        return kept[1]
+    layout = load_job_layout(job)        # another run's task may load its own meanwhile (a worker of 2 threads
+    _LAYOUTS["kept"] = (stamp, layout)   # on a shared cluster): this task keeps the one it loaded
+    return layout
 
 
 class _Counter:
