@@ -72,8 +72,6 @@ class TaskFailed(CcmError):
     msgid = "CCM0522E"
 
 
-
-
 def client_for(job):
     """The run's Dask client (connecting to ``job.scheduler``, or the local cluster), cached. A local
     cluster begun by :func:`start_early` is waited for here."""
