@@ -425,3 +425,29 @@ def test_a_task_gets_the_layout_it_loaded_even_when_another_runs_task_loads_one_
     assert dask_executor._layout(job_a) == "layout of a"
     assert others == ["layout of b"]
     assert dask_executor._layout(job_b) == "layout of b"     # the last stored, kept
+
+
+def test_a_cluster_without_workers_is_waited_for_then_named_instead_of_hanging_the_run(tmp_path):
+    """Dask waits for a worker without end; the run waits a bounded time, then stops with CCM0521E."""
+    import io
+
+    from distributed import Client, LocalCluster
+
+    from ccm_batch.log import OperatorLog
+    from ccm_batch.run import dask_log
+    from ccm_batch.run.dask_checks import WorkerUnfit, wait_for_a_worker
+    out = io.StringIO()
+    dask_log.route(OperatorLog(verbosity=1, stream=out, interactive=False))
+    try:
+        with LocalCluster(n_workers=0, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                          silence_logs=40) as cluster, Client(cluster) as client:
+            with pytest.raises(WorkerUnfit, match=r"no Dask worker joined the scheduler tcp://127\.0\.0\.1:\d+ "
+                                                  r"within 0 s: start workers .*--restart"):
+                wait_for_a_worker(client, wait=0.2)
+            cluster.scale(1)                       # a worker joins: the same wait returns
+            wait_for_a_worker(client, wait=60)
+            assert client.scheduler_info()["workers"]
+    finally:
+        dask_log.unroute()
+    assert " CCM0523I the Dask cluster tcp://127.0.0.1:" in out.getvalue()
+    assert "has no worker: waiting up to 0 s for one to join" in out.getvalue()

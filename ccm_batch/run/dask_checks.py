@@ -14,9 +14,10 @@ finish with outputs that differ from the local executor's. Before the run's firs
   bundled fonts; not the compiled core, which gives the same bytes; not licences and notes) is the
   run's. The run's own local cluster forks its workers from the run's own files: not compared.
 
-A worker that fails is named with what it misses (:class:`WorkerUnfit`, ``CCM0521E``, exit 16; nothing
-was released). A worker that joins the cluster later is not checked: its tasks fail with the task's own
-error (:class:`~.dask_executor.TaskFailed`).
+A cluster without a worker is waited for (:data:`WORKER_WAIT`, a ``CCM0523I`` line says so): Dask would
+wait for one without end, and a batch run would hang all night. A worker that fails is named with what
+it misses (:class:`WorkerUnfit`, ``CCM0521E``, exit 16; nothing was released). A worker that joins the
+cluster later is not checked: its tasks fail with the task's own error (:class:`~.dask_executor.TaskFailed`).
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ SHARED = ("the work directory ([output] work_dir), the layout and the input must
           "sees at the same path (a shared file system)")
 SAME_ENGINE = "every Dask worker must run the same ccm-batch as the run (version and files: the outputs depend on them)"
 ENGINE_FILES = (".py", ".rng", ".ttf", ".otf", ".toml", ".json", ".csv")   # what an install has and outputs use
+WORKER_WAIT = 120.0           # seconds a run waits for a first worker to join its cluster
 _CHECKED: dict = {}           # (client id, run directory) -> True
 _DIGEST: dict = {}
 
@@ -82,10 +84,25 @@ def worker_findings(probe: str, token: str, files: tuple, engine: str | None) ->
     return problems
 
 
-def check_workers(client, job) -> None:
+def wait_for_a_worker(client, wait: float = WORKER_WAIT) -> None:
+    """Return once ``client``'s cluster has a worker; :class:`WorkerUnfit` after ``wait`` seconds without."""
+    if client.scheduler_info().get("workers"):
+        return
+    from .dask_log import tell
+    address = client.scheduler.address if client.scheduler is not None else "the scheduler"
+    tell("CCM0523I", f"the Dask cluster {address} has no worker: waiting up to {wait:.0f} s for one to join")
+    try:
+        client.wait_for_workers(1, timeout=wait)
+    except TimeoutError:
+        raise WorkerUnfit(f"no Dask worker joined the scheduler {address} within {wait:.0f} s: start workers "
+                          f"(dask worker {address}), then rerun with --restart") from None
+
+
+def check_workers(client, job, wait: float = WORKER_WAIT) -> None:
     """Every worker of ``client``'s cluster can take ``job``'s tasks (see the module docstring), else
-    :class:`WorkerUnfit` naming the first worker that cannot and why. Once per run and client; nothing
-    to check for a job without a work directory (the plan driven alone, ``bench/plan_bench.py``)."""
+    :class:`WorkerUnfit` naming the first worker that cannot and why; a cluster without workers is
+    waited for first (``wait`` seconds). Once per run and client; nothing to check for a job without a
+    work directory (the plan driven alone, ``bench/plan_bench.py``)."""
     import secrets
     if getattr(job, "run_dir", None) is None:
         return
@@ -93,6 +110,7 @@ def check_workers(client, job) -> None:
     key = (getattr(client, "id", id(client)), str(run_dir))
     if key in _CHECKED or not run_dir.is_dir():
         return
+    wait_for_a_worker(client, wait)
     probe = run_dir / PROBE
     token = secrets.token_hex(16)
     probe.write_text(token, encoding="ascii")

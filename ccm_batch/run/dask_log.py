@@ -109,6 +109,13 @@ def verbosity() -> int | None:
     return None if log is None else log.verbosity
 
 
+def tell(msgid: str, text: str) -> None:
+    """Write a message of the Dask executor's own to the run's operator log (nothing when none is routed)."""
+    log = _STATE.get("log")
+    if log is not None:
+        log.message(msgid, text)
+
+
 def for_workers() -> None:
     """In a worker process of the run's own cluster (forked from its fork server): Dask's records as
     operator lines on stderr, at the run's verbosity (:data:`VERBOSITY_ENV`); nothing when it is unset."""
