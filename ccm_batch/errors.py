@@ -8,6 +8,15 @@ EXIT_CONFIG = 12       # job / layout / configuration error: nothing trustworthy
 EXIT_FAILURE = 16      # I/O or internal failure
 
 
+def exception_chain(exc: BaseException | None):
+    """``exc`` and what led to it, outermost first: each exception's cause, else its context (once each)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
 class CcmError(Exception):
     """Base of the errors a user can act on; ``exit_code`` and ``msgid`` say how to report it."""
     exit_code = EXIT_FAILURE

@@ -21,6 +21,8 @@ from __future__ import annotations
 import logging
 import threading
 
+from ..errors import exception_chain
+
 MSGID = "CCM0520W"
 LOGGERS = ("distributed", "distributed.client", "tornado", "bokeh")   # those distributed gives a handler
 MAX_TEXT = 500
@@ -52,11 +54,7 @@ def one_line(record: logging.LogRecord) -> str:
 def _innermost(exc: BaseException) -> BaseException:
     """The deepest exception of ``exc``'s chain (causes, then contexts), passing over cancellations,
     which only say that a wait was given up, not why."""
-    chain, seen = [], set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        chain.append(exc)
-        exc = exc.__cause__ or exc.__context__
+    chain = list(exception_chain(exc))
     told = [e for e in chain if "Cancelled" not in type(e).__name__]
     return (told or chain)[-1]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import sqlite3
 
-from ..errors import OutputError
+from ..errors import OutputError, exception_chain
 
 NO_SPACE_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
 EXIT_NO_SPACE = 28          # a worker's exit status when the disk is too full even for its status file
@@ -13,14 +13,11 @@ EXIT_NO_SPACE = 28          # a worker's exit status when the disk is too full e
 
 def is_no_space(exc: BaseException | None) -> bool:
     """True when ``exc`` (or what caused it) is a full disk or an exceeded quota."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno in NO_SPACE_ERRNOS:
+    for link in exception_chain(exc):
+        if isinstance(link, OSError) and link.errno in NO_SPACE_ERRNOS:
             return True
-        if isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc):
+        if isinstance(link, sqlite3.OperationalError) and "disk is full" in str(link):
             return True
-        exc = exc.__cause__ or exc.__context__
     return False
 
 
@@ -28,13 +25,10 @@ def no_space_error(exc: BaseException | None, where) -> OutputError:
     """The operator's error: the file the failed write named, else the directory being written."""
     if getattr(exc, "no_space", False):                  # already ours (raised deeper in the run)
         return exc
-    top, path, seen = exc, None, set()
-    while exc is not None and path is None and id(exc) not in seen:    # the failed write's file, if named
-        seen.add(id(exc))
-        path = getattr(exc, "filename", None)
-        exc = exc.__cause__ or exc.__context__
-    if path is None and isinstance(top, OutputError):     # a writer's own message names its file
-        path = str(top).split(": ")[0].removeprefix("cannot write ")
+    path = next((link.filename for link in exception_chain(exc)              # the failed write's file, if named
+                 if getattr(link, "filename", None) is not None), None)
+    if path is None and isinstance(exc, OutputError):     # a writer's own message names its file
+        path = str(exc).split(": ")[0].removeprefix("cannot write ")
     path = path or where
     err = OutputError(f"no space left on device writing {path}: nothing was released and the work directory is "
                       "kept; free space on that file system, then rerun with --restart to finish the run")
