@@ -34,6 +34,8 @@ SHARED = ("the work directory ([output] work_dir), the layout and the input must
 SAME_ENGINE = "every Dask worker must run the same ccm-batch as the run (version and files: the outputs depend on them)"
 ENGINE_FILES = (".py", ".rng", ".ttf", ".otf", ".toml", ".json", ".csv")   # what an install has and outputs use
 WORKER_WAIT = 120.0           # seconds a run waits for a first worker to join its cluster
+ANOTHER_ENGINE = "another ccm-batch"   # how a worker's finding about its engine begins
+PACKAGE = Path(__file__).resolve().parent.parent   # the engine's files in this process
 _CHECKED: dict = {}           # (client id, run directory) -> True
 _DIGEST: dict = {}
 
@@ -48,11 +50,10 @@ def engine_digest() -> str:
     """A digest of the engine's files in this process (the package's sources and data, by relative path);
     computed once per process."""
     if "engine" not in _DIGEST:
-        root = Path(__file__).resolve().parent.parent
         digest = hashlib.sha256()
-        for path in sorted(p for p in root.rglob("*") if p.suffix in ENGINE_FILES and p.is_file()
+        for path in sorted(p for p in PACKAGE.rglob("*") if p.suffix in ENGINE_FILES and p.is_file()
                            and "__pycache__" not in p.parts):
-            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+            digest.update(str(path.relative_to(PACKAGE)).encode() + b"\0" + path.read_bytes())
         _DIGEST["engine"] = digest.hexdigest()[:16]
     return _DIGEST["engine"]
 
@@ -79,8 +80,7 @@ def worker_findings(probe: str, token: str, files: tuple, engine: str | None) ->
         if not os.access(path, os.R_OK):
             problems.append(f"{path} (cannot read it)")
     if engine is not None and engine_digest() != engine:
-        problems.append(f"another ccm-batch (engine {engine_digest()}, the run's {engine}, at "
-                        f"{Path(__file__).resolve().parent.parent})")
+        problems.append(f"{ANOTHER_ENGINE} (engine {engine_digest()}, the run's {engine}, at {PACKAGE})")
     return problems
 
 
@@ -122,9 +122,8 @@ def check_workers(client, job, wait: float = WORKER_WAIT) -> None:
     if unfit:
         worker, problems = next(iter(unfit.items()))
         others = f" (and {len(unfit) - 1} other worker(s))" if len(unfit) > 1 else ""
-        advice = [text for text, wanted in ((SHARED, any(not p.startswith("another ccm-batch") for p in problems)),
-                                            (SAME_ENGINE, any(p.startswith("another ccm-batch") for p in problems)))
-                  if wanted]
+        engine_found = sum(1 for p in problems if p.startswith(ANOTHER_ENGINE))
+        advice = ([SHARED] if engine_found < len(problems) else []) + ([SAME_ENGINE] if engine_found else [])
         raise WorkerUnfit(f"the Dask worker {worker}{others} cannot take this run's tasks: {'; '.join(problems)} "
                           f"— {'; '.join(advice)}. Nothing was released and the work directory is kept: fix the "
                           "cluster, then rerun with --restart")
