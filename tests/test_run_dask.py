@@ -169,12 +169,22 @@ def _wait_for(path: Path, deadline: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-def _start_cluster(tmp: Path, env: dict) -> tuple[subprocess.Popen, subprocess.Popen, Path]:
+def _start_scheduler(tmp: Path, env: dict | None = None) -> tuple[subprocess.Popen, Path]:
+    """A scheduler started from Dask's command line, on loopback; once its scheduler file is written."""
     sched_file = tmp / f"scheduler-{time.monotonic_ns()}.json"
     scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
                                   "--port", "0", *LOOPBACK_HTTP, "--scheduler-file", str(sched_file)],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    _wait_for(sched_file)
+    try:
+        _wait_for(sched_file)
+    except BaseException:
+        _stop(scheduler)
+        raise
+    return scheduler, sched_file
+
+
+def _start_cluster(tmp: Path, env: dict) -> tuple[subprocess.Popen, subprocess.Popen, Path]:
+    scheduler, sched_file = _start_scheduler(tmp, env)
     worker_env = dict(env)
     worker_env["CCM_FAULT_KILL"] = str(scheduler.pid) if env.get("CCM_FAULT") else ""
     worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file",
@@ -284,21 +294,16 @@ def test_the_engine_digest_follows_the_engine_files(tmp_path):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="a worker in its own mount namespace needs root (CI runs as root)")
-def test_workers_that_do_not_see_the_work_directory_stop_the_run_before_any_task(setup, tmp_path):
+def test_workers_that_do_not_see_the_work_directory_stop_the_run_before_any_task(tmp_path):
     """Workers started where the job's directory is another, empty file system (their own mount namespace
     with a tmpfs over it): the run names the worker and what it does not see, exit 16, before any task —
     instead of a task's FileNotFoundError read as a lost scheduler."""
-    job, _ = setup
     hidden = tmp_path / "job"
     hidden.mkdir()
     local_job = write_job(hidden, make_extract(hidden / "inv.xml", 12), extra=MAIL, chunk_size=8)
-    sched_file = tmp_path / "scheduler.json"
-    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
-                                  "--port", "0", *LOOPBACK_HTTP, "--scheduler-file", str(sched_file)],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    scheduler, sched_file = _start_scheduler(tmp_path)
     worker = None
     try:
-        _wait_for(sched_file)
         worker = subprocess.Popen(["unshare", "-m", "sh", "-c",
                                    f"mount -t tmpfs tmpfs '{hidden}' && exec '{sys.executable}' -m "
                                    f"distributed.cli.dask_worker --scheduler-file '{sched_file}' --nthreads 1 "
