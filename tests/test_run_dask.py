@@ -2,6 +2,7 @@
 a worker killed mid-run (its task rescheduled), and a lost scheduler (clear failure, then --restart)."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -159,6 +160,102 @@ def test_the_runs_own_cluster_starts_its_workers_with_the_layout_loaded(setup):
     left = {p.pid for p in psutil.Process().children(recursive=True)
             if "resource_tracker" not in " ".join(p.cmdline())} - before   # multiprocessing's, for the process
     assert not left                                 # no worker, no fork server outlives the cluster
+
+
+FORK_PROBE = r"""
+import json, os, sys, threading
+import psutil
+from ccm_batch.job import load_job
+from ccm_batch.run import dask_executor
+
+
+def layout_loaded():
+    return bool(dask_executor._LAYOUTS)
+
+
+if __name__ == "__main__":
+    job_path, threads = sys.argv[1:]
+    stop = threading.Event()
+    if threads == "threaded":            # e.g. a run started by a service's thread: not single-threaded
+        threading.Thread(target=stop.wait, daemon=True).start()
+    job = load_job(job_path, {"executor": "dask", "workers": 2})
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    dask_executor.start_early(job)
+    try:
+        client = dask_executor.client_for(job)
+        server = psutil.Process(dask_executor._FORK["server"])
+        report = {"me": os.getpid(), "cmdline": psutil.Process().cmdline(), "server": server.pid,
+                  "server_parent": server.ppid(), "server_cmdline": server.cmdline(),
+                  "worker_parents": sorted(client.run(os.getppid).values()),
+                  "layouts": list(client.run(layout_loaded).values())}
+    finally:
+        dask_executor.shutdown()
+    stop.set()
+    report["left"] = [p.pid for p in psutil.Process().children(recursive=True)
+                      if p.pid not in before and "resource_tracker" not in " ".join(p.cmdline())]
+    print(json.dumps(report))
+"""
+
+
+@pytest.mark.parametrize("threads", ["single", "threaded"])
+def test_the_fork_server_of_the_runs_own_cluster(setup, tmp_path, threads):
+    """A run with one thread (from the command line) forks the server its workers are forked from from
+    itself; with other threads running it uses multiprocessing's own. Either way the workers start with
+    the layout loaded, and nothing is left once the cluster is closed."""
+    job, _ = setup
+    probe = tmp_path / "probe.py"
+    probe.write_text(FORK_PROBE, encoding="utf-8")
+    result = subprocess.run([sys.executable, str(probe), str(job), threads],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = json.loads(result.stdout.splitlines()[-1])
+    assert found["server_parent"] == found["me"]
+    if threads == "single":         # a fork of the run: its command line, not a new interpreter's
+        assert found["server_cmdline"] == found["cmdline"]
+    else:                           # a fork could copy a lock another thread holds: a new interpreter
+        assert "multiprocessing.forkserver" in " ".join(found["server_cmdline"])
+    assert found["worker_parents"] == [found["server"]] * 2
+    assert found["layouts"] == [True, True]                     # loaded once, in the server
+    assert found["left"] == []                                  # server and workers gone with the cluster
+
+
+def test_nothing_outlives_a_dask_run_killed_with_sigkill(tmp_path):
+    """The run's own cluster, its fork server (a fork of the run) and workers end with a run killed with
+    kill -9 mid-compose: nobody is left to stop them."""
+    job = write_job(tmp_path, make_extract(tmp_path / "inv.xml", 3000), extra=MAIL, chunk_size=8)
+    out = tmp_path / "out"            # a run of several seconds: killed while its cluster works
+    run = subprocess.Popen([sys.executable, "-m", "ccm_batch.cli", "run", str(job), "-o", str(out),
+                            "--executor", "dask", "-w", "2", "-q"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob(".ccm-work-*/spool/chunk-*")):      # a worker is composing
+            assert run.poll() is None and time.monotonic() < deadline, "the run did not reach its compose"
+            time.sleep(0.02)
+        family = psutil.Process(run.pid).children(recursive=True)
+        servers = [p for p in family if p.cmdline() == psutil.Process(run.pid).cmdline()
+                   and p.ppid() == run.pid]
+        assert len(servers) == 1                     # the fork server, a fork of the run
+        assert sum(p.ppid() == servers[0].pid for p in family) == 2      # its two workers
+        run.send_signal(signal.SIGKILL)
+        run.wait()
+        _, alive = psutil.wait_procs(family, timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert alive == []
+
+
+def test_executor_dask_without_the_distributed_package_says_so(setup, tmp_path):
+    job, _ = setup
+    blocker = tmp_path / "site"
+    blocker.mkdir()
+    (blocker / "distributed.py").write_text('raise ImportError("no distributed here")\n', encoding="utf-8")
+    result = run_cli("run", job, "-o", tmp_path / "out", "--executor", "dask", "-w", "2", "-q",
+                     env={"PYTHONPATH": str(blocker)})
+    assert result.returncode == 16
+    assert "needs the 'distributed' package (pip install distributed)" in result.stdout + result.stderr
+    assert not (tmp_path / "out" / "report.txt").exists()
 
 
 def _wait_for(path: Path, deadline: float = 60.0) -> None:

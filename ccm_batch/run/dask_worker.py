@@ -4,7 +4,8 @@ The run's own ``LocalCluster`` (``executor = "dask"`` without a scheduler) forks
 a fork server (``multiprocessing`` "forkserver") that imports this module once, in parallel with the
 run's own start: Dask ``distributed``, the modules the compose, render and plan tasks use, and the run's
 layout with its fonts and, for a job that archives PDF/A, the output intent's profile (the job comes
-pickled in ``CCM_DASK_JOB``). A worker — and one the nanny starts
+pickled in ``CCM_DASK_JOB``). A run from the command line forks that server from its own process, once
+it has imported ``distributed``: most of this is then imported already. A worker — and one the nanny starts
 again after a worker was killed — is then a fork of that loaded process, as the local executor's
 workers are forks of the run's, instead of a new interpreter importing everything and loading the
 layout before its first task. The workers also write Dask's records as the run's operator lines
