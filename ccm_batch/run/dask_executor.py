@@ -212,9 +212,10 @@ def _forked_server(server, env: dict) -> int:
     """Start the fork server as a fork of this single-threaded process, once it has imported ``distributed``
     (its client needs it anyway), and hand it to ``multiprocessing`` (``server``: its ``ForkServer``) as if
     it had started it: the server then imports only what the run has not (the render and plan modules)
-    and loads the layout, where a new interpreter spent 0.15–0.2 s more of the run's start on its own
-    start and on importing the engine again, and 0.3 s of CPU on importing ``distributed`` again. The
-    server runs ``multiprocessing``'s own loop (``forkserver.main``) and never returns into the run's code."""
+    and loads the layout, where a new interpreter started itself and imported ``distributed`` and the
+    engine again, on the run's critical path (measured: 0.4 s of wall time and 0.9 CPU-s less per run,
+    bench/RESULTS.md). The server runs ``multiprocessing``'s own loop (``forkserver.main``) and never
+    returns into the run's code."""
     import signal
     import socket
     import sys
