@@ -218,7 +218,7 @@ def main() -> int:
                 if not args.keep:
                     shutil.rmtree(work, ignore_errors=True)
     if args.executor == "dask":
-        from ccm_batch.run.dask_executor import shutdown
+        from ccm_batch.run.dask_cluster import shutdown
         shutdown()
     print()
     print("\n".join(lines))

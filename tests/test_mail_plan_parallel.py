@@ -102,7 +102,7 @@ def test_forked_plan_workers_give_the_serial_plan(inputs, tmp_path, monkeypatch)
 def test_a_dask_cluster_gives_the_serial_plan(inputs, tmp_path, monkeypatch):
     from distributed import LocalCluster
 
-    from ccm_batch.run import dask_executor
+    from ccm_batch.run import dask_cluster
     base, docs, config, reference = inputs
     monkeypatch.setattr(partition, "PARTITION_DOCS", 1500)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
@@ -113,7 +113,7 @@ def test_a_dask_cluster_gives_the_serial_plan(inputs, tmp_path, monkeypatch):
             assert pool.width == 2
             got = _plan(tmp_path / "p", docs, config, pool)
         finally:
-            dask_executor.shutdown()
+            dask_cluster.shutdown()
     assert pool.cpu_s > 0
     _same(got, reference)
 
@@ -126,7 +126,7 @@ def test_a_dask_worker_killed_after_writing_its_file_gives_the_serial_plan(input
     and the plan is the serial one."""
     from distributed import LocalCluster
 
-    from ccm_batch.run import dask_executor
+    from ccm_batch.run import dask_cluster
     base, docs, config, reference = inputs
     marker = tmp_path / "fault-fired"
     monkeypatch.setattr(partition, "PARTITION_DOCS", 1500)
@@ -138,7 +138,7 @@ def test_a_dask_worker_killed_after_writing_its_file_gives_the_serial_plan(input
         try:
             got = _plan(tmp_path / "p", docs, config, DaskPlanPool(job))
         finally:
-            dask_executor.shutdown()
+            dask_cluster.shutdown()
     assert marker.exists()                                 # a worker really died there
     _same(got, reference)
 
@@ -229,14 +229,14 @@ def test_dask_tasks_hand_results_over_in_order_before_the_others_finish():
     Event); task 2's result is held back until task 1's has been handed over."""
     from distributed import Event, LocalCluster
 
-    from ccm_batch.run import dask_executor
+    from ccm_batch.run import dask_cluster
     with LocalCluster(n_workers=2, threads_per_worker=2, processes=True, host="127.0.0.1",
                       dashboard_address="127.0.0.1:0", silence_logs=40) as cluster:
         job = SimpleNamespace(executor="dask", scheduler=cluster.scheduler_address, workers=2)
         handed = []
         try:
             pool = DaskPlanPool(job)
-            event = Event("ccm-test-handed", client=dask_executor.client_for(job))
+            event = Event("ccm-test-handed", client=dask_cluster.client_for(job))
 
             def each(i, result):
                 handed.append(i)
@@ -244,7 +244,7 @@ def test_dask_tasks_hand_results_over_in_order_before_the_others_finish():
                     event.set()
             got = pool.map(_wait_for_event, [(0, event.name), (1, event.name), (2, event.name)], each)
         finally:
-            dask_executor.shutdown()
+            dask_cluster.shutdown()
     assert got == [(0, True), (1, True), (2, True)]
     assert handed == [0, 1, 2]
 

@@ -143,20 +143,20 @@ def _layout_cached() -> bool:
 
 def test_the_runs_own_cluster_starts_its_workers_with_the_layout_loaded(setup):
     from ccm_batch.job import load_job
-    from ccm_batch.run import dask_executor
+    from ccm_batch.run import dask_cluster
     job, _ = setup
     loaded = load_job(job, {"executor": "dask", "workers": 2})
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     trim = os.environ.get(TRIM)
-    dask_executor.start_early(loaded)
+    dask_cluster.start_early(loaded)
     try:
-        client = dask_executor.client_for(loaded)
+        client = dask_cluster.client_for(loaded)
         assert list(client.run(_layout_cached).values()) == [True, True]     # before any task
         # Dask's nannies would set MALLOC_TRIM_THRESHOLD_ (in the workers and in this process): not for the run
         assert list(client.run(os.environ.get, TRIM).values()) == [trim, trim]
         assert os.environ.get(TRIM) == trim
     finally:
-        dask_executor.shutdown()
+        dask_cluster.shutdown()
     left = {p.pid for p in psutil.Process().children(recursive=True)
             if "resource_tracker" not in " ".join(p.cmdline())} - before   # multiprocessing's, for the process
     assert not left                                 # no worker, no fork server outlives the cluster
@@ -166,7 +166,7 @@ FORK_PROBE = r"""
 import json, os, sys, threading
 import psutil
 from ccm_batch.job import load_job
-from ccm_batch.run import dask_executor
+from ccm_batch.run import dask_cluster, dask_executor
 
 
 def layout_loaded():
@@ -180,16 +180,16 @@ if __name__ == "__main__":
         threading.Thread(target=stop.wait, daemon=True).start()
     job = load_job(job_path, {"executor": "dask", "workers": 2})
     before = {p.pid for p in psutil.Process().children(recursive=True)}
-    dask_executor.start_early(job)
+    dask_cluster.start_early(job)
     try:
-        client = dask_executor.client_for(job)
-        server = psutil.Process(dask_executor._FORK["server"])
+        client = dask_cluster.client_for(job)
+        server = psutil.Process(dask_cluster._FORK["server"])
         report = {"me": os.getpid(), "cmdline": psutil.Process().cmdline(), "server": server.pid,
                   "server_parent": server.ppid(), "server_cmdline": server.cmdline(),
                   "worker_parents": sorted(client.run(os.getppid).values()),
                   "layouts": list(client.run(layout_loaded).values())}
     finally:
-        dask_executor.shutdown()
+        dask_cluster.shutdown()
     stop.set()
     report["left"] = [p.pid for p in psutil.Process().children(recursive=True)
                       if p.pid not in before and "resource_tracker" not in " ".join(p.cmdline())]
@@ -449,7 +449,7 @@ def test_a_scheduler_file_is_read_by_the_run_and_a_missing_one_does_not_hang_it(
     import json
 
     from ccm_batch.errors import CcmError
-    from ccm_batch.run.dask_executor import _scheduler_in_file
+    from ccm_batch.run.dask_cluster import _scheduler_in_file
     good = tmp_path / "scheduler.json"
     good.write_text(json.dumps({"type": "Scheduler", "address": "tcp://127.0.0.1:8786", "workers": {}}))
     assert _scheduler_in_file(str(good), wait=0) == "tcp://127.0.0.1:8786"

@@ -170,8 +170,8 @@ def run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunRe
     log = log or OperatorLog()
     with stop_on_signals():
         try:
-            if job.executor == "dask":      # its local cluster starts while the run prepares (see dask_executor)
-                from .dask_executor import start_early
+            if job.executor == "dask":      # its local cluster starts while the run prepares (see dask_cluster)
+                from .dask_cluster import start_early
                 from .dask_log import route
                 route(log)                  # Dask's own log lines become one-line operator messages
                 start_early(job)
@@ -183,7 +183,7 @@ def run_job(job, log: OperatorLog | None = None, restart: bool = False) -> RunRe
             raise
         finally:
             if job.executor == "dask":      # a Dask executor's cluster is closed at the end
-                from .dask_executor import shutdown
+                from .dask_cluster import shutdown
                 from .dask_log import unroute
                 try:
                     shutdown()

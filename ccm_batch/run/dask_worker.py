@@ -20,7 +20,7 @@ import pickle
 
 import distributed  # noqa: F401 - imported once here rather than in every worker
 
-from . import dask_executor, dask_log
+from . import dask_cluster, dask_executor, dask_log
 from .. import compose, job as _job  # noqa: F401
 from ..records import validate  # noqa: F401
 from ..mail import partition, presort  # noqa: F401
@@ -29,7 +29,7 @@ from . import compose_phase, render_phase, workergc  # noqa: F401
 
 
 def _warm() -> None:
-    data = os.environ.pop(dask_executor.JOB_ENV, "")
+    data = os.environ.pop(dask_cluster.JOB_ENV, "")
     if data:
         with contextlib.suppress(Exception):
             job = pickle.loads(bytes.fromhex(data))

@@ -98,7 +98,8 @@ class DaskPlanPool:
     """Tasks on the run's Dask cluster (see :mod:`.dask_executor`)."""
 
     def __init__(self, job):
-        from .dask_executor import _threads, client_for
+        from .dask_cluster import client_for
+        from .dask_executor import _threads
         self.job, self.cpu_s = job, 0.0
         self.width = _threads(client_for(job))
 
