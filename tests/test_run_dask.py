@@ -423,6 +423,45 @@ def test_workers_that_do_not_see_the_work_directory_stop_the_run_before_any_task
     assert sorted(p.name for p in (hidden / "out").iterdir()) == [".ccm-work-inv"]   # nothing released
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="a worker in its own mount namespace needs root (CI runs as root)")
+def test_a_worker_that_joins_during_the_run_is_checked_when_the_next_phase_begins(tmp_path):
+    """One fit worker, checked; then a worker that does not see the job's directory joins (its own mount
+    namespace): the next phase's check names that worker, and it alone."""
+    from distributed import Client
+
+    from ccm_batch.job import load_job, with_overrides
+    from ccm_batch.run.dask_checks import WorkerUnfit, check_workers
+    hidden = tmp_path / "job"
+    hidden.mkdir()
+    job_file = write_job(hidden, make_extract(hidden / "inv.xml", 12), extra=MAIL, chunk_size=8)
+    scheduler, sched_file = _start_scheduler(tmp_path)
+    worker = [sys.executable, "-m", "distributed.cli.dask_worker", "--scheduler-file", str(sched_file),
+              "--nthreads", "1", "--nworkers", "1", *LOOPBACK_HTTP, "--host", "127.0.0.1"]
+    procs = [scheduler]
+    try:
+        procs.append(subprocess.Popen(worker, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        with Client(scheduler_file=str(sched_file), timeout="30s") as client:
+            client.wait_for_workers(1, timeout=60)
+            job = with_overrides(load_job(job_file, {"executor": "dask", "scheduler": f"file:{sched_file}"}),
+                                 output_dir=hidden / "out")
+            job.run_dir.mkdir(parents=True)
+            check_workers(client, job)                       # compose: the one worker sees everything
+            (first,) = client.sync(client.scheduler.identity)["workers"]
+            procs.append(subprocess.Popen(["unshare", "-m", "sh", "-c", f"mount -t tmpfs tmpfs '{hidden}' && exec "
+                                           + " ".join(f"'{arg}'" for arg in worker)],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            client.wait_for_workers(2, timeout=60)
+            (newcomer,) = set(client.sync(client.scheduler.identity)["workers"]) - {first}
+            with pytest.raises(WorkerUnfit) as unfit:
+                check_workers(client, job)                   # the next phase
+    finally:
+        _stop(*procs)
+    message = str(unfit.value)
+    assert message.startswith(f"the Dask worker {newcomer} cannot take this run's tasks: the work directory "
+                              f"{job.run_dir} (No such file or directory)")
+    assert first not in message and "other worker" not in message
+
+
 def test_a_tasks_own_error_is_not_a_lost_scheduler():
     from ccm_batch.errors import ConfigError
     from ccm_batch.job import load_job

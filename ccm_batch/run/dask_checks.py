@@ -3,7 +3,7 @@
 A Dask worker takes the run's tasks only if it sees the run's files as the run does and runs the same
 engine; otherwise the run would fail on a task's ``FileNotFoundError`` far from its cause, or — worse —
 finish with outputs that differ from the local executor's. Before the run's first task on a cluster
-(:func:`check_workers`, from each phase that submits tasks; once per run and client), every worker:
+(:func:`check_workers`, from each phase that submits tasks: a worker once per run and client), every worker:
 
 * reads back a token the run wrote in its work directory (``dask-probe``): the same directory, not
   another one at the same path (a worker's local disk holding an old run);
@@ -17,7 +17,9 @@ finish with outputs that differ from the local executor's. Before the run's firs
 A cluster without a worker is waited for (:data:`WORKER_WAIT`, a ``CCM0523I`` line says so): Dask would
 wait for one without end, and a batch run would hang all night. A worker that fails is named with what
 it misses (:class:`WorkerUnfit`, ``CCM0521E``, exit 16; nothing was released). A worker that joins the
-cluster later is not checked: its tasks fail with the task's own error (:class:`~.dask_executor.TaskFailed`).
+cluster during the run (added by the operator, or started again by its nanny) is checked when the next
+phase begins (compose, plan, render); a task it gets before that fails with the task's own error
+(:class:`~.dask_executor.TaskFailed`).
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ ENGINE_FILES = (".py", ".rng", ".ttf", ".otf", ".toml", ".json", ".csv")   # wha
 WORKER_WAIT = 120.0           # seconds a run waits for a first worker to join its cluster
 ANOTHER_ENGINE = "another ccm-batch"   # how a worker's finding about its engine begins
 PACKAGE = Path(__file__).resolve().parent.parent   # the engine's files in this process
-_CHECKED: dict = {}           # (client id, run directory) -> True
+_CHECKED: dict = {}           # (client id, run directory) -> the addresses of the workers checked
 _DIGEST: dict = {}
 
 
@@ -101,22 +103,28 @@ def wait_for_a_worker(client, wait: float = WORKER_WAIT) -> None:
 def check_workers(client, job, wait: float = WORKER_WAIT) -> None:
     """Every worker of ``client``'s cluster can take ``job``'s tasks (see the module docstring), else
     :class:`WorkerUnfit` naming the first worker that cannot and why; a cluster without workers is
-    waited for first (``wait`` seconds). Once per run and client; nothing to check for a job without a
-    work directory (the plan driven alone, ``bench/plan_bench.py``)."""
+    waited for first (``wait`` seconds). Each worker once per run and client: a call checks the workers
+    that joined since the last one. Nothing to check for a job without a work directory (the plan
+    driven alone, ``bench/plan_bench.py``)."""
     import secrets
     if getattr(job, "run_dir", None) is None:
         return
     run_dir = Path(job.run_dir)
     key = (getattr(client, "id", id(client)), str(run_dir))
-    if key in _CHECKED or not run_dir.is_dir():
+    if not run_dir.is_dir():
         return
     wait_for_a_worker(client, wait)
+    checked = _CHECKED.get(key, frozenset())
+    workers = set(client.sync(client.scheduler.identity)["workers"])   # now, not the client's cached view
+    if not workers - checked:
+        return
     probe = run_dir / PROBE
     token = secrets.token_hex(16)
     probe.write_text(token, encoding="ascii")
     files = tuple(str(p) for p in (job.layout, job.input.path))
     engine = engine_digest() if job.scheduler else None
-    seen = client.run(worker_findings, str(probe), token, files, engine, on_error="return")
+    seen = client.run(worker_findings, str(probe), token, files, engine, workers=sorted(workers - checked),
+                      on_error="return")
     unfit = {worker: (found if isinstance(found, list) else [f"the check failed on it: {found!r}"])
              for worker, found in sorted(seen.items()) if found}
     if unfit:
@@ -129,4 +137,4 @@ def check_workers(client, job, wait: float = WORKER_WAIT) -> None:
                           "cluster, then rerun with --restart")
     if len(_CHECKED) > 64:
         _CHECKED.clear()
-    _CHECKED[key] = True
+    _CHECKED[key] = checked | set(seen)
