@@ -3,7 +3,7 @@
 A Dask worker takes the run's tasks only if it sees the run's files as the run does and runs the same
 engine; otherwise the run would fail on a task's ``FileNotFoundError`` far from its cause, or — worse —
 finish with outputs that differ from the local executor's. Before the run's first task on a cluster
-(:func:`check_workers`, from each phase that submits tasks: a worker once per run and client), every worker:
+(:func:`check_workers`, from each phase that submits tasks, again when workers have joined), every worker:
 
 * reads back a token the run wrote in its work directory (``dask-probe``): the same directory, not
   another one at the same path (a worker's local disk holding an old run);
@@ -103,16 +103,16 @@ def wait_for_a_worker(client, wait: float = WORKER_WAIT) -> None:
 def check_workers(client, job, wait: float = WORKER_WAIT) -> None:
     """Every worker of ``client``'s cluster can take ``job``'s tasks (see the module docstring), else
     :class:`WorkerUnfit` naming the first worker that cannot and why; a cluster without workers is
-    waited for first (``wait`` seconds). Each worker once per run and client: a call checks the workers
-    that joined since the last one. Nothing to check for a job without a work directory (the plan
-    driven alone, ``bench/plan_bench.py``)."""
+    waited for first (``wait`` seconds). A call checks again when workers joined since the last one;
+    otherwise it only asks the scheduler for its workers. Nothing to check for a job without a work
+    directory (the plan driven alone, ``bench/plan_bench.py``)."""
     import secrets
     if getattr(job, "run_dir", None) is None:
         return
     run_dir = Path(job.run_dir)
-    key = (getattr(client, "id", id(client)), str(run_dir))
     if not run_dir.is_dir():
         return
+    key = (getattr(client, "id", id(client)), str(run_dir))
     wait_for_a_worker(client, wait)
     checked = _CHECKED.get(key, frozenset())
     workers = set(client.sync(client.scheduler.identity)["workers"])   # now, not the client's cached view
@@ -123,8 +123,8 @@ def check_workers(client, job, wait: float = WORKER_WAIT) -> None:
     probe.write_text(token, encoding="ascii")
     files = tuple(str(p) for p in (job.layout, job.input.path))
     engine = engine_digest() if job.scheduler else None
-    seen = client.run(worker_findings, str(probe), token, files, engine, workers=sorted(workers - checked),
-                      on_error="return")
+    # every worker, as at the first check: a list named here could hold one gone since (an error for it)
+    seen = client.run(worker_findings, str(probe), token, files, engine, on_error="return")
     unfit = {worker: (found if isinstance(found, list) else [f"the check failed on it: {found!r}"])
              for worker, found in sorted(seen.items()) if found}
     if unfit:
