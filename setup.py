@@ -43,7 +43,9 @@ def ext_modules() -> list:
         groups.setdefault(tuple(sorted(special.get(name, {}).items())), []).append(name)
     out = []
     for extra, names in groups.items():
-        exts = [Extension(name, [source(name)], optional=True, extra_compile_args=["-O2"]) for name in names]
+        exts = [Extension(name + (".__init__" if source(name).endswith("__init__.py") else ""),  # a package:
+                          [source(name)], optional=True, extra_compile_args=["-O2"])         # pkg/__init__.so
+                for name in names]
         out += cythonize(exts, build_dir="build/cython", quiet=True,
                          compiler_directives={"language_level": 3, "annotation_typing": False, **dict(extra)})
     return out

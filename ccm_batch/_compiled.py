@@ -26,6 +26,10 @@ MODULES = (                   # the compose hot path (bench/RESULTS.md: "Issue 1
     "ccm_batch.spool",
     "ccm_batch.records.validate",
     "ccm_batch.records.xml",
+    # font metrics (widths, kerning) and the address block (RESULTS: "the remaining compose modules")
+    "ccm_batch.fonts",
+    "ccm_batch.compose.address",
+    "ccm_batch.compose.typography",
     # the mail plan: householding, presort, print files (RESULTS: "the plan compiled")
     "ccm_batch.mail.address",
     "ccm_batch.mail.household",
@@ -42,6 +46,10 @@ MODULES = (                   # the compose hot path (bench/RESULTS.md: "Issue 1
     "ccm_batch.render.pdffont",
     "ccm_batch.render.pdfwriter",
     "ccm_batch.archive.pdf_archive",
+    # per document in the render: archive index entries, TLE values, the plan's piece order
+    "ccm_batch.archive.index",
+    "ccm_batch.archive.tle",
+    "ccm_batch.mail.plan",
 )
 # Cython directives a module needs beyond setup.py's defaults. pdffont: Cython infers ``glyphs`` as a
 # bytearray and then rejects the bytes assigned to its slices (``glyphs[1::2] = raw.translate(...)``, which
