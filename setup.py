@@ -12,16 +12,12 @@ from setuptools import Extension, setup
 HERE = Path(__file__).resolve().parent
 
 
-def _constant(name: str):
+def compiled_modules() -> list[str]:
     tree = ast.parse((HERE / "ccm_batch" / "_compiled.py").read_text(encoding="utf-8"))
     for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == name:
-            return ast.literal_eval(node.value)
-    raise RuntimeError(f"ccm_batch/_compiled.py: {name} not found")
-
-
-def compiled_modules() -> list[str]:
-    return list(_constant("MODULES"))
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "MODULES":
+            return list(ast.literal_eval(node.value))
+    raise RuntimeError("ccm_batch/_compiled.py: MODULES not found")
 
 
 def source(name: str) -> str:
@@ -37,18 +33,11 @@ def ext_modules() -> list:
         from Cython.Build import cythonize
     except ImportError:
         return []
-    special = _constant("DIRECTIVES")           # modules that need directives of their own
-    groups: dict = {}
-    for name in compiled_modules():
-        groups.setdefault(tuple(sorted(special.get(name, {}).items())), []).append(name)
-    out = []
-    for extra, names in groups.items():
-        exts = [Extension(name + (".__init__" if source(name).endswith("__init__.py") else ""),  # a package:
-                          [source(name)], optional=True, extra_compile_args=["-O2"])         # pkg/__init__.so
-                for name in names]
-        out += cythonize(exts, build_dir="build/cython", quiet=True,
-                         compiler_directives={"language_level": 3, "annotation_typing": False, **dict(extra)})
-    return out
+    exts = [Extension(name + (".__init__" if source(name).endswith("__init__.py") else ""),  # a package:
+                      [source(name)], optional=True, extra_compile_args=["-O2"])         # pkg/__init__.so
+            for name in compiled_modules()]
+    return cythonize(exts, build_dir="build/cython", quiet=True,
+                     compiler_directives={"language_level": 3, "annotation_typing": False})
 
 
 setup(ext_modules=ext_modules(), options={"build_ext": {"parallel": os.cpu_count() or 1}})

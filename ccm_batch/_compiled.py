@@ -38,25 +38,16 @@ MODULES = (                   # the compose hot path (bench/RESULTS.md: "Issue 1
     "ccm_batch.mail.presort",
     "ccm_batch.mail.files",
     "ccm_batch.mail.rules",
-    # the render: AFP (PTOCA emission), PDF (content streams, fonts), the per-document PDF/A archive
+    # the AFP render (PTOCA emission); the PDF render is not: zlib and font subsets, already C, are its
+    # cost (RESULTS: "the AFP render compiled")
     "ccm_batch.render.afp",
     "ccm_batch.afp.ptoca",
     "ccm_batch.afp.fields",
-    "ccm_batch.render.pdf",
-    "ccm_batch.render.pdffont",
-    "ccm_batch.render.pdfwriter",
-    "ccm_batch.archive.pdf_archive",
     # per document in the render: archive index entries, TLE values, the plan's piece order
     "ccm_batch.archive.index",
     "ccm_batch.archive.tle",
     "ccm_batch.mail.plan",
 )
-# Cython directives a module needs beyond setup.py's defaults. pdffont: Cython infers ``glyphs`` as a
-# bytearray and then rejects the bytes assigned to its slices (``glyphs[1::2] = raw.translate(...)``, which
-# Python accepts): no type inference there.
-DIRECTIVES = {
-    "ccm_batch.render.pdffont": {"infer_types": False},
-}
 PURE_ENV = "CCM_PURE_PYTHON"
 STALE_AFTER = 2.0             # seconds a .py may be newer than its extension (files written by one install)
 _ROOT = Path(__file__).resolve().parent.parent
