@@ -41,6 +41,8 @@ from .address import fits_window, format_address
 from .graphics import bind_graphic
 from .table import BoundRow, TableBlock, bind_row, bind_table
 from .text import Span
+
+_tn = tuple.__new__          # a Span without the NamedTuple __new__ (a Python-level function)
 from .typography import hyphenation, no_break, typographic
 
 MAX_PAGES = 5000
@@ -155,7 +157,7 @@ class Composer:
                     text = text.strip(" ")
                 if not text:
                     return []
-                return [Span(text, r.font_id, r.size, r.color)]
+                return [_tn(Span, (text, r.font_id, r.size, r.color, False, ""))]
         out: list = []
         lang = self.language
         for r in runs:

@@ -36,6 +36,8 @@ from ..errors import RecordError
 from ..pages import Text
 from . import text as textmod
 
+_tn = tuple.__new__          # page items without the NamedTuple __new__ (a Python-level function)
+
 _vm_cache: dict = {}
 _DATA_WS = re.compile(r"[ \t\r\n]+")       # data line breaks and tabs; a no-break space is kept
 
@@ -118,7 +120,7 @@ class SimpleLine(NamedTuple):
             start += width - self.indent - self.width
         elif align == "center":
             start += (width - self.indent - self.width) // 2
-        return [Text(start, baseline_y, self.font, self.size, self.text, self.color, 0, self.kerns)]
+        return [_tn(Text, (start, baseline_y, self.font, self.size, self.text, self.color, 0, self.kerns))]
 
 
 _line_cache: dict = {}

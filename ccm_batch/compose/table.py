@@ -137,8 +137,8 @@ def _place_cell(c, x: int, y: int, pad: int) -> list:
             cx += cw - 2 * pad - ln.indent - ln.width
         elif align == "center":
             cx += (cw - 2 * pad - ln.indent - ln.width) // 2
-        return [Text(cx, y + pad + dy + (lead - ln.ascent - ln.descent) // 2 + ln.ascent, ln.font, ln.size,
-                     ln.text, ln.color, 0, ln.kerns)]
+        return [_tn(Text, (cx, y + pad + dy + (lead - ln.ascent - ln.descent) // 2 + ln.ascent, ln.font, ln.size,
+                           ln.text, ln.color, 0, ln.kerns))]
     return place_lines(lines, x + cx0 + pad, y + pad + dy, cw - 2 * pad, lead, align)
 
 
@@ -524,8 +524,8 @@ def _bind_cell(cell: M.Cell, kind: str, raw: str, pad: int, memo: dict) -> tuple
         bound = (cell.x, w, (), lead, st.align, cell.fill, 0, (), None, 0)
         h = 0
     else:
-        lines = F.make_lines_uncached([Span(text, font, size, color)], w - 2 * pad, st.first_indent,
-                                      st.indent)
+        lines = F.make_lines_uncached([_tn(Span, (text, font, size, color, False, ""))], w - 2 * pad,
+                                      st.first_indent, st.indent)
         h = len(lines) * lead
         ln = lines[0]
         first = (lead - ln.ascent - ln.descent) // 2 + ln.ascent
@@ -570,5 +570,5 @@ def _finish_row(row: M.Row, cells: list, content: int, fill, carry, valigns=()) 
                 dy = room // 2 if valign == "middle" else room
                 if dy > 0:
                     cells[i] = c[:_DY] + (c[_DY] + dy,) + c[_DY + 1:]
-    return BoundRow(tuple(cells), height, pad, row.fill if row.fill is not None else fill,
-                    row.rule_above, row.rule_below, carry, row.name, row.src)
+    return _tn(BoundRow, (tuple(cells), height, pad, row.fill if row.fill is not None else fill,
+                          row.rule_above, row.rule_below, carry, row.name, row.src))

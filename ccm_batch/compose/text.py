@@ -60,6 +60,8 @@ from .. import fonts
 from ..fonts import shaping
 from ..pages import BLACK, Rule, Text
 
+_tn = tuple.__new__          # page items without the NamedTuple __new__ (a Python-level function)
+
 __all__ = ["Span", "Fragment", "Line", "break_lines", "line_height", "missing_glyphs",
            "place_lines", "place_runs", "place_text", "resolve_spans", "text_width", "ALIGNS",
            "GLYPH_FALLBACKS"]
@@ -232,8 +234,8 @@ class Line(NamedTuple):
                 kerns, used = _spread(frag.text, kerns, extra)
                 extra -= used
                 width_here += used
-            items.append(Text(pos, baseline_y, span.font, span.size, frag.text, span.color,
-                              word_space if frag.spaces else 0, kerns))
+            items.append(_tn(Text, (pos, baseline_y, span.font, span.size, frag.text, span.color,
+                                    word_space if frag.spaces else 0, kerns)))
             if span.underline:
                 offset, thick = fonts.get_font(span.font).underline(span.size)
                 rules.append(Rule(pos, baseline_y + offset, max(0, width_here), thick, "h",
