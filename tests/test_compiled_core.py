@@ -96,3 +96,35 @@ def test_mail_plan_is_identical_compiled_and_pure(tmp_path, compiled):
     assert len(slow) == 2                         # nothing compiled in the pure run
     assert int(fast[1]) > 10000
     assert fast[:2] == slow[:2]
+
+
+def _setup_functions(root) -> dict:
+    """setup.py's functions, run against the copy of a source tree at ``root`` (``setup()`` not called)."""
+    text = (ROOT / "setup.py").read_text(encoding="utf-8")
+    text = text[:text.rindex("\nsetup(")]                         # its last statement: not run here
+    namespace = {"__file__": str(root / "setup.py"), "__name__": "setup_under_test"}
+    exec(compile(text, "setup.py", "exec"), namespace)
+    return namespace
+
+
+def test_an_install_removes_the_builds_of_modules_it_no_longer_compiles(tmp_path):
+    """Python imports ``mod.cpython-*.so`` before ``mod.py``: a module taken off ``MODULES`` (or an install
+    that builds none) must not keep running its old compiled copy. Files that are not a ``.py``'s twin
+    stay."""
+    import importlib.machinery
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    pkg = tmp_path / "ccm_batch"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "_compiled.py").write_text('MODULES = ("ccm_batch.kept", "ccm_batch.sub")\n')
+    for name in ("kept.py", "dropped.py", "sub/__init__.py", "other.py"):
+        (pkg / name).write_text("X = 1\n")
+    builds = {name: pkg / name for name in (f"kept{suffix}", f"dropped{suffix}", f"sub/__init__{suffix}",
+                                            "other.abi3.so", f"lonely{suffix}")}
+    for path in builds.values():
+        path.write_bytes(b"\x7fELF")
+    setup = _setup_functions(tmp_path)
+    setup["drop_stale_builds"](setup["compiled_modules"]())
+    assert sorted(p.name for p in builds.values() if p.exists()) == sorted([f"kept{suffix}", f"__init__{suffix}",
+                                                                           f"lonely{suffix}"])
+    setup["drop_stale_builds"]([])                 # CCM_PURE_PYTHON=1 or no Cython at install time
+    assert sorted(p.name for p in builds.values() if p.exists()) == [f"lonely{suffix}"]
