@@ -2,11 +2,13 @@
 
 The modules are compiled from their own ``.py`` files (no second source). No C compiler, no Cython, or
 ``CCM_PURE_PYTHON=1`` at install time: the package installs as pure Python and runs the same code (and
-an earlier in-place build of a module is removed, as it is once the module leaves the list).
+an earlier in-place build of a module is removed, as it is once the module leaves the list). A module
+Cython refuses, or gcc fails on, stays Python; the others are compiled.
 """
 import ast
 import importlib.machinery
 import os
+import sys
 from pathlib import Path
 
 from setuptools import Extension, setup
@@ -50,15 +52,21 @@ def ext_modules() -> list:
         return []
     try:
         from Cython.Build import cythonize
+        from Cython.Compiler.Errors import CompileError
     except ImportError:
         drop_stale_builds([])
         return []
-    drop_stale_builds(compiled_modules())
-    exts = [Extension(name + (".__init__" if source(name).endswith("__init__.py") else ""),  # a package:
-                      [source(name)], optional=True, extra_compile_args=["-O2"])         # pkg/__init__.so
-            for name in compiled_modules()]
-    return cythonize(exts, build_dir="build/cython", quiet=True,
-                     compiler_directives={"language_level": 3, "annotation_typing": False})
+    out = []
+    for name in compiled_modules():           # one by one: a module Cython refuses stays Python
+        ext = Extension(name + (".__init__" if source(name).endswith("__init__.py") else ""),  # a package:
+                        [source(name)], optional=True, extra_compile_args=["-O2"])          # pkg/__init__.so
+        try:
+            out += cythonize([ext], build_dir="build/cython", quiet=True,
+                             compiler_directives={"language_level": 3, "annotation_typing": False})
+        except CompileError as exc:           # e.g. a later Cython 3 release, stricter: as gcc's errors are
+            print(f"setup.py: {name} stays pure Python, Cython cannot compile it ({exc})", file=sys.stderr)
+    drop_stale_builds([ext.name.removesuffix(".__init__") for ext in out])
+    return out
 
 
 setup(ext_modules=ext_modules(), options={"build_ext": {"parallel": os.cpu_count() or 1}})

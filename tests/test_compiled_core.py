@@ -128,3 +128,20 @@ def test_an_install_removes_the_builds_of_modules_it_no_longer_compiles(tmp_path
                                                                            f"lonely{suffix}"])
     setup["drop_stale_builds"]([])                 # CCM_PURE_PYTHON=1 or no Cython at install time
     assert sorted(p.name for p in builds.values() if p.exists()) == [f"lonely{suffix}"]
+
+
+def test_a_module_cython_refuses_stays_python_and_the_others_compile(tmp_path, monkeypatch, capsys):
+    """A Cython error in one module (say, a stricter Cython 3 release) must not fail the whole install:
+    that module stays Python, as one gcc fails on does (``optional=True``), and the others are built."""
+    pkg = tmp_path / "ccm_batch"
+    pkg.mkdir()
+    (pkg / "_compiled.py").write_text('MODULES = ("ccm_batch.good", "ccm_batch.refused", "ccm_batch.also")\n')
+    (pkg / "good.py").write_text("def f(x):\n    return x + 1\n")
+    (pkg / "refused.py").write_text("def f(grey):\n    return 255 if grey else (255, 255, 255)\n")
+    (pkg / "also.py").write_text("def g(s):\n    return s.upper()\n")
+    monkeypatch.chdir(tmp_path)                    # setup.py's sources and build directory are relative
+    monkeypatch.delenv("CCM_PURE_PYTHON", raising=False)
+    exts = _setup_functions(tmp_path)["ext_modules"]()
+    assert [ext.name for ext in exts] == ["ccm_batch.good", "ccm_batch.also"]
+    assert "ccm_batch.refused stays pure Python, Cython cannot compile it" in capsys.readouterr().err
+    assert (tmp_path / "build" / "cython" / "ccm_batch" / "good.c").exists()
