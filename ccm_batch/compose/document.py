@@ -41,9 +41,9 @@ from .address import fits_window, format_address
 from .graphics import bind_graphic
 from .table import BoundRow, TableBlock, bind_row, bind_table
 from .text import Span
+from .typography import hyphenation, no_break, typographic
 
 _tn = tuple.__new__          # a Span without the NamedTuple __new__ (a Python-level function)
-from .typography import hyphenation, no_break, typographic
 
 MAX_PAGES = 5000
 MISSING_GLYPHS = ("reject", "substitute")
