@@ -26,7 +26,7 @@ MODULES = (                   # the compose hot path (bench/RESULTS.md: "Issue 1
     "ccm_batch.spool",
     "ccm_batch.records.validate",
     "ccm_batch.records.xml",
-    # font metrics (widths, kerning) and the address block (RESULTS: "the remaining compose modules")
+    # font metrics (widths, kerning) and the address block (RESULTS: "the last compose modules compiled")
     "ccm_batch.fonts",
     "ccm_batch.compose.address",
     "ccm_batch.compose.typography",
@@ -39,7 +39,7 @@ MODULES = (                   # the compose hot path (bench/RESULTS.md: "Issue 1
     "ccm_batch.mail.files",
     "ccm_batch.mail.rules",
     # the AFP render (PTOCA emission); the PDF render is not: zlib and font subsets, already C, are its
-    # cost (RESULTS: "the AFP render compiled")
+    # cost (RESULTS: "the AFP render and the last compose modules compiled")
     "ccm_batch.render.afp",
     "ccm_batch.afp.ptoca",
     "ccm_batch.afp.fields",

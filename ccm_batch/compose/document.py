@@ -40,7 +40,7 @@ from . import flow as F
 from .address import fits_window, format_address
 from .graphics import bind_graphic
 from .table import BoundRow, TableBlock, bind_row, bind_table
-from .text import Span
+from .text import SPAN_DEFAULTS, Span
 from .typography import hyphenation, no_break, typographic
 
 _tn = tuple.__new__          # a Span without the NamedTuple __new__ (a Python-level function)
@@ -157,7 +157,7 @@ class Composer:
                     text = text.strip(" ")
                 if not text:
                     return []
-                return [_tn(Span, (text, r.font_id, r.size, r.color, False, ""))]
+                return [_tn(Span, (text, r.font_id, r.size, r.color) + SPAN_DEFAULTS)]
         out: list = []
         lang = self.language
         for r in runs:

@@ -41,7 +41,7 @@ from ..layout.expr import Expr, ExprError
 from ..pages import Box, Rule, Text
 from . import flow as F
 from .flow import SimpleLine, place_lines
-from .text import Span
+from .text import SPAN_DEFAULTS, Span
 
 _tn = tuple.__new__          # builds page items without the NamedTuple keyword machinery
 _WS = re.compile(r"[ \t\r\n]+")            # data line breaks; a no-break space is kept
@@ -524,7 +524,7 @@ def _bind_cell(cell: M.Cell, kind: str, raw: str, pad: int, memo: dict) -> tuple
         bound = (cell.x, w, (), lead, st.align, cell.fill, 0, (), None, 0)
         h = 0
     else:
-        lines = F.make_lines_uncached([_tn(Span, (text, font, size, color, False, ""))], w - 2 * pad,
+        lines = F.make_lines_uncached([_tn(Span, (text, font, size, color) + SPAN_DEFAULTS)], w - 2 * pad,
                                       st.first_indent, st.indent)
         h = len(lines) * lead
         ln = lines[0]

@@ -165,6 +165,11 @@ class Span(NamedTuple):
     base: str = ""
 
 
+SPAN_DEFAULTS = tuple(Span._field_defaults[f] for f in Span._fields[4:])
+"""The fields after ``color`` of a plain span (no underline, no fallback base): the hot paths build
+``tuple.__new__(Span, (text, font, size, color) + SPAN_DEFAULTS)``, without the NamedTuple's Python ``__new__``."""
+
+
 class Fragment(NamedTuple):
     """A run of one style within a line, as it will be drawn.
 
