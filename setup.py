@@ -3,7 +3,8 @@
 The modules are compiled from their own ``.py`` files (no second source). No C compiler, no Cython, or
 ``CCM_PURE_PYTHON=1`` at install time: the package installs as pure Python and runs the same code (and
 an earlier in-place build of a module is removed, as it is once the module leaves the list). A module
-Cython refuses, or gcc fails on, stays Python; the others are compiled.
+Cython refuses, or gcc fails on, stays Python; the others are compiled. Every install removes the
+earlier in-place builds first, so a module that no longer compiles runs its ``.py``, never an old build.
 """
 import ast
 import importlib.machinery
@@ -56,16 +57,20 @@ def ext_modules() -> list:
     except ImportError:
         drop_stale_builds([])
         return []
-    out = []
+    drop_stale_builds([])                     # every module is built anew: one gcc now fails on must not
+    out = []                                  # keep running its earlier build
     for name in compiled_modules():           # one by one: a module Cython refuses stays Python
         ext = Extension(name + (".__init__" if source(name).endswith("__init__.py") else ""),  # a package:
                         [source(name)], optional=True, extra_compile_args=["-O2"])          # pkg/__init__.so
         try:
-            out += cythonize([ext], build_dir="build/cython", quiet=True,
-                             compiler_directives={"language_level": 3, "annotation_typing": False})
+            built = cythonize([ext], build_dir="build/cython", quiet=True,
+                              compiler_directives={"language_level": 3, "annotation_typing": False})
         except CompileError as exc:           # e.g. a later Cython 3 release, stricter: as gcc's errors are
             print(f"setup.py: {name} stays pure Python, Cython cannot compile it ({exc})", file=sys.stderr)
-    drop_stale_builds([ext.name.removesuffix(".__init__") for ext in out])
+            continue
+        for compiled in built:                # cythonize's copies drop optional=True: a gcc error would
+            compiled.optional = True          # then fail the whole install
+        out += built
     return out
 
 

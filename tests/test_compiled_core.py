@@ -145,3 +145,31 @@ def test_a_module_cython_refuses_stays_python_and_the_others_compile(tmp_path, m
     assert [ext.name for ext in exts] == ["ccm_batch.good", "ccm_batch.also"]
     assert "ccm_batch.refused stays pure Python, Cython cannot compile it" in capsys.readouterr().err
     assert (tmp_path / "build" / "cython" / "ccm_batch" / "good.c").exists()
+
+
+def test_a_module_gcc_fails_on_stays_python_and_the_install_goes_on(tmp_path):
+    """gcc failing on one module (Cython's C refused, a header missing) must not fail the install: that
+    module runs its ``.py`` — not an earlier build of it — and the others are compiled. ``cythonize``
+    returns new extensions without the ``optional=True`` they were made with; setup.py sets it again."""
+    import importlib.machinery
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    pkg = tmp_path / "ccm_batch"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "_compiled.py").write_text('MODULES = ("ccm_batch.good", "ccm_batch.broken")\n')
+    (pkg / "good.py").write_text("def f(x):\n    return x + 1\n")
+    (pkg / "broken.py").write_text("def f(x):\n    return x + 2\n")
+    (pkg / "broken.pxd").write_text('cdef extern from "ccm_no_such_header.h":\n    pass\n')
+    (pkg / f"broken{suffix}").write_bytes(b"\x7fELF an earlier build")
+    (tmp_path / "setup.py").write_text((ROOT / "setup.py").read_text(encoding="utf-8"))
+    env = {k: v for k, v in os.environ.items() if k != "CCM_PURE_PYTHON"}
+    build = subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True)
+    assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
+    assert "ccm_no_such_header.h" in build.stdout + build.stderr          # gcc did fail on it
+    assert (pkg / f"good{suffix}").exists() and not (pkg / f"broken{suffix}").exists()
+    probe = subprocess.run([sys.executable, "-c", "import ccm_batch.good as g, ccm_batch.broken as b; "
+                            "print(g.__file__, b.__file__, g.f(1), b.f(1))"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
+    good, broken, one, three = probe.stdout.split()
+    assert good.endswith(suffix) and broken.endswith("broken.py") and (one, three) == ("2", "3")
