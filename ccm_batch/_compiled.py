@@ -7,6 +7,10 @@ the one source; without a compiler the install is pure Python. At import, :func:
 run from its ``.py`` instead of its extension when ``CCM_PURE_PYTHON=1`` is set, or when the ``.py`` is
 newer than the extension (a checkout edited or updated since the last ``pip install``: ``make venv``
 rebuilds). ``tests/test_compiled_core.py`` checks that both paths give byte-identical outputs.
+
+A module may have a ``.pxd`` beside it (Cython's augmenting declarations, read only by the build): a
+private class declared there, such as the AFP page builder, becomes an extension type — its fields C
+members, its methods called directly from C — running the same code.
 """
 from __future__ import annotations
 

@@ -239,12 +239,15 @@ def split_sequences(blob: bytes, limit: int) -> list[bytes]:
     return pieces
 
 
+_CHUNK = fields.CHUNK     # a module-level name: compiled (ptoca.pxd), ``fields`` in a default would be the attribute
+
+
 class PtxPacker:
     """Packs chained control sequences into self-contained PTX structured fields (≤ 8,192 data bytes)."""
 
     __slots__ = ("_parts", "_size", "_limit", "fields")
 
-    def __init__(self, chunk: int = fields.CHUNK):
+    def __init__(self, chunk: int = _CHUNK):
         self._parts: list[bytes] = []
         self._size = 0
         self._limit = chunk - len(ESCAPE) - len(END_CHAIN)

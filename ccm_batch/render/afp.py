@@ -344,10 +344,11 @@ class _Body:
             self._reset_text_state()
 
     def items(self, items) -> None:
+        text = self.text                  # bound once: nine items in ten on a business page are Text
         for item in items:
             t = type(item)
             if t is Text:
-                self.text(item)
+                text(item)
             elif t is Rule:
                 self.rule(item)
             elif t is Box:
@@ -417,7 +418,7 @@ class _Body:
         f = self.lids.get((font, size))
         if f is None:
             f = self._font(font, size)
-        blob = self._controls(t, *f)
+        blob = self._controls(t, f[0], f[1])
         if kerns:
             run = r.kerned.get((s, kerns))
             if run is None:
