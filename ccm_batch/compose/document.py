@@ -185,7 +185,7 @@ class Composer:
                     text = text.lstrip(" ")
                     if not text:
                         continue
-            out.append(Span(text, r.font_id, r.size, r.color))
+            out.append(_tn(Span, (text, r.font_id, r.size, r.color) + SPAN_DEFAULTS))
         if out:
             if out[0].text[:1] == " ":
                 out[0] = out[0]._replace(text=out[0].text.lstrip(" "))
@@ -481,7 +481,8 @@ class Composer:
             y += extra
         spans_lines = []
         for ln in res.lines:
-            spans_lines.append(F.make_lines([Span(ln, st.font_id, st.size, st.color)], 1 << 30)[0])
+            spans_lines.append(F.make_lines([_tn(Span, (ln, st.font_id, st.size, st.color) + SPAN_DEFAULTS)],
+                                            1 << 30)[0])
         out.extend(F.place_lines(spans_lines, n.x, y, n.width, st.leading, "start"))
         y += len(spans_lines) * st.leading
         if imb and not n.imb_above:

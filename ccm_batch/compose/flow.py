@@ -168,7 +168,7 @@ def _make_lines(spans: list, width: int, first_indent: int = 0, indent: int = 0,
                 w += d
             if w <= width - first_indent:
                 asc, desc = vmetrics(sp.font, sp.size)
-                return [SimpleLine(t, sp.font, sp.size, sp.color, w, asc, desc, kerns, first_indent)]
+                return [_tn(SimpleLine, (t, sp.font, sp.size, sp.color, w, asc, desc, kerns, first_indent))]
     return textmod.break_lines(spans, width, first_indent=first_indent, indent=indent, hyphenate=hyphenate)
 
 
