@@ -42,6 +42,7 @@ MODULES = (                   # the compose hot path (bench/RESULTS.md: "Issue 1
     "ccm_batch.mail.presort",
     "ccm_batch.mail.files",
     "ccm_batch.mail.rules",
+    "ccm_batch.mail.control",     # OMR marks and their clear zone, every page of the render
     # the AFP render (PTOCA emission); the PDF render is not: zlib and font subsets, already C, are its
     # cost (RESULTS: "the AFP render and the last compose modules compiled")
     "ccm_batch.render.afp",
