@@ -107,6 +107,18 @@ def _setup_functions(root) -> dict:
     return namespace
 
 
+def _source_tree(root, files: dict):
+    """A package ``ccm_batch`` under ``root`` holding ``files`` (name -> text), its ``_compiled.py``
+    listing every ``.py`` of them but ``__init__.py``, in order; returns the package directory."""
+    pkg = root / "ccm_batch"
+    pkg.mkdir()
+    modules = tuple(f"ccm_batch.{name[:-3]}" for name in files if name.endswith(".py") and name != "__init__.py")
+    (pkg / "_compiled.py").write_text(f"MODULES = {modules!r}\n")
+    for name, text in files.items():
+        (pkg / name).write_text(text)
+    return pkg
+
+
 def test_an_install_removes_the_builds_of_modules_it_no_longer_compiles(tmp_path):
     """Python imports ``mod.cpython-*.so`` before ``mod.py``: a module taken off ``MODULES`` (or an install
     that builds none) must not keep running its old compiled copy. Files that are not a ``.py``'s twin
@@ -133,12 +145,9 @@ def test_an_install_removes_the_builds_of_modules_it_no_longer_compiles(tmp_path
 def test_a_module_cython_refuses_stays_python_and_the_others_compile(tmp_path, monkeypatch, capsys):
     """A Cython error in one module (say, a stricter Cython 3 release) must not fail the whole install:
     that module stays Python, as one gcc fails on does (``optional=True``), and the others are built."""
-    pkg = tmp_path / "ccm_batch"
-    pkg.mkdir()
-    (pkg / "_compiled.py").write_text('MODULES = ("ccm_batch.good", "ccm_batch.refused", "ccm_batch.also")\n')
-    (pkg / "good.py").write_text("def f(x):\n    return x + 1\n")
-    (pkg / "refused.py").write_text("def f(grey):\n    return 255 if grey else (255, 255, 255)\n")
-    (pkg / "also.py").write_text("def g(s):\n    return s.upper()\n")
+    _source_tree(tmp_path, {"good.py": "def f(x):\n    return x + 1\n",
+                            "refused.py": "def f(grey):\n    return 255 if grey else (255, 255, 255)\n",
+                            "also.py": "def g(s):\n    return s.upper()\n"})
     monkeypatch.chdir(tmp_path)                    # setup.py's sources and build directory are relative
     monkeypatch.delenv("CCM_PURE_PYTHON", raising=False)
     exts = _setup_functions(tmp_path)["ext_modules"]()
@@ -153,13 +162,9 @@ def test_a_module_gcc_fails_on_stays_python_and_the_install_goes_on(tmp_path):
     returns new extensions without the ``optional=True`` they were made with; setup.py sets it again."""
     import importlib.machinery
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
-    pkg = tmp_path / "ccm_batch"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    (pkg / "_compiled.py").write_text('MODULES = ("ccm_batch.good", "ccm_batch.broken")\n')
-    (pkg / "good.py").write_text("def f(x):\n    return x + 1\n")
-    (pkg / "broken.py").write_text("def f(x):\n    return x + 2\n")
-    (pkg / "broken.pxd").write_text('cdef extern from "ccm_no_such_header.h":\n    pass\n')
+    pkg = _source_tree(tmp_path, {"__init__.py": "", "good.py": "def f(x):\n    return x + 1\n",
+                                  "broken.py": "def f(x):\n    return x + 2\n",
+                                  "broken.pxd": 'cdef extern from "ccm_no_such_header.h":\n    pass\n'})
     (pkg / f"broken{suffix}").write_bytes(b"\x7fELF an earlier build")
     (tmp_path / "setup.py").write_text((ROOT / "setup.py").read_text(encoding="utf-8"))
     env = {k: v for k, v in os.environ.items() if k != "CCM_PURE_PYTHON"}

@@ -344,11 +344,10 @@ class _Body:
             self._reset_text_state()
 
     def items(self, items) -> None:
-        text = self.text                  # bound once: nine items in ten on a business page are Text
         for item in items:
             t = type(item)
             if t is Text:
-                text(item)
+                self.text(item)           # compiled (afp.pxd): a direct C call
             elif t is Rule:
                 self.rule(item)
             elif t is Box:
