@@ -11,6 +11,10 @@ with psutil; see :func:`timed`), output size and the ratio to FOP for each forma
 against N curve and each phase's time per document. The tables are also written to
 bench/work/results.md.
 
+The median time to create a file in bench/work is measured first and printed on the machine line: a
+PDF run with the cmod index creates one file per document, and on some disks that cost depends on the
+directory's place (bench/RESULTS.md).
+
 BENCH_REPEAT=3 runs every measurement (both engines) three times and keeps the median run by time: on a
 shared machine single runs vary by ±10 %.
 
@@ -173,6 +177,8 @@ def main() -> int:
     have_fop = os.environ.get("BENCH_FOP", "1") != "0" and ensure_tools()
     formats = os.environ.get("BENCH_FORMATS", "pdf,afp").split(",")
     WORK.mkdir(exist_ok=True)
+    creation_ms = file_creation_ms(WORK)
+    print(f"creating a file in {WORK}: {creation_ms:.3f} ms (median of 500)", flush=True)
     rows, overheads = [], []
     for n in sizes:
         data = WORK / f"invoices-{n}.xml"
@@ -213,7 +219,7 @@ def main() -> int:
                         f"{_phases(local)} | {_phases(dask)} |")
                 overheads.append(line)
                 print(line, flush=True)
-    table = render_table(rows)
+    table = render_table(rows, creation_ms)
     if overheads:
         table += ("\nDask against local, same workers (medians of BENCH_REPEAT interleaved runs; CPU = user + sys "
                   "of the run and all its processes)\n\n"
@@ -246,8 +252,30 @@ def print_row(n, fmt, ccm, fop, flush=False):
     print(line, flush=flush)
 
 
-def render_table(rows) -> str:
-    """The results table; the "ratio to FOP" column only when FOP ran for at least one row."""
+def file_creation_ms(directory: Path, count: int = 500) -> float:
+    """Median milliseconds to create a file (``open`` with ``O_CREAT``) in a new directory under
+    ``directory``, each written with 30 KB and closed; the directory is removed. A PDF run with a
+    ``cmod`` index creates one archived PDF/A per document, and on some disks this cost depends on
+    where the directory sits (bench/RESULTS.md: 0.007 to 0.45 ms on the same virtual disk)."""
+    import statistics
+    import tempfile
+    where = Path(tempfile.mkdtemp(prefix="file-creation-", dir=directory))
+    times, data = [], b"x" * 30_000
+    try:
+        for i in range(count):
+            start = time.perf_counter()
+            fd = os.open(where / f".doc-{i}.part", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            times.append(time.perf_counter() - start)
+            os.write(fd, data)
+            os.close(fd)
+    finally:
+        shutil.rmtree(where)
+    return statistics.median(times) * 1000
+
+
+def render_table(rows, creation_ms: float | None = None) -> str:
+    """The results table; the "ratio to FOP" column only when FOP ran for at least one row.
+    ``creation_ms``: :func:`file_creation_ms` of the work directory, named on the machine line."""
     with_fop = any(fop is not None for _, _, _, fop in rows)
     head = ("| N | format | engine | pages | seconds | pages/s | docs/s | CPU s | peak MB, process tree (RSS sum) "
             "| peak MB, tree PSS | peak MB, largest process | output MB |" + (" ratio to FOP |" if with_fop else "")
@@ -269,6 +297,9 @@ def render_table(rows) -> str:
                 line += f" {f'{p / fp:.1f}×' if fp and name.startswith('ccm-batch') else ('1.0×' if fp else 'n/a')} |"
             lines.append(line)
     machine = f"{os.cpu_count()} cores, Python {sys.version.split()[0]}"
+    if creation_ms is not None:
+        machine += (f"; creating a file in bench/work: {creation_ms:.3f} ms (median; a PDF run with the cmod "
+                    f"index creates one archived PDF/A per document)")
     return f"Machine: {machine}\n\n" + head + "\n".join(lines) + "\n\n" + render_curve(rows)
 
 

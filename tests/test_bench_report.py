@@ -46,3 +46,13 @@ def test_with_fop_the_ratio_column_stays():
     assert "ratio to FOP" in table
     assert "| 1,000 | pdf | ccm-batch | 1,600 | 4.0 | 400 | 250 | 8.0 | 200 | 160 | 80 | 4.0 | 25.0× |" in table
     assert "| 1,000 | pdf | Apache FOP |" in table and "| 1.0× |" in table
+
+
+def test_file_creation_is_measured_in_its_own_directory_and_named_on_the_machine_line(tmp_path):
+    (tmp_path / "kept.txt").write_text("the bench's own files stay")
+    ms = run_bench.file_creation_ms(tmp_path, count=25)
+    assert ms > 0
+    assert [p.name for p in tmp_path.iterdir()] == ["kept.txt"]     # its directory removed, nothing else
+    table = run_bench.render_table([(1000, "pdf", _run(4.0, 1600), None)], ms)
+    assert f"creating a file in bench/work: {ms:.3f} ms" in table.splitlines()[0]
+    assert "creating a file" not in run_bench.render_table([(1000, "pdf", _run(4.0, 1600), None)])
