@@ -1,10 +1,9 @@
 """Build: compile the optional compiled core (ccm_batch._compiled.MODULES) with Cython when possible.
 
 The modules are compiled from their own ``.py`` files (no second source). No C compiler, no Cython, or
-``CCM_PURE_PYTHON=1`` at install time: the package installs as pure Python and runs the same code (and
-an earlier in-place build of a module is removed, as it is once the module leaves the list). A module
-Cython refuses, or gcc fails on, stays Python; the others are compiled. Every install removes the
-earlier in-place builds first, so a module that no longer compiles runs its ``.py``, never an old build.
+``CCM_PURE_PYTHON=1`` at install time: the package installs as pure Python and runs the same code. A
+module Cython refuses, or gcc fails on, stays Python; the others are compiled. Every install first
+removes the earlier in-place builds, so a module it does not compile runs its ``.py``, never an old build.
 """
 import ast
 import importlib.machinery
@@ -31,34 +30,28 @@ def source(name: str) -> str:
     return str(module) if (HERE / module).exists() else str(base / "__init__.py")
 
 
-def drop_stale_builds(names: list[str]) -> None:
-    """Remove the in-place builds (an editable install's) of modules not in ``names``: Python imports
-    ``mod.cpython-*.so`` before ``mod.py``, and ``_compiled.select()`` only watches the listed modules,
-    so a module taken off the list, or an install that builds none, would otherwise keep running its
-    old compiled copy. Only a build beside a ``.py`` of the same name is removed."""
-    wanted = {str(Path(source(name)).with_suffix("")) for name in names}
+def drop_builds() -> None:
+    """Remove every in-place build (an editable install's) that sits beside a ``.py`` of the same name.
+    Python imports ``mod.cpython-*.so`` before ``mod.py``, and ``_compiled.select()`` only watches the
+    listed modules: a module taken off the list, one that Cython or gcc now refuses, or an install that
+    builds none would otherwise keep running its old compiled copy. Each install builds anew."""
     suffixes = sorted(importlib.machinery.EXTENSION_SUFFIXES, key=len, reverse=True)
     for path in (HERE / "ccm_batch").rglob("*.so"):
         suffix = next((s for s in suffixes if path.name.endswith(s)), None)
-        if suffix is None:
-            continue
-        stem = str(path.relative_to(HERE))[: -len(suffix)]
-        if stem not in wanted and (HERE / (stem + ".py")).exists():
+        if suffix is not None and path.with_name(path.name[: -len(suffix)] + ".py").exists():
             path.unlink()
 
 
 def ext_modules() -> list:
+    drop_builds()                             # first: whatever this install does not build runs its .py
     if os.environ.get("CCM_PURE_PYTHON", "") not in ("", "0"):
-        drop_stale_builds([])
         return []
     try:
         from Cython.Build import cythonize
         from Cython.Compiler.Errors import CompileError
     except ImportError:
-        drop_stale_builds([])
         return []
-    drop_stale_builds([])                     # every module is built anew: one gcc now fails on must not
-    out = []                                  # keep running its earlier build
+    out = []
     for name in compiled_modules():           # one by one: a module Cython refuses stays Python
         ext = Extension(name + (".__init__" if source(name).endswith("__init__.py") else ""),  # a package:
                         [source(name)], optional=True, extra_compile_args=["-O2"])          # pkg/__init__.so

@@ -119,10 +119,11 @@ def _source_tree(root, files: dict):
     return pkg
 
 
-def test_an_install_removes_the_builds_of_modules_it_no_longer_compiles(tmp_path):
-    """Python imports ``mod.cpython-*.so`` before ``mod.py``: a module taken off ``MODULES`` (or an install
-    that builds none) must not keep running its old compiled copy. Files that are not a ``.py``'s twin
-    stay."""
+def test_an_install_removes_the_earlier_builds_first(tmp_path, monkeypatch):
+    """Python imports ``mod.cpython-*.so`` before ``mod.py``: a module taken off ``MODULES``, one the
+    compiler now refuses, or an install that builds none must not keep running its old compiled copy, so
+    every install removes the earlier in-place builds (a package's ``__init__`` build too) before it
+    builds. Files that are not a ``.py``'s twin stay."""
     import importlib.machinery
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
     pkg = tmp_path / "ccm_batch"
@@ -134,11 +135,8 @@ def test_an_install_removes_the_builds_of_modules_it_no_longer_compiles(tmp_path
                                             "other.abi3.so", f"lonely{suffix}")}
     for path in builds.values():
         path.write_bytes(b"\x7fELF")
-    setup = _setup_functions(tmp_path)
-    setup["drop_stale_builds"](setup["compiled_modules"]())
-    assert sorted(p.name for p in builds.values() if p.exists()) == sorted([f"kept{suffix}", f"__init__{suffix}",
-                                                                           f"lonely{suffix}"])
-    setup["drop_stale_builds"]([])                 # CCM_PURE_PYTHON=1 or no Cython at install time
+    monkeypatch.setenv("CCM_PURE_PYTHON", "1")     # an install that builds none
+    assert _setup_functions(tmp_path)["ext_modules"]() == []
     assert sorted(p.name for p in builds.values() if p.exists()) == [f"lonely{suffix}"]
 
 
