@@ -22,6 +22,7 @@ by a build with another page model is refused (``ValueError``) instead of misrea
 from __future__ import annotations
 
 import json
+import operator
 import os
 import pickle
 import sqlite3
@@ -38,6 +39,8 @@ _KIND_CODE = {kind: code for code, kind in enumerate(ITEM_KINDS)}
 SPOOL_FORMAT = "ccm-spool-2:" + ",".join(f"{k.__name__}{len(k._fields)}" for k in
                                           (*ITEM_KINDS, Page, Form, Document))
 _new = tuple.__new__
+_fields = operator.itemgetter(slice(None))      # an item's fields as a plain tuple (a C-level slice:
+                                                # ``tuple(item)`` iterates the named tuple)
 
 
 def _pack_items(items: tuple):
@@ -46,7 +49,7 @@ def _pack_items(items: tuple):
         codes = bytes(map(_KIND_CODE.__getitem__, map(type, items)))
     except KeyError:
         return items
-    return codes, tuple(map(tuple, items))
+    return codes, tuple(map(_fields, items))
 
 
 def _unpack_items(packed) -> tuple:

@@ -259,3 +259,31 @@ def test_evaluation_error_rejects_the_record(tmp_path):
     with pytest.raises(RecordError) as info:
         compose(tmp_path, "<p>{pad($name, 'abc')}</p>")
     assert "pad" in info.value.message
+
+
+def test_the_glyph_sweep_remembers_texts_per_font_and_still_catches_another_font(tmp_path):
+    """The last check of every Text keeps the texts a font was found to draw in full. The same text in
+    a font that lacks one of its characters (no fallback font here) still rejects the record,
+    naming the character; and a text drawn through a fallback font is not kept (the chain can
+    change from one job to the next)."""
+    from ccm_batch import fonts
+    from ccm_batch.compose.document import _SWEPT, Composer
+    path = tmp_path / "t.xml"
+    path.write_text(HEAD.format(fixed="", language="'fr'", locale="'fr_FR'") + "<p>x</p>\n  </flow>\n</layout>\n",
+                    encoding="utf-8")
+    rec = Record("data.xml", 1, 0, 1, b"<r/>", etree.fromstring("<r/>"), key="K1")
+    comp = Composer(load_layout(path), rec, "job", "2026-11-23")
+    text = "Zoë ☃ " + str(tmp_path)[-6:]                   # a text no earlier test swept
+    drawn = (Text(0, 0, "DejaVuSans", 200, text),)
+    assert comp._sweep_items(drawn, "page 1") is drawn
+    assert text in _SWEPT["DejaVuSans"]
+    via_fallback = (Text(0, 0, "LiberationSans", 200, text),)
+    assert comp._sweep_items(via_fallback, "page 1") is via_fallback      # DejaVu Sans draws the ☃
+    assert text not in _SWEPT.get("LiberationSans", ())
+    fonts.set_fallbacks(())
+    try:
+        with pytest.raises(RecordError) as info:
+            comp._sweep_items(drawn + via_fallback, "page 2")
+    finally:
+        fonts.reset_fallbacks()
+    assert "(U+2603)" in info.value.message and "page 2" in info.value.field

@@ -50,6 +50,8 @@ MISSING_GLYPHS = ("reject", "substitute")
 _DRAWN: dict = {}          # font id -> the characters it draws (a font id's metrics never change)
 _PRINTABLE_ASCII = frozenset(map(chr, range(0x20, 0x7F)))
 _ASCII_DRAWN: dict = {}    # font id -> it draws every printable ASCII character (U+0020-U+007E)
+_SWEPT: dict = {}          # font id -> texts the sweep found the font itself draws (labels, cell values)
+SWEPT_SIZE = 8192          # texts kept per font, then the set starts again
 _GRAPHICS = (M.ImageNode, M.RuleNode, M.BoxNode, M.BarcodeNode, M.EpcQrNode, M.ChartNode)
 
 
@@ -549,22 +551,33 @@ class Composer:
 
     def _sweep_items(self, items: tuple, src: str) -> tuple:
         bad = None
-        drawn, ascii_drawn = _DRAWN, _ASCII_DRAWN
+        drawn, ascii_drawn, swept = _DRAWN, _ASCII_DRAWN, _SWEPT
         for i, item in enumerate(items):
             t = type(item)
             if t is Text:
-                text = item.text    # printable ASCII (most texts: two C-level checks) in a font that
-                if text.isascii() and text.isprintable() and ascii_drawn.get(item.font):   # draws it all
+                text = item.text    # a text already found drawable in this font (the same label or
+                font = item.font    # cell value on every page: its hash is kept): one set lookup
+                seen = swept.get(font)
+                if seen is not None and text in seen:
                     continue
-                chars = drawn.get(item.font)
-                if chars is None:
-                    chars = drawn[item.font] = fonts.get_font(item.font)._drawn
-                    ascii_drawn[item.font] = chars.issuperset(_PRINTABLE_ASCII)
-                if not chars.issuperset(text):
-                    missing = fonts.uncovered(item.text, item.font)
-                    if missing:
-                        bad = bad or []
-                        bad.append((i, missing))
+                # else printable ASCII (two C-level checks) in a font that draws it all, or every
+                # character drawn
+                if not (text.isascii() and text.isprintable() and ascii_drawn.get(font)):
+                    chars = drawn.get(font)
+                    if chars is None:
+                        chars = drawn[font] = fonts.get_font(font)._drawn
+                        ascii_drawn[font] = chars.issuperset(_PRINTABLE_ASCII)
+                    if not chars.issuperset(text):   # fallback fonts, shaping: asked each time
+                        missing = fonts.uncovered(text, font)
+                        if missing:
+                            bad = bad or []
+                            bad.append((i, missing))
+                        continue
+                if seen is None:
+                    seen = swept[font] = set()
+                elif len(seen) >= SWEPT_SIZE:
+                    seen.clear()
+                seen.add(text)
             elif t is Glyphs and any(g[0] == 0 for run in item.runs for g in run[4]):
                 self.error(_Where(f"text {item.text[:40]!r}", src),
                            "shaping found no glyph (.notdef) for "
