@@ -187,5 +187,47 @@ def test_afp_runs_and_rules_remembered_give_the_same_bytes_and_counts(tmp_path):
     first = first[first.index(b"\xd3\xa8\xaf") - 3:]      # from the BPG: the file's IMM precedes page 1
     assert first.replace("P0000001".encode("cp500"), "P0000002".encode("cp500")) == second
     assert r.stats["substituted"]["—"] == 3 and r.stats["substituted"]["œ"] == 6
-    assert list(r.kerned) == [("AVANT", ((0, -20), (2, -15)))]     # a kerned run with a substitution
-                                                                    # is encoded (and counted) each time
+    assert ("AVANT", ((0, -20), (2, -15))) in r.kerned        # a kerned run with a substitution
+    assert ("AVœ", ((0, -20),)) not in r.kerned               # is encoded (and counted) each time
+
+
+def _afp_file(path, pages, fonts=(), code_page="T1001140") -> tuple[bytes, dict]:
+    r = AfpRenderer(AfpOptions(fonts=fonts, code_page=code_page))
+    r.start_file(str(path), STREAM)
+    r.start_document(meta(1))
+    for page in pages:
+        r.page(page)
+    r.end_document()
+    r.end_file()
+    return path.read_bytes(), r.stats
+
+
+def test_afp_encodings_kept_for_the_next_file_give_the_same_bytes_and_counts(tmp_path):
+    """The AFP backend keeps encoded runs, rules and font maps per process and code page for the next
+    print file of the run. A file written after others have filled them, in its code page and in
+    another one, is byte-identical to the same file written with them empty, and counts the same
+    substitutions. Its pages carry code-page runs, kerned runs, runs the code page lacks (kerned and
+    not; the euro sign is in code page 1140, not in 500), and UTF-16 runs in a carried font."""
+    from ccm_batch.render import afp
+    fonts = ((SANS_BOLD, "Œœ’Zoë"),)                 # a carried (Unicode) font besides the resident
+    pages = [_afp_page(1), _afp_page(2),
+             Page(A4[0], A4[1], (Text(1000, 1000, SANS_BOLD, 200, "l’Œuvre de Zoë", kerns=((1, -12),)),
+                                 Text(1000, 1300, SANS_BOLD, 240, "Zoë"),
+                                 Text(1000, 1600, SANS, 200, "Total — œuvre", kerns=((2, -5),)),
+                                 Text(1000, 1900, SANS, 200, "Total 12,50 €"),
+                                 Text(1000, 2200, SANS, 200, "AV 12,50 €", kerns=((0, -20),))))]
+    other = [Page(A4[0], A4[1], (Text(900, 900, SANS, 200, f"Ligne {n} — fin"),
+                                 Text(1000, 1000, SANS_BOLD, 200, "l’Œuvre de Zoë", kerns=((1, -12),))))
+             for n in range(3)]
+    for code_page, other_code_page in (("T1V10500", "T1001140"), ("T1001140", "T1V10500")):
+        afp._SHARED.clear()
+        alone, alone_stats = _afp_file(tmp_path / "alone.afp", pages, fonts, code_page)
+        assert afp._SHARED, "nothing was kept: the test would not test the caches"
+        _afp_file(tmp_path / "other.afp", other + pages, fonts, other_code_page)
+        _afp_file(tmp_path / "same.afp", other + pages[:1], fonts, code_page)
+        after, after_stats = _afp_file(tmp_path / "after.afp", pages, fonts, code_page)
+        assert after == alone, code_page
+        assert after_stats["substituted"] == alone_stats["substituted"]
+        assert alone_stats["substituted"]["—"] == 3
+        assert alone_stats["substituted"]["€"] == (2 if code_page == "T1V10500" else 0)
+        assert "l’".encode("utf-16-be") in alone                  # the UTF-16 run was written

@@ -22,7 +22,7 @@ cdef class _Body:
     cpdef items(self, items)
     cpdef text(self, t)
     cpdef _controls(self, t, lid, space)
-    cpdef _run(self, t, lid, space, make_trn)
+    cpdef _unicode_run(self, t, lid, space)
     cpdef rect(self, x, y, w, h, rgb)
     cpdef rule(self, r)
     cpdef box(self, b)

@@ -202,8 +202,11 @@ def resident(font_id: str) -> bool:
 
 def needs_unicode(text: str, font_id: str, encoding_map=_RESIDENT_MAP) -> bool:
     """True when a run is written as UTF-16 with a carried TrueType font (see the module docstring)."""
-    if not resident(font_id):
-        return True
+    return not resident(font_id) or code_page_lacks(text, encoding_map)
+
+
+def code_page_lacks(text: str, encoding_map=_RESIDENT_MAP) -> bool:
+    """True when the code page (``encoding_map``) has no code for a character of ``text``."""
     if text.isascii():
         return False
     try:
@@ -392,27 +395,27 @@ class _Body:
         lid = len(self.lids) + 1
         if lid > 254:
             raise OutputError("AFP backend: more than 254 font/size combinations on one page")
-        self.mdr_groups.append(F.mdr_group_font(full_name, lid, size))
-        fm = fonts_registry.get_font(font)
-        got = self.lids[key] = (lid, round(fm.advance(" ") * size / fm.units_per_em))
+        group, space = self.r.unicode_font(font, full_name, size, lid)
+        self.mdr_groups.append(group)
+        got = self.lids[key] = (lid, space)
         return got
 
     def text(self, t: Text) -> None:
-        """One run; on the code-page path the encoded run of each text is remembered per renderer
-        (texts the code page lacks are encoded each time, so every substitution is counted)."""
+        """One run; on the code-page path the encoded run of each text is remembered per process and
+        code page (texts the code page lacks are encoded each time, so every substitution is counted)."""
         font, size, s, kerns = t.font, t.size, t.text, t.kerns
         if not s:
             return
         r = self.r
         emb = r.embedded.get(font)          # a text in r.runs is one the code page holds: no new check
         if emb is not None and (font in r.unicode_fonts or not s.isascii() and s not in r.runs
-                                and needs_unicode(s, font, r.encoder._map)):
+                                and r.lacks(s)):      # (a resident font here)
             full_name, chars = emb
             if not chars.issuperset(s):
                 for ch in set(s) - chars:
                     r.stats["undeclared_glyphs"][ch] += 1
             lid, space = self._unicode_font(t.font, t.size, full_name)
-            self._run(t, lid, space, trn_utf16)
+            self._unicode_run(t, lid, space)
             return
         f = self.lids.get((font, size))
         if f is None:
@@ -457,11 +460,19 @@ class _Body:
                 self.svi = want
         return blob
 
-    def _run(self, t: Text, lid: int, space: int, make_trn) -> None:
-        """A text run as ``[AMB] AMI [SCFL] [colour] [SVI] TRN…`` with ``make_trn(text)`` for the TRNs."""
+    def _unicode_run(self, t: Text, lid: int, space: int) -> None:
+        """A text run in UTF-16 as ``[AMB] AMI [SCFL] [colour] [SVI] TRN…`` (its TRN and RMI control
+        sequences remembered per process)."""
         blob = self._controls(t, lid, space)
-        blob += self._kerned(t.text, t.kerns, make_trn) if t.kerns else make_trn(t.text)
-        self.packer.add(blob)
+        text, kerns = t.text, t.kerns
+        runs = self.r.unicode_runs
+        run = runs.get((text, kerns))
+        if run is None:
+            run = self._kerned(text, kerns, trn_utf16) if kerns else trn_utf16(text)
+            if len(runs) >= 8192:
+                runs.clear()
+            runs[(text, kerns)] = run
+        self.packer.add(blob + run)
 
     @staticmethod
     def _kerned(text: str, kerns, make_trn) -> bytes:
@@ -482,7 +493,7 @@ class _Body:
     def rect(self, x: int, y: int, w: int, h: int, rgb) -> None:
         """A filled rectangle as DIR rules (width toward +B), in strips of ≤ rule_width_max.
 
-        The rules of a rectangle depend only on its geometry: they are remembered per renderer (table
+        The rules of a rectangle depend only on its geometry: they are remembered per process (table
         rules and boxes sit at the same places on every page)."""
         rects = self.r.rects
         drawn = rects.get((x, y, w, h))
@@ -561,6 +572,18 @@ class _Body:
         return maps, b"".join(self.out)
 
 
+_SHARED: dict[tuple, dict] = {}
+
+
+def _shared(*depends_on) -> dict:
+    """A renderer cache shared by every print file of the process whose options give the same
+    ``depends_on`` (the code page, the rule width): a run writes a file per presorted part, and each
+    file draws the same labels, values and table rules. Its values are functions of their keys and of
+    ``depends_on`` alone (texts the code page lacks are never kept: their substitutions are counted
+    at each occurrence), so the bytes written do not depend on what an earlier file left in it."""
+    return _SHARED.setdefault(depends_on, {})
+
+
 _BPT = F.begin(F.BPT)
 _EPT = F.begin(F.EPT)
 _BAG = F.begin(F.BAG)
@@ -599,12 +622,20 @@ class AfpRenderer:
         for font_id, chars in o.fonts:
             self.embedded[font_id] = (f"{font_id}-ccm", frozenset(chars))
         self.unicode_fonts = frozenset(f for f in self.embedded if not resident(f))  # always UTF-16
-        self.runs: dict[str, bytes] = {}         # text -> its TRN control sequences (code page)
-        self.kerned: dict[tuple, bytes] = {}     # (text, kerns) -> its TRN and RMI control sequences
-        self.rects: dict[tuple, tuple[bytes, int]] = {}   # (x, y, w, h) -> rules, last baseline
+        # encodings kept for the next page and the next print file of the process (see _shared):
+        # text -> TRN control sequences; (text, kerns) -> TRN and RMI sequences; non-ASCII text -> the
+        # code page lacks a character of it; (text, kerns) -> UTF-16 TRN and RMI sequences; (x, y, w, h)
+        # -> rules, last baseline; font maps
+        cp = o.code_page
+        self.runs: dict[str, bytes] = _shared("runs", cp)
+        self.kerned: dict[tuple, bytes] = _shared("kerned", cp)
+        self.lacking: dict[str, bool] = _shared("lacking", cp)
+        self.unicode_runs: dict[tuple, bytes] = _shared("unicode runs")
+        self.rects: dict[tuple, tuple[bytes, int]] = _shared("rects", o.rule_width_max)
+        self._mcf_cache: dict[tuple, bytes] = _shared("mcf", cp)
+        self._mdr_cache: dict[tuple, tuple] = _shared("mdr")
+        self._descr_cache: dict[tuple, bytes] = _shared("descriptors")
         self._fonts: dict[str, tuple[str, int, bool]] = {}
-        self._mcf_cache: dict[tuple, bytes] = {}
-        self._descr_cache: dict[tuple, bytes] = {}
         self._images: dict[str, ioca.IocaImage] = {}
         self._out = None
 
@@ -616,6 +647,18 @@ class AfpRenderer:
         if not info[2]:
             self.stats["unknown_fonts"][font] += 1
         return info
+
+    def lacks(self, text: str) -> bool:
+        """:func:`code_page_lacks` with this file's code page, remembered per text: kerned runs are
+        not in :attr:`runs`, nor is a text the code page lacks, so the same labels would be tried
+        again on every page (an exception each time)."""
+        lacking = self.lacking
+        got = lacking.get(text)
+        if got is None:
+            if len(lacking) >= 8192:
+                lacking.clear()
+            got = lacking[text] = code_page_lacks(text, self.encoder._map)
+        return got
 
     def encode_run(self, text: str) -> bytes:
         """``text`` as TRN control sequences in the code page, remembered in :attr:`runs` when the code
@@ -677,6 +720,17 @@ class AfpRenderer:
         if g is None:
             g = self._mcf_cache[key] = F.mcf_group_outline(charset, self.options.code_page, lid, size)
         return g
+
+    def unicode_font(self, font: str, full_name: str, size: int, lid: int) -> tuple[bytes, int]:
+        """(MDR repeating group, space width) of a carried font at ``size`` as text LID ``lid``; the
+        same on every page that maps it the same way (kept per process)."""
+        key = (font, full_name, size, lid)
+        got = self._mdr_cache.get(key)
+        if got is None:
+            fm = fonts_registry.get_font(font)
+            got = self._mdr_cache[key] = (F.mdr_group_font(full_name, lid, size),
+                                          round(fm.advance(" ") * size / fm.units_per_em))
+        return got
 
     def load_image(self, path: str) -> ioca.IocaImage:
         img = self._images.get(path)
