@@ -6,7 +6,8 @@ the print file draws the same page objects). Each test renders the same events t
 such cache emptied before each file and with fresh page objects (nothing can be reused), once as the
 render phase does it (archive first, then the print file, same page objects); the files must be
 byte-identical. Pages carry characters outside Latin-1 (recorded without encoding when a page is
-reused) and a character the fonts lack (.notdef: PDF/A draws "?", the print file does not).
+reused; one of them only on one document's page) and a character the fonts lack (.notdef: PDF/A
+draws "?", the print file does not).
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ def _pages(doc: int, notdef: bool) -> list[Page]:
              Text(mm(100), mm(55), SANS, pt(10), f"Mme Zoë Œdipe-Łukasz {doc}"),
              Text(mm(20), mm(90), SANS, pt(9), "Total — 12,50 €", kerns=((2, -10),)),
              Text(mm(20), mm(95), SANS, pt(9), "mot à mot justifié", word_space=7),
+             Text(mm(120), mm(95), SANS, pt(9), f"réf. {chr(0x100 + doc)}"),   # beyond Latin-1, this doc's own
              Rule(mm(20), mm(100), mm(170), pt(0.5)),
              Box(mm(120), mm(105), mm(70), mm(10), fill=(240, 240, 240), stroke=(0, 0, 255))]
     if notdef:

@@ -381,6 +381,10 @@ TEXT_CACHE_LIMIT = 1024
 """Strings remembered per font per file (encoded form), in each of the two cache generations."""
 SHARED_CODES_LIMIT = 2048
 """Strings (and TJ arrays) remembered per face for the whole process; emptied when full."""
+NOTED_WIDE_LIMIT = 8192
+"""Non-ASCII texts :meth:`FontResource.note` remembers per font per file; emptied when full."""
+_bytearray = bytearray       # untyped for Cython (compiled core): Cython 3.3 types a local made by
+                             # ``bytearray()`` and then wrongly requires a bytearray for a slice of it
 _SHARED_CODES: dict[FontFace, dict[str, tuple[str, tuple]]] = {}
 _SHARED_TJ: dict[tuple, dict[tuple, str]] = {}
 
@@ -406,7 +410,7 @@ class FontResource:
     """
 
     __slots__ = ("face", "name", "number", "chars", "cache", "substitute", "_latin", "_seen", "_old",
-                 "tj_cache", "gids", "_shared", "shared_tj", "_noted", "substituted")
+                 "tj_cache", "gids", "_shared", "shared_tj", "_noted", "_noted_wide", "substituted")
 
     def __init__(self, face: FontFace, name: str, number: int, *, avoid_notdef: bool = False):
         self.face = face
@@ -422,6 +426,8 @@ class FontResource:
         self.gids: set[int] = set()          # shaped glyphs drawn by id (Glyphs items)
         self.substituted = False             # PDF/A: some .notdef was drawn as the substitute
         self._noted: list[str] = []          # texts drawn without being encoded here (see note)
+        self._noted_wide: set[str] = set()   # the non-ASCII ones among them, their characters beyond
+                                             # Latin-1 recorded already
         if avoid_notdef:
             self.substitute = "%04x" % face.gid("?")
             self.chars.add("?")
@@ -462,7 +468,7 @@ class FontResource:
         extra = ()
         raw = text.encode("latin-1", "replace")      # other characters become "?" for now
         face = self.face
-        glyphs = bytearray(len(raw) << 1)
+        glyphs = _bytearray(len(raw) << 1)
         glyphs[1::2] = raw.translate(face.low)
         if not face.latin_narrow:
             glyphs[0::2] = raw.translate(face.high)
@@ -491,6 +497,14 @@ class FontResource:
         (:mod:`ccm_batch.render.pdf` reuses a page's content stream): the same characters as if each
         text had been encoded here (Latin-1 ones in bulk, "?" for the others as :meth:`_record` does)."""
         self._noted.append("".join(texts))
+        wide = self._noted_wide          # characters beyond Latin-1: looked for once per distinct text
+        for text in texts:               # (the same labels and values on every page), not in the
+            if not text.isascii() and text not in wide:      # whole joined text of every page
+                if len(wide) >= NOTED_WIDE_LIMIT:
+                    wide.clear()
+                wide.add(text)
+                if text.encode("latin-1", "replace").count(63) != text.count("?"):
+                    self.chars.update(c for c in text if ord(c) > 255)
         if len(self._noted) >= 256:
             self._record()
 
@@ -503,13 +517,9 @@ class FontResource:
     def _record(self) -> None:
         """Add the Latin-1 characters of the cached texts to the set drawn (C speed, in bulk)."""
         raw = "".join(self.cache).encode("latin-1", "replace")
-        if self._noted:
-            noted = "".join(self._noted)
+        if self._noted:                  # (their characters outside Latin-1: recorded by note)
+            raw += "".join(self._noted).encode("latin-1", "replace")
             self._noted.clear()
-            extra = noted.encode("latin-1", "replace")
-            if extra.count(63) != noted.count("?"):      # characters outside Latin-1
-                self.chars.update(c for c in set(noted) if ord(c) > 255)
-            raw += extra
         fresh = raw.translate(None, self._seen)
         if fresh:
             self._latin.update(fresh)
