@@ -3,7 +3,9 @@
 The modules are compiled from their own ``.py`` files (no second source). No C compiler, no Cython, or
 ``CCM_PURE_PYTHON=1`` at install time: the package installs as pure Python and runs the same code. A
 module Cython refuses, or gcc fails on, stays Python; the others are compiled. Every install first
-removes the earlier in-place builds, so a module it does not compile runs its ``.py``, never an old build.
+removes the earlier in-place builds, so a module it does not compile runs its ``.py``, never an old build,
+and generates every module's C again (``cythonize`` would reuse C newer than its ``.py``, made by
+another Cython or with other directives: about 15 s for all of them).
 """
 import ast
 import importlib.machinery
@@ -56,7 +58,7 @@ def ext_modules() -> list:
         ext = Extension(name + (".__init__" if source(name).endswith("__init__.py") else ""),  # a package:
                         [source(name)], optional=True, extra_compile_args=["-O2"])          # pkg/__init__.so
         try:
-            built = cythonize([ext], build_dir="build/cython", quiet=True,
+            built = cythonize([ext], build_dir="build/cython", quiet=True, force=True,   # C made anew (docstring)
                               compiler_directives={"language_level": 3, "annotation_typing": False})
         except CompileError as exc:           # e.g. a later Cython 3 release, stricter: as gcc's errors are
             print(f"setup.py: {name} stays pure Python, Cython cannot compile it ({exc})", file=sys.stderr)

@@ -176,3 +176,28 @@ def test_a_module_gcc_fails_on_stays_python_and_the_install_goes_on(tmp_path):
                            cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
     good, broken, one, three = probe.stdout.split()
     assert good.endswith(suffix) and broken.endswith("broken.py") and (one, three) == ("2", "3")
+
+
+def test_an_install_generates_the_c_of_each_module_again(tmp_path):
+    """C that Cython generated earlier is not reused, even when it is newer than its ``.py`` (another
+    Cython, other directives, a source put back with its old time): each install compiles the ``.py``
+    as it is."""
+    import importlib.machinery
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    pkg = _source_tree(tmp_path, {"__init__.py": "", "mod.py": "def f(x):\n    return x + 100\n"})
+    (tmp_path / "setup.py").write_text((ROOT / "setup.py").read_text(encoding="utf-8"))
+    env = {k: v for k, v in os.environ.items() if k != "CCM_PURE_PYTHON"}
+
+    def build_and_call() -> str:
+        subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, check=True)
+        assert (pkg / f"mod{suffix}").exists()
+        return subprocess.run([sys.executable, "-c", "import ccm_batch.mod as m; print(m.f(1))"], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, check=True).stdout.strip()
+    assert build_and_call() == "101"
+    generated = tmp_path / "build" / "cython" / "ccm_batch" / "mod.c"
+    assert generated.exists()
+    (pkg / "mod.py").write_text("def f(x):\n    return x + 1\n")
+    old = generated.stat().st_mtime - 60
+    os.utime(pkg / "mod.py", (old, old))                  # the .py older than the C made from the other one
+    assert build_and_call() == "2"
