@@ -381,8 +381,7 @@ TEXT_CACHE_LIMIT = 1024
 """Strings remembered per font per file (encoded form), in each of the two cache generations."""
 SHARED_CODES_LIMIT = 2048
 """Strings (and TJ arrays) remembered per face for the whole process; emptied when full."""
-NOTED_WIDE_LIMIT = 8192
-"""Non-ASCII texts :meth:`FontResource.note` remembers per font per file; emptied when full."""
+_BYTE_VALUES = range(256)
 _bytearray = bytearray       # untyped for Cython (compiled core): Cython 3.3 types a local made by
                              # ``bytearray()`` and then wrongly requires a bytearray for a slice of it
 _SHARED_CODES: dict[FontFace, dict[str, tuple[str, tuple]]] = {}
@@ -410,7 +409,7 @@ class FontResource:
     """
 
     __slots__ = ("face", "name", "number", "chars", "cache", "substitute", "_latin", "_seen", "_old",
-                 "tj_cache", "gids", "_shared", "shared_tj", "_noted", "_noted_wide", "substituted")
+                 "tj_cache", "gids", "_shared", "shared_tj", "_noted", "substituted")
 
     def __init__(self, face: FontFace, name: str, number: int, *, avoid_notdef: bool = False):
         self.face = face
@@ -426,8 +425,6 @@ class FontResource:
         self.gids: set[int] = set()          # shaped glyphs drawn by id (Glyphs items)
         self.substituted = False             # PDF/A: some .notdef was drawn as the substitute
         self._noted: list[str] = []          # texts drawn without being encoded here (see note)
-        self._noted_wide: set[str] = set()   # the non-ASCII ones among them, their characters beyond
-                                             # Latin-1 recorded already
         if avoid_notdef:
             self.substitute = "%04x" % face.gid("?")
             self.chars.add("?")
@@ -497,14 +494,14 @@ class FontResource:
         (:mod:`ccm_batch.render.pdf` reuses a page's content stream): the same characters as if each
         text had been encoded here (Latin-1 ones in bulk, "?" for the others as :meth:`_record` does)."""
         self._noted.append("".join(texts))
-        wide = self._noted_wide          # characters beyond Latin-1: looked for once per distinct text
-        for text in texts:               # (the same labels and values on every page), not in the
-            if not text.isascii() and text not in wide:      # whole joined text of every page
-                if len(wide) >= NOTED_WIDE_LIMIT:
-                    wide.clear()
-                wide.add(text)
-                if text.encode("latin-1", "replace").count(63) != text.count("?"):
-                    self.chars.update(c for c in text if ord(c) > 255)
+        shared, chars = self._shared, self.chars    # characters beyond Latin-1: those the encoding of
+        for text in texts:                          # each text found when it was painted (the same str
+            if not text.isascii():                  # objects, their hashes kept), not a scan of every
+                entry = shared.get(text)            # character of every page
+                if entry is None:                   # (no longer in the shared codes)
+                    chars.update(c for c in text if ord(c) > 255)
+                elif entry[1]:
+                    chars.update(entry[1])
         if len(self._noted) >= 256:
             self._record()
 
@@ -521,8 +518,8 @@ class FontResource:
             raw += "".join(self._noted).encode("latin-1", "replace")
             self._noted.clear()
         fresh = raw.translate(None, self._seen)
-        if fresh:
-            self._latin.update(fresh)
+        if fresh:                        # its distinct bytes, one memchr each (set.update(fresh) takes
+            self._latin.update([b for b in _BYTE_VALUES if b in fresh])    # every byte one by one)
             self._seen = bytes(sorted(self._latin))
 
     def used_chars(self) -> set[str]:
