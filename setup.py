@@ -4,8 +4,9 @@ The modules are compiled from their own ``.py`` files (no second source). No C c
 ``CCM_PURE_PYTHON=1`` at install time: the package installs as pure Python and runs the same code. A
 module Cython refuses, or gcc fails on, stays Python; the others are compiled. Every install first
 removes the earlier in-place builds, so a module it does not compile runs its ``.py``, never an old build,
-and generates every module's C again (``cythonize`` would reuse C newer than its ``.py``, made by
-another Cython or with other directives: about 15 s for all of them).
+and generates every module's C again and compiles it (``cythonize`` would reuse C newer than its
+``.py``, made by another Cython or with other directives, about 15 s for all of them; ``build_ext``
+would copy back an earlier build it finds no older than that C).
 """
 import ast
 import importlib.machinery
@@ -69,4 +70,4 @@ def ext_modules() -> list:
     return out
 
 
-setup(ext_modules=ext_modules(), options={"build_ext": {"parallel": os.cpu_count() or 1}})
+setup(ext_modules=ext_modules(), options={"build_ext": {"parallel": os.cpu_count() or 1, "force": True}})
