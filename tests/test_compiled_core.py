@@ -119,6 +119,23 @@ def _source_tree(root, files: dict):
     return pkg
 
 
+def _build_in_place(root, check: bool = True) -> subprocess.CompletedProcess:
+    """This checkout's setup.py run as ``build_ext --inplace`` in the source tree at ``root`` (compiled,
+    whatever ``CCM_PURE_PYTHON`` says here)."""
+    (root / "setup.py").write_text((ROOT / "setup.py").read_text(encoding="utf-8"))
+    return subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=root, env=_BUILD_ENV,
+                          capture_output=True, text=True, check=check)
+
+
+def _python_in(root, code: str) -> str:
+    """The output of ``python -c code`` run in ``root`` (its ``ccm_batch`` imported, not this one's)."""
+    return subprocess.run([sys.executable, "-c", code], cwd=root, env=_BUILD_ENV, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+_BUILD_ENV = {k: v for k, v in os.environ.items() if k != "CCM_PURE_PYTHON"}
+
+
 def test_an_install_removes_the_earlier_builds_first(tmp_path, monkeypatch):
     """Python imports ``mod.cpython-*.so`` before ``mod.py``: a module taken off ``MODULES``, one the
     compiler now refuses, or an install that builds none must not keep running its old compiled copy, so
@@ -164,17 +181,13 @@ def test_a_module_gcc_fails_on_stays_python_and_the_install_goes_on(tmp_path):
                                   "broken.py": "def f(x):\n    return x + 2\n",
                                   "broken.pxd": 'cdef extern from "ccm_no_such_header.h":\n    pass\n'})
     (pkg / f"broken{suffix}").write_bytes(b"\x7fELF an earlier build")
-    (tmp_path / "setup.py").write_text((ROOT / "setup.py").read_text(encoding="utf-8"))
-    env = {k: v for k, v in os.environ.items() if k != "CCM_PURE_PYTHON"}
-    build = subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=tmp_path, env=env,
-                           capture_output=True, text=True)
+    build = _build_in_place(tmp_path, check=False)
     assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
     assert "ccm_no_such_header.h" in build.stdout + build.stderr          # gcc did fail on it
     assert (pkg / f"good{suffix}").exists() and not (pkg / f"broken{suffix}").exists()
-    probe = subprocess.run([sys.executable, "-c", "import ccm_batch.good as g, ccm_batch.broken as b; "
-                            "print(g.__file__, b.__file__, g.f(1), b.f(1))"],
-                           cwd=tmp_path, env=env, capture_output=True, text=True, check=True)
-    good, broken, one, three = probe.stdout.split()
+    probe = _python_in(tmp_path, "import ccm_batch.good as g, ccm_batch.broken as b; "
+                                 "print(g.__file__, b.__file__, g.f(1), b.f(1))")
+    good, broken, one, three = probe.split()
     assert good.endswith(suffix) and broken.endswith("broken.py") and (one, three) == ("2", "3")
 
 
@@ -185,15 +198,11 @@ def test_an_install_generates_the_c_of_each_module_again(tmp_path):
     import importlib.machinery
     suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
     pkg = _source_tree(tmp_path, {"__init__.py": "", "mod.py": "def f(x):\n    return x + 100\n"})
-    (tmp_path / "setup.py").write_text((ROOT / "setup.py").read_text(encoding="utf-8"))
-    env = {k: v for k, v in os.environ.items() if k != "CCM_PURE_PYTHON"}
 
     def build_and_call() -> str:
-        subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=tmp_path, env=env,
-                       capture_output=True, text=True, check=True)
+        _build_in_place(tmp_path)
         assert (pkg / f"mod{suffix}").exists()
-        return subprocess.run([sys.executable, "-c", "import ccm_batch.mod as m; print(m.f(1))"], cwd=tmp_path,
-                              env=env, capture_output=True, text=True, check=True).stdout.strip()
+        return _python_in(tmp_path, "import ccm_batch.mod as m; print(m.f(1))")
     assert build_and_call() == "101"
     generated = tmp_path / "build" / "cython" / "ccm_batch" / "mod.c"
     assert generated.exists()

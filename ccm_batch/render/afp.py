@@ -200,13 +200,9 @@ def resident(font_id: str) -> bool:
     return font_id.startswith(RESIDENT_FAMILIES)
 
 
-def needs_unicode(text: str, font_id: str, encoding_map=_RESIDENT_MAP) -> bool:
-    """True when a run is written as UTF-16 with a carried TrueType font (see the module docstring)."""
-    return not resident(font_id) or code_page_lacks(text, encoding_map)
-
-
 def code_page_lacks(text: str, encoding_map=_RESIDENT_MAP) -> bool:
-    """True when the code page (``encoding_map``) has no code for a character of ``text``."""
+    """True when the code page (``encoding_map``) has no code for a character of ``text``: in a resident
+    font, such a run is written as UTF-16 with a carried TrueType font (see the module docstring)."""
     if text.isascii():
         return False
     try:
@@ -237,7 +233,7 @@ def note_fonts(items, found: dict) -> None:
                 if lacking is None:
                     if len(_LACKING) >= 8192:
                         _LACKING.clear()
-                    lacking = _LACKING[text] = needs_unicode(text, font)
+                    lacking = _LACKING[text] = code_page_lacks(text)
                 if not lacking:
                     continue
             found.setdefault(font, set()).update(text)
