@@ -119,9 +119,14 @@ def timed(cmd: list[str], env=None) -> tuple[float, float, int, float, float, fl
 
 
 def pdf_pages(path: Path) -> int:
-    out = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True).stdout
-    m = re.search(r"Pages:\s+(\d+)", out)
-    return int(m.group(1)) if m else 0
+    """Pages of a PDF, from its page tree (pypdf, a dependency of ccm-batch: a fresh machine has no
+    poppler ``pdfinfo``, and ``make bench`` must run there); 0 for a file that is not a readable PDF."""
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+    try:
+        return len(PdfReader(path).pages)
+    except (OSError, PyPdfError):
+        return 0
 
 
 def afp_pages(path: Path) -> int:

@@ -56,3 +56,20 @@ def test_file_creation_is_measured_in_its_own_directory_and_named_on_the_machine
     table = run_bench.render_table([(1000, "pdf", _run(4.0, 1600), None)], ms)
     assert f"creating a file in bench/work: {ms:.3f} ms" in table.splitlines()[0]
     assert "creating a file" not in run_bench.render_table([(1000, "pdf", _run(4.0, 1600), None)])
+
+
+def test_pdf_pages_are_counted_without_poppler(tmp_path, monkeypatch):
+    """A fresh machine has no ``pdfinfo``: the bench counts a PDF's pages from its page tree (pypdf),
+    FOP's file and ccm-batch's alike, and gives 0 for a file that is not a PDF."""
+    from reportlab.pdfgen import canvas
+    pdf = tmp_path / "three.pdf"
+    c = canvas.Canvas(str(pdf))
+    for n in range(3):
+        c.drawString(72, 720, f"page {n + 1}")
+        c.showPage()
+    c.save()
+    monkeypatch.setenv("PATH", str(tmp_path))            # no poppler, no other tool on the PATH
+    assert run_bench.pdf_pages(pdf) == 3
+    (tmp_path / "cut.pdf").write_bytes(pdf.read_bytes()[:200])
+    assert run_bench.pdf_pages(tmp_path / "cut.pdf") == 0
+    assert run_bench.pdf_pages(tmp_path / "missing.pdf") == 0
