@@ -51,7 +51,8 @@ IMB_PITCH = round(1440 / 22)
 def omr_bits(scheme, sheet: int, sheets: int, counter: int, feeders) -> tuple:
     """The ladder bits (top to bottom) for sheet ``sheet`` of ``sheets``, file sheet counter ``counter``."""
     last, first = sheet == sheets, sheet == 1
-    wrap = counter % (1 << scheme.seq_bits) if scheme.seq_bits else 0
+    seq_bits = scheme.seq_bits              # a property counting the positions: asked once
+    wrap = counter % (1 << seq_bits) if seq_bits else 0
     feeders = set(feeders)
     bits = []
     for p in scheme.positions:

@@ -18,6 +18,10 @@ cdef class _Body:
     cdef public object y
     cdef public object color
     cdef public object svi
+    cdef public dict runs
+    cdef public dict kerned
+    cdef public dict embedded
+    cdef public frozenset unicode_fonts
     cpdef close_text(self)
     cpdef items(self, items)
     cpdef text(self, t)

@@ -319,10 +319,17 @@ def _clamp(v: int) -> int:
 class _Body:
     """Builds the object part of one page or overlay: text objects, included objects, font LIDs."""
 
-    __slots__ = ("r", "lids", "groups", "mdr_groups", "out", "packer", "lid", "y", "color", "svi")
+    __slots__ = ("r", "lids", "groups", "mdr_groups", "out", "packer", "lid", "y", "color", "svi",
+                 "runs", "kerned", "embedded", "unicode_fonts")
 
     def __init__(self, renderer: "AfpRenderer"):
         self.r = renderer
+        # the renderer's maps every text looks in, held here: typed in the compiled core (afp.pxd),
+        # a look-up is then a C call, not an attribute of the renderer and a method found by name
+        self.runs = renderer.runs
+        self.kerned = renderer.kerned
+        self.embedded = renderer.embedded
+        self.unicode_fonts = renderer.unicode_fonts
         self.lids: dict = {}
         self.groups: list[bytes] = []
         self.mdr_groups: list[bytes] = []
@@ -403,8 +410,8 @@ class _Body:
         if not s:
             return
         r = self.r
-        emb = r.embedded.get(font)          # a text in r.runs is one the code page holds: no new check
-        if emb is not None and (font in r.unicode_fonts or not s.isascii() and s not in r.runs
+        emb = self.embedded.get(font)       # a text in runs is one the code page holds: no new check
+        if emb is not None and (font in self.unicode_fonts or not s.isascii() and s not in self.runs
                                 and r.lacks(s)):      # (a resident font here)
             full_name, chars = emb
             if not chars.issuperset(s):
@@ -418,13 +425,12 @@ class _Body:
             f = self._font(font, size)
         blob = self._controls(t, f[0], f[1])
         if kerns:
-            run = r.kerned.get((s, kerns))
+            run = self.kerned.get((s, kerns))
             if run is None:
                 run = r.encode_kerned(s, kerns)
             blob += run
         else:
-            runs = r.runs
-            run = runs.get(s)
+            run = self.runs.get(s)
             if run is None:
                 run = r.encode_run(s)
             blob += run
