@@ -15,8 +15,9 @@ The median time to create a file in bench/work is measured first and printed on 
 PDF run with the cmod index creates one file per document, and on some disks that cost depends on the
 directory's place (bench/RESULTS.md).
 
-BENCH_REPEAT=3 runs every measurement (both engines) three times and keeps the median run by time: on a
-shared machine single runs vary by ±10 %.
+BENCH_REPEAT=3 runs every measurement (both engines) three times, the engines taking turns (ccm-batch,
+FOP, ccm-batch, FOP …), and keeps each engine's median run by time: on a shared machine single runs vary
+by ±10 % and the machine's speed drifts over minutes, so both engines must meet the same minutes.
 
 BENCH_DASK=1 also runs ccm-batch with the Dask executor on a local cluster of 1 and of 2 worker processes
 (``--executor dask``, the cluster's start-up and shutdown included) and the local executor with 1 and 2
@@ -143,11 +144,17 @@ def afp_pages(path: Path) -> int:
             f.seek(length - 8, 1)
 
 
-def median_run(measure) -> dict:
-    """The median (by time) of BENCH_REPEAT runs of ``measure()``."""
-    runs = sorted((measure() for _ in range(max(1, int(os.environ.get("BENCH_REPEAT", "1"))))),
-                  key=lambda r: r["secs"])
-    return runs[len(runs) // 2]
+def median_runs(measures: dict) -> dict:
+    """For each of ``measures`` (name -> function), the median (by time) of BENCH_REPEAT runs, the
+    measures taking turns (ccm-batch, FOP, ccm-batch, FOP …): on a machine whose speed drifts over
+    minutes both engines then meet the same minutes, and their ratio does not depend on which ran
+    first (bench/RESULTS.md, 2026-12-06 evening: the same PDF run took 11.2 s and 17.2 s within half an
+    hour)."""
+    runs = {name: [] for name in measures}
+    for _ in range(max(1, int(os.environ.get("BENCH_REPEAT", "1")))):
+        for name, measure in measures.items():
+            runs[name].append(measure())
+    return {name: sorted(r, key=lambda r: r["secs"])[len(r) // 2] for name, r in runs.items()}
 
 
 def run_ccm(n: int, data: Path, fmt: str, out: Path, extra: tuple = ("--workers", "0")) -> dict:
@@ -190,8 +197,12 @@ def main() -> int:
         if not data.exists():
             subprocess.run([sys.executable, str(REF / "gen_data.py"), str(n), str(data), "42"], check=True)
         for fmt in formats:
+            # FOP keeps whole documents sets in memory (2.8 GB at N=10,000): above that only with BENCH_FOP_LARGE=1
+            fop_here = have_fop and (n <= 10000 or os.environ.get("BENCH_FOP_LARGE"))
+            measures = {"fop": lambda: run_fop(data, fmt, WORK / f"fop-{n}")} if fop_here else {}
             if not os.environ.get("BENCH_DASK"):
-                ccm = median_run(lambda: run_ccm(n, data, fmt, WORK / f"ccm-{n}-{fmt}"))
+                best = median_runs({"ccm": lambda: run_ccm(n, data, fmt, WORK / f"ccm-{n}-{fmt}"), **measures})
+                ccm, fop = best["ccm"], best.get("fop")
             else:                  # interleaved: local ×1, ×2, Dask ×1, ×2, and again for each repeat
                 engines = {f"{ex} ×{w}": ("--executor", ex, "--workers", str(w))
                            for ex in ("local", "Dask") for w in (1, 2)}
@@ -207,9 +218,7 @@ def main() -> int:
                     r["engine"] = f"ccm-batch {e}"
                     r["cpu_median"] = sorted(x["cpu"] for x in runs[e])[len(runs[e]) // 2]
                 ccm = best["local ×2"]
-            # FOP keeps whole documents sets in memory (2.8 GB at N=10,000): above that only with BENCH_FOP_LARGE=1
-            fop_here = have_fop and (n <= 10000 or os.environ.get("BENCH_FOP_LARGE"))
-            fop = median_run(lambda: run_fop(data, fmt, WORK / f"fop-{n}")) if fop_here else None
+                fop = median_runs(measures)["fop"] if measures else None
             if not os.environ.get("BENCH_DASK"):
                 rows.append((n, fmt, ccm, fop))
                 print_row(n, fmt, ccm, fop, flush=True)

@@ -73,3 +73,22 @@ def test_pdf_pages_are_counted_without_poppler(tmp_path, monkeypatch):
     (tmp_path / "cut.pdf").write_bytes(pdf.read_bytes()[:200])
     assert run_bench.pdf_pages(tmp_path / "cut.pdf") == 0
     assert run_bench.pdf_pages(tmp_path / "missing.pdf") == 0
+
+
+def test_engines_take_turns_and_each_keeps_its_median_run(monkeypatch):
+    """BENCH_REPEAT=3: ccm-batch, FOP, ccm-batch, FOP, ccm-batch, FOP (both meet the same minutes of a
+    drifting machine), and each engine's median run by time is kept."""
+    monkeypatch.setenv("BENCH_REPEAT", "3")
+    order, times = [], {"ccm": iter([5.0, 3.0, 4.0]), "fop": iter([30.0, 50.0, 40.0])}
+
+    def measure(name):
+        def run():
+            order.append(name)
+            return {"secs": next(times[name]), "engine": name}
+        return run
+
+    best = run_bench.median_runs({"ccm": measure("ccm"), "fop": measure("fop")})
+    assert order == ["ccm", "fop"] * 3
+    assert best["ccm"]["secs"] == 4.0 and best["fop"]["secs"] == 40.0
+    monkeypatch.setenv("BENCH_REPEAT", "1")
+    assert run_bench.median_runs({}) == {}
