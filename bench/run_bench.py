@@ -19,6 +19,10 @@ BENCH_REPEAT=3 runs every measurement (both engines) three times, the engines ta
 FOP, ccm-batch, FOP …), and keeps each engine's median run by time: on a shared machine single runs vary
 by ±10 % and the machine's speed drifts over minutes, so both engines must meet the same minutes.
 
+BENCH_PURE=1 also runs ccm-batch once on the pure-Python path (``CCM_PURE_PYTHON=1``) for each size and
+format, and compares every output file (the run report aside) with the compiled run's, byte for byte:
+the table gains a "Compiled core against pure Python" part, and the bench exits 1 when a file differs.
+
 BENCH_DASK=1 also runs ccm-batch with the Dask executor on a local cluster of 1 and of 2 worker processes
 (``--executor dask``, the cluster's start-up and shutdown included) and the local executor with 1 and 2
 workers, interleaved (local ×1, local ×2, Dask ×1, Dask ×2, then again: 5 rounds, or BENCH_REPEAT), and reports
@@ -31,6 +35,7 @@ table of bench/RESULTS.md is made by::
 """
 from __future__ import annotations
 
+import filecmp
 import json
 import os
 import re
@@ -157,11 +162,11 @@ def median_runs(measures: dict) -> dict:
     return {name: sorted(r, key=lambda r: r["secs"])[len(r) // 2] for name, r in runs.items()}
 
 
-def run_ccm(n: int, data: Path, fmt: str, out: Path, extra: tuple = ("--workers", "0")) -> dict:
+def run_ccm(n: int, data: Path, fmt: str, out: Path, extra: tuple = ("--workers", "0"), env=None) -> dict:
     job = HERE / "bench-invoice.toml"
     shutil.rmtree(out, ignore_errors=True)
     secs, rss, rc, tree, pss, cpu = timed([*CCM, "-q", "run", str(job), "--input", str(data),
-                                           "--output", str(out), "--format", fmt, *extra])
+                                           "--output", str(out), "--format", fmt, *extra], env=env)
     files = sorted(out.glob(f"*.{fmt}"))
     pages = sum(pdf_pages(f) if fmt == "pdf" else afp_pages(f) for f in files)
     phases = {}
@@ -182,6 +187,17 @@ def run_fop(data: Path, fmt: str, out: Path) -> dict:
             "size": target.stat().st_size if target.exists() else 0}
 
 
+def same_outputs(a: Path, b: Path) -> tuple[int, list[str]]:
+    """(files compared, files that differ or are on one side only) between two runs' output
+    directories, byte for byte; the run reports aside (their timing block differs)."""
+    def files(d: Path) -> set[str]:
+        return {str(p.relative_to(d)) for p in d.rglob("*") if p.is_file() and not p.name.startswith("report.")}
+    in_a, in_b = files(a), files(b)
+    differ = sorted(in_a ^ in_b) + sorted(name for name in in_a & in_b
+                                          if not filecmp.cmp(a / name, b / name, shallow=False))
+    return len(in_a | in_b), differ
+
+
 def main() -> int:
     sizes = [1000, 10000] + ([100000] if os.environ.get("BENCH_LARGE") else [])
     if os.environ.get("BENCH_SIZES"):
@@ -191,7 +207,7 @@ def main() -> int:
     WORK.mkdir(exist_ok=True)
     creation_ms = file_creation_ms(WORK)
     print(f"creating a file in {WORK}: {creation_ms:.3f} ms (median of 500)", flush=True)
-    rows, overheads = [], []
+    rows, overheads, purity, failed = [], [], [], False
     for n in sizes:
         data = WORK / f"invoices-{n}.xml"
         if not data.exists():
@@ -203,6 +219,15 @@ def main() -> int:
             if not os.environ.get("BENCH_DASK"):
                 best = median_runs({"ccm": lambda: run_ccm(n, data, fmt, WORK / f"ccm-{n}-{fmt}"), **measures})
                 ccm, fop = best["ccm"], best.get("fop")
+                if os.environ.get("BENCH_PURE"):    # the same job on the pure-Python path: same bytes?
+                    pure = run_ccm(n, data, fmt, WORK / f"ccm-{n}-{fmt}-pure",
+                                   env={**os.environ, "CCM_PURE_PYTHON": "1"})
+                    count, differ = same_outputs(WORK / f"ccm-{n}-{fmt}", WORK / f"ccm-{n}-{fmt}-pure")
+                    purity.append(f"| {n:,} | {fmt} | {count:,} | {'yes' if not differ else ', '.join(differ[:5])} "
+                                  f"| {pure['secs']:.1f} | {ccm['secs']:.1f} | {pure['cpu']:.1f} | {ccm['cpu']:.1f} |")
+                    failed = failed or bool(differ) or pure["rc"] not in (0, 4)
+                    print(f"N={n} {fmt}: compiled and pure-Python outputs "
+                          + (f"identical ({count} files)" if not differ else f"DIFFER: {differ[:5]}"), flush=True)
             else:                  # interleaved: local ×1, ×2, Dask ×1, ×2, and again for each repeat
                 engines = {f"{ex} ×{w}": ("--executor", ex, "--workers", str(w))
                            for ex in ("local", "Dask") for w in (1, 2)}
@@ -240,10 +265,15 @@ def main() -> int:
                   "| N | format | workers | local s | Dask s | wall overhead | local CPU s | Dask CPU s | "
                   "CPU overhead | local phases s | Dask phases s |\n"
                   "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n" + "\n".join(overheads) + "\n")
+    if purity:
+        table += ("\nCompiled core against pure Python (BENCH_PURE=1; ``CCM_PURE_PYTHON=1``), every output file "
+                  "but the run report compared byte for byte\n\n"
+                  "| N | format | files | identical | pure-Python s | compiled s | pure-Python CPU s | compiled CPU s |\n"
+                  "|---:|---|---:|---|---:|---:|---:|---:|\n" + "\n".join(purity) + "\n")
     (WORK / "results.md").write_text(table)
     print()
     print(table)
-    return 0
+    return 1 if failed else 0
 
 
 def _phases(r) -> str:

@@ -92,3 +92,19 @@ def test_engines_take_turns_and_each_keeps_its_median_run(monkeypatch):
     assert best["ccm"]["secs"] == 4.0 and best["fop"]["secs"] == 40.0
     monkeypatch.setenv("BENCH_REPEAT", "1")
     assert run_bench.median_runs({}) == {}
+
+
+def test_compiled_and_pure_outputs_are_compared_byte_for_byte_reports_aside(tmp_path):
+    """BENCH_PURE=1 compares two runs' output directories: every file but the run reports, byte for byte,
+    archived documents in subdirectories included; a file on one side only counts as a difference."""
+    a, b = tmp_path / "compiled", tmp_path / "pure"
+    for d in (a, b):
+        (d / "archive").mkdir(parents=True)
+        (d / "bench_001.afp").write_bytes(b"\x5a\x00\x10" * 50)
+        (d / "archive" / "C1_invoice.pdf").write_bytes(b"%PDF-1.7 same")
+    (a / "report.json").write_text('{"timing": 1.0}')
+    (b / "report.json").write_text('{"timing": 2.0}')
+    assert run_bench.same_outputs(a, b) == (2, [])
+    (b / "archive" / "C1_invoice.pdf").write_bytes(b"%PDF-1.7 sane")        # same size, one byte off
+    (a / "archive" / "C2_invoice.pdf").write_bytes(b"%PDF-1.7")              # compiled side only
+    assert run_bench.same_outputs(a, b) == (3, ["archive/C2_invoice.pdf", "archive/C1_invoice.pdf"])
