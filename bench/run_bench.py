@@ -149,17 +149,23 @@ def afp_pages(path: Path) -> int:
             f.seek(length - 8, 1)
 
 
-def median_runs(measures: dict) -> dict:
-    """For each of ``measures`` (name -> function), the median (by time) of BENCH_REPEAT runs, the
-    measures taking turns (ccm-batch, FOP, ccm-batch, FOP …): on a machine whose speed drifts over
-    minutes both engines then meet the same minutes, and their ratio does not depend on which ran
-    first (bench/RESULTS.md, 2026-12-06 evening: the same PDF run took 11.2 s and 17.2 s within half an
-    hour)."""
+def median_runs(measures: dict, rounds: int = 1) -> dict:
+    """For each of ``measures`` (name -> function), the median (by time) of BENCH_REPEAT runs (else
+    ``rounds``), the measures taking turns (ccm-batch, FOP, ccm-batch, FOP …): on a machine whose speed
+    drifts over minutes both engines then meet the same minutes, and their ratio does not depend on
+    which ran first (bench/RESULTS.md, 2026-12-06 evening: the same PDF run took 11.2 s and 17.2 s
+    within half an hour). A kept run that has a CPU time gets ``cpu_median``, the median CPU time of
+    its measure's runs."""
     runs = {name: [] for name in measures}
-    for _ in range(max(1, int(os.environ.get("BENCH_REPEAT", "1")))):
+    for _ in range(max(1, int(os.environ.get("BENCH_REPEAT", str(rounds))))):
         for name, measure in measures.items():
             runs[name].append(measure())
-    return {name: sorted(r, key=lambda r: r["secs"])[len(r) // 2] for name, r in runs.items()}
+    best = {}
+    for name, r in runs.items():
+        best[name] = sorted(r, key=lambda r: r["secs"])[len(r) // 2]
+        if all("cpu" in x for x in r):
+            best[name]["cpu_median"] = sorted(x["cpu"] for x in r)[len(r) // 2]
+    return best
 
 
 def run_ccm(n: int, data: Path, fmt: str, out: Path, extra: tuple = ("--workers", "0"), env=None) -> dict:
@@ -231,17 +237,13 @@ def main() -> int:
             else:                  # interleaved: local ×1, ×2, Dask ×1, ×2, and again for each repeat
                 engines = {f"{ex} ×{w}": ("--executor", ex, "--workers", str(w))
                            for ex in ("local", "Dask") for w in (1, 2)}
-                runs = {e: [] for e in engines}
                 # five interleaved rounds unless told: one engine against another on a machine whose
                 # speed drifts by ±10 % over minutes needs more than three (bench/RESULTS.md, issue 17)
-                for _ in range(max(1, int(os.environ.get("BENCH_REPEAT", "5")))):
-                    for e, extra in engines.items():
-                        runs[e].append(run_ccm(n, data, fmt, WORK / f"ccm-{n}-{fmt}-{e[:5].strip().lower()}{e[-1]}",
-                                               tuple(x.lower() for x in extra)))
-                best = {e: sorted(r, key=lambda r: r["secs"])[len(r) // 2] for e, r in runs.items()}
+                best = median_runs({e: lambda e=e, extra=extra: run_ccm(
+                    n, data, fmt, WORK / f"ccm-{n}-{fmt}-{e[:5].strip().lower()}{e[-1]}",
+                    tuple(x.lower() for x in extra)) for e, extra in engines.items()}, rounds=5)
                 for e, r in best.items():
                     r["engine"] = f"ccm-batch {e}"
-                    r["cpu_median"] = sorted(x["cpu"] for x in runs[e])[len(runs[e]) // 2]
                 ccm = best["local ×2"]
                 fop = median_runs(measures)["fop"] if measures else None
             if not os.environ.get("BENCH_DASK"):

@@ -94,6 +94,18 @@ def test_engines_take_turns_and_each_keeps_its_median_run(monkeypatch):
     assert run_bench.median_runs({}) == {}
 
 
+def test_dask_rounds_default_to_five_and_keep_the_median_cpu_time(monkeypatch):
+    """Without BENCH_REPEAT the Dask comparison's engines take ``rounds`` turns; a kept run carries the
+    median CPU time of its engine's runs (not its own), for the overhead table."""
+    monkeypatch.delenv("BENCH_REPEAT", raising=False)
+    secs, cpu = iter([5.0, 1.0, 4.0, 2.0, 3.0]), iter([1.0, 2.0, 8.0, 3.0, 9.0])
+    best = run_bench.median_runs({"local ×2": lambda: {"secs": next(secs), "cpu": next(cpu)}}, rounds=5)
+    assert best["local ×2"]["secs"] == 3.0 and best["local ×2"]["cpu"] == 9.0
+    assert best["local ×2"]["cpu_median"] == 3.0
+    fop = run_bench.median_runs({"fop": lambda: {"secs": 40.0}})["fop"]      # one run, no CPU time
+    assert "cpu_median" not in fop
+
+
 def test_compiled_and_pure_outputs_are_compared_byte_for_byte_reports_aside(tmp_path):
     """BENCH_PURE=1 compares two runs' output directories: every file but the run reports, byte for byte,
     archived documents in subdirectories included; a file on one side only counts as a difference."""
