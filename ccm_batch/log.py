@@ -54,8 +54,9 @@ class OperatorLog:
             line = f"{stamp} {line}"
         if self._bar is not None:
             self._bar.write(line, file=self.stream)
-        else:
-            print(line, file=self.stream, flush=True)
+        else:           # one write, newline included: a non-interactive stderr writes through, and
+            self.stream.write(line + "\n")   # print's two writes let the workers sharing it (compose,
+            self.stream.flush()               # render, Dask) put their lines in each other's middle
 
     def progress(self, total: int, desc: str):
         """Start a progress phase over ``total`` units of work (bytes of the extract, documents, ...);

@@ -90,3 +90,41 @@ def test_quiet_after_the_command_and_a_closed_pipe(tmp_path):
                           capture_output=True, text=True)
     assert pipe.stdout.count("\n") == 1 and "BRG" in pipe.stdout
     assert "internal error" not in pipe.stderr and "Traceback" not in pipe.stderr
+
+
+def test_each_log_line_is_one_write_so_processes_sharing_stderr_never_split_a_line(tmp_path):
+    """A non-interactive stderr writes through: ``print`` would write a line and its newline apart, and a
+    compose, render or Dask worker writing between them makes two lines one. Each message is written
+    whole, newline included; 4 processes writing to one pipe at once give only whole lines."""
+    import subprocess
+    import sys
+
+    from ccm_batch.log import OperatorLog
+
+    class Calls:
+        def __init__(self):
+            self.writes = []
+
+        def write(self, text):
+            self.writes.append(text)
+
+        def flush(self):
+            pass
+
+        def isatty(self):
+            return False
+
+    stream = Calls()
+    log = OperatorLog(stream=stream)
+    log.message("CCM0520W", "Dask distributed.worker: Compute Failed")
+    log.message("CCM0205I", "compose: 0.4 s")
+    assert len(stream.writes) == 2 and all(w.endswith("\n") and w.count("\n") == 1 for w in stream.writes)
+    writer = ("import sys; from ccm_batch.log import OperatorLog; log = OperatorLog(verbosity=2)\n"
+              "for i in range(400): log.message('CCM0520W', f'worker {sys.argv[1]} line {i} ' + 'x' * 120)\n")
+    procs = subprocess.run([sys.executable, "-c", "import subprocess, sys\n"
+                            f"ps = [subprocess.Popen([sys.executable, '-c', {writer!r}, str(n)]) for n in range(4)]\n"
+                            "sys.exit(sum(p.wait() for p in ps))"],
+                           capture_output=True, text=True, timeout=120)
+    assert procs.returncode == 0, procs.stderr[-2000:]
+    lines = procs.stderr.splitlines()
+    assert len(lines) == 1600 and all(LINE.match(line) and line.endswith("x" * 120) for line in lines)
