@@ -328,7 +328,7 @@ def dashboard(ctx, history, job_name, since, out_dir):
 
 @cli.group("history")
 def history_group():
-    """Run-history tools: copy a history to another database, record a delivery event."""
+    """Run-history tools: copy a history to another database, remove old runs, record a delivery event."""
 
 
 @history_group.command("copy")
@@ -343,6 +343,37 @@ def history_copy(ctx, source, dest):
     from .history.transfer import copy_history
     with open_store(source) as src, open_store(dest) as dst:
         counts = copy_history(src, dst)
+    for table, n in counts.items():
+        click.echo(f"{table:<14} {n:>10,} rows")
+
+
+@history_group.command("prune")
+@_HISTORY_OPTION
+@click.option("--before", help="Remove the runs whose job date is before this one (YYYY-MM-DD).")
+@click.option("--keep-days", type=click.IntRange(min=1), help="Keep the runs of the last N days, today included.")
+@click.option("--job", "job_name", help="Only the runs of this job.")
+@click.option("--dry-run", is_flag=True, help="Count what would be removed; remove nothing.")
+@click.pass_context
+@_guard
+def history_prune(ctx, history, before, keep_days, job_name, dry_run):
+    """Remove old runs from the history, with their documents, costs and delivery events (retention;
+    `[history] keep_days` does it after every run of a job)."""
+    import datetime as dt
+
+    from .errors import ConfigError
+    from .history import open_store, resolve_location
+    from .history.retention import cutoff_date, keep_days_cutoff, prune
+    if (before is None) == (keep_days is None):
+        raise ConfigError("history prune: give --before DATE or --keep-days N (one of them)")
+    today = dt.date.today().isoformat()
+    before = cutoff_date(before) if before is not None else keep_days_cutoff(today, keep_days)
+    if before > today:
+        raise ConfigError(f"history prune: --before {before} is after today ({today}): that would remove "
+                          "today's runs too. Check the date.")
+    with open_store(resolve_location(history)) as store:
+        counts = prune(store, before, job=job_name, dry_run=dry_run)
+    verb = "would be removed" if dry_run else "removed"
+    click.echo(f"runs dated before {before}{f' of job {job_name}' if job_name else ''}: {verb}")
     for table, n in counts.items():
         click.echo(f"{table:<14} {n:>10,} rows")
 

@@ -277,7 +277,8 @@ def _schema() -> Table:
                       "chunk_size": Int(lo=1), "executor": Str(_choices("executor")),
                       "scheduler": Str(), "scheduler_file": Str(nonempty=True)}),
         # [history], [costs], [monitoring]: values checked by ccm_batch.history.config
-        "history": Table({"url": Str(nonempty=True), "path": Str(nonempty=True), "enabled": Bool()}),
+        "history": Table({"url": Str(nonempty=True), "path": Str(nonempty=True), "enabled": Bool(),
+                           "keep_days": Int(lo=1, note="days of runs kept in the history")}),
         "monitoring": Table({"textfile_dir": Str(nonempty=True)}),
         "costs": Table({"file": Str(nonempty=True), "currency": Str(), "colour": Bool(),
                         "envelopes": MapOf(MONEY), "inserts": MapOf(MONEY),

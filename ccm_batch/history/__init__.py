@@ -111,12 +111,32 @@ def after_run(job, report, work_db, run_dir: Path, log, kind: str = "run") -> No
             log.message("CCM0710W", f"the run was NOT recorded in the history {_shown(cfg.location)}: "
                                     f"{type(exc).__name__}: {exc}. Its outputs and report.json are complete; "
                                     "`ccm-batch kpi` will not count it.", force=True)
+        if cfg.keep_days:
+            _apply_retention(job, cfg, log)
     if cfg.textfile_dir:
         try:
             prom.write_metrics(cfg.textfile_dir, report)
         except Exception as exc:    # noqa: BLE001
             log.message("CCM0711W", f"Prometheus metrics NOT written to {cfg.textfile_dir}: {exc}; "
                                     "the run's outputs are complete.", force=True)
+
+
+def _apply_retention(job, cfg, log) -> None:
+    """``[history] keep_days``: remove the job's runs older than the kept days. Never raises (CCM0716W)."""
+    from .retention import keep_days_cutoff, prune
+    before = keep_days_cutoff(job.date, cfg.keep_days)
+    try:
+        with open_store(cfg.location) as store:
+            counts = prune(store, before, job=job.name)
+    except Exception as exc:    # noqa: BLE001 - the run is complete and recorded; retention waits for the next
+        log.message("CCM0716W", f"history retention NOT applied ([history] keep_days = {cfg.keep_days}): "
+                                f"{type(exc).__name__}: {exc}. The next run tries again; `ccm-batch history "
+                                f"prune` does it by hand.", force=True)
+        return
+    if counts["runs"]:
+        log.message("CCM0715I", f"history: {counts['runs']} run(s) of job {job.name} dated before {before} "
+                                f"removed, with {counts['documents']:,} document row(s) and {counts['events']:,} "
+                                f"event(s) ([history] keep_days = {cfg.keep_days})")
 
 
 def after_reprint(job, original_job: str, doc_ids, log) -> None:

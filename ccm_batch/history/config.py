@@ -2,7 +2,8 @@
 
 ``[history]``: ``url`` (PostgreSQL, shared) or ``path`` (SQLite file, relative to the job file); when
 neither is set the history is ``ccm-history/history.db`` beside the output directory. ``enabled = false``
-turns recording off. ``[costs]``: unit costs (see :class:`CostTable`), inline or from a shared TOML
+turns recording off. ``keep_days``: after recording, the job's runs older than that many days (counted
+back from the run's job date) are removed (:mod:`.retention`). ``[costs]``: unit costs (see :class:`CostTable`), inline or from a shared TOML
 ``file`` (inline keys win). ``[monitoring] textfile_dir``: where the Prometheus ``*.prom`` file goes.
 ``[job] deadline``: when the run must be finished (ISO date-time, or ``HH:MM`` on the day after the job date).
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 
-HISTORY_KEYS = {"url", "path", "enabled"}
+HISTORY_KEYS = {"url", "path", "enabled", "keep_days"}
 MONITORING_KEYS = {"textfile_dir"}
 COST_KEYS = {"file", "currency", "paper_per_sheet", "click_mono_per_side", "click_colour_per_side", "colour",
              "envelope", "envelopes", "insert", "inserts", "inserting_per_piece", "email_per_message",
@@ -67,6 +68,7 @@ class HistoryConfig:
     costs: CostTable = CostTable()
     textfile_dir: Path | None = None
     deadline: str | None = None     # ISO date-time with offset
+    keep_days: int | None = None    # after each run, its job's runs older than this many days are pruned
 
 
 def _money(where: str, value) -> Decimal:
@@ -168,6 +170,10 @@ def read_history_config(path: Path, data: dict, output_dir: Path, job_date: str)
             location = str(p if p.is_absolute() else path.parent / p)
         else:
             location = str(output_dir.parent / DEFAULT_DIR / "history.db")
+    keep_days = history.get("keep_days")
+    if keep_days is not None and (type(keep_days) is not int or keep_days < 1):
+        raise ConfigError(f"{path}: [history] keep_days: {keep_days!r} must be a whole number of days ≥ 1 "
+                          "(the runs of the job within that many days of each run's job date are kept)")
     costs = read_costs(path, data.get("costs", {}))
     textfile = data.get("monitoring", {}).get("textfile_dir")
     textfile_dir = None
@@ -176,4 +182,5 @@ def read_history_config(path: Path, data: dict, output_dir: Path, job_date: str)
         textfile_dir = p if p.is_absolute() else path.parent / p
     deadline = data.get("job", {}).get("deadline")
     return HistoryConfig(location=location, costs=costs, textfile_dir=textfile_dir,
-                         deadline=read_deadline(path, deadline, job_date) if deadline is not None else None)
+                         deadline=read_deadline(path, deadline, job_date) if deadline is not None else None,
+                         keep_days=keep_days if location else None)
