@@ -3,9 +3,10 @@
 ``[history]``: ``url`` (PostgreSQL, shared) or ``path`` (SQLite file, relative to the job file); when
 neither is set the history is ``ccm-history/history.db`` beside the output directory. ``enabled = false``
 turns recording off. ``keep_days``: after recording, the job's runs older than that many days (counted
-back from the run's job date) are removed (:mod:`.retention`). ``[costs]``: unit costs (see :class:`CostTable`), inline or from a shared TOML
-``file`` (inline keys win). ``[monitoring] textfile_dir``: where the Prometheus ``*.prom`` file goes.
-``[job] deadline``: when the run must be finished (ISO date-time, or ``HH:MM`` on the day after the job date).
+back from the run's job date) are removed (:mod:`.retention`). ``[costs]``: unit costs (see
+:class:`CostTable`), inline or from a shared TOML ``file`` (inline keys win). ``textfile_dir`` of
+``[monitoring]``: where the Prometheus ``*.prom`` file goes. ``[job] deadline``: when the run must be
+finished (ISO date-time, or ``HH:MM`` on the day after the job date).
 """
 from __future__ import annotations
 
