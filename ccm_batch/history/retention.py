@@ -44,16 +44,16 @@ def prune(store, before: str, job: str | None = None, dry_run: bool = False) -> 
     params = (before,) + ((job,) if job is not None else ())
     selected = f"run_id IN (SELECT run_id FROM runs WHERE {runs_where})"
     unmatched = "run_id IS NULL AND substr(recorded_at, 1, 10) < ?" + (" AND job = ?" if job is not None else "")
-    wheres = [(t, selected, params) for t in RUN_TABLES]
-    wheres.append(("events", f"({selected}) OR ({unmatched})", params + params))
-    wheres.append(("runs", runs_where, params))
+    # events in two statements, each able to use the (run_id, doc_id) index: an OR of both scans the table
+    wheres = [(t, selected, params) for t in (*RUN_TABLES, "events")]
+    wheres += [("events", unmatched, params), ("runs", runs_where, params)]
 
     def work(tx):
-        counts = {}
+        counts = dict.fromkeys((*RUN_TABLES, "events", "runs"), 0)
         for table, where, args in wheres:
             if dry_run:
-                counts[table] = tx.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", args).fetchone()[0]
+                counts[table] += tx.execute(f"SELECT COUNT(*) FROM {table} WHERE {where}", args).fetchone()[0]
             else:
-                counts[table] = tx.execute(f"DELETE FROM {table} WHERE {where}", args).rowcount
+                counts[table] += tx.execute(f"DELETE FROM {table} WHERE {where}", args).rowcount
         return counts
     return store.write(work)
