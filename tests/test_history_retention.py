@@ -30,8 +30,7 @@ def _rows_by_run(loc) -> dict:
     out = {}
     with open_store(loc) as s:
         for table in TABLES:
-            col = "run_id"
-            out[table] = dict(s.query(f"SELECT {col}, COUNT(*) FROM {table} GROUP BY {col}"))
+            out[table] = dict(s.query(f"SELECT run_id, COUNT(*) FROM {table} GROUP BY run_id"))
     return out
 
 

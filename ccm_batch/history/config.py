@@ -171,10 +171,7 @@ def read_history_config(path: Path, data: dict, output_dir: Path, job_date: str)
             location = str(p if p.is_absolute() else path.parent / p)
         else:
             location = str(output_dir.parent / DEFAULT_DIR / "history.db")
-    keep_days = history.get("keep_days")
-    if keep_days is not None and (type(keep_days) is not int or keep_days < 1):
-        raise ConfigError(f"{path}: [history] keep_days: {keep_days!r} must be a whole number of days ≥ 1 "
-                          "(the runs of the job within that many days of each run's job date are kept)")
+    keep_days = history.get("keep_days")        # an integer ≥ 1: checked by ccm_batch.jobschema
     costs = read_costs(path, data.get("costs", {}))
     textfile = data.get("monitoring", {}).get("textfile_dir")
     textfile_dir = None

@@ -23,12 +23,12 @@ from ..errors import ConfigError
 RUN_TABLES = ("run_volumes", "run_rejects", "run_warnings", "run_phases", "run_costs", "documents")
 
 
-def cutoff_date(value: str, where: str = "--before") -> str:
+def cutoff_date(value: str) -> str:
     """``value`` checked as a ``YYYY-MM-DD`` date (ConfigError otherwise), returned as that text."""
     try:
         return dt.date.fromisoformat(str(value)).isoformat()
     except ValueError:
-        raise ConfigError(f"{where}: {value!r} is not a date (YYYY-MM-DD)") from None
+        raise ConfigError(f"--before: {value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def keep_days_cutoff(job_date: str, keep_days: int) -> str:
